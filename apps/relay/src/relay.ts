@@ -1,0 +1,238 @@
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import type { Server } from 'node:http'
+import path from 'node:path'
+import {
+  PouwError, TOPICS, ZERO_HASH, blockFromBytes, generateKeyPair, headerHash, isPouwError, itResFromBytes,
+  itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
+  toHex, verdictToBytes, verifyItResSignature, bytesEqual, type Block, type KeyPair, type TaskSpec,
+} from '@pouw/protocol'
+import { Chain, LevelStore, difficultyToBits, nextBits, type ChainParams, type KeyValueStore } from '@pouw/ledger'
+import { createMnistTask, verifyProofOfUsefulWork, type Dataset, type GradientEngine, type VerifyReport } from '@pouw/trainer'
+import { loadMnist, MNIST_DIR, MNIST_FILES } from './data.js'
+import { createNodeEngine } from './engine.js'
+import { createHttpServer } from './http.js'
+import { createRelayNetwork, type PubSubNetwork } from './p2p.js'
+
+export interface RelayOptions {
+  host: string
+  httpPort: number
+  p2pPort: number
+  dataDir: string
+  /** about this many header hashes per block */
+  difficulty: bigint
+  webDir: string
+  log?: (msg: string, ctx?: Record<string, unknown>) => void
+}
+
+export interface BlockInfo {
+  height: number
+  hash: string
+  miner: string | null
+  iteration: number
+  backend: string
+  time: number
+  receivedAt: number
+  verify: { checksMs: number; rerunMs: number; inBandDisagreements: number; mapSize: number }
+}
+
+export interface Rejection { at: number; blockHash: string; code: string; detail: string; from: string }
+
+export interface Relay {
+  url: string
+  network: PubSubNetwork
+  chain: Chain
+  task: TaskSpec
+  stop(): Promise<void>
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const KEYS = {
+  info: (hashHex: string) => `relay/info/${hashHex}`,
+  evidence: (hashHex: string) => `relay/evidence/${hashHex}`,
+  history: (miner: string, iteration: number) => `relay/history/${miner}/${iteration.toString(16).padStart(8, '0')}`,
+  rejection: (at: number, n: number) => `relay/rejected/${at.toString(16).padStart(12, '0')}${n.toString(16).padStart(4, '0')}`,
+}
+
+export function chainParamsFor(difficulty: bigint): ChainParams {
+  return { networkName: 'pouw-local', genesisTime: 1_763_769_600, bits: difficultyToBits(difficulty), subsidy: 50_0000_0000n, maxFutureSeconds: 7200 }
+}
+
+function loadOrCreate(file: string, create: () => Uint8Array): Uint8Array {
+  if (existsSync(file)) return new Uint8Array(readFileSync(file))
+  const v = create()
+  writeFileSync(file, v, { mode: 0o600 })
+  return v
+}
+
+/**
+ * A relay: the libp2p hub tabs dial, a supervisor recording every IT_RES,
+ * a verifier re-running lucky iterations, and a full node keeping the chain
+ * in LevelDB. Serves the page and a JSON API on the same HTTP port.
+ */
+export async function createRelay(opts: RelayOptions, deps: { engine?: GradientEngine; train?: Dataset; store?: KeyValueStore } = {}): Promise<Relay> {
+  const log = opts.log ?? ((msg, ctx) => console.log(JSON.stringify({ t: new Date().toISOString(), msg, ...ctx })))
+  mkdirSync(opts.dataDir, { recursive: true })
+  const verifierKeys: KeyPair = generateKeyPair(loadOrCreate(path.join(opts.dataDir, 'verifier.key'), () => generateKeyPair().secretKey))
+  const p2pKey = existsSync(path.join(opts.dataDir, 'p2p.key')) ? new Uint8Array(readFileSync(path.join(opts.dataDir, 'p2p.key'))) : undefined
+
+  const train = deps.train ?? loadMnist('train')
+  const task = createMnistTask(train)
+  const engine = deps.engine ?? (await createNodeEngine(task.layers))
+  const store = deps.store ?? (await LevelStore.open(path.join(opts.dataDir, 'chain')))
+  const params = chainParamsFor(opts.difficulty)
+  const chain = await Chain.open(store, params)
+  const itresTopic = TOPICS.itres(toHex(task.taskId))
+
+  const network = await createRelayNetwork({ host: opts.host, port: opts.p2pPort, privateKey: p2pKey, topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts] })
+  if (p2pKey === undefined) writeFileSync(path.join(opts.dataDir, 'p2p.key'), network.privateKeyBytes, { mode: 0o600 })
+
+  const rejections: Rejection[] = []
+  let rejectionCount = 0
+  const stats = { itres: 0, itresRejected: 0, malformed: 0 }
+
+  async function recordRejection(r: Rejection): Promise<void> {
+    rejections.unshift(r)
+    rejections.length = Math.min(rejections.length, 100)
+    await store.batch([{ type: 'put', key: KEYS.rejection(r.at, rejectionCount++ & 0xffff), value: enc.encode(JSON.stringify(r)) }])
+    log('block rejected', { ...r })
+  }
+
+  /** Supervisor: record each valid IT_RES; the first one per (miner, iteration) wins. */
+  async function onItRes(data: Uint8Array, from: string): Promise<void> {
+    const m = itResFromBytes(data)
+    if (!bytesEqual(m.taskId, task.taskId)) throw new PouwError('RELAY_UNKNOWN_TASK', `IT_RES for task ${toHex(m.taskId)}`)
+    if (!(await verifyItResSignature(m))) throw new PouwError('POUW_BAD_SIGNATURE', `IT_RES from ${from} has an invalid signature`)
+    const key = KEYS.history(toHex(m.miner), m.iteration)
+    const hash = itResHash(data)
+    const prev = await store.get(key)
+    if (prev !== undefined) {
+      if (!bytesEqual(prev, hash)) throw new PouwError('POUW_EQUIVOCATION', `second IT_RES for iteration ${m.iteration} from miner ${toHex(m.miner).slice(0, 16)}`)
+      return
+    }
+    await store.batch([{ type: 'put', key, value: hash }])
+    stats.itres++
+  }
+
+  async function publishVerdict(blockHash: Uint8Array, result: { accepted: true; height: number } | { accepted: false; code: string; detail: string }): Promise<void> {
+    const tip = chain.tip()
+    const v = signVerdict({
+      blockHash, accepted: result.accepted, code: result.accepted ? '' : result.code, detail: result.accepted ? '' : result.detail,
+      height: result.accepted ? result.height : 0, tipHash: tip.hash, tipHeight: tip.height, tipTime: tip.header.time,
+      nextBits: nextBits(tip, params), verifier: verifierKeys.publicKey,
+    }, verifierKeys.secretKey)
+    await network.publish(TOPICS.verdicts, verdictToBytes(v))
+  }
+
+  async function onBlock(data: Uint8Array, from: string): Promise<void> {
+    let block: Block
+    let evidence: Uint8Array
+    let hash: Uint8Array = ZERO_HASH
+    try {
+      const sub = submissionFromBytes(data)
+      block = blockFromBytes(sub.block)
+      evidence = sub.evidence
+      hash = headerHash(block.header)
+    } catch (e) {
+      stats.malformed++
+      const err = e as PouwError
+      await recordRejection({ at: Date.now(), blockHash: toHex(hash), code: err.code ?? 'RELAY_ERROR', detail: err.message, from })
+      await publishVerdict(hash, { accepted: false, code: err.code ?? 'RELAY_ERROR', detail: err.message })
+      return
+    }
+    const hashHex = toHex(hash)
+    if (await chain.has(hashHex)) return // gossip may deliver a block twice
+    let report: VerifyReport | undefined
+    try {
+      const result = await chain.addBlock(block, {
+        now: Math.floor(Date.now() / 1000),
+        checkProofOfUsefulWork: async (b) => {
+          report = await verifyProofOfUsefulWork({
+            task, data: train, engine,
+            recorded: async (miner, iteration) => store.get(KEYS.history(toHex(miner), iteration)),
+          }, b, evidence)
+        },
+        extra: {
+          [KEYS.evidence(hashHex)]: evidence,
+          // filled below through the closure: addBlock calls the check before writing
+        },
+      })
+      const info: BlockInfo = {
+        height: result.entry.height, hash: hashHex, miner: result.entry.miner ? toHex(result.entry.miner) : null,
+        iteration: report?.iteration ?? -1, backend: report?.backend ?? '', time: block.header.time, receivedAt: Date.now(),
+        verify: { checksMs: report?.timings.checksMs ?? 0, rerunMs: report?.timings.rerunMs ?? 0, inBandDisagreements: report?.inBandDisagreements ?? 0, mapSize: report?.mapSize ?? 0 },
+      }
+      await store.batch([{ type: 'put', key: KEYS.info(hashHex), value: enc.encode(JSON.stringify(info)) }])
+      log('block accepted', { hash: hashHex, height: info.height, status: result.status, miner: info.miner?.slice(0, 16), iteration: info.iteration, verify: info.verify })
+      await publishVerdict(hash, { accepted: true, height: result.entry.height })
+    } catch (e) {
+      if (!isPouwError(e)) throw e
+      if (e.code === 'LEDGER_DUPLICATE') return
+      await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from })
+      await publishVerdict(hash, { accepted: false, code: e.code, detail: e.message })
+    }
+  }
+
+  let closed = false
+  network.onMessage((topic, data, from) => {
+    if (closed) return
+    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? onBlock : undefined
+    if (!handler) return
+    handler(data, from).catch((e: unknown) => {
+      // a peer's bad message is refused and counted; the relay keeps serving
+      if (isPouwError(e)) { stats.itresRejected++; log('message refused', { topic, from, code: e.code, detail: e.message }) }
+      else log('error handling message', { topic, from, error: String(e) })
+    })
+  })
+
+  async function recentBlocks(limit: number): Promise<BlockInfo[]> {
+    const entries = await chain.recent(limit)
+    const out: BlockInfo[] = []
+    for (const e of entries) {
+      const raw = await store.get(KEYS.info(e.hashHex))
+      if (raw) out.push(JSON.parse(dec.decode(raw)) as BlockInfo)
+      else out.push({ height: e.height, hash: e.hashHex, miner: e.miner ? toHex(e.miner) : null, iteration: -1, backend: '', time: e.header.time, receivedAt: e.receivedAt, verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 } })
+    }
+    return out
+  }
+
+  const limitOf = (url: URL): number => Math.max(1, Math.min(200, Number(url.searchParams.get('limit') ?? 20) || 20))
+  const files: Record<string, string> = {}
+  for (const f of MNIST_FILES) files[`/data/mnist/${f}`] = path.join(MNIST_DIR, f)
+
+  const server: Server = createHttpServer({
+    webDir: opts.webDir,
+    files,
+    api: {
+      '/api/status': async () => {
+        const tip = chain.tip()
+        return {
+          height: tip.height, hash: tip.hashHex, peers: network.connections().length,
+          relay: { peerId: network.peerId, addrs: network.addrs(), verifier: toHex(verifierKeys.publicKey) },
+          chain: { network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: nextBits(tip, params), subsidy: params.subsidy.toString() },
+          task: {
+            id: toHex(task.taskId), hash: toHex(taskHash(task)), spec: toHex(taskToBytes(task)), parameters: parameterCount(task.layers),
+            layers: task.layers, batchSize: task.batchSize, tau: task.tau, learningRate: task.learningRate, commitLead: task.commitLead,
+            noncesPerIteration: noncesPerIteration(task), topic: itresTopic,
+          },
+          stats,
+        }
+      },
+      '/api/blocks': async (url) => recentBlocks(limitOf(url)),
+      '/api/rejections': async (url) => rejections.slice(0, limitOf(url)),
+    },
+  })
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.httpPort, opts.host, () => resolve()) })
+  const url = `http://${opts.host}:${opts.httpPort}/`
+  log('relay started', { url, peerId: network.peerId, addrs: network.addrs(), height: chain.tip().height })
+
+  return {
+    url, network, chain, task,
+    async stop() {
+      closed = true
+      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
+      await network.stop()
+      await store.close()
+    },
+  }
+}

@@ -1,0 +1,43 @@
+import { useVolunteer } from './volunteer'
+import { BackendPanel } from './ui/BackendPanel'
+import { BlocksPanel } from './ui/BlocksPanel'
+import { Controls } from './ui/Controls'
+import { NetworkPanel } from './ui/NetworkPanel'
+import { TrainingPanel } from './ui/TrainingPanel'
+
+export function App() {
+  const { view, start, stop } = useVolunteer()
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <div className="brand">
+          <h1>pouw</h1>
+          <span className="tagline">proof-of-useful-work volunteer · MNIST MLP</span>
+        </div>
+        <Controls status={view.status} onStart={start} onStop={stop} />
+      </header>
+
+      {view.fault ? (
+        <div className="banner banner-warn" role="status" data-testid="fault-banner" data-fault={view.fault}>
+          <strong>Fault injection active:</strong> <code>{view.fault}</code>. This tab misbehaves on purpose
+          (test mode).
+        </div>
+      ) : null}
+      {view.error ? (
+        <div className="banner banner-error" role="alert" data-testid="error">
+          {view.error}
+        </div>
+      ) : null}
+
+      <main className="grid">
+        <TrainingPanel view={view} />
+        <div className="side">
+          <BackendPanel backend={view.backend} selecting={view.status === 'selecting-backend'} />
+          <NetworkPanel relay={view.relay} chain={view.chain} minerId={view.minerId} />
+        </div>
+        <BlocksPanel blocks={view.blocks} />
+      </main>
+    </div>
+  )
+}

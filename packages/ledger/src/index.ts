@@ -1,0 +1,6 @@
+export * from './errors.js'
+export * from './params.js'
+export * from './chainEntry.js'
+export * from './validate.js'
+export * from './store.js'
+export * from './chain.js'

@@ -1,0 +1,65 @@
+import {
+  BLOCK_VERSION, NONCE_OFFSET, ZERO_HASH, computeMerkleRoot, hashMeetsTarget, headerHashFromBytes, headerToBytes,
+  targetFromBits, type Block, type BlockHeader, type TxOutput,
+} from '@pouw/protocol'
+import { difficultyToBits, type ChainEntry, type ChainParams } from '../src/index.js'
+
+/** Blocks need about two header hashes: mining in tests is instant. */
+export const PARAMS: ChainParams = {
+  networkName: 'pouw-test',
+  genesisTime: 1_700_000_000,
+  bits: difficultyToBits(2n),
+  subsidy: 50_000n,
+  maxFutureSeconds: 7_200,
+}
+
+export const NOW = PARAMS.genesisTime + 1_000_000
+
+export function recipient(seed: number): Uint8Array {
+  return new Uint8Array(32).fill(seed)
+}
+
+export interface BlockSpec {
+  time?: number
+  bits?: number
+  height?: number
+  outputs?: TxOutput[]
+  /** set the merkle root by hand instead of computing it */
+  merkleRoot?: Uint8Array
+  /** distinguishes sibling blocks: pays the subsidy to recipient(seed) */
+  seed?: number
+}
+
+/** An unmined block on top of `parent` that passes every rule unless `spec` says otherwise. */
+export function blockOn(parent: ChainEntry, spec: BlockSpec = {}, params = PARAMS): Block {
+  const txs: Block['txs'] = [{
+    type: 'coinbase',
+    height: spec.height ?? parent.height + 1,
+    outputs: spec.outputs ?? [{ amount: params.subsidy, recipient: recipient(spec.seed ?? 1) }],
+  }]
+  const header: BlockHeader = {
+    version: BLOCK_VERSION, prevHash: parent.hash, merkleRoot: spec.merkleRoot ?? computeMerkleRoot(txs),
+    time: spec.time ?? parent.header.time + 60, bits: spec.bits ?? params.bits,
+    nonce: ZERO_HASH, hashMsg: ZERO_HASH, hashMsgHist: ZERO_HASH,
+  }
+  return { header, txs }
+}
+
+/** Rewrites the nonce until the header hash meets (or, with `fail`, misses) the target of its bits. */
+export function mine(block: Block, fail = false): Block {
+  const bytes = headerToBytes(block.header)
+  const view = new DataView(bytes.buffer)
+  const target = targetFromBits(block.header.bits)
+  for (let n = 0; n < 1_000_000; n++) {
+    view.setUint32(NONCE_OFFSET + 28, n)
+    if (hashMeetsTarget(headerHashFromBytes(bytes), target) !== fail) {
+      return { ...block, header: { ...block.header, nonce: bytes.slice(NONCE_OFFSET, NONCE_OFFSET + 32) } }
+    }
+  }
+  throw new Error('no nonce found')
+}
+
+/** A mined, valid block on top of `parent`. */
+export function minedOn(parent: ChainEntry, spec: BlockSpec = {}): Block {
+  return mine(blockOn(parent, spec))
+}

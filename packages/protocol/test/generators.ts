@@ -1,0 +1,96 @@
+/** Random protocol objects from a seeded Prng, for the property and fuzz tests. */
+import {
+  BACKENDS, MAX_INDEX, generateKeyPair, mapEntry, signItRes, signVerdict, type Block, type BlockHeader,
+  type BlockSubmission, type Evidence, type ItRes, type MessageMap, type TaskSpec, type Tx, type Verdict,
+} from '../src/index.js'
+import type { Prng } from './helpers.js'
+
+const KEYS = Array.from({ length: 4 }, (_, i) => generateKeyPair(new Uint8Array(32).fill(0x10 + i)))
+
+/** strictly increasing indices anywhere in [0, 2^31), random signs */
+export function randomMap(rng: Prng, maxEntries: number): MessageMap {
+  const n = rng.int(maxEntries + 1)
+  const out = new Uint32Array(n)
+  let idx = -1
+  const room = Math.floor(MAX_INDEX / Math.max(n, 1))
+  for (let i = 0; i < n; i++) {
+    idx += 1 + rng.int(rng.bool() ? 3 : room - 1)
+    out[i] = mapEntry(rng.bool(), idx)
+  }
+  return out
+}
+
+export function randomItRes(rng: Prng, maxEntries = 300): ItRes {
+  const key = rng.pick(KEYS)
+  return signItRes({
+    taskId: rng.bytes(16), backend: rng.pick(BACKENDS), miner: key.publicKey, iteration: rng.u32(), epoch: rng.int(0x1_0000),
+    map: randomMap(rng, maxEntries), metrics: Array.from({ length: rng.int(17) }, () => rng.float32()),
+    tStart: rng.u32(), tFinish: rng.u32(), batchHash: rng.bytes(32), peerUpdatesHash: rng.bytes(32), modelHash: rng.bytes(32),
+    residualHash: rng.bytes(32), znbHash: rng.bytes(32), nextPeerMessagesHash: rng.bytes(32),
+  }, key.secretKey)
+}
+
+export function randomTx(rng: Prng): Tx {
+  return {
+    type: 'coinbase', height: rng.u32(),
+    outputs: Array.from({ length: rng.int(6) }, () => ({ amount: rng.u64(), recipient: rng.bytes(32) })),
+  }
+}
+
+export function randomHeader(rng: Prng): BlockHeader {
+  return {
+    version: 1, prevHash: rng.bytes(32), merkleRoot: rng.bytes(32), time: rng.u32(), bits: rng.u32(),
+    nonce: rng.bytes(32), hashMsg: rng.bytes(32), hashMsgHist: rng.bytes(32),
+  }
+}
+
+export function randomBlock(rng: Prng): Block {
+  return { header: randomHeader(rng), txs: Array.from({ length: rng.int(5) }, () => randomTx(rng)) }
+}
+
+export function randomTask(rng: Prng): TaskSpec {
+  const positive = (): number => { let v; do v = Math.abs(rng.float32()); while (v === 0); return v }
+  const batchSize = 1 + rng.int(0xffff)
+  return {
+    taskId: rng.bytes(16), model: 'mlp', layers: Array.from({ length: 2 + rng.int(15) }, () => 1 + rng.int(1 << 16)),
+    initSeed: rng.u32(), tau: positive(), learningRate: positive(), batchSize, commitLead: 1 + rng.int(255),
+    noncesBatchDiv: 1 + rng.int(0xffff_fffe), noncesModelDiv: 1 + rng.int(0xffff_fffe), datasetHash: rng.bytes(32),
+    trainSize: batchSize + rng.int(0xffff_ffff - batchSize), bandPpm: rng.u32(), maxBandDisagreements: rng.u32(),
+  }
+}
+
+/** model and residual from random bits: NaN payloads, infinities and -0 included */
+export function randomEvidence(rng: Prng): Evidence {
+  const floats = (): Float32Array => new Float32Array(rng.bytes(4 * rng.int(64)).buffer)
+  return {
+    slot: Array.from({ length: 1 + rng.int(4) }, () => rng.bytes(rng.int(400))),
+    model: floats(), residual: floats(), batch: Array.from({ length: rng.int(50) }, () => rng.u32()),
+    peerUpdates: Array.from({ length: rng.int(4) }, () => rng.bytes(rng.int(400))),
+  }
+}
+
+export function randomSubmission(rng: Prng): BlockSubmission {
+  return { block: rng.bytes(rng.int(600)), evidence: rng.bytes(rng.int(600)) }
+}
+
+const CHARS = ['a', 'Z', '0', ' ', '_', ':', 'é', 'τ', '€', '\u0000', '\ufeff', '😀', '中']
+
+/** strings of at most `maxBytes` UTF-8 bytes (so they survive the 1024-byte cap unchanged) */
+export function randomText(rng: Prng, maxBytes: number): string {
+  let s = ''
+  const target = rng.int(maxBytes + 1)
+  for (;;) {
+    const c = rng.pick(CHARS)
+    if (new TextEncoder().encode(s + c).length > target) return s
+    s += c
+  }
+}
+
+export function randomVerdict(rng: Prng): Verdict {
+  const key = rng.pick(KEYS)
+  const accepted = rng.bool()
+  return signVerdict({
+    blockHash: rng.bytes(32), accepted, code: randomText(rng, accepted ? 0 : 40), detail: randomText(rng, rng.bool() ? 1024 : 100),
+    height: rng.u32(), tipHash: rng.bytes(32), tipHeight: rng.u32(), tipTime: rng.u32(), nextBits: rng.u32(), verifier: key.publicKey,
+  }, key.secretKey)
+}
