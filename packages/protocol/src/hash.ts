@@ -46,6 +46,15 @@ export function taggedHash(tag: Tag, ...parts: Uint8Array[]): Uint8Array {
   return h.digest()
 }
 
+/**
+ * A SHA-256 state that has already absorbed the tag prefix and `prefix`:
+ * clone() it and feed the rest. Lets a miner hash many headers that differ
+ * only after a fixed prefix without re-hashing that prefix.
+ */
+export function taggedHasher(tag: Tag, prefix: Uint8Array): ReturnType<typeof sha256.create> {
+  return sha256.create().update(tagPrefix(tag)).update(prefix)
+}
+
 type Subtle = { digest(alg: string, data: Uint8Array): Promise<ArrayBuffer> }
 function subtle(): Subtle | undefined {
   const c = (globalThis as { crypto?: { subtle?: Subtle } }).crypto

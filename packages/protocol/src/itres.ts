@@ -1,8 +1,8 @@
-import { Reader, Writer } from './bytes.js'
+import { Reader, Writer, concatBytes } from './bytes.js'
 import { protocolError } from './errors.js'
-import { TAGS, taggedHash } from './hash.js'
+import { TAGS, taggedHash, taggedHashAsync } from './hash.js'
 import { MessageMap, assertValidMessageMap, entryIndex } from './messageMap.js'
-import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, verify } from './sign.js'
+import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, signAsync, verify } from './sign.js'
 
 export const ITRES_VERSION = 1
 export const MSG_TYPE_IT_RES = 1
@@ -67,6 +67,20 @@ export function signItRes(m: UnsignedItRes, secretKey: Uint8Array): ItRes {
 
 export async function verifyItResSignature(m: ItRes): Promise<boolean> {
   return verify(m.miner, itResSigningHash(m), m.signature)
+}
+
+/**
+ * Encode, sign and hash in one pass (the miner's per-iteration path): the
+ * body is encoded once, signed through WebCrypto where available, and hashed
+ * natively. Same bytes as itResToBytes(signItRes(m)).
+ */
+export async function signItResToBytes(m: UnsignedItRes, secretKey: Uint8Array): Promise<{ bytes: Uint8Array; hash: Uint8Array }> {
+  const w = new Writer()
+  writeBody(w, m)
+  const body = w.finish()
+  const signature = await signAsync(secretKey, await taggedHashAsync(TAGS.itresSig, body))
+  const bytes = concatBytes(body, signature)
+  return { bytes, hash: await taggedHashAsync(TAGS.itres, bytes) }
 }
 
 export function itResToBytes(m: ItRes): Uint8Array {

@@ -24,6 +24,40 @@ export function sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
   return ed25519.sign(message, secretKey)
 }
 
+interface SubtleSign {
+  importKey(format: 'pkcs8', key: Uint8Array, alg: { name: string }, extractable: boolean, usages: string[]): Promise<unknown>
+  sign(alg: { name: string }, key: unknown, data: Uint8Array): Promise<ArrayBuffer>
+}
+/** RFC 8410 PKCS#8 prefix for a raw 32-byte Ed25519 seed */
+const PKCS8_ED25519_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
+const signKeyCache = new Map<string, Promise<unknown>>()
+let nativeSign: 'unknown' | 'yes' | 'no' = 'unknown'
+
+/**
+ * Same bytes as sign() (Ed25519 signatures are deterministic), through native
+ * WebCrypto where available: the miner signs one IT_RES per iteration.
+ */
+export async function signAsync(secretKey: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
+  const s = (globalThis as { crypto?: { subtle?: SubtleSign } }).crypto?.subtle
+  if (s !== undefined && nativeSign !== 'no') {
+    try {
+      const id = toHex(secretKey)
+      let key = signKeyCache.get(id)
+      if (key === undefined) {
+        if (signKeyCache.size > 16) signKeyCache.clear()
+        key = s.importKey('pkcs8', concatBytes(PKCS8_ED25519_PREFIX, secretKey), { name: 'Ed25519' }, false, ['sign'])
+        signKeyCache.set(id, key)
+      }
+      const sig = new Uint8Array(await s.sign({ name: 'Ed25519' }, await key, message))
+      nativeSign = 'yes'
+      return sig
+    } catch {
+      nativeSign = 'no'
+    }
+  }
+  return sign(secretKey, message)
+}
+
 /** Reference verification (noble, synchronous). Never throws: malformed input is `false`. */
 export function verifyReference(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== PUBLIC_KEY_SIZE || signature.length !== SIGNATURE_SIZE) return false

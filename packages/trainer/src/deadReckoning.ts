@@ -42,7 +42,8 @@ export function compareMessageMap(claimed: MessageMap, rPrime: Float32Array, tau
     const v = rPrime[i]!
     const expected = v > tau ? 1 : v < -tau ? -1 : 0
     if (claim === expected) continue
-    if (Math.abs(Math.abs(v) - tau) <= band) inBand++
+    // rounding can only move an entry between "sent" and "not sent"; a claim of the opposite sign never
+    if (claim !== -expected && Math.abs(Math.abs(v) - tau) <= band) inBand++
     else { outside++; if (firstOutside < 0) firstOutside = i }
   }
   return { outside, inBand, firstOutside }

@@ -50,16 +50,15 @@ export function createTfEngine(tf: typeof tfc, layers: number[]): GradientEngine
         return tf.losses.softmaxCrossEntropy(ys, h) as tfc.Scalar
       }
       const { value, grads } = tf.valueAndGrads(lossFn)(params)
-      const correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, 1), tf.argMax(ys, 1)), 'float32')))
-      const parts = await Promise.all(grads.map((g) => g.data() as Promise<Float32Array>))
-      const [lossV, correctV] = await Promise.all([value.data(), correct.data()])
-      const grad = new Float32Array(theta.length)
-      for (let l = 0; l < slices.length; l++) {
-        grad.set(parts[2 * l]!, slices[l]!.wOffset)
-        grad.set(parts[2 * l + 1]!, slices[l]!.bOffset)
-      }
-      tf.dispose([...params, xs, ys, value, correct, logitsKept!, ...grads])
-      return { grad, loss: lossV[0]!, accuracy: correctV[0]! / batchSize }
+      // one read-back for everything: the gradients in canonical layout, then loss and correct count
+      const packed = tf.tidy(() => {
+        const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsKept!, 1), tf.argMax(ys, 1)), 'float32'))
+        return tf.concat([...grads.map((g) => tf.reshape(g, [-1])), tf.reshape(value, [1]), tf.reshape(correct, [1])])
+      })
+      const all = (await packed.data()) as Float32Array
+      tf.dispose([...params, xs, ys, value, packed, logitsKept!, ...grads])
+      const n = theta.length
+      return { grad: all.slice(0, n), loss: all[n]!, accuracy: all[n + 1]! / batchSize }
     },
     dispose() {},
   }

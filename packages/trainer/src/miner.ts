@@ -1,7 +1,7 @@
 import {
-  BlockHeader, BLOCK_VERSION, BlockSubmission, ItRes, KeyPair, MessageMap, TAGS, TaskSpec, ZERO_HASH,
+  BlockHeader, BLOCK_VERSION, BlockSubmission, KeyPair, MessageMap, TAGS, TaskSpec, ZERO_HASH,
   applyMessageMap, blockToBytes, bytesEqual, computeMerkleRoot, evidenceToBytes, float32Bytes, headerHash,
-  itResHash, itResToBytes, mapEntry, merkleRoot, noncesPerIteration, parameterCount, signItRes,
+  mapEntry, merkleRoot, noncesPerIteration, parameterCount, signItResToBytes,
   submissionToBytes, taggedHash, taggedHashAsync, zeroNonceHash, Tx,
 } from '@pouw/protocol'
 import { BatchSchedule, batchHash, loadBatch } from './batches.js'
@@ -104,7 +104,8 @@ export class Miner {
     // 2. peer updates: none with a single miner (theta' = theta)
     const modelStart = this.theta
     const residualStart = this.residual
-    const [modelHash, residualHash, bHash] = await Promise.all([
+    // native hashing runs off the main thread: start it now, await it after the gradient
+    const hashes = Promise.all([
       taggedHashAsync(TAGS.model, float32Bytes(modelStart)),
       taggedHashAsync(TAGS.residual, float32Bytes(residualStart)),
       batchHash(this.data, batch),
@@ -133,6 +134,7 @@ export class Miner {
       accuracy = g.accuracy
     }
     const gradientMs = performance.now() - tg
+    const [modelHash, residualHash, bHash] = await hashes
     this.lastMetrics = [loss, accuracy]
 
     // 16. theta'' = theta' - Delta(l), exact
@@ -147,9 +149,8 @@ export class Miner {
       batchHash: bHash, peerUpdatesHash: EMPTY_PEER_UPDATES, modelHash, residualHash,
       znbHash: znb === null ? ZERO_HASH : zeroNonceHash(znb), nextPeerMessagesHash: EMPTY_PEER_UPDATES,
     }
-    const itresMsg: ItRes = signItRes(unsigned, this.keys.secretKey)
-    const itres = itResToBytes(itresMsg)
-    const record: Record = { iteration: i, itres, itresHash: itResHash(itres), modelStart, residualStart, batch, znb }
+    const { bytes: itres, hash: itresHash } = await signItResToBytes(unsigned, this.keys.secretKey)
+    const record: Record = { iteration: i, itres, itresHash, modelStart, residualStart, batch, znb }
     this.records.push(record)
     if (this.records.length > task.commitLead + 1) this.records.shift()
 

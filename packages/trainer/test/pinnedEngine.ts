@@ -1,0 +1,21 @@
+import * as tf from '@tensorflow/tfjs'
+import type { GradientEngine } from '../src/index.js'
+import { nodeEngine } from './nodeEngine.js'
+
+/**
+ * tfjs has one global backend per process. A test that needs engines on two
+ * backends at once (a wasm miner and a cpu verifier) wraps each so that it
+ * selects its own backend before every gradient call. Safe while gradient
+ * calls do not interleave (each is awaited before the next starts).
+ */
+export async function pinnedEngine(layers: number[], backend: 'wasm' | 'cpu'): Promise<GradientEngine> {
+  const inner = await nodeEngine(layers, backend)
+  return {
+    backend: inner.backend,
+    async gradients(theta, x, labels, batchSize) {
+      if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} failed to initialise`)
+      return inner.gradients(theta, x, labels, batchSize)
+    },
+    dispose: () => inner.dispose(),
+  }
+}

@@ -1,0 +1,284 @@
+// Run: node --import ./scripts/node-polyfills.mjs --import tsx --test packages/trainer/test/verify.test.ts
+// A real miner (tfjs wasm in Node, real MNIST) mines blocks; a verifier re-runs each lucky iteration on
+// wasm (bit-identical) and on cpu (another backend: the cross-backend false-reject check). Faulty
+// miners and hand-planted cheats must be refused with the code of the rule they break.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import {
+  TAGS, applyMessageMap, bitsFromTarget, blockFromBytes, evidenceFromBytes, evidenceToBytes, generateKeyPair,
+  hashMeetsTarget, headerHash, isPouwError, itResFromBytes, itResHash, itResToBytes, mapEntry, merkleRoot,
+  noncesPerIteration, signItRes, submissionFromBytes, taggedHash, targetFromBits, toHex, entryIndex,
+  type Block, type ItRes, type KeyPair, type PouwError, type TaskSpec, type UnsignedItRes,
+} from '@pouw/protocol'
+import {
+  FAULTS, Miner, POUW_ERRORS, accumulateResidual, computeNonce, createMnistTask, loadBatch, mineWithNonces,
+  splitMix32, verifyProofOfUsefulWork, type ChainTip, type Dataset, type Fault, type GradientEngine,
+  type VerifyContext, type VerifyReport,
+} from '../src/index.js'
+import { loadMnist } from './nodeEngine.js'
+import { pinnedEngine } from './pinnedEngine.js'
+
+/** About 200 header hashes per block: with ~118 nonces per iteration, a block every few iterations. */
+const EASY_BITS = bitsFromTarget((1n << 256n) / 200n)
+const HONEST_BLOCKS = 8
+const MAX_ITERATIONS = 120
+const T0 = 1_800_000_000
+
+interface Mined { block: Block; evidence: Uint8Array; iteration: number }
+
+let train: Dataset
+let task: TaskSpec
+let wasm: GradientEngine
+let cpu: GradientEngine
+const honestKeys: KeyPair = generateKeyPair(new Uint8Array(32).fill(11))
+const honest: Mined[] = []
+/** supervisor's record of the honest miner's IT_RES hashes, by iteration */
+const honestRecord = new Map<number, Uint8Array>()
+
+const tally = { honestChecks: 0, falseRejects: 0, maxInBandWasm: 0, maxInBandCpu: 0, maxLossDeltaCpu: 0, cheats: 0, falseAccepts: 0 }
+
+function tipFor(seed: string): ChainTip {
+  return { hash: taggedHash(TAGS.blockHeader, new TextEncoder().encode(seed)), height: 7, nextBits: EASY_BITS, subsidy: 50_0000_0000n }
+}
+
+function ctxFor(engine: GradientEngine, recorded?: VerifyContext['recorded']): VerifyContext {
+  return recorded ? { task, data: train, engine, recorded } : { task, data: train, engine }
+}
+
+/** Steps `miner` until it has mined `want` blocks; each IT_RES is passed to `onItRes`. */
+async function mine(miner: Miner, want: number, onItRes?: (iteration: number, itres: Uint8Array) => void): Promise<Mined[]> {
+  const out: Mined[] = []
+  for (let n = 0; out.length < want; n++) {
+    assert.ok(n < MAX_ITERATIONS, `only ${out.length} of ${want} blocks after ${MAX_ITERATIONS} iterations`)
+    const r = await miner.step()
+    onItRes?.(r.iteration, r.itres)
+    if (r.block) {
+      const sub = submissionFromBytes(r.block.submission)
+      const block = blockFromBytes(sub.block)
+      assert.equal(toHex(headerHash(block.header)), toHex(r.block.hash))
+      assert.ok(hashMeetsTarget(r.block.hash, targetFromBits(EASY_BITS)), 'the mined header meets the target')
+      out.push({ block, evidence: sub.evidence, iteration: r.iteration })
+    }
+  }
+  return out
+}
+
+function newMiner(keys: KeyPair, fault: Fault = 'none', seed = 1): Miner {
+  let clock = T0
+  const rand = splitMix32(seed)
+  const miner = new Miner(task, train, wasm, keys, { now: () => clock++, fault, random: () => rand() / 0x1_0000_0000 })
+  miner.setTip(tipFor(`parent of ${fault}`))
+  return miner
+}
+
+async function expectRefused(what: string, block: Block, evidence: Uint8Array, code: string, ctx = ctxFor(wasm)): Promise<PouwError> {
+  tally.cheats++
+  let report: VerifyReport
+  try {
+    report = await verifyProofOfUsefulWork(ctx, block, evidence)
+  } catch (e) {
+    assert.ok(isPouwError(e), `${what}: expected a PouwError, got ${String(e)}`)
+    assert.equal(e.code, code, `${what}: ${e.message}`)
+    return e
+  }
+  tally.falseAccepts++
+  assert.fail(`${what}: accepted, expected ${code} (${JSON.stringify(report)})`)
+}
+
+function unsignedOf(m: ItRes): UnsignedItRes {
+  const { signature: _s, version: _v, ...rest } = m
+  return rest
+}
+
+/**
+ * Rebuild a block around a modified lucky IT_RES, as a cheating miner who owns the key would:
+ * re-sign it, recompute hashMsg and hashMsgHist, derive the nonce from the (claimed) map and mine
+ * the header again. tFinish (which no rule checks) is varied until a nonce in range meets the target.
+ */
+async function forge(m: Mined, mutate: (lucky: UnsignedItRes) => UnsignedItRes, keys = honestKeys): Promise<{ block: Block; evidence: Uint8Array; lucky: ItRes }> {
+  const k = task.commitLead
+  const ev = evidenceFromBytes(m.evidence)
+  const base = mutate(unsignedOf(itResFromBytes(ev.slot[k]!)))
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const lucky = signItRes({ ...base, tFinish: base.tFinish + attempt }, keys.secretKey)
+    const slot = [...ev.slot]
+    slot[k] = itResToBytes(lucky)
+    const hashes = slot.map(itResHash)
+    const header = { ...m.block.header, hashMsg: hashes[k]!, hashMsgHist: merkleRoot(hashes) }
+    const thetaAfter = new Float32Array(ev.model)
+    applyMessageMap(thetaAfter, lucky.map, task.tau)
+    const { nonce } = await computeNonce(thetaAfter, lucky.map)
+    const found = mineWithNonces(header, nonce, noncesPerIteration(task))
+    if (found === null) continue
+    assert.ok(hashMeetsTarget(headerHash(found.header), targetFromBits(found.header.bits)))
+    return { block: { header: found.header, txs: m.block.txs }, evidence: evidenceToBytes({ ...ev, slot }), lucky }
+  }
+  throw new Error('could not re-mine the forged block in 64 attempts')
+}
+
+/** r' = r + lr * g for the lucky iteration of `m`, recomputed on wasm. */
+async function recomputeResidual(m: Mined): Promise<{ rPrime: Float32Array; lucky: ItRes }> {
+  const ev = evidenceFromBytes(m.evidence)
+  const { x, labels } = loadBatch(train, ev.batch)
+  const g = await wasm.gradients(ev.model, x, labels, ev.batch.length)
+  return { rPrime: accumulateResidual(ev.residual, g.grad, task.learningRate), lucky: itResFromBytes(ev.slot[task.commitLead]!) }
+}
+
+describe('verifyProofOfUsefulWork on real MNIST training', () => {
+  before(async () => {
+    train = loadMnist('train')
+    task = createMnistTask(train)
+    cpu = await pinnedEngine(task.layers, 'cpu')
+    wasm = await pinnedEngine(task.layers, 'wasm') // last: the global backend stays wasm
+    const miner = newMiner(honestKeys)
+    honest.push(...await mine(miner, HONEST_BLOCKS, (i, itres) => honestRecord.set(i, itResHash(itres))))
+  })
+
+  after(() => {
+    console.log(
+      `pouw verify: ${honest.length} honest blocks, ${tally.honestChecks} honest verifications (wasm + cpu), ` +
+      `false rejects ${tally.falseRejects}; ${tally.cheats} faulty or planted blocks, false accepts ${tally.falseAccepts}; ` +
+      `max in-band disagreements wasm ${tally.maxInBandWasm}, cpu ${tally.maxInBandCpu} (cap ${task?.maxBandDisagreements}); ` +
+      `max |loss delta| cpu ${tally.maxLossDeltaCpu.toExponential(2)}`,
+    )
+  })
+
+  it(`an honest wasm miner's blocks pass a wasm verifier bit for bit, with the supervisor's record`, async () => {
+    assert.ok(honest.length >= 3)
+    const recorded: VerifyContext['recorded'] = async (miner, iteration) => {
+      assert.equal(toHex(miner), toHex(honestKeys.publicKey))
+      return honestRecord.get(iteration)
+    }
+    for (const m of honest) {
+      tally.honestChecks++
+      let report: VerifyReport
+      try {
+        report = await verifyProofOfUsefulWork(ctxFor(wasm, recorded), m.block, m.evidence)
+      } catch (e) {
+        tally.falseRejects++
+        throw e
+      }
+      assert.equal(report.miner, toHex(honestKeys.publicKey))
+      assert.equal(report.iteration, m.iteration)
+      assert.equal(report.backend, 'wasm')
+      assert.equal(report.inBandDisagreements, 0, 'same backend: no disagreement at all')
+      assert.equal(report.lossDelta, 0, 'same backend: the same loss')
+      assert.ok(report.mapSize > 0)
+      assert.ok(report.nonceIndex >= 0 && report.nonceIndex < noncesPerIteration(task))
+      tally.maxInBandWasm = Math.max(tally.maxInBandWasm, report.inBandDisagreements)
+    }
+  })
+
+  it('the same blocks pass a verifier on the cpu backend (cross-backend false rejects)', async () => {
+    for (const m of honest) {
+      tally.honestChecks++
+      let report: VerifyReport
+      try {
+        report = await verifyProofOfUsefulWork(ctxFor(cpu), m.block, m.evidence)
+      } catch (e) {
+        tally.falseRejects++
+        throw e
+      }
+      assert.equal(cpu.backend, 'cpu')
+      tally.maxInBandCpu = Math.max(tally.maxInBandCpu, report.inBandDisagreements)
+      tally.maxLossDeltaCpu = Math.max(tally.maxLossDeltaCpu, report.lossDelta)
+      assert.ok(report.inBandDisagreements <= task.maxBandDisagreements)
+    }
+  })
+
+  const expectedByFault: Record<Exclude<Fault, 'none'>, string> = {
+    nonce: POUW_ERRORS.NONCE_MISMATCH,
+    model: POUW_ERRORS.MODEL_HASH_MISMATCH,
+    batch: POUW_ERRORS.BATCH_NOT_ASSIGNED,
+    map: POUW_ERRORS.MAP_MISMATCH,
+    signature: POUW_ERRORS.BAD_SIGNATURE,
+  }
+  it('FAULTS lists exactly none and the five faults tested here', () => {
+    assert.deepEqual([...FAULTS].sort(), ['none', ...Object.keys(expectedByFault)].sort())
+  })
+  for (const [fault, code] of Object.entries(expectedByFault) as Array<[Exclude<Fault, 'none'>, string]>) {
+    it(`a miner with fault '${fault}' mines a block that is refused with ${code}`, async () => {
+      const keys = generateKeyPair(taggedHash(TAGS.seed, new TextEncoder().encode(fault)))
+      const [m] = await mine(newMiner(keys, fault, fault.length), 1)
+      await expectRefused(`fault ${fault}`, m!.block, m!.evidence, code)
+    })
+  }
+
+  it('control: a block forged without changes still verifies (the forging below is sound)', async () => {
+    const f = await forge(honest[0]!, (l) => l)
+    const report = await verifyProofOfUsefulWork(ctxFor(wasm), f.block, f.evidence)
+    assert.equal(report.inBandDisagreements, 0)
+  })
+
+  it('a map with one extra entry far from tau, re-signed and re-mined, is refused with POUW_MAP_MISMATCH', async () => {
+    const m = honest[1]!
+    const { rPrime, lucky } = await recomputeResidual(m)
+    const claimed = new Set([...lucky.map].map(entryIndex))
+    // a parameter nowhere near the threshold, deep inside the model
+    let extra = -1
+    for (let i = 5_000; i < rPrime.length && extra < 0; i++) if (!claimed.has(i) && Math.abs(rPrime[i]!) < task.tau / 4) extra = i
+    assert.ok(extra >= 0)
+    const map = Uint32Array.from([...lucky.map, mapEntry(true, extra)].sort((a, b) => entryIndex(a) - entryIndex(b)))
+    const f = await forge(m, (l) => ({ ...l, map }))
+    const e = await expectRefused('extra map entry', f.block, f.evidence, POUW_ERRORS.MAP_MISMATCH)
+    assert.deepEqual({ outside: e.details.outside, inBand: e.details.inBand, firstOutside: e.details.firstOutside }, { outside: 1, inBand: 0, firstOutside: extra })
+  })
+
+  it('a map missing its largest entry, re-signed and re-mined, is refused with POUW_MAP_MISMATCH', async () => {
+    const m = honest[2]!
+    const { rPrime, lucky } = await recomputeResidual(m)
+    let drop = 0
+    lucky.map.forEach((e, j) => { if (Math.abs(rPrime[entryIndex(e)]!) > Math.abs(rPrime[entryIndex(lucky.map[drop]!)]!)) drop = j })
+    assert.ok(Math.abs(rPrime[entryIndex(lucky.map[drop]!)]!) > 1.5 * task.tau)
+    const f = await forge(m, (l) => ({ ...l, map: l.map.filter((_e, j) => j !== drop) }))
+    const e = await expectRefused('dropped map entry', f.block, f.evidence, POUW_ERRORS.MAP_MISMATCH)
+    assert.equal(e.details.outside, 1)
+  })
+
+  it('a claimed loss 10% off, re-signed and re-mined, is refused with POUW_METRICS_MISMATCH', async () => {
+    const f = await forge(honest[0]!, (l) => ({ ...l, metrics: [Math.fround(l.metrics[0]! * 1.1), l.metrics[1]!] }))
+    await expectRefused('loss +10%', f.block, f.evidence, POUW_ERRORS.METRICS_MISMATCH)
+    const g = await forge(honest[0]!, (l) => ({ ...l, metrics: [Math.fround(l.metrics[0]! * 0.9), l.metrics[1]!] }))
+    await expectRefused('loss -10%', g.block, g.evidence, POUW_ERRORS.METRICS_MISMATCH)
+  })
+
+  it('a slot of the wrong length is refused with POUW_BAD_SLOT', async () => {
+    const m = honest[0]!
+    const ev = evidenceFromBytes(m.evidence)
+    await expectRefused('slot too short', m.block, evidenceToBytes({ ...ev, slot: ev.slot.slice(1) }), POUW_ERRORS.BAD_SLOT)
+    await expectRefused('slot too long', m.block, evidenceToBytes({ ...ev, slot: [ev.slot[0]!, ...ev.slot] }), POUW_ERRORS.BAD_SLOT)
+  })
+
+  it('a block that is not the committed zero-nonce block is refused with POUW_COMMITMENT_MISMATCH', async () => {
+    const m = honest[1]!
+    const ev = evidenceFromBytes(m.evidence)
+    const { nonce } = await (async () => {
+      const lucky = itResFromBytes(ev.slot[task.commitLead]!)
+      const thetaAfter = new Float32Array(ev.model)
+      applyMessageMap(thetaAfter, lucky.map, task.tau)
+      return computeNonce(thetaAfter, lucky.map)
+    })()
+    // the same work mined on another parent than the one committed k iterations earlier
+    let block: Block | undefined
+    for (let attempt = 0; attempt < 64 && block === undefined; attempt++) {
+      const prevHash = taggedHash(TAGS.blockHeader, new TextEncoder().encode(`another parent ${attempt}`))
+      const found = mineWithNonces({ ...m.block.header, prevHash }, nonce, noncesPerIteration(task))
+      if (found) block = { header: found.header, txs: m.block.txs }
+    }
+    assert.ok(block)
+    await expectRefused('other parent', block, m.evidence, POUW_ERRORS.COMMITMENT_MISMATCH)
+  })
+
+  it('a slot that differs from the supervisor\'s record is refused with POUW_EQUIVOCATION', async () => {
+    const m = honest[0]!
+    const recorded: VerifyContext['recorded'] = async (_miner, iteration) =>
+      iteration === m.iteration ? taggedHash(TAGS.itres, new Uint8Array([1])) : honestRecord.get(iteration)
+    await expectRefused('equivocation', m.block, m.evidence, POUW_ERRORS.EQUIVOCATION, ctxFor(wasm, recorded))
+  })
+
+  it('no false accepts and no false rejects', () => {
+    assert.equal(tally.falseAccepts, 0)
+    assert.equal(tally.falseRejects, 0)
+    assert.ok(tally.cheats >= 11, `${tally.cheats} cheats checked`)
+  })
+})
