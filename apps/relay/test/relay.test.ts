@@ -1,0 +1,253 @@
+// Run: node --import ./scripts/node-polyfills.mjs --import tsx --test apps/relay/test/relay.test.ts
+// A real relay in-process (libp2p, LevelDB, wasm verifier, HTTP API) and a Node libp2p client:
+// malformed gossip is refused and counted while the relay keeps serving; a real miner's blocks are
+// verified and accepted; the chain survives a restart on the same data directory.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import {
+  TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, evidenceToBytes, fromHex, generateKeyPair, itResToBytes,
+  signItRes, submissionToBytes, taskFromBytes, taskHash, toHex, verdictFromBytes, verifyVerdictSignature,
+  type BlockHeader, type Tx, type Verdict,
+} from '@pouw/protocol'
+import { Miner, datasetHash, type ChainTip } from '@pouw/trainer'
+import { loadMnist } from '../src/data.js'
+import { createNodeEngine } from '../src/engine.js'
+import { createNodeClientNetwork, type PubSubNetwork } from '../src/p2p.js'
+import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
+
+const WAIT_MS = 15_000
+const BLOCKS_WANTED = 2
+const MINING_MS = 40_000
+
+interface Status {
+  height: number
+  hash: string
+  peers: number
+  relay: { peerId: string; addrs: string[]; verifier: string }
+  chain: { network: string; genesis: string; tipTime: number; nextBits: number; subsidy: string }
+  task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number }
+  stats: { itres: number; itresRejected: number; malformed: number }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address()
+      s.close(() => (addr !== null && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = WAIT_MS): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await probe()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+async function getJson<T>(relay: Relay, route: string): Promise<T> {
+  const res = await fetch(new URL(route, relay.url), { signal: AbortSignal.timeout(5_000) })
+  assert.equal(res.status, 200, `GET ${route}: ${res.status}`)
+  return (await res.json()) as T
+}
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'pouw-relay-test-'))
+const webDir = mkdtempSync(path.join(tmpdir(), 'pouw-relay-web-'))
+const logs: string[] = []
+const log = (msg: string, ctx?: Record<string, unknown>): void => {
+  logs.push(JSON.stringify({ msg, ...ctx }))
+  if (logs.length > 200) logs.shift()
+}
+const recentLogs = (): string => `\nrelay log (last 15):\n${logs.slice(-15).join('\n')}`
+
+async function startRelay(): Promise<Relay> {
+  const [httpPort, p2pPort] = [await freePort(), await freePort()]
+  return createRelay({ host: '127.0.0.1', httpPort, p2pPort, dataDir, difficulty: 1500n, webDir, log })
+}
+
+describe('relay: gossip, verification, persistence', () => {
+  let relay: Relay | undefined
+  let client: PubSubNetwork | undefined
+  let status0: Status
+  const verdicts: Verdict[] = []
+  let badVerdictSignatures = 0
+  const accepted: Array<{ hash: string; height: number }> = []
+
+  before(async () => {
+    relay = await startRelay()
+    status0 = await getJson<Status>(relay, '/api/status')
+    const relayAddr = status0.relay.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.includes('/ws/p2p/'))
+    assert.ok(relayAddr, `no ws address among ${status0.relay.addrs.join(' ')}`)
+    client = await createNodeClientNetwork({ relayAddr, topics: [TOPICS.blocks, status0.task.topic, TOPICS.verdicts], timeoutMs: WAIT_MS })
+    client.onMessage((topic, data) => {
+      if (topic !== TOPICS.verdicts) return
+      const v = verdictFromBytes(data)
+      void verifyVerdictSignature(v).then((ok) => {
+        if (ok) verdicts.push(v)
+        else badVerdictSignatures++
+      })
+    })
+  })
+
+  after(async () => {
+    await client?.stop()
+    await relay?.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+    rmSync(webDir, { recursive: true, force: true })
+  })
+
+  it('serves its status: genesis tip, the task, the ITRES topic', async () => {
+    assert.equal(status0.height, 0)
+    assert.equal(status0.hash, status0.chain.genesis)
+    assert.equal(status0.task.topic, TOPICS.itres(status0.task.id))
+    assert.equal(toHex(taskHash(taskFromBytes(fromHex(status0.task.spec)))), status0.task.hash)
+    assert.deepEqual(status0.stats, { itres: 0, itresRejected: 0, malformed: 0 })
+    await waitFor('the client among the relay\'s peers', async () => (await getJson<Status>(relay!, '/api/status')).peers >= 1)
+  })
+
+  it('refuses malformed blocks and IT_RES messages, counts them, and keeps serving', async () => {
+    const r = relay!
+    const c = client!
+    const garbage = Uint8Array.from([0x00, 0x07, 0xde, 0xad, 0xbe, 0xef]) // submission version 7
+
+    // a valid-looking submission (a real block header on the tip, a signed IT_RES in the evidence), cut short
+    const keys = generateKeyPair()
+    const task = taskFromBytes(fromHex(status0.task.spec))
+    const coinbase: Tx = { type: 'coinbase', height: 1, outputs: [{ amount: 1n, recipient: keys.publicKey }] }
+    const header: BlockHeader = {
+      version: 1, prevHash: fromHex(status0.hash), merkleRoot: computeMerkleRoot([coinbase]), time: Math.floor(Date.now() / 1000),
+      bits: status0.chain.nextBits, nonce: ZERO_HASH, hashMsg: ZERO_HASH, hashMsgHist: ZERO_HASH,
+    }
+    const itres = itResToBytes(signItRes({
+      taskId: task.taskId, backend: 'wasm', miner: keys.publicKey, iteration: 0, epoch: 0, map: Uint32Array.from([1, 5, 9]),
+      metrics: [2.3, 0.1], tStart: header.time, tFinish: header.time, batchHash: ZERO_HASH, peerUpdatesHash: ZERO_HASH,
+      modelHash: ZERO_HASH, residualHash: ZERO_HASH, znbHash: ZERO_HASH, nextPeerMessagesHash: ZERO_HASH,
+    }, keys.secretKey))
+    const submission = submissionToBytes({
+      block: blockToBytes({ header, txs: [coinbase] }),
+      evidence: evidenceToBytes({ slot: [itres], model: new Float32Array(16), residual: new Float32Array(16), batch: [1, 2], peerUpdates: [] }),
+    })
+    const truncated = submission.subarray(0, submission.length - 20)
+
+    // an IT_RES with a bad signature, and IT_RES bytes that are not an IT_RES
+    const badSig = itres.slice()
+    badSig[badSig.length - 40]! ^= 0x01
+    const itresGarbage = new TextEncoder().encode('not an IT_RES message at all')
+
+    await c.publish(TOPICS.blocks, garbage)
+    await c.publish(TOPICS.blocks, truncated)
+    await c.publish(status0.task.topic, itresGarbage)
+    await c.publish(status0.task.topic, badSig)
+
+    const status = await waitFor('the relay to count 2 malformed blocks and 2 refused IT_RES', async () => {
+      const s = await getJson<Status>(r, '/api/status')
+      return s.stats.malformed >= 2 && s.stats.itresRejected >= 2 ? s : undefined
+    })
+    assert.deepEqual(status.stats, { itres: 0, itresRejected: 2, malformed: 2 }, recentLogs())
+    assert.equal(status.height, 0)
+
+    const rejections = await getJson<Rejection[]>(r, '/api/rejections')
+    const codes = rejections.map((x) => x.code).sort()
+    assert.deepEqual(codes, ['PROTOCOL_BAD_VERSION', 'PROTOCOL_TRUNCATED'], JSON.stringify(rejections))
+    for (const x of rejections) {
+      assert.match(x.code, /^PROTOCOL_/)
+      assert.equal(x.from, c.peerId)
+      assert.equal(x.blockHash, toHex(ZERO_HASH))
+    }
+    // each malformed block also gets a signed verdict
+    const refusals = await waitFor('two rejection verdicts', () => {
+      const v = verdicts.filter((x) => !x.accepted)
+      return v.length >= 2 ? v : undefined
+    })
+    assert.deepEqual(refusals.map((v) => v.code).sort(), ['PROTOCOL_BAD_VERSION', 'PROTOCOL_TRUNCATED'])
+    assert.ok(refusals.every((v) => toHex(v.verifier) === status0.relay.verifier && v.tipHash.length === 32 && toHex(v.tipHash) === status0.hash))
+    assert.ok(logs.some((l) => l.includes('POUW_BAD_SIGNATURE')), recentLogs())
+
+    // still serving: the page fallback answers too (503, the page is not built in an empty webDir)
+    const page = await fetch(new URL('/', r.url), { signal: AbortSignal.timeout(5_000) })
+    assert.equal(page.status, 503)
+    await page.body?.cancel()
+  })
+
+  it(`a real miner's blocks on the relay's tip are verified and accepted`, { timeout: MINING_MS + WAIT_MS * 2 }, async () => {
+    const r = relay!
+    const c = client!
+    const status = await getJson<Status>(r, '/api/status')
+    const task = taskFromBytes(fromHex(status.task.spec))
+    const train = loadMnist('train')
+    assert.equal(toHex(datasetHash(train)), toHex(task.datasetHash), 'the local MNIST is the task\'s')
+    const engine = await createNodeEngine(task.layers, 'wasm') // the relay's verifier uses wasm too: one global backend
+    const keys = generateKeyPair()
+    const miner = new Miner(task, train, engine, keys, { now: () => Math.floor(Date.now() / 1000) })
+    const tip: ChainTip = { hash: fromHex(status.hash), height: status.height, nextBits: status.chain.nextBits, subsidy: BigInt(status.chain.subsidy) }
+    miner.setTip(tip)
+
+    const deadline = Date.now() + MINING_MS
+    let iterations = 0
+    while (accepted.length < BLOCKS_WANTED) {
+      assert.ok(Date.now() < deadline, `${accepted.length} blocks accepted after ${iterations} iterations in ${MINING_MS} ms${recentLogs()}`)
+      const res = await miner.step()
+      iterations++
+      await c.publish(status.task.topic, res.itres)
+      if (!res.block) continue
+      const hashHex = toHex(res.block.hash)
+      await c.publish(TOPICS.blocks, res.block.submission)
+      const v = await waitFor(`a verdict on block ${hashHex.slice(0, 16)}`, () => verdicts.find((x) => toHex(x.blockHash) === hashHex))
+      assert.ok(v.accepted, `block ${hashHex} refused: ${v.code} ${v.detail}`)
+      assert.equal(v.code, '')
+      assert.equal(v.height, res.block.height)
+      assert.equal(toHex(v.tipHash), hashHex)
+      assert.equal(v.tipHeight, res.block.height)
+      accepted.push({ hash: hashHex, height: res.block.height })
+    }
+    assert.equal(badVerdictSignatures, 0)
+
+    const final = await getJson<Status>(r, '/api/status')
+    assert.equal(final.height, status.height + BLOCKS_WANTED)
+    assert.equal(final.hash, accepted.at(-1)!.hash)
+    assert.equal(final.stats.malformed, 2)
+    assert.equal(final.stats.itresRejected, 2)
+    assert.ok(final.stats.itres >= iterations - 1, `${final.stats.itres} IT_RES recorded of ${iterations}`)
+    const blocks = await getJson<BlockInfo[]>(r, '/api/blocks')
+    for (const a of accepted) {
+      const info = blocks.find((b) => b.hash === a.hash)
+      assert.ok(info, `block ${a.hash} listed`)
+      assert.equal(info.height, a.height)
+      assert.equal(info.miner, toHex(keys.publicKey))
+      assert.equal(info.backend, 'wasm')
+      assert.equal(info.verify.inBandDisagreements, 0)
+      assert.ok(info.verify.mapSize > 0)
+    }
+    console.log(`relay: ${BLOCKS_WANTED} blocks accepted after ${iterations} iterations`)
+  })
+
+  it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {
+    assert.equal(accepted.length, BLOCKS_WANTED, 'needs the blocks of the previous test')
+    const first = await getJson<Status>(relay!, '/api/status')
+    await client!.stop()
+    client = undefined
+    await relay!.stop()
+    relay = undefined
+
+    relay = await startRelay()
+    const again = await getJson<Status>(relay, '/api/status')
+    assert.equal(again.height, first.height)
+    assert.equal(again.hash, first.hash)
+    assert.equal(again.hash, accepted.at(-1)!.hash)
+    assert.equal(again.chain.genesis, first.chain.genesis)
+    assert.equal(again.relay.peerId, first.relay.peerId)
+    assert.equal(again.relay.verifier, first.relay.verifier)
+    assert.equal(again.task.hash, first.task.hash)
+    const blocks = await getJson<BlockInfo[]>(relay, '/api/blocks')
+    assert.deepEqual(blocks.filter((b) => b.height > 0).map((b) => b.hash).sort(), accepted.map((a) => a.hash).sort())
+  })
+})
