@@ -6,8 +6,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { bitsFromTarget, generateKeyPair, submissionFromBytes, blockFromBytes, parameterCount, type TaskSpec } from '@pouw/protocol'
 import { BatchSchedule, Miner, createMnistTask, loadBatch, verifyProofOfUsefulWork, type Dataset, type GradientEngine } from '@pouw/trainer'
-import { loadMnist } from '../apps/relay/src/data.js'
-import { createNodeEngine } from '../apps/relay/src/engine.js'
+import { createNodeEngine, loadMnist } from '@pouw/trainer/node'
 
 function emit(name: string, value: number, unit: string, note: string): void {
   console.log(JSON.stringify({ name, value: Number(value.toPrecision(4)), unit, note }))

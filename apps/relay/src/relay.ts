@@ -6,10 +6,9 @@ import {
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
   toHex, verdictToBytes, verifyItResSignature, bytesEqual, type Block, type KeyPair, type TaskSpec,
 } from '@pouw/protocol'
-import { Chain, LevelStore, difficultyToBits, nextBits, type ChainParams, type KeyValueStore } from '@pouw/ledger'
-import { createMnistTask, verifyProofOfUsefulWork, type Dataset, type GradientEngine, type VerifyReport } from '@pouw/trainer'
-import { loadMnist, MNIST_DIR, MNIST_FILES } from './data.js'
-import { createNodeEngine } from './engine.js'
+import { Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, difficultyToBits, nextBits, type ChainParams, type KeyValueStore } from '@pouw/ledger'
+import { createMnistTask, verifyProofOfUsefulWork, type Dataset, type GradientEngine } from '@pouw/trainer'
+import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnist } from '@pouw/trainer/node'
 import { createHttpServer } from './http.js'
 import { createRelayNetwork, type PubSubNetwork } from './p2p.js'
 
@@ -27,7 +26,7 @@ export interface RelayOptions {
 export interface BlockInfo {
   height: number
   hash: string
-  miner: string | null
+  miner: string | null // null only for the genesis block
   iteration: number
   backend: string
   time: number
@@ -35,7 +34,12 @@ export interface BlockInfo {
   verify: { checksMs: number; rerunMs: number; inBandDisagreements: number; mapSize: number }
 }
 
-export interface Rejection { at: number; blockHash: string; code: string; detail: string; from: string }
+/** `peerAtFault`: the block breaks a rule for good (vs. unknown parent, a clock ahead of ours: maybe valid later). */
+export interface Rejection { at: number; blockHash: string; code: string; detail: string; from: string; peerAtFault: boolean }
+
+function peerAtFault(code: string): boolean {
+  return code.startsWith('PROTOCOL_') || code.startsWith('POUW_') || LEDGER_INVALID_BLOCK_CODES.has(code)
+}
 
 export interface Relay {
   url: string
@@ -136,39 +140,35 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     } catch (e) {
       stats.malformed++
       const err = e as PouwError
-      await recordRejection({ at: Date.now(), blockHash: toHex(hash), code: err.code ?? 'RELAY_ERROR', detail: err.message, from })
+      await recordRejection({ at: Date.now(), blockHash: toHex(hash), code: err.code ?? 'RELAY_ERROR', detail: err.message, from, peerAtFault: peerAtFault(err.code ?? '') })
       await publishVerdict(hash, { accepted: false, code: err.code ?? 'RELAY_ERROR', detail: err.message })
       return
     }
     const hashHex = toHex(hash)
-    if (await chain.has(hashHex)) return // gossip may deliver a block twice
-    let report: VerifyReport | undefined
+    let info: BlockInfo | undefined
     try {
       const result = await chain.addBlock(block, {
         now: Math.floor(Date.now() / 1000),
-        checkProofOfUsefulWork: async (b) => {
-          report = await verifyProofOfUsefulWork({
+        // the evidence and what verification learnt are stored atomically with the block
+        checkProofOfUsefulWork: async (b, parent) => {
+          const report = await verifyProofOfUsefulWork({
             task, data: train, engine,
             recorded: async (miner, iteration) => store.get(KEYS.history(toHex(miner), iteration)),
           }, b, evidence)
-        },
-        extra: {
-          [KEYS.evidence(hashHex)]: evidence,
-          // filled below through the closure: addBlock calls the check before writing
+          info = {
+            height: parent.height + 1, hash: hashHex, miner: report.miner, iteration: report.iteration, backend: report.backend,
+            time: b.header.time, receivedAt: Date.now(),
+            verify: { checksMs: report.timings.checksMs, rerunMs: report.timings.rerunMs, inBandDisagreements: report.inBandDisagreements, mapSize: report.mapSize },
+          }
+          return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
         },
       })
-      const info: BlockInfo = {
-        height: result.entry.height, hash: hashHex, miner: result.entry.miner ? toHex(result.entry.miner) : null,
-        iteration: report?.iteration ?? -1, backend: report?.backend ?? '', time: block.header.time, receivedAt: Date.now(),
-        verify: { checksMs: report?.timings.checksMs ?? 0, rerunMs: report?.timings.rerunMs ?? 0, inBandDisagreements: report?.inBandDisagreements ?? 0, mapSize: report?.mapSize ?? 0 },
-      }
-      await store.batch([{ type: 'put', key: KEYS.info(hashHex), value: enc.encode(JSON.stringify(info)) }])
-      log('block accepted', { hash: hashHex, height: info.height, status: result.status, miner: info.miner?.slice(0, 16), iteration: info.iteration, verify: info.verify })
+      log('block accepted', { hash: hashHex, height: result.entry.height, status: result.status, miner: info?.miner?.slice(0, 16), iteration: info?.iteration, verify: info?.verify })
       await publishVerdict(hash, { accepted: true, height: result.entry.height })
     } catch (e) {
       if (!isPouwError(e)) throw e
-      if (e.code === 'LEDGER_DUPLICATE') return
-      await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from })
+      if (e.code === 'LEDGER_DUPLICATE') return // gossip may deliver a block twice
+      await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from, peerAtFault: peerAtFault(e.code) })
       await publishVerdict(hash, { accepted: false, code: e.code, detail: e.message })
     }
   }

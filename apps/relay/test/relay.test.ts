@@ -14,8 +14,7 @@ import {
   type BlockHeader, type Tx, type Verdict,
 } from '@pouw/protocol'
 import { Miner, datasetHash, type ChainTip } from '@pouw/trainer'
-import { loadMnist } from '../src/data.js'
-import { createNodeEngine } from '../src/engine.js'
+import { createNodeEngine, loadMnist } from '@pouw/trainer/node'
 import { createNodeClientNetwork, type PubSubNetwork } from '../src/p2p.js'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 
@@ -162,6 +161,7 @@ describe('relay: gossip, verification, persistence', () => {
       assert.match(x.code, /^PROTOCOL_/)
       assert.equal(x.from, c.peerId)
       assert.equal(x.blockHash, toHex(ZERO_HASH))
+      assert.equal(x.peerAtFault, true)
     }
     // each malformed block also gets a signed verdict
     const refusals = await waitFor('two rejection verdicts', () => {

@@ -21,8 +21,12 @@ export const CHAIN_KEYS = {
 export interface AddOptions {
   /** the validator's clock, UNIX seconds */
   now: number
-  /** the expensive proof-of-useful-work check; whatever it throws propagates and nothing is written */
-  checkProofOfUsefulWork?: (block: Block, parent: ChainEntry, hash: Uint8Array) => Promise<void>
+  /**
+   * the expensive proof-of-useful-work check; whatever it throws propagates and
+   * nothing is written. Key/values it returns (what it learnt about the block)
+   * join the block's atomic batch, like `extra`.
+   */
+  checkProofOfUsefulWork?: (block: Block, parent: ChainEntry, hash: Uint8Array) => Promise<Record<string, Uint8Array> | void>
   /** more key/values (the block's evidence, annotations) written in the same atomic batch as the block */
   extra?: Record<string, Uint8Array>
 }
@@ -135,17 +139,16 @@ export class Chain {
   }
 
   private async addBlockNow(block: Block, opts: AddOptions): Promise<AddResult> {
-    const extra = Object.entries(opts.extra ?? {})
-    for (const [key] of extra) {
-      if (key.startsWith(CHAIN_KEY_PREFIX)) throw new Error(`extra key ${key} is inside the chain's own prefix ${CHAIN_KEY_PREFIX}`)
-    }
+    assertExtraKeys(opts.extra)
     const hashHex = toHex(headerHash(block.header))
     if (await this.has(hashHex)) throw ledgerError('DUPLICATE', `block ${hashHex} is already stored`, { hash: hashHex })
     const parentHex = toHex(block.header.prevHash)
     const parent = await this.getEntry(parentHex)
     if (parent === undefined) throw ledgerError('PARENT_UNKNOWN', `parent ${parentHex} of block ${hashHex} is unknown`, { hash: hashHex, parent: parentHex })
     const v = validateBlock(parent, block, this.params, opts.now)
-    if (opts.checkProofOfUsefulWork !== undefined) await opts.checkProofOfUsefulWork(block, parent, v.hash)
+    const learnt = opts.checkProofOfUsefulWork !== undefined ? await opts.checkProofOfUsefulWork(block, parent, v.hash) : undefined
+    assertExtraKeys(learnt ?? undefined)
+    const extra = [...Object.entries(opts.extra ?? {}), ...Object.entries(learnt ?? {})]
 
     const entry = createChainEntry(block, v.height, v.cumulativeWork, opts.now, v.hash)
     const ops: BatchOp[] = [
@@ -208,5 +211,11 @@ function corruptIfThrows<T>(decode: () => T, what: string): T {
   } catch (e) {
     if (!isPouwError(e)) throw e
     throw ledgerError('STORE_CORRUPT', `${what} does not decode: ${e.message}`, { cause: e.code })
+  }
+}
+
+function assertExtraKeys(extra: Record<string, Uint8Array> | undefined): void {
+  for (const key of Object.keys(extra ?? {})) {
+    if (key.startsWith(CHAIN_KEY_PREFIX)) throw new Error(`extra key ${key} is inside the chain's own prefix ${CHAIN_KEY_PREFIX}`)
   }
 }

@@ -112,6 +112,19 @@ describe('Chain', () => {
     await assert.rejects(chain.addBlock(minedOn(r.entry), { now: NOW, extra: { [CHAIN_KEYS.tip]: new Uint8Array(32) } }))
   })
 
+  it('writes what the proof-of-useful-work check returns in the block\'s batch, and refuses chain keys from it', async () => {
+    const store = new MemoryStore()
+    const chain = await Chain.open(store, PARAMS)
+    const g = chain.tip()
+    const r = await chain.addBlock(minedOn(g), { now: NOW, checkProofOfUsefulWork: async (_b, parent) => ({ 'info/x': new Uint8Array([parent.height + 1]) }) })
+    assert.equal(r.status, 'extended')
+    assert.deepEqual(await store.get('info/x'), new Uint8Array([1]))
+    const before = await dump(store)
+    await assert.rejects(chain.addBlock(minedOn(r.entry), { now: NOW, checkProofOfUsefulWork: async () => ({ [CHAIN_KEYS.tip]: new Uint8Array(32) }) }))
+    assert.deepEqual(await dump(store), before)
+    assert.equal(chain.tip().hashHex, r.entry.hashHex)
+  })
+
   it('keeps the first seen branch on equal work, switches to a heavier one', async () => {
     const chain = await Chain.open(new MemoryStore(), PARAMS)
     const g = chain.tip()

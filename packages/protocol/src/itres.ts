@@ -1,7 +1,7 @@
 import { Reader, Writer, concatBytes } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash, taggedHashAsync } from './hash.js'
-import { MessageMap, assertValidMessageMap, entryIndex } from './messageMap.js'
+import { MessageMap, assertValidMessageMap } from './messageMap.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, signAsync, verify } from './sign.js'
 
 export const ITRES_VERSION = 1
@@ -134,8 +134,4 @@ export function itResFromBytes(bytes: Uint8Array): ItRes {
   }
   r.end()
   return m
-}
-
-export function mapIndexMax(m: ItRes): number {
-  return m.map.length === 0 ? -1 : entryIndex(m.map[m.map.length - 1]!)
 }

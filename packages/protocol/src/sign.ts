@@ -133,7 +133,3 @@ export async function verify(publicKey: Uint8Array, message: Uint8Array, signatu
 
 export function nativeVerifyInUse(): boolean { return nativeState === 'yes' }
 
-/** Message signed for a given domain: the signature covers tag and payload. */
-export function signingPayload(domain: Uint8Array, body: Uint8Array): Uint8Array {
-  return concatBytes(domain, body)
-}

@@ -16,7 +16,6 @@ export interface GradientResult {
 export interface GradientEngine {
   readonly backend: BackendName
   gradients(theta: Float32Array, x: Float32Array, labels: Uint8Array, batchSize: number): Promise<GradientResult>
-  dispose(): void
 }
 
 /**
@@ -60,6 +59,5 @@ export function createTfEngine(tf: typeof tfc, layers: number[]): GradientEngine
       const n = theta.length
       return { grad: all.slice(0, n), loss: all[n]!, accuracy: all[n + 1]! / batchSize }
     },
-    dispose() {},
   }
 }

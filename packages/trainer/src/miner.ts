@@ -38,15 +38,18 @@ export interface IterationResult {
   timings: { gradientMs: number; totalMs: number }
 }
 
+/** The block a miner commits to k iterations ahead (paper 003, Fig. 5). */
+interface Commitment { znb: BlockHeader; coinbase: Tx }
+
 /** Per-iteration record kept for the last k+1 iterations: what evidence needs. */
-interface Record {
+interface IterationRecord {
   iteration: number
   itres: Uint8Array
   itresHash: Uint8Array
   modelStart: Float32Array
   residualStart: Float32Array
   batch: number[]
-  znb: BlockHeader | null // the zero-nonce block committed in this iteration
+  commitment: Commitment | null // the zero-nonce block committed in this iteration
 }
 
 const EMPTY_PEER_UPDATES = taggedHash(TAGS.peerUpdates)
@@ -61,7 +64,7 @@ export class Miner {
   private theta: Float32Array
   private residual: Float32Array
   private iteration = 0
-  private records: Record[] = []
+  private records: IterationRecord[] = []
   private tip: ChainTip | null = null
   private lastMetrics: [number, number] = [0, 0]
   private readonly schedule: BatchSchedule
@@ -142,15 +145,15 @@ export class Miner {
     applyMessageMap(thetaAfter, map, task.tau)
 
     // zero-nonce block committed now, to be mined k iterations later
-    const znb = this.zeroNonceBlock(tStart)
+    const commitment = this.commit(tStart)
     const unsigned = {
       taskId: task.taskId, backend: this.engine.backend, miner: this.keys.publicKey, iteration: i, epoch,
       map, metrics: [loss, accuracy], tStart, tFinish: this.opts.now(),
       batchHash: bHash, peerUpdatesHash: EMPTY_PEER_UPDATES, modelHash, residualHash,
-      znbHash: znb === null ? ZERO_HASH : zeroNonceHash(znb), nextPeerMessagesHash: EMPTY_PEER_UPDATES,
+      znbHash: commitment === null ? ZERO_HASH : zeroNonceHash(commitment.znb), nextPeerMessagesHash: EMPTY_PEER_UPDATES,
     }
     const { bytes: itres, hash: itresHash } = await signItResToBytes(unsigned, this.keys.secretKey)
-    const record: Record = { iteration: i, itres, itresHash, modelStart, residualStart, batch, znb }
+    const record: IterationRecord = { iteration: i, itres, itresHash, modelStart, residualStart, batch, commitment }
     this.records.push(record)
     if (this.records.length > task.commitLead + 1) this.records.shift()
 
@@ -168,29 +171,29 @@ export class Miner {
     return result
   }
 
-  private zeroNonceBlock(time: number): BlockHeader | null {
+  private commit(time: number): Commitment | null {
     if (this.tip === null) return null
     const coinbase: Tx = { type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount: this.tip.subsidy, recipient: this.keys.publicKey }] }
-    return {
+    const znb: BlockHeader = {
       version: BLOCK_VERSION, prevHash: this.tip.hash, merkleRoot: computeMerkleRoot([coinbase]), time,
       bits: this.tip.nextBits, nonce: ZERO_HASH, hashMsg: ZERO_HASH, hashMsgHist: ZERO_HASH,
     }
+    return { znb, coinbase }
   }
 
   /** Algorithm 2 with the block committed k iterations ago, if it still extends the tip. */
   private async mine(thetaAfter: Float32Array, map: MessageMap): Promise<IterationResult['block'] | undefined> {
     const k = this.task.commitLead
     if (this.records.length < k + 1 || this.tip === null) return undefined
-    const committed = this.records[0]!
-    const znb = committed.znb
-    if (znb === null || !bytesEqual(znb.prevHash, this.tip.hash) || znb.bits !== this.tip.nextBits) return undefined
+    const committed = this.records[0]!.commitment
+    if (committed === null || !bytesEqual(committed.znb.prevHash, this.tip.hash) || committed.znb.bits !== this.tip.nextBits) return undefined
+    const { znb, coinbase } = committed
     const lucky = this.records[k]!
     const { nonce } = await computeNonce(thetaAfter, map)
     const header: BlockHeader = { ...znb, hashMsg: lucky.itresHash, hashMsgHist: merkleRoot(this.records.map((r) => r.itresHash)) }
     const found = mineWithNonces(header, nonce, this.nonceCount)
     if (found === null) return undefined
 
-    const coinbase: Tx = { type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount: this.tip.subsidy, recipient: this.keys.publicKey }] }
     let finalHeader = found.header
     const slot = this.records.map((r) => r.itres)
     let model = lucky.modelStart

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import type { GradientEngine } from '../src/index.js'
-import { nodeEngine } from './nodeEngine.js'
+import { createNodeEngine } from '../src/node.js'
 
 /**
  * tfjs has one global backend per process. A test that needs engines on two
@@ -9,13 +9,12 @@ import { nodeEngine } from './nodeEngine.js'
  * calls do not interleave (each is awaited before the next starts).
  */
 export async function pinnedEngine(layers: number[], backend: 'wasm' | 'cpu'): Promise<GradientEngine> {
-  const inner = await nodeEngine(layers, backend)
+  const inner = await createNodeEngine(layers, backend)
   return {
     backend: inner.backend,
     async gradients(theta, x, labels, batchSize) {
       if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} failed to initialise`)
       return inner.gradients(theta, x, labels, batchSize)
     },
-    dispose: () => inner.dispose(),
   }
 }

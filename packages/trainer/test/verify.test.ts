@@ -15,7 +15,7 @@ import {
   splitMix32, verifyProofOfUsefulWork, type ChainTip, type Dataset, type Fault, type GradientEngine,
   type VerifyContext, type VerifyReport,
 } from '../src/index.js'
-import { loadMnist } from './nodeEngine.js'
+import { loadMnist } from '../src/node.js'
 import { pinnedEngine } from './pinnedEngine.js'
 
 /** About 200 header hashes per block: with ~118 nonces per iteration, a block every few iterations. */
