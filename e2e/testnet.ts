@@ -39,6 +39,8 @@ export interface TestnetOptions {
   readyTimeoutMs?: number
   /** Prefix for echoed log lines when POUW_E2E_VERBOSE=1. */
   name?: string
+  /** Other relays' libp2p multiaddrs (POUW_PEERS): this relay keeps connected to them, one gossip mesh. */
+  peers?: string[]
 }
 
 export interface Testnet {
@@ -139,6 +141,7 @@ export async function startTestnet(opts: TestnetOptions = {}): Promise<Testnet> 
       env: {
         ...process.env,
         ...opts.env,
+        ...(opts.peers !== undefined && opts.peers.length > 0 ? { POUW_PEERS: opts.peers.join(',') } : {}),
         PORT: String(port),
         P2P_PORT: String(p2pPort),
         DATA_DIR: dataDir,
@@ -285,6 +288,34 @@ export function tail(text: string, lines: number): string {
 }
 
 export type TestnetFactory = (opts?: TestnetOptions) => Promise<Testnet>
+
+/** A relay's libp2p websocket addresses (…/ws/p2p/ID), from its /api/status. */
+export async function relayAddrs(url: string): Promise<string[]> {
+  const status = await getStatus(url)
+  const addrs = (status.relay as { addrs?: unknown } | undefined)?.addrs
+  if (!Array.isArray(addrs)) throw new Error(`GET ${url}/api/status: no relay.addrs`)
+  return (addrs as string[]).filter((a) => a.includes('/ws/p2p/'))
+}
+
+/**
+ * Starts `count` relays that form one gossip mesh: each with its own ports and DATA_DIR, and
+ * POUW_PEERS naming the relays started before it (they learn of the later ones at runtime).
+ * `opts` applies to every relay (its `peers` are added to the mesh's; ports and data dirs are never shared).
+ */
+export async function startRelayMesh(
+  start: TestnetFactory,
+  count: number,
+  opts: Omit<TestnetOptions, 'port' | 'p2pPort' | 'dataDir'> = {},
+): Promise<Testnet[]> {
+  const relays: Testnet[] = []
+  const peers = [...(opts.peers ?? [])]
+  for (let i = 0; i < count; i++) {
+    const net = await start({ env: opts.env, readyTimeoutMs: opts.readyTimeoutMs, peers: [...peers], name: opts.name ? `${opts.name}-${i}` : `relay-${i}` })
+    relays.push(net)
+    peers.push(...(await relayAddrs(net.url)))
+  }
+  return relays
+}
 
 /**
  * Playwright `test` with a `testnet` fixture: call it to start a relay (as many as a test needs).

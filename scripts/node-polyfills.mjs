@@ -1,29 +1,4 @@
-// Loaded first with `node --import ./scripts/node-polyfills.mjs ...` (see /work/shared/P2P-NOTES.md, pitfall 1).
-// Node 20 lacks two things libp2p 3 needs; both are no-ops on Node >= 22.
-import { createRequire } from 'node:module'
-
-// 1. Promise.withResolvers (ES2024): libp2p's dependencies call it on start and stop.
-if (typeof Promise.withResolvers !== 'function') {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value: function withResolvers() {
-      let resolve
-      let reject
-      const promise = new this((res, rej) => {
-        resolve = res
-        reject = rej
-      })
-      return { promise, resolve, reject }
-    },
-  })
-}
-
-// 2. A global WebSocket: @libp2p/websockets dials with `new WebSocket(url)` (global since Node 22,
-// behind --experimental-websocket on Node 20). Use `ws`, which @libp2p/websockets depends on for its
-// listener, resolved from there so that we do not rely on it being hoisted to the root.
-if (typeof globalThis.WebSocket !== 'function') {
-  const require = createRequire(import.meta.resolve('@libp2p/websockets'))
-  const { WebSocket } = require('ws')
-  globalThis.WebSocket = WebSocket
-}
+// Loaded first with `node --import ./scripts/node-polyfills.mjs ...` (P2P-NOTES 1): Node 20 lacks
+// Promise.withResolvers and a global WebSocket, which libp2p 3 needs. The code lives with the
+// network package, which also imports it itself from its Node entry point (@pouw/network/node).
+import '../packages/network/src/polyfills.mjs'

@@ -30,7 +30,13 @@ function sendFile(res: ServerResponse, file: string): void {
  * and the built page (any other path falls back to index.html). Only GET;
  * paths are resolved inside their roots, never outside.
  */
-export function createHttpServer(opts: { api: Record<string, ApiHandler>; files: Record<string, string>; webDir: string }): Server {
+export function createHttpServer(opts: {
+  api: Record<string, ApiHandler>
+  files: Record<string, string>
+  /** bytes served from memory (dataset fragments), by path; undefined: not ours */
+  blobs?: (pathname: string) => Uint8Array | undefined
+  webDir: string
+}): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost')
@@ -39,6 +45,11 @@ export function createHttpServer(opts: { api: Record<string, ApiHandler>; files:
         const api = opts.api[url.pathname]
         if (api) return sendJson(res, 200, await api(url))
         if (url.pathname.startsWith('/api/')) throw new HttpError(404, `no API route ${url.pathname}`)
+        const blob = opts.blobs?.(url.pathname)
+        if (blob) {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length, 'cache-control': 'public, max-age=3600' })
+          return res.end(blob)
+        }
         const named = opts.files[url.pathname]
         if (named) return sendFile(res, named)
         const root = path.resolve(opts.webDir)

@@ -6,7 +6,12 @@ import { createRelay } from './relay.js'
  * `npm start`: one relay of the local testnet, serving the page.
  * Environment: PORT (HTTP, default 8080), P2P_PORT (libp2p websockets,
  * default PORT + 1), DATA_DIR (default .data/relay), POUW_DIFFICULTY (about
- * this many header hashes per block, default 20000), HOST (default 127.0.0.1).
+ * this many header hashes per block, default 20000), HOST (default 127.0.0.1), POUW_PEERS
+ * (other relays' libp2p multiaddrs, comma-separated, each ending in /p2p/<peer id>: the relays
+ * keep connected to each other and form one gossip mesh; they also learn of each other at runtime),
+ * POUW_SUPERVISORS (the supervisor committee's size: the testnet's relay count, default 1),
+ * POUW_MIN_MINERS (epoch 0 starts once this many miners joined, default 1), POUW_JOIN_GRACE_MS
+ * (and this long after, default 3000) and POUW_EPOCHS (the built-in task's stopping rule, default 20).
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const port = Number(process.env.PORT ?? 8080)
@@ -17,6 +22,11 @@ const relay = await createRelay({
   dataDir: path.resolve(process.env.DATA_DIR ?? path.join(root, '.data/relay')),
   difficulty: BigInt(process.env.POUW_DIFFICULTY ?? 20000),
   webDir: path.join(root, 'apps/web/dist'),
+  peers: (process.env.POUW_PEERS ?? '').split(',').map((a) => a.trim()).filter((a) => a !== ''),
+  supervisors: Number(process.env.POUW_SUPERVISORS ?? 1),
+  minMiners: Number(process.env.POUW_MIN_MINERS ?? 1),
+  joinGraceMs: Number(process.env.POUW_JOIN_GRACE_MS ?? 3000),
+  epochs: Number(process.env.POUW_EPOCHS ?? 20),
 })
 console.log(`pouw relay ready: ${relay.url}`)
 

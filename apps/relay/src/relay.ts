@@ -4,13 +4,18 @@ import path from 'node:path'
 import {
   PouwError, TOPICS, ZERO_HASH, blockFromBytes, generateKeyPair, headerHash, isPouwError, itResFromBytes,
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
-  toHex, verdictToBytes, verifyItResSignature, bytesEqual, type Block, type KeyPair, type TaskSpec,
+  toHex, verdictToBytes, verifyItResSignature, bytesEqual, epochMessageToBytes, evidenceFromBytes, slotHash,
+  type Block, type KeyPair, type TaskSpec,
 } from '@pouw/protocol'
 import { Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, difficultyToBits, nextBits, type ChainParams, type KeyValueStore } from '@pouw/ledger'
-import { createMnistTask, verifyProofOfUsefulWork, type Dataset, type GradientEngine } from '@pouw/trainer'
-import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnist } from '@pouw/trainer/node'
+import {
+  TaskData, createMnistTask, fragmentBytes, taskFragments, taskSeed, verifyProofOfUsefulWork,
+  type Dataset, type GradientEngine,
+} from '@pouw/trainer'
+import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
+import { Supervisor } from './supervisor.js'
 import { createHttpServer } from './http.js'
-import { createRelayNetwork, type PubSubNetwork } from './p2p.js'
+import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
 export interface RelayOptions {
   host: string
@@ -20,6 +25,15 @@ export interface RelayOptions {
   /** about this many header hashes per block */
   difficulty: bigint
   webDir: string
+  /** other relays' libp2p multiaddrs (…/ws/p2p/ID), kept connected so that gossip crosses relays */
+  peers?: string[]
+  /** supervisors in the testnet's committee (its relay count); 1 for a lone relay */
+  supervisors?: number
+  /** epoch 0 starts once this many miners joined (and joinGraceMs later) */
+  minMiners?: number
+  joinGraceMs?: number
+  /** the built-in task's stopping rule */
+  epochs?: number
   log?: (msg: string, ctx?: Record<string, unknown>) => void
 }
 
@@ -41,11 +55,15 @@ function peerAtFault(code: string): boolean {
   return code.startsWith('PROTOCOL_') || code.startsWith('POUW_') || LEDGER_INVALID_BLOCK_CODES.has(code)
 }
 
+/** How long a verifier waits for a block's IT_RES messages to be agreed into the message history. */
+const HISTORY_WAIT_MS = 45_000
+
 export interface Relay {
   url: string
   network: PubSubNetwork
   chain: Chain
   task: TaskSpec
+  supervisor: Supervisor
   stop(): Promise<void>
 }
 
@@ -74,22 +92,38 @@ function loadOrCreate(file: string, create: () => Uint8Array): Uint8Array {
  * a verifier re-running lucky iterations, and a full node keeping the chain
  * in LevelDB. Serves the page and a JSON API on the same HTTP port.
  */
-export async function createRelay(opts: RelayOptions, deps: { engine?: GradientEngine; train?: Dataset; store?: KeyValueStore } = {}): Promise<Relay> {
+export async function createRelay(opts: RelayOptions, deps: { engine?: GradientEngine; dataset?: Dataset; store?: KeyValueStore } = {}): Promise<Relay> {
   const log = opts.log ?? ((msg, ctx) => console.log(JSON.stringify({ t: new Date().toISOString(), msg, ...ctx })))
   mkdirSync(opts.dataDir, { recursive: true })
   const verifierKeys: KeyPair = generateKeyPair(loadOrCreate(path.join(opts.dataDir, 'verifier.key'), () => generateKeyPair().secretKey))
   const p2pKey = existsSync(path.join(opts.dataDir, 'p2p.key')) ? new Uint8Array(readFileSync(path.join(opts.dataDir, 'p2p.key'))) : undefined
 
-  const train = deps.train ?? loadMnist('train')
-  const task = createMnistTask(train)
+  // the built-in task's dataset D: MNIST train ++ test, in fragments whose hashes the task lists
+  const dataset = deps.dataset ?? loadMnistAll()
+  const task = createMnistTask(dataset, opts.epochs !== undefined ? { epochs: opts.epochs } : {})
   const engine = deps.engine ?? (await createNodeEngine(task.layers))
   const store = deps.store ?? (await LevelStore.open(path.join(opts.dataDir, 'chain')))
   const params = chainParamsFor(opts.difficulty)
   const chain = await Chain.open(store, params)
   const itresTopic = TOPICS.itres(toHex(task.taskId))
+  const epochsTopic = TOPICS.epochs(toHex(task.taskId))
+  const supervisorsTopic = TOPICS.supervisors(toHex(task.taskId))
+  // the built-in task is defined by the genesis block: its hash seeds the data plan and the assignment
+  const seed = taskSeed(chain.genesisHash, task)
+  const taskData = new TaskData(task, dataset, seed)
+  const fragments = taskFragments(task)
 
-  const network = await createRelayNetwork({ host: opts.host, port: opts.p2pPort, privateKey: p2pKey, topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts] })
+  const network = await createRelayNetwork({
+    host: opts.host, port: opts.p2pPort, privateKey: p2pKey,
+    topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts, epochsTopic, supervisorsTopic],
+    peers: opts.peers, url: `http://${opts.host}:${opts.httpPort}/`,
+  })
   if (p2pKey === undefined) writeFileSync(path.join(opts.dataDir, 'p2p.key'), network.privateKeyBytes, { mode: 0o600 })
+  const supervisor = new Supervisor({
+    task, data: taskData, keys: verifierKeys, network, store, committeeSize: opts.supervisors ?? 1,
+    minMiners: opts.minMiners ?? 1, joinGraceMs: opts.joinGraceMs ?? 3_000, log,
+  })
+  await supervisor.start()
 
   const rejections: Rejection[] = []
   let rejectionCount = 0
@@ -107,6 +141,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const m = itResFromBytes(data)
     if (!bytesEqual(m.taskId, task.taskId)) throw new PouwError('RELAY_UNKNOWN_TASK', `IT_RES for task ${toHex(m.taskId)}`)
     if (!(await verifyItResSignature(m))) throw new PouwError('POUW_BAD_SIGNATURE', `IT_RES from ${from} has an invalid signature`)
+    supervisor.checkMember(m) // a peer outside the epoch's miners is refused (POUW_NOT_MEMBER)
     const key = KEYS.history(toHex(m.miner), m.iteration)
     const hash = itResHash(data)
     const prev = await store.get(key)
@@ -116,6 +151,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }
     await store.batch([{ type: 'put', key, value: hash }])
     stats.itres++
+    supervisor.onItRes(m, hash)
   }
 
   async function publishVerdict(blockHash: Uint8Array, result: { accepted: true; height: number } | { accepted: false; code: string; detail: string }): Promise<void> {
@@ -147,13 +183,20 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const hashHex = toHex(hash)
     let info: BlockInfo | undefined
     try {
+      if (await chain.has(hashHex)) return
+      // §5.2: the block's IT_RES messages must be in the agreed message history before it is verified
+      const slot = (() => { try { return evidenceFromBytes(evidence).slot.map(itResHash) } catch { return [] } })()
+      if (slot.length > 0 && !(await supervisor.waitForHistory(slot, HISTORY_WAIT_MS))) {
+        throw new PouwError('RELAY_NOT_IN_HISTORY', `the block's IT_RES messages were not in the message history after ${HISTORY_WAIT_MS / 1000} s`)
+      }
       const result = await chain.addBlock(block, {
         now: Math.floor(Date.now() / 1000),
         // the evidence and what verification learnt are stored atomically with the block
         checkProofOfUsefulWork: async (b, parent) => {
           const report = await verifyProofOfUsefulWork({
-            task, data: train, engine,
+            data: taskData, engine,
             recorded: async (miner, iteration) => store.get(KEYS.history(toHex(miner), iteration)),
+            members: (epoch) => supervisor.members(epoch),
           }, b, evidence)
           info = {
             height: parent.height + 1, hash: hashHex, miner: report.miner, iteration: report.iteration, backend: report.backend,
@@ -173,10 +216,20 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }
   }
 
+  let blockQueue: Promise<void> = Promise.resolve()
+  function queuedBlock(data: Uint8Array, from: string): Promise<void> {
+    const next = blockQueue.then(() => onBlock(data, from))
+    blockQueue = next.catch(() => undefined)
+    return next
+  }
+
   let closed = false
   network.onMessage((topic, data, from) => {
     if (closed) return
-    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? onBlock : undefined
+    if (topic === epochsTopic || topic === supervisorsTopic) return supervisor.onMessage(topic, data, from)
+    // blocks are verified one at a time, in arrival order: a miner's next block (built on its own
+    // last one) must not overtake its parent while the parent waits for its history slot
+    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? queuedBlock : undefined
     if (!handler) return
     handler(data, from).catch((e: unknown) => {
       // a peer's bad message is refused and counted; the relay keeps serving
@@ -200,23 +253,49 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const files: Record<string, string> = {}
   for (const f of MNIST_FILES) files[`/data/mnist/${f}`] = path.join(MNIST_DIR, f)
 
+  const fragmentCache = new Map<number, Uint8Array>()
+  const fragmentBlob = (pathname: string): Uint8Array | undefined => {
+    const m = /^\/data\/fragments\/(\d{1,4})$/.exec(pathname)
+    if (!m) return undefined
+    const i = Number(m[1])
+    if (i >= fragments.length) return undefined
+    let b = fragmentCache.get(i)
+    if (b === undefined) { b = fragmentBytes(dataset, fragments[i]!); fragmentCache.set(i, b) }
+    return b
+  }
+
   const server: Server = createHttpServer({
     webDir: opts.webDir,
     files,
+    blobs: fragmentBlob,
     api: {
       '/api/status': async () => {
         const tip = chain.tip()
         return {
           height: tip.height, hash: tip.hashHex, peers: network.connections().length,
           relay: { peerId: network.peerId, addrs: network.addrs(), verifier: toHex(verifierKeys.publicKey) },
+          relays: network.relays(), // this relay first, then the others it knows: [{ peerId, addrs, url }]
           chain: { network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: nextBits(tip, params), subsidy: params.subsidy.toString() },
           task: {
             id: toHex(task.taskId), hash: toHex(taskHash(task)), spec: toHex(taskToBytes(task)), parameters: parameterCount(task.layers),
             layers: task.layers, batchSize: task.batchSize, tau: task.tau, learningRate: task.learningRate, commitLead: task.commitLead,
-            noncesPerIteration: noncesPerIteration(task), topic: itresTopic,
+            noncesPerIteration: noncesPerIteration(task), topic: itresTopic, seed: toHex(seed), epochs: task.epochs,
+            fragments: fragments.length, batches: taskData.batchCount, topics: { itres: itresTopic, epochs: epochsTopic },
           },
+          supervisors: (() => {
+            const s = supervisor.status()
+            return { committee: s.committee, t: s.t, groupPublicKey: s.groupPublicKey, dkg: s.dkg, me: s.key, history: s.history, refused: s.refused, joined: s.joined }
+          })(),
+          epoch: { current: supervisor.status().epoch, miners: supervisor.status().epochMiners },
           stats,
         }
+      },
+      '/api/epochs': async () => supervisor.epochRecords().map((r) => ({
+        epoch: r.epoch, miners: r.miners.map(toHex), record: toHex(epochMessageToBytes({ kind: 'record', ...r })),
+      })),
+      '/api/history': async (url) => {
+        const from = Math.max(0, Number(url.searchParams.get('from') ?? 0) || 0)
+        return supervisor.historyList().slice(from, from + 1000).map((h) => ({ slot: h.slot, epoch: h.epoch, hash: toHex(slotHash(h)), messages: h.messages.length }))
       },
       '/api/blocks': async (url) => recentBlocks(limitOf(url)),
       '/api/rejections': async (url) => rejections.slice(0, limitOf(url)),
@@ -227,9 +306,10 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   log('relay started', { url, peerId: network.peerId, addrs: network.addrs(), height: chain.tip().height })
 
   return {
-    url, network, chain, task,
+    url, network, chain, task, supervisor,
     async stop() {
       closed = true
+      supervisor.stop()
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()
       await store.close()

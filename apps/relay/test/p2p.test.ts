@@ -13,7 +13,7 @@ import {
   createNodeClientNetwork,
   createRelayNetwork,
   type PubSubNetwork,
-} from '../src/p2p.js'
+} from '@pouw/network/node'
 
 const TOPICS = ['pouw/test/blocks', 'pouw/test/itres']
 const [TOPIC, OTHER_TOPIC] = TOPICS as [string, string]

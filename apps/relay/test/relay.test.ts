@@ -1,7 +1,8 @@
 // Run: node --import ./scripts/node-polyfills.mjs --import tsx --test apps/relay/test/relay.test.ts
 // A real relay in-process (libp2p, LevelDB, wasm verifier, HTTP API) and a Node libp2p client:
 // malformed gossip is refused and counted while the relay keeps serving; a real miner's blocks are
-// verified and accepted; the chain survives a restart on the same data directory.
+// verified and accepted; the chain survives a restart on the same data directory. A lone relay is a
+// committee of one supervisor: its DKG, epoch records and message-history slots run for real (t = 1).
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -9,13 +10,13 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
-  TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, evidenceToBytes, fromHex, generateKeyPair, itResToBytes,
-  signItRes, submissionToBytes, taskFromBytes, taskHash, toHex, verdictFromBytes, verifyVerdictSignature,
-  type BlockHeader, type Tx, type Verdict,
+  TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
+  fromHex, generateKeyPair, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash,
+  toHex, verdictFromBytes, verifyEpochRecord, verifyVerdictSignature, type BlockHeader, type Tx, type Verdict,
 } from '@pouw/protocol'
-import { Miner, datasetHash, type ChainTip } from '@pouw/trainer'
-import { createNodeEngine, loadMnist } from '@pouw/trainer/node'
-import { createNodeClientNetwork, type PubSubNetwork } from '../src/p2p.js'
+import { Miner, TaskData, type ChainTip } from '@pouw/trainer'
+import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
+import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 
 const WAIT_MS = 15_000
@@ -28,7 +29,9 @@ interface Status {
   peers: number
   relay: { peerId: string; addrs: string[]; verifier: string }
   chain: { network: string; genesis: string; tipTime: number; nextBits: number; subsidy: string }
-  task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number }
+  task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
+  supervisors: { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; history: { slots: number; lastSlotHash: string | null } }
+  epoch: { current: number | null; miners: string[] }
   stats: { itres: number; itresRejected: number; malformed: number }
 }
 
@@ -86,7 +89,7 @@ describe('relay: gossip, verification, persistence', () => {
     status0 = await getJson<Status>(relay, '/api/status')
     const relayAddr = status0.relay.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.includes('/ws/p2p/'))
     assert.ok(relayAddr, `no ws address among ${status0.relay.addrs.join(' ')}`)
-    client = await createNodeClientNetwork({ relayAddr, topics: [TOPICS.blocks, status0.task.topic, TOPICS.verdicts], timeoutMs: WAIT_MS })
+    client = await createNodeClientNetwork({ relayAddr, topics: [TOPICS.blocks, status0.task.topic, TOPICS.verdicts, status0.task.topics.epochs], timeoutMs: WAIT_MS })
     client.onMessage((topic, data) => {
       if (topic !== TOPICS.verdicts) return
       const v = verdictFromBytes(data)
@@ -127,13 +130,13 @@ describe('relay: gossip, verification, persistence', () => {
       bits: status0.chain.nextBits, nonce: ZERO_HASH, hashMsg: ZERO_HASH, hashMsgHist: ZERO_HASH,
     }
     const itres = itResToBytes(signItRes({
-      taskId: task.taskId, backend: 'wasm', miner: keys.publicKey, iteration: 0, epoch: 0, map: Uint32Array.from([1, 5, 9]),
+      taskId: task.taskId, backend: 'wasm', miner: keys.publicKey, iteration: 0, epoch: 0, batchIndex: 0, map: Uint32Array.from([1, 5, 9]),
       metrics: [2.3, 0.1], tStart: header.time, tFinish: header.time, batchHash: ZERO_HASH, peerUpdatesHash: ZERO_HASH,
       modelHash: ZERO_HASH, residualHash: ZERO_HASH, znbHash: ZERO_HASH, nextPeerMessagesHash: ZERO_HASH,
     }, keys.secretKey))
     const submission = submissionToBytes({
       block: blockToBytes({ header, txs: [coinbase] }),
-      evidence: evidenceToBytes({ slot: [itres], model: new Float32Array(16), residual: new Float32Array(16), batch: [1, 2], peerUpdates: [] }),
+      evidence: evidenceToBytes({ slot: [itres], model: new Float32Array(16), residual: new Float32Array(16), peerUpdates: [] }),
     })
     const truncated = submission.subarray(0, submission.length - 20)
 
@@ -178,26 +181,51 @@ describe('relay: gossip, verification, persistence', () => {
     await page.body?.cancel()
   })
 
-  it(`a real miner's blocks on the relay's tip are verified and accepted`, { timeout: MINING_MS + WAIT_MS * 2 }, async () => {
+  it('a lone relay is a committee of one: its DKG completes', async () => {
+    const s = await waitFor('the DKG', async () => {
+      const st = await getJson<Status>(relay!, '/api/status')
+      return st.supervisors.groupPublicKey !== null ? st : undefined
+    })
+    assert.deepEqual(s.supervisors.committee, [s.relay.verifier])
+    assert.equal(s.supervisors.t, 1)
+  })
+
+  it(`a real miner joins, gets an epoch record, and its blocks are verified against the message history and accepted`, { timeout: MINING_MS + WAIT_MS * 3 }, async () => {
     const r = relay!
     const c = client!
     const status = await getJson<Status>(r, '/api/status')
     const task = taskFromBytes(fromHex(status.task.spec))
-    const train = loadMnist('train')
-    assert.equal(toHex(datasetHash(train)), toHex(task.datasetHash), 'the local MNIST is the task\'s')
+    const data = new TaskData(task, loadMnistAll(), fromHex(status.task.seed))
     const engine = await createNodeEngine(task.layers, 'wasm') // the relay's verifier uses wasm too: one global backend
     const keys = generateKeyPair()
-    const miner = new Miner(task, train, engine, keys, { now: () => Math.floor(Date.now() / 1000) })
+    const miner = new Miner(data, engine, keys, { now: () => Math.floor(Date.now() / 1000) })
+
+    // TASK_JOIN until the supervisors start epoch 0 with us in it (a threshold-signed EPOCH record)
+    const join = (): Promise<void> => c.publish(status.task.topics.epochs, epochMessageToBytes({
+      kind: 'join', ...signTaskJoin({ taskId: task.taskId, miner: keys.publicKey, time: Math.floor(Date.now() / 1000) }, keys.secretKey),
+    }))
+    const record = await waitFor('the epoch 0 record', async () => {
+      await join()
+      const epochs = await getJson<Array<{ epoch: number; miners: string[]; record: string }>>(r, '/api/epochs')
+      return epochs[0]
+    }, WAIT_MS * 2)
+    const decoded = epochMessageFromBytes(fromHex(record.record))
+    assert.equal(decoded.kind, 'record')
+    assert.ok(decoded.kind === 'record' && verifyEpochRecord(decoded, fromHex((await getJson<Status>(r, '/api/status')).supervisors.groupPublicKey!)))
+    assert.deepEqual(record.miners, [toHex(keys.publicKey)])
+    miner.startEpoch(0, [keys.publicKey])
     const tip: ChainTip = { hash: fromHex(status.hash), height: status.height, nextBits: status.chain.nextBits, subsidy: BigInt(status.chain.subsidy) }
     miner.setTip(tip)
 
     const deadline = Date.now() + MINING_MS
     let iterations = 0
+    const sent: Uint8Array[] = []
     while (accepted.length < BLOCKS_WANTED) {
       assert.ok(Date.now() < deadline, `${accepted.length} blocks accepted after ${iterations} iterations in ${MINING_MS} ms${recentLogs()}`)
       const res = await miner.step()
       iterations++
       await c.publish(status.task.topic, res.itres)
+      sent.push(itResHash(res.itres))
       if (!res.block) continue
       const hashHex = toHex(res.block.hash)
       await c.publish(TOPICS.blocks, res.block.submission)
@@ -227,7 +255,14 @@ describe('relay: gossip, verification, persistence', () => {
       assert.equal(info.verify.inBandDisagreements, 0)
       assert.ok(info.verify.mapSize > 0)
     }
-    console.log(`relay: ${BLOCKS_WANTED} blocks accepted after ${iterations} iterations`)
+    // the relay agreed every IT_RES into message-history slots (a committee of one still runs the protocol)
+    const history = await waitFor('every IT_RES in a history slot', async () => {
+      const h = await getJson<Array<{ slot: number; hash: string; messages: number }>>(r, '/api/history')
+      return h.reduce((a, x) => a + x.messages, 0) >= sent.length ? h : undefined
+    })
+    assert.deepEqual(history.map((h) => h.slot), history.map((_h, i) => i), 'slots are numbered from 0 without gaps')
+    assert.ok(sent.every((h) => r.supervisor.isSlotted(h)))
+    console.log(`relay: ${BLOCKS_WANTED} blocks accepted after ${iterations} iterations; ${history.length} history slots`)
   })
 
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {

@@ -3,6 +3,7 @@ import { BackendPanel } from './ui/BackendPanel'
 import { BlocksPanel } from './ui/BlocksPanel'
 import { Controls } from './ui/Controls'
 import { NetworkPanel } from './ui/NetworkPanel'
+import { TaskPanel } from './ui/TaskPanel'
 import { TrainingPanel } from './ui/TrainingPanel'
 
 export function App() {
@@ -33,8 +34,9 @@ export function App() {
       <main className="grid">
         <TrainingPanel view={view} />
         <div className="side">
+          <TaskPanel task={view.task} />
           <BackendPanel backend={view.backend} selecting={view.status === 'selecting-backend'} />
-          <NetworkPanel relay={view.relay} chain={view.chain} minerId={view.minerId} />
+          <NetworkPanel relay={view.relay} p2p={view.p2p} chain={view.chain} minerId={view.minerId} />
         </div>
         <BlocksPanel blocks={view.blocks} />
       </main>

@@ -3,12 +3,21 @@
  * libp2p node (main thread: WebRTC is not available in workers), and the
  * training worker (comlink). Gossips each IT_RES and found block, and
  * follows the verifiers' signed verdicts.
+ *
+ * Training is shared (paper 003 §4.2-4.3): the tab downloads the task's
+ * dataset fragments and checks them against the task's hashes, asks to join
+ * on the epochs topic, follows the supervisors' threshold-signed epoch
+ * records (gossip, and /api/epochs as a fallback) and hands peers' IT_RES to
+ * the worker; trainingLoop.ts runs the epochs.
  */
 import * as Comlink from 'comlink'
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { TOPICS, bytesEqual, fromHex, toHex, verdictFromBytes, verifyVerdictSignature } from '@pouw/protocol'
-import type { BackendChoice, Fault, TipInfo, TrainerApi, TrainerEvent } from '@pouw/trainer'
-import { createBrowserNetwork, type PubSubNetwork } from './p2p.js'
+import { TOPICS, bytesEqual, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature } from '@pouw/protocol'
+import type { BackendChoice, Fault, StepResult, TipInfo, TrainerApi, TrainerInit } from '@pouw/trainer'
+import { createEpochBook, type EpochBook } from './epochBook.js'
+import { downloadFragments, type FragmentProgress } from './fragments.js'
+import { createBrowserNetwork, type ConnectionInfo, type PubSubNetwork, type RelayInfo } from './p2p.js'
+import { createTrainingLoop, initialTrainingView, type LoopTrainer, type TrainingLoop, type TrainingView } from './trainingLoop.js'
 
 export type { BackendChoice } from '@pouw/trainer'
 
@@ -18,46 +27,100 @@ export interface VolunteerView {
   status: 'connecting' | 'idle' | 'selecting-backend' | 'training' | 'stopping' | 'error'
   backend: BackendChoice | null
   relay: { connected: boolean; peerId: string | null; addr: string | null }
+  /** this tab's libp2p node: its peer id and its connections (relays, and other tabs over WebRTC) */
+  p2p: { peerId: string | null; connections: ConnectionInfo[] }
   minerId: string | null
   fault: string | null
   iterations: number
   itersPerSec: number
   samplesPerSec: number
-  epoch: number
+  /** the mini-batch of the last iteration */
+  batchIndex: number | null
   lossCurve: { iteration: number; loss: number; accuracy: number }[]
   lossAvg: number | null
   accuracyAvg: number | null
   blocks: { found: number; accepted: number; rejected: number; recent: BlockRecord[] }
   chain: { height: number; tipHash: string } | null
+  task: TaskView
   error: string | null
 }
 
+/** The shared training as this tab sees it: the loop's view plus what comes before it. */
+export interface TaskView extends TrainingView {
+  /** the task's number of epochs */
+  epochs: number | null
+  fragments: FragmentProgress | null
+  /** whether the miner key is kept in IndexedDB (null until the trainer starts) */
+  keyPersisted: boolean | null
+}
+
+export type { TrainingState } from './trainingLoop.js'
+
+/** GET /api/status: what the page reads of it. */
 interface RelayStatus {
   height: number
   hash: string
   relay: { peerId: string; addrs: string[]; verifier: string }
+  /** every relay the relay knows, itself first (tabs fail over to the others) */
+  relays?: RelayInfo[]
   chain: { nextBits: number; subsidy: string }
-  task: { spec: string; topic: string; batchSize: number }
+  task: { spec: string; seed: string; batchSize: number; topics: { itres: string; epochs: string } }
+  supervisors: { committee: string[]; t: number; groupPublicKey: string | null }
+  epoch: { current: number | null; miners: string[] }
 }
+
+/** GET /api/epochs: the supervisors' records, ascending. */
+interface EpochEntry { epoch: number; miners: string[]; record: string }
 
 const CURVE_MAX = 2000
 const AVG_WINDOW = 20
+const EPOCH_POLL_MS = 3000
+
+const INITIAL_TASK: TaskView = { ...initialTrainingView(), epochs: null, fragments: null, keyPersisted: null }
 
 const INITIAL_VIEW: VolunteerView = {
-  status: 'connecting', backend: null, relay: { connected: false, peerId: null, addr: null }, minerId: null, fault: null,
-  iterations: 0, itersPerSec: 0, samplesPerSec: 0, epoch: 0, lossCurve: [], lossAvg: null, accuracyAvg: null,
-  blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, error: null,
+  status: 'connecting', backend: null, relay: { connected: false, peerId: null, addr: null }, p2p: { peerId: null, connections: [] }, minerId: null, fault: null,
+  iterations: 0, itersPerSec: 0, samplesPerSec: 0, batchIndex: null, lossCurve: [], lossAvg: null, accuracyAvg: null,
+  blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, task: INITIAL_TASK, error: null,
 }
 
 async function fetchStatus(): Promise<RelayStatus> {
   const res = await fetch('/api/status', { cache: 'no-store' })
   if (!res.ok) throw new Error(`relay status: HTTP ${res.status}`)
-  return (await res.json()) as RelayStatus
+  const s = (await res.json()) as RelayStatus
+  const hex = (v: unknown): boolean => typeof v === 'string' && /^([0-9a-f]{2})+$/i.test(v)
+  if (typeof s !== 'object' || s === null || !hex(s.task?.spec) || !hex(s.task?.seed) || typeof s.task?.topics?.itres !== 'string' ||
+      typeof s.task?.topics?.epochs !== 'string' || typeof s.supervisors !== 'object' || s.supervisors === null ||
+      !(s.supervisors.groupPublicKey === null || hex(s.supervisors.groupPublicKey))) {
+    throw new Error('the relay\'s /api/status lacks the shared-training fields (task.seed, task.topics, supervisors): is the relay up to date?')
+  }
+  return s
+}
+
+async function fetchEpochs(): Promise<EpochEntry[]> {
+  const res = await fetch('/api/epochs', { cache: 'no-store' })
+  if (!res.ok) throw new Error(`relay epochs: HTTP ${res.status}`)
+  const list: unknown = await res.json()
+  return Array.isArray(list) ? (list as EpochEntry[]).filter((e) => typeof e?.epoch === 'number' && typeof e.record === 'string') : []
+}
+
+/** Gossip or the relay's list: only the committee's signature counts, so a bad record is refused and logged. */
+function offerEpochRecord(book: EpochBook, bytes: Uint8Array, source: string): void {
+  try {
+    book.offer(bytes)
+  } catch (e) {
+    console.warn('epoch message refused', { source, code: isPouwError(e) ? e.code : 'ERROR', detail: (e as Error).message })
+  }
 }
 
 function faultFromUrl(): Fault {
   const f = new URLSearchParams(location.search).get('fault')
   return (f ?? 'none') as Fault
+}
+
+/** `?key=fresh`: a miner key for this tab only, not the one kept in IndexedDB (tests). */
+function persistKeyFromUrl(): boolean {
+  return new URLSearchParams(location.search).get('key') !== 'fresh'
 }
 
 export function useVolunteer(): { view: VolunteerView; start(): void; stop(): void } {
@@ -66,9 +129,21 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
   const status = useRef<RelayStatus | null>(null)
   const tip = useRef<TipInfo | null>(null)
   const trainer = useRef<Comlink.Remote<TrainerApi> | null>(null)
+  const book = useRef<EpochBook | null>(null)
+  const loop = useRef<TrainingLoop | null>(null)
+  const running = useRef(false)
+  const stopAsked = useRef(false)
+  /** our blocks still waiting for a verdict */
+  const mined = useRef(new Set<string>())
   // iteration events arrive faster than React should render: buffer and flush on a timer
-  const pending = useRef<{ curve: VolunteerView['lossCurve']; epoch: number; iterations: number }>({ curve: [], epoch: 0, iterations: 0 })
+  const pending = useRef<{ curve: VolunteerView['lossCurve']; batchIndex: number | null; iterations: number }>({ curve: [], batchIndex: null, iterations: 0 })
   const rate = useRef<{ t: number; n: number }[]>([])
+  // the task view changes with every step and download chunk: also flushed on the timer
+  const task = useRef<{ view: TaskView; changed: boolean }>({ view: INITIAL_TASK, changed: false })
+  const patchTask = useCallback((patch: Partial<TaskView>, now = false) => {
+    task.current = { view: { ...task.current.view, ...patch }, changed: !now }
+    if (now) setView((v) => ({ ...v, task: task.current.view }))
+  }, [])
 
   /** Follow the heaviest tip we hear of; `force` moves back after our own block was rejected. */
   const updateTip = useCallback((t: TipInfo, force = false) => {
@@ -90,22 +165,37 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
         const s = await fetchStatus()
         status.current = s
         updateTip({ hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy })
-        const network = await createBrowserNetwork({ relayAddrs: s.relay.addrs, topics: [s.task.topic, TOPICS.blocks, TOPICS.verdicts] })
+        const spec = taskFromBytes(fromHex(s.task.spec))
+        const epochs = createEpochBook(spec.taskId, spec.epochs)
+        epochs.setGroupKey(s.supervisors.groupPublicKey)
+        book.current = epochs
+        patchTask({ epochs: spec.epochs }, true)
+        // before Start, show the network's epoch; once the loop runs, its own view says which epoch this miner is in
+        epochs.onNew((e) => { if (!loop.current) patchTask({ epoch: e.epoch, members: e.miners.length }) })
+        // this relay first, then the others: the tab fails over to them if this one goes
+        const relayAddrs = [...s.relay.addrs, ...(s.relays ?? []).filter((r) => r.peerId !== s.relay.peerId).flatMap((r) => r.addrs)]
+        const network = await createBrowserNetwork({ relayAddrs, topics: [s.task.topics.itres, s.task.topics.epochs, TOPICS.blocks, TOPICS.verdicts] })
         if (cancelled) { await network.stop(); return }
         net.current = network
         const showRelay = (): void => {
-          const c = network.connections().find((x) => x.peerId === s.relay.peerId)
-          setView((v) => ({ ...v, relay: { connected: c !== undefined, peerId: s.relay.peerId, addr: c?.addr ?? null } }))
+          const conns = network.connections()
+          // the relay this tab is linked to: its own, or another one after a failover
+          const c = conns.find((x) => x.peerId === s.relay.peerId && x.transport === 'websockets') ?? conns.find((x) => x.relay && x.transport === 'websockets')
+          setView((v) => ({ ...v, relay: { connected: c !== undefined, peerId: c?.peerId ?? s.relay.peerId, addr: c?.addr ?? null }, p2p: { peerId: network.peerId, connections: conns } }))
         }
         network.onConnectionChange(showRelay)
         showRelay()
         network.onMessage((topic, data) => {
+          if (topic === s.task.topics.itres) { loop.current?.receive(data); return }
+          if (topic === s.task.topics.epochs) { offerEpochRecord(epochs, data, 'gossip'); return }
           if (topic !== TOPICS.verdicts) return
           void (async () => {
             const v = verdictFromBytes(data)
             if (!bytesEqual(v.verifier, fromHex(s.relay.verifier)) || !(await verifyVerdictSignature(v))) return
             const hash = toHex(v.blockHash)
-            const ours = tip.current?.hashHex === hash && !v.accepted
+            // a rejected block of ours: every block the miner built on it is dead too (the relay keeps no orphans), so follow the relay's tip
+            const ours = !v.accepted && (tip.current?.hashHex === hash || mined.current.has(hash))
+            mined.current.delete(hash)
             updateTip({ hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy }, ours)
             setView((view) => {
               const rec = view.blocks.recent.find((b) => b.hash === hash)
@@ -124,9 +214,21 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
           })().catch(() => { /* a malformed verdict is ignored */ })
         })
         // the verdict gossip is the fast path; polling the status keeps the tip right if one is missed
+        // likewise the relay's list of epoch records backs up the epochs gossip
+        const pollEpochs = (): void => {
+          fetchEpochs().then((list) => {
+            const known = epochs.latest?.epoch ?? -1
+            for (const e of list) if (e.epoch > known) offerEpochRecord(epochs, fromHex(e.record), 'relay')
+          }).catch(() => {})
+        }
         poll = setInterval(() => {
-          fetchStatus().then((st) => updateTip({ hashHex: st.hash, height: st.height, nextBits: st.chain.nextBits, subsidy: st.chain.subsidy })).catch(() => {})
-        }, 3000)
+          fetchStatus().then((st) => {
+            updateTip({ hashHex: st.hash, height: st.height, nextBits: st.chain.nextBits, subsidy: st.chain.subsidy })
+            epochs.setGroupKey(st.supervisors.groupPublicKey)
+          }).catch(() => {})
+          pollEpochs()
+        }, EPOCH_POLL_MS)
+        pollEpochs()
         setView((v) => ({ ...v, status: 'idle' }))
       } catch (e) {
         setView((v) => ({ ...v, status: 'error', error: `cannot reach the relay: ${(e as Error).message}` }))
@@ -135,9 +237,14 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     return () => { cancelled = true; if (poll) clearInterval(poll); void net.current?.stop() }
   }, [updateTip])
 
-  // flush buffered iteration stats to the view
+  // flush buffered iteration stats and the task view to the view
   useEffect(() => {
     const timer = setInterval(() => {
+      if (task.current.changed) {
+        task.current.changed = false
+        const t = task.current.view
+        setView((v) => ({ ...v, task: t }))
+      }
       const p = pending.current
       if (p.curve.length === 0) return
       const now = performance.now()
@@ -152,7 +259,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
         const lossCurve = v.lossCurve.concat(curve).slice(-CURVE_MAX)
         const recent = lossCurve.slice(-AVG_WINDOW)
         return {
-          ...v, lossCurve, iterations: p.iterations, epoch: p.epoch, itersPerSec, samplesPerSec: itersPerSec * batch,
+          ...v, lossCurve, iterations: p.iterations, batchIndex: p.batchIndex, itersPerSec, samplesPerSec: itersPerSec * batch,
           lossAvg: recent.reduce((s, x) => s + x.loss, 0) / recent.length,
           accuracyAvg: recent.reduce((s, x) => s + x.accuracy, 0) / recent.length,
         }
@@ -161,56 +268,96 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     return () => clearInterval(timer)
   }, [])
 
-  const onEvent = useCallback((e: TrainerEvent) => {
+  /** Each iteration: its IT_RES to the peers, its block (if one was found) to the verifiers. */
+  const onStep = useCallback((r: StepResult) => {
     const network = net.current
     const s = status.current
-    if (e.type === 'iteration') {
-      pending.current.curve.push({ iteration: e.iteration, loss: e.loss, accuracy: e.accuracy })
-      pending.current.iterations = e.iteration + 1
-      pending.current.epoch = e.epoch
-      if (network && s) void network.publish(s.task.topic, e.itres).catch(() => {})
-    } else if (e.type === 'block') {
-      // the miner already builds on its own block; follow it until a verdict says otherwise
-      if (tip.current) tip.current = { ...tip.current, hashHex: e.hashHex, height: e.height }
-      setView((v) => ({
-        ...v,
-        blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: e.hashHex, iteration: e.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
-      }))
-      if (network) void network.publish(TOPICS.blocks, e.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))
-    } else {
-      setView((v) => ({ ...v, status: 'error', error: `${e.code}: ${e.message}` }))
-    }
+    pending.current.curve.push({ iteration: r.iteration, loss: r.loss, accuracy: r.accuracy })
+    pending.current.iterations = r.iteration + 1
+    pending.current.batchIndex = r.batchIndex
+    if (network && s) void network.publish(s.task.topics.itres, r.itres).catch(() => {})
+    const block = r.block
+    if (block === undefined) return
+    // the miner already builds on its own block; follow it until a verdict says otherwise
+    if (tip.current) tip.current = { ...tip.current, hashHex: block.hashHex, height: block.height }
+    mined.current.add(block.hashHex)
+    if (mined.current.size > 1000) mined.current.delete(mined.current.values().next().value!)
+    setView((v) => ({
+      ...v,
+      blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
+    }))
+    if (network) void network.publish(TOPICS.blocks, block.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))
   }, [])
+
+  /** Download and check the data, start the worker, and make the loop that trains the epochs. */
+  const prepare = useCallback(async (s: RelayStatus, epochs: EpochBook, at: TipInfo): Promise<TrainingLoop> => {
+    const spec = taskFromBytes(fromHex(s.task.spec))
+    patchTask({ state: 'loading', detail: 'downloading the dataset' }, true)
+    const fragments = await downloadFragments(spec, (p) => {
+      patchTask({ fragments: p, detail: `downloading and checking the dataset: fragment ${p.done} of ${p.total}, ${(p.bytes / 1e6).toFixed(1)} of ${(p.totalBytes / 1e6).toFixed(1)} MB` })
+    })
+    patchTask({ detail: 'starting the trainer: measuring backends' }, true)
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' })
+    const remote = Comlink.wrap<TrainerApi>(worker)
+    const init: TrainerInit = {
+      taskBytes: fromHex(s.task.spec), seed: fromHex(s.task.seed), fragments, wasmBaseUrl: '/tfjs-wasm/', fault: faultFromUrl(), tip: at,
+      backend: new URLSearchParams(location.search).get('backend') ?? undefined, persistKey: persistKeyFromUrl(),
+    }
+    // the fragments move to the worker: the page keeps no copy of the dataset
+    const r = await remote.init(Comlink.transfer(init, fragments.map((f) => f.buffer as ArrayBuffer)))
+    trainer.current = remote
+    if (tip.current) await remote.setTip(tip.current)
+    setView((v) => ({ ...v, backend: r.backend, minerId: r.minerId }))
+    patchTask({ keyPersisted: r.keyPersisted }, true)
+    // peers' IT_RES go over as a copy whose buffer is transferred (gossip's may be a view of a larger one)
+    const loopTrainer: LoopTrainer = {
+      startEpoch: (epoch, miners) => remote.startEpoch(epoch, miners),
+      receivePeerMessage: (bytes) => { const copy = bytes.slice(); return remote.receivePeerMessage(Comlink.transfer(copy, [copy.buffer])) },
+      step: () => remote.step(),
+      evaluateTest: () => remote.evaluateTest(),
+      joinMessage: (time) => remote.joinMessage(time),
+    }
+    return createTrainingLoop({
+      trainer: loopTrainer, book: epochs, epochs: spec.epochs, minerId: r.minerId, onStep,
+      publishJoin: (bytes) => { void net.current?.publish(s.task.topics.epochs, bytes).catch(() => {}) },
+      onView: (v) => patchTask(v, v.state !== task.current.view.state),
+    })
+  }, [onStep, patchTask])
 
   const start = useCallback(() => {
     void (async () => {
       const s = status.current
-      if (!s || !tip.current) return
+      const epochs = book.current
+      if (!s || !tip.current || !epochs || running.current) return
+      running.current = true
+      stopAsked.current = false
       try {
-        if (!trainer.current) {
-          setView((v) => ({ ...v, status: 'selecting-backend' }))
-          const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' })
-          const remote = Comlink.wrap<TrainerApi>(worker)
-          const forced = new URLSearchParams(location.search).get('backend') ?? undefined
-          const r = await remote.init({
-            taskSpecHex: s.task.spec, dataBaseUrl: '/data/mnist/', wasmBaseUrl: '/tfjs-wasm/', fault: faultFromUrl(), tip: tip.current, backend: forced,
-          }, Comlink.proxy(onEvent))
-          trainer.current = remote
-          await remote.setTip(tip.current)
-          setView((v) => ({ ...v, backend: r.backend, minerId: r.minerId }))
+        if (!loop.current) {
+          setView((v) => ({ ...v, status: 'selecting-backend', error: null }))
+          loop.current = await prepare(s, epochs, tip.current)
+          if (stopAsked.current) {
+            patchTask({ detail: 'ready: press Start to train' }, true)
+            setView((v) => ({ ...v, status: 'idle' }))
+            return
+          }
         }
         setView((v) => ({ ...v, status: 'training', error: null }))
-        await trainer.current.start()
+        await loop.current.run()
         setView((v) => (v.status === 'error' ? v : { ...v, status: 'idle' }))
       } catch (e) {
-        setView((v) => ({ ...v, status: 'error', error: (e as Error).message }))
+        const message = (e as Error).message
+        patchTask({ state: 'error', detail: message }, true)
+        setView((v) => ({ ...v, status: 'error', error: message }))
+      } finally {
+        running.current = false
       }
     })()
-  }, [onEvent])
+  }, [prepare, patchTask])
 
   const stop = useCallback(() => {
+    stopAsked.current = true // while preparing: do not start training when ready
     setView((v) => ({ ...v, status: 'stopping' }))
-    void trainer.current?.stop()
+    loop.current?.stop()
   }, [])
 
   return { view, start, stop }

@@ -1,89 +1,160 @@
 /// <reference lib="webworker" />
 /**
- * The training Web Worker: Algorithm 1 and 2 of paper 003 in a loop, behind
- * the typed comlink API of @pouw/trainer's workerApi. No network here: the
- * page gossips what the worker produces.
+ * The training Web Worker: the task's data, the engine and the Miner
+ * (Algorithms 1 and 2 of paper 003) behind the typed comlink API of
+ * @pouw/trainer's workerApi. No network and no loop here: the page applies
+ * epoch records, hands over peers' IT_RES, calls step() and gossips what it
+ * returns.
  */
 import * as Comlink from 'comlink'
 import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-webgpu'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
-import { bytesEqual, fromHex, generateKeyPair, isPouwError, taskFromBytes, toHex, type TaskSpec } from '@pouw/protocol'
 import {
-  FAULTS, Miner, createTfEngine, datasetFromIdx, datasetHash,
-  type ChainTip, type Dataset, type TipInfo, type TrainerApi, type TrainerEvent, type TrainerInit,
+  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, signTaskJoin, taskFromBytes, toHex,
+  type KeyPair, type TaskSpec,
+} from '@pouw/protocol'
+import {
+  FAULTS, Miner, TaskData, createTfEngine, datasetFromFragments, loadBatch,
+  type ChainTip, type GradientEngine, type StepResult, type TestEvaluation, type TipInfo, type TrainerApi, type TrainerInit,
 } from '@pouw/trainer'
 import { chooseBackend } from './backend.js'
+import { checkFragment, fragmentSizes } from './fragments.js'
+import { loadMinerKey } from './minerKey.js'
 
-let miner: Miner | null = null
-let running = false
-let emit: (e: TrainerEvent) => void = () => {}
+interface State { task: TaskSpec; data: TaskData; engine: GradientEngine; miner: Miner; keys: KeyPair }
+
+let state: State | null = null
+let initializing = false
+
+/** Test records per forward pass: bounded memory, and peers' messages get through between chunks. */
+const EVAL_CHUNK = 1000
+
+function need(): State {
+  if (state === null) throw new Error('the trainer is not initialised: call init() first')
+  return state
+}
 
 function toChainTip(t: TipInfo): ChainTip {
   return { hash: fromHex(t.hashHex), height: t.height, nextBits: t.nextBits, subsidy: BigInt(t.subsidy) }
 }
 
-async function fetchBytes(url: string): Promise<Uint8Array> {
-  const res = await fetch(url)
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`)
-  return new Uint8Array(await res.arrayBuffer())
-}
-
-async function loadTrainingData(base: string, task: TaskSpec): Promise<Dataset> {
-  const [images, labels] = await Promise.all([fetchBytes(`${base}train-images-idx3-ubyte`), fetchBytes(`${base}train-labels-idx1-ubyte`)])
-  const data = datasetFromIdx(images, labels)
-  if (!bytesEqual(datasetHash(data), task.datasetHash)) throw new Error('the training data does not match the task\'s dataset hash')
-  return data
-}
-
-/** A macrotask yield (no 4 ms timer clamp), so comlink calls such as stop() get through between iterations. */
+/** A macrotask yield (no 4 ms timer clamp), so comlink calls such as receivePeerMessage() get through. */
 const channel = new MessageChannel()
 function yieldToEvents(): Promise<void> {
   return new Promise((resolve) => { channel.port1.onmessage = () => resolve(); channel.port2.postMessage(0) })
 }
 
-const api: TrainerApi = {
-  async init(init: TrainerInit, onEvent) {
-    emit = onEvent
-    const task = taskFromBytes(fromHex(init.taskSpecHex))
-    if (!FAULTS.includes(init.fault)) throw new Error(`unknown fault ${init.fault}`)
-    setWasmPaths(init.wasmBaseUrl)
-    const [data, backend] = await Promise.all([
-      loadTrainingData(init.dataBaseUrl, task),
-      chooseBackend(tf, task.layers, task.batchSize, init.backend),
-    ])
-    const engine = createTfEngine(tf, task.layers)
-    miner = new Miner(task, data, engine, generateKeyPair(), { now: () => Math.floor(Date.now() / 1000), fault: init.fault })
-    miner.setTip(toChainTip(init.tip))
-    return { minerId: toHex(miner.publicKey), backend, paramCount: miner.paramCount }
-  },
+/** startEpoch, step and evaluateTest change or read the miner's state: one at a time. */
+let queue: Promise<unknown> = Promise.resolve()
+function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.then(fn, fn)
+  queue = run.catch(() => {})
+  return run
+}
 
-  async start() {
-    if (!miner || running) return
-    running = true
+const api: TrainerApi = {
+  async init(init: TrainerInit) {
+    if (state !== null || initializing) throw new Error('the trainer is already initialised')
+    initializing = true
     try {
-      while (running) {
-        const t0 = performance.now()
-        const r = await miner.step()
-        const ms = performance.now() - t0
-        // the IT_RES stays in the miner's slot records, so it is copied, not transferred
-        emit({ type: 'iteration', iteration: r.iteration, epoch: r.epoch, loss: r.loss, accuracy: r.accuracy, mapSize: r.mapSize, ms, itres: r.itres })
-        if (r.block) {
-          const sub = r.block.submission
-          emit(Comlink.transfer({ type: 'block', hashHex: toHex(r.block.hash), height: r.block.height, iteration: r.iteration, submission: sub }, [sub.buffer as ArrayBuffer]))
-        }
-        await yieldToEvents()
+      const task = taskFromBytes(init.taskBytes)
+      if (!FAULTS.includes(init.fault)) throw new Error(`unknown fault ${init.fault}`)
+      if (init.fragments.length !== task.fragmentHashes.length) {
+        throw new Error(`got ${init.fragments.length} fragments, the task has ${task.fragmentHashes.length}`)
       }
-    } catch (e) {
-      emit({ type: 'error', code: isPouwError(e) ? e.code : 'TRAINER_ERROR', message: (e as Error).message })
+      setWasmPaths(init.wasmBaseUrl)
+      const sizes = fragmentSizes(task)
+      // the page checked the fragments already; this is the boundary where they become training data
+      await Promise.all(init.fragments.map((f, i) => checkFragment(task, i, f, sizes)))
+      const dataset = datasetFromFragments(init.fragments, task.layers[0]!)
+      if (dataset.count !== task.recordCount) throw new Error(`the fragments hold ${dataset.count} records, the task says ${task.recordCount}`)
+      const data = new TaskData(task, dataset, init.seed)
+      const [backend, key] = await Promise.all([
+        chooseBackend(tf, task.layers, task.batchSize, init.backend),
+        loadMinerKey(init.persistKey !== false),
+      ])
+      const engine = createTfEngine(tf, task.layers)
+      const miner = new Miner(data, engine, key.keys, { now: () => Math.floor(Date.now() / 1000), fault: init.fault })
+      miner.setTip(toChainTip(init.tip))
+      state = { task, data, engine, miner, keys: key.keys }
+      return {
+        minerId: toHex(miner.publicKey), backend, paramCount: miner.paramCount, batchCount: data.batchCount,
+        testCount: data.plan.testRecords.length, keyPersisted: key.persisted,
+      }
     } finally {
-      running = false
+      initializing = false
     }
   },
 
-  stop() { running = false },
+  startEpoch(epoch, minersHex) {
+    return exclusive(async () => {
+      const { miner } = need()
+      if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`epoch must be a non-negative integer, got ${epoch}`)
+      const miners = minersHex.map((h) => {
+        const m = fromHex(h)
+        if (m.length !== PUBLIC_KEY_SIZE) throw new Error(`a miner is a ${PUBLIC_KEY_SIZE}-byte key, got ${m.length} bytes`)
+        return m
+      })
+      miner.startEpoch(epoch, miners)
+      const me = toHex(miner.publicKey)
+      return { epoch: miner.epoch, batchesLeft: miner.batchesLeft, member: minersHex.some((h) => h.toLowerCase() === me) }
+    })
+  },
 
-  setTip(tip) { miner?.setTip(toChainTip(tip)) },
+  async receivePeerMessage(bytes) {
+    if (state === null) return { accepted: false, code: 'TRAINER_NOT_READY' }
+    try {
+      return { accepted: await state.miner.receivePeerMessage(bytes) }
+    } catch (e) {
+      return { accepted: false, code: isPouwError(e) ? e.code : 'TRAINER_ERROR' }
+    }
+  },
+
+  step() {
+    return exclusive(async () => {
+      const { miner } = need()
+      const t0 = performance.now()
+      const r = await miner.step()
+      // the IT_RES stays in the miner's slot records, so it is copied, not transferred
+      const out: StepResult = {
+        iteration: r.iteration, epoch: r.epoch, batchIndex: r.batchIndex, loss: r.loss, accuracy: r.accuracy, mapSize: r.mapSize,
+        peersApplied: r.peersApplied, batchesLeft: miner.batchesLeft, ms: performance.now() - t0, itres: r.itres,
+      }
+      if (r.block === undefined) return out
+      const submission = r.block.submission
+      out.block = { hashHex: toHex(r.block.hash), height: r.block.height, submission }
+      return Comlink.transfer(out, [submission.buffer as ArrayBuffer])
+    })
+  },
+
+  evaluateTest() {
+    return exclusive(async (): Promise<TestEvaluation> => {
+      const { data, engine, miner } = need()
+      const records = data.plan.testRecords
+      const theta = miner.parameters()
+      let lossSum = 0
+      let correct = 0
+      for (let start = 0; start < records.length; start += EVAL_CHUNK) {
+        const idx = records.subarray(start, start + EVAL_CHUNK)
+        const { x, labels } = loadBatch(data.data, idx)
+        const r = await engine.evaluate(theta, x, labels, idx.length)
+        lossSum += r.loss * idx.length
+        correct += Math.round(r.accuracy * idx.length)
+        await yieldToEvents()
+      }
+      const count = records.length
+      return { accuracy: count > 0 ? correct / count : 0, loss: count > 0 ? lossSum / count : 0, count, epoch: miner.epoch, iteration: miner.currentIteration }
+    })
+  },
+
+  async joinMessage(time) {
+    const { task, keys } = need()
+    const join = signTaskJoin({ taskId: task.taskId, miner: keys.publicKey, time }, keys.secretKey)
+    return epochMessageToBytes({ kind: 'join', ...join })
+  },
+
+  setTip(tip) { state?.miner.setTip(toChainTip(tip)) },
 }
 
 Comlink.expose(api)

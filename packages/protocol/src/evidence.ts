@@ -3,24 +3,24 @@ import { protocolError } from './errors.js'
 import { MAX_ITRES_BYTES } from './itres.js'
 import { MAX_BLOCK_BYTES } from './block.js'
 
-export const EVIDENCE_VERSION = 1
+export const EVIDENCE_VERSION = 2
 export const MAX_SLOT = 64
 export const MAX_PEER_UPDATES = 1024
 export const MAX_PARAMS = 1 << 24
-export const MAX_BATCH = 4096
 
 /**
  * What a verifier needs to re-run the lucky iteration (paper 003 §5.2): the
  * message-history slot (the miner's IT_RES bytes from the commitment
  * iteration to the lucky one, in order), the model and residual at the start
- * of the lucky iteration, the batch (record indices), and the peer IT_RES
- * messages whose maps were applied in it, in the order applied.
+ * of the lucky iteration, and the peer IT_RES messages whose maps were
+ * applied in it, in the canonical order (peerUpdates.ts). The batch is not
+ * carried: the lucky IT_RES names it (batchIndex) and the verifier derives
+ * its records from the task's data plan.
  */
 export interface Evidence {
   slot: Uint8Array[]
   model: Float32Array
   residual: Float32Array
-  batch: number[]
   peerUpdates: Uint8Array[]
 }
 
@@ -28,8 +28,6 @@ export function evidenceToBytes(e: Evidence): Uint8Array {
   const w = new Writer().u16(EVIDENCE_VERSION).u16(e.slot.length)
   for (const m of e.slot) w.varBytes(m)
   w.varBytes(float32Bytes(e.model)).varBytes(float32Bytes(e.residual))
-  w.u16(e.batch.length)
-  for (const i of e.batch) w.u32(i)
   w.u16(e.peerUpdates.length)
   for (const m of e.peerUpdates) w.varBytes(m)
   return w.finish()
@@ -45,14 +43,11 @@ export function evidenceFromBytes(bytes: Uint8Array): Evidence {
   for (let i = 0; i < ns; i++) slot.push(r.varBytes(MAX_ITRES_BYTES, `slot message ${i}`))
   const model = float32FromBytes(r.varBytes(4 * MAX_PARAMS, 'model'), 'model')
   const residual = float32FromBytes(r.varBytes(4 * MAX_PARAMS, 'residual'), 'residual')
-  const nb = r.count(MAX_BATCH, 'batch size', 2)
-  const batch: number[] = []
-  for (let i = 0; i < nb; i++) batch.push(r.u32('batch index'))
   const np = r.count(MAX_PEER_UPDATES, 'peer updates', 2)
   const peerUpdates: Uint8Array[] = []
   for (let i = 0; i < np; i++) peerUpdates.push(r.varBytes(MAX_ITRES_BYTES, `peer update ${i}`))
   r.end()
-  return { slot, model, residual, batch, peerUpdates }
+  return { slot, model, residual, peerUpdates }
 }
 
 export const MAX_SUBMISSION_BYTES = 8 + MAX_BLOCK_BYTES + 8 * MAX_PARAMS + 1_000_000

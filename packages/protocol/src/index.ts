@@ -7,11 +7,22 @@ export * from './itres.js'
 export * from './block.js'
 export * from './task.js'
 export * from './evidence.js'
+export * from './peerUpdates.js'
+export * from './epoch.js'
 export * from './verdict.js'
+export * from './threshold.js'
+export * from './dkg.js'
+export * from './vrf.js'
+export * from './selection.js'
+export * from './history.js'
 
 /** gossipsub topics */
 export const TOPICS = {
   itres: (taskIdHex: string) => `/pouw/1/itres/${taskIdHex}`,
   blocks: '/pouw/1/blocks',
   verdicts: '/pouw/1/verdicts',
+  /** TASK_JOIN, EPOCH_PROPOSAL and EPOCH records: miners and supervisors */
+  epochs: (taskIdHex: string) => `/pouw/1/epochs/${taskIdHex}`,
+  /** supervisors only: hellos, the DKG, the message-history consensus and its MESSAGE_HISTORY records */
+  supervisors: (taskIdHex: string) => `/pouw/1/supervisors/${taskIdHex}`,
 } as const

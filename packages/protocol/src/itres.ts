@@ -4,7 +4,7 @@ import { TAGS, taggedHash, taggedHashAsync } from './hash.js'
 import { MessageMap, assertValidMessageMap } from './messageMap.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, signAsync, verify } from './sign.js'
 
-export const ITRES_VERSION = 1
+export const ITRES_VERSION = 2
 export const MSG_TYPE_IT_RES = 1
 export const MAX_MAP_ENTRIES = 1 << 21
 export const MAX_METRICS = 16
@@ -19,7 +19,9 @@ export type BackendName = (typeof BACKENDS)[number]
  * Fields beyond the paper's table: `backend`, `miner` (the signer's public key,
  * which the paper's table leaves implicit) and `iteration`. The map count is a
  * u32 (the paper's u16 caps a map at 65,535 entries, fewer than the model has
- * parameters).
+ * parameters). `batchIndex` names the mini-batch trained (its contents are
+ * hashed in `batchHash`), so that anyone can check it against the epoch's
+ * assignment without the data.
  */
 export interface ItRes {
   version: number
@@ -28,6 +30,7 @@ export interface ItRes {
   miner: Uint8Array // Ed25519 public key, 32 bytes
   iteration: number // u32, per miner, from 0
   epoch: number // u16
+  batchIndex: number // u32: which mini-batch of the task's plan was trained
   map: MessageMap // delta(l), strictly increasing indices
   metrics: number[] // K(tr), float32: [loss, accuracy] for the MNIST task
   tStart: number // u32 UNIX seconds
@@ -45,7 +48,7 @@ export type UnsignedItRes = Omit<ItRes, 'signature' | 'version'>
 
 function writeBody(w: Writer, m: UnsignedItRes): void {
   w.u16(ITRES_VERSION).fixed(m.taskId, 16).u8(MSG_TYPE_IT_RES).u8(BACKENDS.indexOf(m.backend))
-  w.fixed(m.miner, PUBLIC_KEY_SIZE).u32(m.iteration).u16(m.epoch)
+  w.fixed(m.miner, PUBLIC_KEY_SIZE).u32(m.iteration).u16(m.epoch).u32(m.batchIndex)
   w.u32(m.map.length)
   for (let i = 0; i < m.map.length; i++) w.u32(m.map[i]!)
   w.u16(m.metrics.length)
@@ -108,6 +111,7 @@ export function itResFromBytes(bytes: Uint8Array): ItRes {
   const miner = r.bytes(PUBLIC_KEY_SIZE, 'miner')
   const iteration = r.u32('iteration')
   const epoch = r.u16('epoch')
+  const batchIndex = r.u32('batch index')
   const n = r.count(MAX_MAP_ENTRIES, 'message map entries')
   if (r.remaining < 4 * n) throw protocolError('TRUNCATED', `IT_RES: message map of ${n} entries needs ${4 * n} bytes, ${r.remaining} left`)
   const map = new Uint32Array(n)
@@ -123,7 +127,7 @@ export function itResFromBytes(bytes: Uint8Array): ItRes {
   const tStart = r.u32('start time')
   const tFinish = r.u32('finish time')
   const m: ItRes = {
-    version, taskId, backend, miner, iteration, epoch, map, metrics, tStart, tFinish,
+    version, taskId, backend, miner, iteration, epoch, batchIndex, map, metrics, tStart, tFinish,
     batchHash: r.bytes(32, 'batch hash'),
     peerUpdatesHash: r.bytes(32, 'peer updates hash'),
     modelHash: r.bytes(32, 'model hash'),

@@ -23,7 +23,7 @@ export function randomMap(rng: Prng, maxEntries: number): MessageMap {
 export function randomItRes(rng: Prng, maxEntries = 300): ItRes {
   const key = rng.pick(KEYS)
   return signItRes({
-    taskId: rng.bytes(16), backend: rng.pick(BACKENDS), miner: key.publicKey, iteration: rng.u32(), epoch: rng.int(0x1_0000),
+    taskId: rng.bytes(16), backend: rng.pick(BACKENDS), miner: key.publicKey, iteration: rng.u32(), epoch: rng.int(0x1_0000), batchIndex: rng.u32(),
     map: randomMap(rng, maxEntries), metrics: Array.from({ length: rng.int(17) }, () => rng.float32()),
     tStart: rng.u32(), tFinish: rng.u32(), batchHash: rng.bytes(32), peerUpdatesHash: rng.bytes(32), modelHash: rng.bytes(32),
     residualHash: rng.bytes(32), znbHash: rng.bytes(32), nextPeerMessagesHash: rng.bytes(32),
@@ -54,8 +54,10 @@ export function randomTask(rng: Prng): TaskSpec {
   return {
     taskId: rng.bytes(16), model: 'mlp', layers: Array.from({ length: 2 + rng.int(15) }, () => 1 + rng.int(1 << 16)),
     initSeed: rng.u32(), tau: positive(), learningRate: positive(), batchSize, commitLead: 1 + rng.int(255),
-    noncesBatchDiv: 1 + rng.int(0xffff_fffe), noncesModelDiv: 1 + rng.int(0xffff_fffe), datasetHash: rng.bytes(32),
-    trainSize: batchSize + rng.int(0xffff_ffff - batchSize), bandPpm: rng.u32(), maxBandDisagreements: rng.u32(),
+    noncesBatchDiv: 1 + rng.int(0xffff_fffe), noncesModelDiv: 1 + rng.int(0xffff_fffe),
+    recordCount: 40 + rng.int(0xffff_ffff - 40), fragmentHashes: Array.from({ length: 10 + rng.int(30) }, () => rng.bytes(32)),
+    trainPermille: 1 + rng.int(999), valPermille: rng.int(1000), assignment: rng.bool() ? 'interleaved' : 'consistent-hashing',
+    kappa: 1 + rng.int(31), loadFactorPermille: 1000 + rng.int(1001), epochs: 1 + rng.int(0xffff), bandPpm: rng.u32(), maxBandDisagreements: rng.u32(),
   }
 }
 
@@ -64,7 +66,7 @@ export function randomEvidence(rng: Prng): Evidence {
   const floats = (): Float32Array => new Float32Array(rng.bytes(4 * rng.int(64)).buffer)
   return {
     slot: Array.from({ length: 1 + rng.int(4) }, () => rng.bytes(rng.int(400))),
-    model: floats(), residual: floats(), batch: Array.from({ length: rng.int(50) }, () => rng.u32()),
+    model: floats(), residual: floats(),
     peerUpdates: Array.from({ length: rng.int(4) }, () => rng.bytes(rng.int(400))),
   }
 }

@@ -40,7 +40,7 @@ const FF32 = new Uint8Array(32).fill(0xff)
 
 function itRes(name: string): { m: ItRes; seed: Uint8Array } {
   const base: UnsignedItRes = {
-    taskId: TASK_ID, backend: 'webgl', miner: MINER, iteration: 7, epoch: 0,
+    taskId: TASK_ID, backend: 'webgl', miner: MINER, iteration: 7, epoch: 0, batchIndex: 41,
     map: mapFromJson(['+3', '-17', '+100', '-101', '+109385']),
     metrics: [Math.fround(2.302585), Math.fround(0.125)], tStart: 1_700_000_000, tFinish: 1_700_000_002,
     batchHash: h(TAGS.batch, 'batch 7'), peerUpdatesHash: h(TAGS.peerUpdates, 'peer updates 7'),
@@ -62,7 +62,7 @@ function itRes(name: string): { m: ItRes; seed: Uint8Array } {
     case 'extremes':
       return {
         m: signItRes({
-          ...base, backend: 'webgpu', iteration: 0xffff_ffff, epoch: 0xffff, map: mapFromJson(['-0', '+1', '+2147483647']),
+          ...base, backend: 'webgpu', iteration: 0xffff_ffff, epoch: 0xffff, batchIndex: 0xffff_ffff, map: mapFromJson(['-0', '+1', '+2147483647']),
           metrics: [0, 1, -1, 3.4028234663852886e38, -3.4028234663852886e38, 1.401298464324817e-45, 1.1754943508222875e-38,
             Math.fround(Math.PI), Math.fround(-Math.E), 0.5, 0.25, 0.125, 1024, -65536, Math.fround(1e-7), Math.fround(123456.789)],
           tStart: 0xffff_ffff, tFinish: 0xffff_ffff, znbHash: FF32,
@@ -108,12 +108,15 @@ const BLOCK_3: Block = { header: HEADER_3, txs: THREE_TXS }
 const TASK_MNIST: TaskSpec = {
   taskId: TASK_ID, model: 'mlp', layers: [784, 128, 64, 10], initSeed: 42, tau: Math.fround(1e-3),
   learningRate: Math.fround(0.01), batchSize: 32, commitLead: 2, noncesBatchDiv: 1_000, noncesModelDiv: 100,
-  datasetHash: h(TAGS.dataset, 'mnist train images || train labels'), trainSize: 60_000, bandPpm: 1_000, maxBandDisagreements: 64,
+  recordCount: 70_000, fragmentHashes: Array.from({ length: 14 }, (_, i) => h(TAGS.dataset, `mnist fragment ${i}`)),
+  trainPermille: 857, valPermille: 50, assignment: 'interleaved', kappa: 10, loadFactorPermille: 1250, epochs: 2,
+  bandPpm: 1_000, maxBandDisagreements: 64,
 }
 const TASK_TINY: TaskSpec = {
   taskId: new Uint8Array(16), model: 'mlp', layers: [1, 1], initSeed: 0xffff_ffff, tau: 1.401298464324817e-45,
   learningRate: 3.4028234663852886e38, batchSize: 1, commitLead: 1, noncesBatchDiv: 1, noncesModelDiv: 0xffff_ffff,
-  datasetHash: ZERO_HASH, trainSize: 1, bandPpm: 0, maxBandDisagreements: 0,
+  recordCount: 10, fragmentHashes: Array.from({ length: 10 }, () => ZERO_HASH), trainPermille: 1, valPermille: 0,
+  assignment: 'consistent-hashing', kappa: 1, loadFactorPermille: 1000, epochs: 1, bandPpm: 0, maxBandDisagreements: 0,
 }
 
 const f32 = (xs: number[]): Float32Array => Float32Array.from(xs)
@@ -121,9 +124,9 @@ const EVIDENCE_1: Evidence = {
   slot: [itResToBytes(IT_MINIMAL), itResToBytes(IT_TYPICAL)],
   model: f32([0.5, -0.25, 1e-3, 3.4028234663852886e38, -0, 1.401298464324817e-45, 7, -7]),
   residual: f32([0, 1e-4, -1e-4, 0.0009, -0.0011, 0, 0, 1]),
-  batch: [0, 5, 59_999], peerUpdates: [itResToBytes(IT_PEER)],
+  peerUpdates: [itResToBytes(IT_PEER)],
 }
-const EVIDENCE_MIN: Evidence = { slot: [new Uint8Array(0)], model: f32([]), residual: f32([]), batch: [], peerUpdates: [] }
+const EVIDENCE_MIN: Evidence = { slot: [new Uint8Array(0)], model: f32([]), residual: f32([]), peerUpdates: [] }
 
 function verdict(name: string): Verdict {
   const base: Omit<Verdict, 'signature'> = {
@@ -158,16 +161,16 @@ function framing(valid: Uint8Array, truncated = T, trailing = TRAIL): Invalid[] 
 /** IT_RES offsets: version 0, task id 2, type 18, backend 19, miner 20, iteration 52, epoch 56, map count 58, entries 62 */
 function itResInvalid(): Invalid[] {
   const v = itResToBytes(IT_TYPICAL)
-  const head = v.subarray(0, 58)
+  const head = v.subarray(0, 62)
   const withMap = (entries: string[]): Uint8Array => itResToBytes({ ...IT_TYPICAL, map: mapFromJson(entries) })
   const withMetrics = (metrics: number[]): Uint8Array => itResToBytes({ ...IT_TYPICAL, metrics })
-  const metricsAt = 62 + 4 * IT_TYPICAL.map.length
+  const metricsAt = 66 + 4 * IT_TYPICAL.map.length
   return [
     ...framing(v),
     bad('truncated inside the header', v.subarray(0, 10), T),
     bad('truncated signature', v.subarray(0, v.length - 32), T),
-    bad('version 0', patch(v, 0, u16be(0)), VER),
-    bad('version 2', patch(v, 0, u16be(2)), VER),
+    bad('version 1', patch(v, 0, u16be(1)), VER),
+    bad('version 3', patch(v, 0, u16be(3)), VER),
     bad('message type 2', patch(v, 18, [2]), TYPE),
     bad('message type 0', patch(v, 18, [0]), TYPE),
     bad('backend code 4', patch(v, 19, [4]), VALUE),
@@ -244,7 +247,8 @@ function taskInvalid(): Invalid[] {
   const tauAt = after + 4, lrAt = after + 8, batchAt = after + 12, leadAt = after + 14
   return [
     ...framing(v),
-    bad('version 2', patch(v, 0, u16be(2)), VER),
+    bad('version 1', patch(v, 0, u16be(1)), VER),
+    bad('version 3', patch(v, 0, u16be(3)), VER),
     bad('model kind 0', patch(v, 18, [0]), TYPE),
     bad('model kind 2', patch(v, 18, [2]), TYPE),
     bad('17 layers, one over the cap', concat(v.subarray(0, 19), [17], new Uint8Array(17 * 4)), LARGE),
@@ -261,30 +265,36 @@ function taskInvalid(): Invalid[] {
     bad('learning rate +Infinity', patch(v, lrAt, f32be(Infinity)), VALUE),
     bad('batch size 0', patch(v, batchAt, u16be(0)), VALUE),
     bad('commit lead 0', patch(v, leadAt, [0]), VALUE),
-    bad('train size below batch size', taskToBytesFor({ ...TASK_MNIST, trainSize: 31 }), VALUE),
+    bad('9 fragments', taskToBytesFor({ ...TASK_MNIST, fragmentHashes: TASK_MNIST.fragmentHashes.slice(0, 9) }), VALUE),
+    bad('fewer records than fragments', taskToBytesFor({ ...TASK_MNIST, recordCount: 13 }), VALUE),
+    bad('train share 0', taskToBytesFor({ ...TASK_MNIST, trainPermille: 0 }), VALUE),
+    bad('train share 1000', taskToBytesFor({ ...TASK_MNIST, trainPermille: 1000 }), VALUE),
+    bad('kappa 0', taskToBytesFor({ ...TASK_MNIST, kappa: 0 }), VALUE),
+    bad('load factor 999', taskToBytesFor({ ...TASK_MNIST, loadFactorPermille: 999 }), VALUE),
+    bad('load factor 2001', taskToBytesFor({ ...TASK_MNIST, loadFactorPermille: 2001 }), VALUE),
+    bad('0 epochs', taskToBytesFor({ ...TASK_MNIST, epochs: 0 }), VALUE),
     bad('nonce model divisor 0', taskToBytesFor({ ...TASK_MNIST, noncesModelDiv: 0 }), VALUE),
   ]
 }
 
 function evidenceInvalid(): Invalid[] {
-  const v = evidenceToBytes(EVIDENCE_MIN) // 0001 0001 00000000 00000000 00000000 0000 0000
-  const w = (): Writer => new Writer()
+  const v = evidenceToBytes(EVIDENCE_MIN) // 0002 0001 00000000 00000000 00000000 0000
+  const w = (): Writer => new Writer().u16(2)
   return [
     ...framing(v),
-    bad('version 2', patch(v, 0, u16be(2)), VER),
-    bad('empty slot', w().u16(1).u16(0).u32(0).u32(0).u16(0).u16(0).finish(), VALUE),
-    bad('slot count 65, one over the cap', w().u16(1).u16(65).finish(), LARGE),
-    bad('slot message longer than an IT_RES may be', w().u16(1).u16(1).u32(MAX_ITRES_BYTES + 1).finish(), LARGE),
-    bad('slot message length 2^32-1', w().u16(1).u16(1).u32(0xffff_ffff).finish(), LARGE),
-    bad('slot count 64 (allowed) with one message', w().u16(1).u16(64).u32(0).finish(), T),
-    bad('model of 6 bytes (not whole float32)', w().u16(1).u16(1).u32(0).u32(6).bytes(new Uint8Array(6)).u32(0).u16(0).u16(0).finish(), VALUE),
-    bad('model length over 4 * MAX_PARAMS', w().u16(1).u16(1).u32(0).u32(4 * MAX_PARAMS + 4).finish(), LARGE),
-    bad('model length 4 * MAX_PARAMS (allowed) with 8 bytes', w().u16(1).u16(1).u32(0).u32(4 * MAX_PARAMS).bytes(new Uint8Array(8)).finish(), T),
-    bad('residual of 3 bytes', w().u16(1).u16(1).u32(0).u32(0).u32(3).bytes(new Uint8Array(3)).u16(0).u16(0).finish(), VALUE),
-    bad('batch count 4097, one over the cap', w().u16(1).u16(1).u32(0).u32(0).u32(0).u16(4097).finish(), LARGE),
-    bad('batch count 4096 (allowed) with one index', w().u16(1).u16(1).u32(0).u32(0).u32(0).u16(4096).u32(0).finish(), T),
-    bad('peer update count 1025, one over the cap', w().u16(1).u16(1).u32(0).u32(0).u32(0).u16(0).u16(1025).finish(), LARGE),
-    bad('peer update length 2^31', w().u16(1).u16(1).u32(0).u32(0).u32(0).u16(0).u16(1).u32(2 ** 31).finish(), LARGE),
+    bad('version 1', patch(v, 0, u16be(1)), VER),
+    bad('version 3', patch(v, 0, u16be(3)), VER),
+    bad('empty slot', w().u16(0).u32(0).u32(0).u16(0).finish(), VALUE),
+    bad('slot count 65, one over the cap', w().u16(65).finish(), LARGE),
+    bad('slot message longer than an IT_RES may be', w().u16(1).u32(MAX_ITRES_BYTES + 1).finish(), LARGE),
+    bad('slot message length 2^32-1', w().u16(1).u32(0xffff_ffff).finish(), LARGE),
+    bad('slot count 64 (allowed) with one message', w().u16(64).u32(0).finish(), T),
+    bad('model of 6 bytes (not whole float32)', w().u16(1).u32(0).u32(6).bytes(new Uint8Array(6)).u32(0).u16(0).finish(), VALUE),
+    bad('model length over 4 * MAX_PARAMS', w().u16(1).u32(0).u32(4 * MAX_PARAMS + 4).finish(), LARGE),
+    bad('model length 4 * MAX_PARAMS (allowed) with 8 bytes', w().u16(1).u32(0).u32(4 * MAX_PARAMS).bytes(new Uint8Array(8)).finish(), T),
+    bad('residual of 3 bytes', w().u16(1).u32(0).u32(0).u32(3).bytes(new Uint8Array(3)).u16(0).finish(), VALUE),
+    bad('peer update count 1025, one over the cap', w().u16(1).u32(0).u32(0).u32(0).u16(1025).finish(), LARGE),
+    bad('peer update length 2^31', w().u16(1).u32(0).u32(0).u32(0).u16(1).u32(2 ** 31).finish(), LARGE),
   ]
 }
 

@@ -22,7 +22,7 @@ export const f32ToJson = (a: Float32Array): string => toHex(float32Bytes(a))
 export const f32FromJson = (s: string): Float32Array => new Float32Array(fromHex(s).buffer)
 
 export interface ItResJson {
-  version: number; taskId: string; backend: BackendName; miner: string; iteration: number; epoch: number
+  version: number; taskId: string; backend: BackendName; miner: string; iteration: number; epoch: number; batchIndex: number
   map: string[]; metrics: number[]; tStart: number; tFinish: number
   batchHash: string; peerUpdatesHash: string; modelHash: string; residualHash: string; znbHash: string
   nextPeerMessagesHash: string; signature: string
@@ -31,7 +31,7 @@ export interface ItResJson {
 export const itResJson = {
   to: (m: ItRes): ItResJson => ({
     version: m.version, taskId: toHex(m.taskId), backend: m.backend, miner: toHex(m.miner), iteration: m.iteration,
-    epoch: m.epoch, map: mapToJson(m.map), metrics: [...m.metrics], tStart: m.tStart, tFinish: m.tFinish,
+    epoch: m.epoch, batchIndex: m.batchIndex, map: mapToJson(m.map), metrics: [...m.metrics], tStart: m.tStart, tFinish: m.tFinish,
     batchHash: toHex(m.batchHash), peerUpdatesHash: toHex(m.peerUpdatesHash), modelHash: toHex(m.modelHash),
     residualHash: toHex(m.residualHash), znbHash: toHex(m.znbHash), nextPeerMessagesHash: toHex(m.nextPeerMessagesHash),
     signature: toHex(m.signature),
@@ -40,7 +40,7 @@ export const itResJson = {
     if (!BACKENDS.includes(j.backend)) throw new Error(`bad backend ${j.backend}`)
     return {
       version: j.version, taskId: fromHex(j.taskId), backend: j.backend, miner: fromHex(j.miner), iteration: j.iteration,
-      epoch: j.epoch, map: mapFromJson(j.map), metrics: [...j.metrics], tStart: j.tStart, tFinish: j.tFinish,
+      epoch: j.epoch, batchIndex: j.batchIndex, map: mapFromJson(j.map), metrics: [...j.metrics], tStart: j.tStart, tFinish: j.tFinish,
       batchHash: fromHex(j.batchHash), peerUpdatesHash: fromHex(j.peerUpdatesHash), modelHash: fromHex(j.modelHash),
       residualHash: fromHex(j.residualHash), znbHash: fromHex(j.znbHash), nextPeerMessagesHash: fromHex(j.nextPeerMessagesHash),
       signature: fromHex(j.signature),
@@ -85,22 +85,22 @@ export const blockJson = {
   from: (j: BlockJson): Block => ({ header: headerJson.from(j.header), txs: j.txs.map(txJson.from) }),
 }
 
-export interface TaskJson extends Omit<TaskSpec, 'taskId' | 'datasetHash'> { taskId: string; datasetHash: string }
+export interface TaskJson extends Omit<TaskSpec, 'taskId' | 'fragmentHashes'> { taskId: string; fragmentHashes: string[] }
 
 export const taskJson = {
-  to: (t: TaskSpec): TaskJson => ({ ...t, layers: [...t.layers], taskId: toHex(t.taskId), datasetHash: toHex(t.datasetHash) }),
-  from: (j: TaskJson): TaskSpec => ({ ...j, layers: [...j.layers], taskId: fromHex(j.taskId), datasetHash: fromHex(j.datasetHash) }),
+  to: (t: TaskSpec): TaskJson => ({ ...t, layers: [...t.layers], taskId: toHex(t.taskId), fragmentHashes: t.fragmentHashes.map(toHex) }),
+  from: (j: TaskJson): TaskSpec => ({ ...j, layers: [...j.layers], taskId: fromHex(j.taskId), fragmentHashes: j.fragmentHashes.map(fromHex) }),
 }
 
-export interface EvidenceJson { slot: string[]; model: string; residual: string; batch: number[]; peerUpdates: string[] }
+export interface EvidenceJson { slot: string[]; model: string; residual: string; peerUpdates: string[] }
 
 export const evidenceJson = {
   to: (e: Evidence): EvidenceJson => ({
-    slot: e.slot.map(toHex), model: f32ToJson(e.model), residual: f32ToJson(e.residual), batch: [...e.batch],
+    slot: e.slot.map(toHex), model: f32ToJson(e.model), residual: f32ToJson(e.residual),
     peerUpdates: e.peerUpdates.map(toHex),
   }),
   from: (j: EvidenceJson): Evidence => ({
-    slot: j.slot.map(fromHex), model: f32FromJson(j.model), residual: f32FromJson(j.residual), batch: [...j.batch],
+    slot: j.slot.map(fromHex), model: f32FromJson(j.model), residual: f32FromJson(j.residual),
     peerUpdates: j.peerUpdates.map(fromHex),
   }),
 }

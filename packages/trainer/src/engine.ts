@@ -16,6 +16,8 @@ export interface GradientResult {
 export interface GradientEngine {
   readonly backend: BackendName
   gradients(theta: Float32Array, x: Float32Array, labels: Uint8Array, batchSize: number): Promise<GradientResult>
+  /** Forward pass only: mean loss and accuracy over `count` records (test and validation sets). */
+  evaluate(theta: Float32Array, x: Float32Array, labels: Uint8Array, count: number): Promise<{ loss: number; accuracy: number }>
 }
 
 /**
@@ -28,23 +30,55 @@ export function createTfEngine(tf: typeof tfc, layers: number[]): GradientEngine
   const classes = layers[layers.length - 1]!
   const backend = tf.getBackend() as BackendName
 
+  const upload = (theta: Float32Array): tfc.Tensor[] => {
+    const params: tfc.Tensor[] = []
+    for (const s of slices) {
+      params.push(tf.tensor2d(theta.subarray(s.wOffset, s.wOffset + s.inSize * s.outSize), [s.inSize, s.outSize]))
+      params.push(tf.tensor1d(theta.subarray(s.bOffset, s.bOffset + s.outSize)))
+    }
+    return params
+  }
+  const forward = (xs: tfc.Tensor, ps: tfc.Tensor[]): tfc.Tensor => {
+    let h: tfc.Tensor = xs
+    for (let l = 0; l < slices.length; l++) {
+      h = tf.add(tf.matMul(h as tfc.Tensor2D, ps[2 * l] as tfc.Tensor2D), ps[2 * l + 1]!)
+      if (l + 1 < slices.length) h = tf.relu(h)
+    }
+    return h
+  }
+
   return {
     backend,
+    async evaluate(theta, x, labels, count) {
+      const params = upload(theta)
+      const chunk = 2048 // bounded memory for large test sets
+      let lossSum = 0
+      let correct = 0
+      for (let start = 0; start < count; start += chunk) {
+        const n = Math.min(chunk, count - start)
+        const out = tf.tidy(() => {
+          const xs = tf.tensor2d(x.subarray(start * layers[0]!, (start + n) * layers[0]!), [n, layers[0]!])
+          const ys = tf.oneHot(tf.tensor1d(Int32Array.from(labels.subarray(start, start + n)), 'int32'), classes)
+          const logits = forward(xs, params)
+          const loss = tf.mul(tf.losses.softmaxCrossEntropy(ys, logits), n)
+          const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(ys, 1)), 'float32'))
+          return tf.stack([loss, hits])
+        })
+        const [l, c] = (await out.data()) as Float32Array
+        out.dispose()
+        lossSum += l!
+        correct += c!
+      }
+      tf.dispose(params)
+      return { loss: count > 0 ? lossSum / count : 0, accuracy: count > 0 ? correct / count : 0 }
+    },
     async gradients(theta, x, labels, batchSize) {
       let logitsKept: tfc.Tensor | undefined
-      const params: tfc.Tensor[] = []
-      for (const s of slices) {
-        params.push(tf.tensor2d(theta.subarray(s.wOffset, s.wOffset + s.inSize * s.outSize), [s.inSize, s.outSize]))
-        params.push(tf.tensor1d(theta.subarray(s.bOffset, s.bOffset + s.outSize)))
-      }
+      const params = upload(theta)
       const xs = tf.tensor2d(x, [batchSize, layers[0]!])
       const ys = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), classes)
       const lossFn = (...ps: tfc.Tensor[]): tfc.Scalar => {
-        let h: tfc.Tensor = xs
-        for (let l = 0; l < slices.length; l++) {
-          h = tf.add(tf.matMul(h as tfc.Tensor2D, ps[2 * l] as tfc.Tensor2D), ps[2 * l + 1]!)
-          if (l + 1 < slices.length) h = tf.relu(h)
-        }
+        const h = forward(xs, ps)
         logitsKept = tf.keep(h)
         return tf.losses.softmaxCrossEntropy(ys, h) as tfc.Scalar
       }

@@ -1,22 +1,24 @@
 import {
-  BlockHeader, BLOCK_VERSION, BlockSubmission, KeyPair, MessageMap, TAGS, TaskSpec, ZERO_HASH,
-  applyMessageMap, blockToBytes, bytesEqual, computeMerkleRoot, evidenceToBytes, float32Bytes, headerHash,
-  mapEntry, merkleRoot, noncesPerIteration, parameterCount, signItResToBytes,
-  submissionToBytes, taggedHash, taggedHashAsync, zeroNonceHash, Tx,
+  BlockHeader, BLOCK_VERSION, BlockSubmission, ItRes, KeyPair, MessageMap, TAGS, TaskSpec, ZERO_HASH,
+  applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
+  evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
+  parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
+  verifyItResSignature, zeroNonceHash, Tx,
 } from '@pouw/protocol'
-import { BatchSchedule, batchHash, loadBatch } from './batches.js'
+import { batchHash, loadBatch } from './batches.js'
 import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
 import type { GradientEngine } from './engine.js'
+import { pouwError } from './errors.js'
 import { computeNonce, mineWithNonces } from './mining.js'
-import type { Dataset } from './mnist.js'
 import { initialParameters } from './model.js'
+import type { TaskData } from './taskData.js'
 
 /**
  * Ways to make a miner misbehave on purpose, for tests (the hivemind-style
  * `Fault` enum): each produces a block that verifiers must refuse for a
  * specific reason. 'none' in production.
  */
-export const FAULTS = ['none', 'nonce', 'model', 'batch', 'map', 'signature'] as const
+export const FAULTS = ['none', 'nonce', 'model', 'batch', 'map', 'signature', 'peers'] as const
 export type Fault = (typeof FAULTS)[number]
 
 /** What the miner needs to know about the chain it extends. */
@@ -30,13 +32,18 @@ export interface ChainTip {
 export interface IterationResult {
   iteration: number
   epoch: number
+  batchIndex: number
   loss: number
   accuracy: number
   mapSize: number
+  peersApplied: number
   itres: Uint8Array // signed IT_RES bytes to gossip
   block?: { hash: Uint8Array; height: number; submission: Uint8Array }
   timings: { gradientMs: number; totalMs: number }
 }
+
+/** A peer's IT_RES accepted for application (signature, task and membership checked). */
+interface PeerMessage { miner: Uint8Array; iteration: number; hash: Uint8Array; bytes: Uint8Array; map: MessageMap }
 
 /** The block a miner commits to k iterations ahead (paper 003, Fig. 5). */
 interface Commitment { znb: BlockHeader; coinbase: Tx }
@@ -46,18 +53,25 @@ interface IterationRecord {
   iteration: number
   itres: Uint8Array
   itresHash: Uint8Array
-  modelStart: Float32Array
+  modelStart: Float32Array // theta before the peer updates
   residualStart: Float32Array
-  batch: number[]
+  peers: PeerMessage[] // applied in this iteration, canonical order
   commitment: Commitment | null // the zero-nonce block committed in this iteration
 }
 
-const EMPTY_PEER_UPDATES = taggedHash(TAGS.peerUpdates)
+/** How many (miner, iteration) keys of applied peer messages to remember against replays. */
+const SEEN_LIMIT = 100_000
 
 /**
- * A miner: Algorithm 1 (one training iteration with dead reckoning) and
- * Algorithm 2 (mining with nonces derived from it), for one task. No I/O:
- * the caller supplies the engine, the data, the clock and the chain tip.
+ * A miner: Algorithm 1 (one training iteration with dead reckoning, applying
+ * its peers' updates exactly and in canonical order) and Algorithm 2 (mining
+ * with nonces derived from it), for one task. No I/O: the caller supplies the
+ * engine, the data, the clock, the chain tip, the epoch's members (from the
+ * supervisors' epoch records) and the peers' messages.
+ *
+ * Peer updates follow Table 1: messages received during iteration i are
+ * announced in IT_RES_i (nextPeerMessagesHash) and applied in iteration i+1
+ * (whose peerUpdatesHash is the same hash), so a verifier can check the chain.
  */
 export class Miner {
   readonly paramCount: number
@@ -67,54 +81,116 @@ export class Miner {
   private records: IterationRecord[] = []
   private tip: ChainTip | null = null
   private lastMetrics: [number, number] = [0, 0]
-  private readonly schedule: BatchSchedule
   private readonly nonceCount: number
+  private readonly task: TaskSpec
+  // epoch state
+  private epochNo = -1
+  private queue: number[] = []
+  private members = new Set<string>()
+  private epochMembers: string[] = []
+  // peer messages: received (inbox), announced to apply next (nextPeers), and seen keys
+  private inbox = new Map<string, PeerMessage>()
+  private nextPeers: PeerMessage[] = []
+  private seen = new Map<string, Uint8Array>()
 
   constructor(
-    private readonly task: TaskSpec,
-    private readonly data: Dataset,
+    private readonly data: TaskData,
     private readonly engine: GradientEngine,
     private readonly keys: KeyPair,
     private readonly opts: { now: () => number; fault?: Fault; random?: () => number },
   ) {
-    this.paramCount = parameterCount(task.layers)
-    this.theta = initialParameters(task)
+    this.task = data.task
+    this.paramCount = parameterCount(this.task.layers)
+    this.theta = initialParameters(this.task)
     this.residual = new Float32Array(this.paramCount)
-    this.schedule = new BatchSchedule(task)
-    this.nonceCount = noncesPerIteration(task)
+    this.nonceCount = noncesPerIteration(this.task)
   }
 
   get publicKey(): Uint8Array { return this.keys.publicKey }
   get currentIteration(): number { return this.iteration }
+  get epoch(): number { return this.epochNo }
   get noncesPerIteration(): number { return this.nonceCount }
+  /** Batches left in the current epoch; 0: wait for the next epoch record. */
+  get batchesLeft(): number { return this.queue.length }
+  /** Peer messages received and not yet applied. */
+  get pendingPeerMessages(): number { return this.inbox.size + this.nextPeers.length }
   /** A copy of the exact current parameters. */
   parameters(): Float32Array { return new Float32Array(this.theta) }
 
   setTip(tip: ChainTip): void { this.tip = tip }
 
+  /**
+   * Start epoch `epoch` with its members (sorted or not): the assignment is
+   * re-evaluated for them (§4.2.2). A miner not among them trains nothing this
+   * epoch but keeps applying its peers' updates.
+   */
+  startEpoch(epoch: number, members: readonly Uint8Array[]): void {
+    if (epoch <= this.epochNo) return
+    this.epochNo = epoch
+    // the last epoch's members stay accepted: a slow one may still send its last messages
+    this.members = new Set([...this.epochMembers, ...members.map(toHex)])
+    this.epochMembers = members.map(toHex)
+    this.queue = [...(this.data.assignment(epoch, members).get(toHex(this.keys.publicKey)) ?? [])]
+  }
+
+  /**
+   * A peer's IT_RES from the network. Returns false for our own message or a
+   * replay of one already taken; throws a PouwError (the peer broke a rule)
+   * for a malformed message, another task, a non-member, a bad signature, a
+   * map outside the model or a second, different message for one iteration.
+   */
+  async receivePeerMessage(bytes: Uint8Array): Promise<boolean> {
+    const m: ItRes = itResFromBytes(bytes)
+    if (!bytesEqual(m.taskId, this.task.taskId)) throw pouwError('WRONG_TASK', `IT_RES for task ${toHex(m.taskId)}`)
+    if (bytesEqual(m.miner, this.keys.publicKey)) return false
+    const minerHex = toHex(m.miner)
+    if (!this.members.has(minerHex)) throw pouwError('NOT_MEMBER', `IT_RES from ${minerHex.slice(0, 16)}, not a miner of epoch ${this.epochNo}`)
+    const key = `${minerHex}:${m.iteration}`
+    const hash = itResHash(bytes)
+    const prev = this.seen.get(key)
+    if (prev !== undefined) {
+      if (bytesEqual(prev, hash)) return false
+      throw pouwError('EQUIVOCATION', `second IT_RES for iteration ${m.iteration} from ${minerHex.slice(0, 16)}`)
+    }
+    assertValidMessageMap(m.map, this.paramCount, 'peer message map')
+    if (!(await verifyItResSignature(m))) throw pouwError('BAD_SIGNATURE', `IT_RES of iteration ${m.iteration} from ${minerHex.slice(0, 16)} has an invalid signature`)
+    if (this.seen.has(key)) return false // another call took it while we verified
+    this.seen.set(key, hash)
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.keys().next().value!)
+    this.inbox.set(key, { miner: m.miner, iteration: m.iteration, hash, bytes, map: m.map })
+    return true
+  }
+
   private fault(f: Fault): boolean { return this.opts.fault === f }
 
   async step(): Promise<IterationResult> {
+    const batchIndex = this.queue[0]
+    if (batchIndex === undefined) throw pouwError('BATCH_NOT_ASSIGNED', `no batch left in epoch ${this.epochNo}: wait for the next epoch`)
     const t0 = performance.now()
     const task = this.task
     const i = this.iteration
-    const epoch = this.schedule.epochOf(i)
+    const epoch = this.epochNo
     const tStart = this.opts.now()
+    const plan = this.data.plan
 
     // 1. load the assigned mini-batch (the 'batch' fault trains another one)
-    const batch = this.schedule.indices(this.fault('batch') ? i + 7 : i)
-    const { x, labels } = loadBatch(this.data, batch)
-    // 2. peer updates: none with a single miner (theta' = theta)
+    const trained = this.fault('batch') ? (batchIndex + 1) % plan.batchCount : batchIndex
+    const records = plan.batchRecords(trained)
+    const { x, labels } = loadBatch(this.data.data, records)
+    // 2-4. the peer updates announced last iteration, applied exactly in canonical order
     const modelStart = this.theta
     const residualStart = this.residual
+    const peers = this.nextPeers
+    const thetaPrime = new Float32Array(modelStart)
+    if (!this.fault('peers')) for (const p of peers) applyMessageMap(thetaPrime, p.map, task.tau)
     // native hashing runs off the main thread: start it now, await it after the gradient
     const hashes = Promise.all([
       taggedHashAsync(TAGS.model, float32Bytes(modelStart)),
       taggedHashAsync(TAGS.residual, float32Bytes(residualStart)),
-      batchHash(this.data, batch),
+      batchHash(this.data.data, records),
     ])
 
-    // 3-15. backprop, residual, threshold, message map
+    // 5-15. backprop at theta', residual, threshold, message map
     const tg = performance.now()
     let map: MessageMap
     let residualNext: Float32Array
@@ -129,7 +205,7 @@ export class Miner {
       residualNext = new Float32Array(residualStart)
       ;[loss, accuracy] = this.lastMetrics
     } else {
-      const g = await this.engine.gradients(modelStart, x, labels, batch.length)
+      const g = await this.engine.gradients(thetaPrime, x, labels, records.length)
       const th = thresholdResidual(accumulateResidual(residualStart, g.grad, task.learningRate), task.tau)
       map = th.map
       residualNext = th.residual
@@ -141,24 +217,28 @@ export class Miner {
     this.lastMetrics = [loss, accuracy]
 
     // 16. theta'' = theta' - Delta(l), exact
-    const thetaAfter = new Float32Array(modelStart)
+    const thetaAfter = thetaPrime
     applyMessageMap(thetaAfter, map, task.tau)
+
+    // 19-20. the messages received meanwhile are announced now and applied next iteration
+    const next = canonicalPeerUpdates([...this.inbox.values()])
+    this.inbox.clear()
 
     // zero-nonce block committed now, to be mined k iterations later
     const commitment = this.commit(tStart)
     const unsigned = {
-      taskId: task.taskId, backend: this.engine.backend, miner: this.keys.publicKey, iteration: i, epoch,
+      taskId: task.taskId, backend: this.engine.backend, miner: this.keys.publicKey, iteration: i, epoch, batchIndex,
       map, metrics: [loss, accuracy], tStart, tFinish: this.opts.now(),
-      batchHash: bHash, peerUpdatesHash: EMPTY_PEER_UPDATES, modelHash, residualHash,
-      znbHash: commitment === null ? ZERO_HASH : zeroNonceHash(commitment.znb), nextPeerMessagesHash: EMPTY_PEER_UPDATES,
+      batchHash: bHash, peerUpdatesHash: peerUpdatesHash(peers), modelHash, residualHash,
+      znbHash: commitment === null ? ZERO_HASH : zeroNonceHash(commitment.znb), nextPeerMessagesHash: peerUpdatesHash(next),
     }
     const { bytes: itres, hash: itresHash } = await signItResToBytes(unsigned, this.keys.secretKey)
-    const record: IterationRecord = { iteration: i, itres, itresHash, modelStart, residualStart, batch, commitment }
+    const record: IterationRecord = { iteration: i, itres, itresHash, modelStart, residualStart, peers, commitment }
     this.records.push(record)
     if (this.records.length > task.commitLead + 1) this.records.shift()
 
     const result: IterationResult = {
-      iteration: i, epoch, loss, accuracy, mapSize: map.length, itres,
+      iteration: i, epoch, batchIndex, loss, accuracy, mapSize: map.length, peersApplied: peers.length, itres,
       timings: { gradientMs, totalMs: 0 },
     }
     const block = await this.mine(thetaAfter, map)
@@ -166,6 +246,8 @@ export class Miner {
 
     this.theta = thetaAfter
     this.residual = residualNext
+    this.nextPeers = next
+    this.queue.shift()
     this.iteration = i + 1
     result.timings.totalMs = performance.now() - t0
     return result
@@ -200,7 +282,7 @@ export class Miner {
     if (this.fault('nonce')) finalHeader = this.grindArbitraryNonce(header)
     if (this.fault('model')) { model = new Float32Array(model); model[0] = model[0]! + 0.25 }
     if (this.fault('signature')) { const s = slot[k]!.slice(); s[s.length - 1]! ^= 1; slot[k] = s }
-    const evidence = evidenceToBytes({ slot, model, residual: lucky.residualStart, batch: lucky.batch, peerUpdates: [] })
+    const evidence = evidenceToBytes({ slot, model, residual: lucky.residualStart, peerUpdates: lucky.peers.map((p) => p.bytes) })
     const submission: BlockSubmission = { block: blockToBytes({ header: finalHeader, txs: [coinbase] }), evidence }
     const hash = headerHash(finalHeader)
     const height = this.tip.height + 1

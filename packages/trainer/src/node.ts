@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { createTfEngine, type GradientEngine } from './engine.js'
+import { concatDatasets } from './data/fragments.js'
 import { datasetFromIdx, type Dataset } from './mnist.js'
 
 const require = createRequire(import.meta.url)
@@ -23,6 +24,11 @@ export function loadMnist(which: 'train' | 't10k' = 'train'): Dataset {
     readFileSync(path.join(MNIST_DIR, `${which}-images-idx3-ubyte`)),
     readFileSync(path.join(MNIST_DIR, `${which}-labels-idx1-ubyte`)),
   )
+}
+
+/** The built-in task's dataset D: MNIST's 60,000 training records, then its 10,000 test records. */
+export function loadMnistAll(): Dataset {
+  return concatDatasets(loadMnist('train'), loadMnist('t10k'))
 }
 
 /**

@@ -1,40 +1,41 @@
 import {
-  Block, ItRes, TAGS, TaskSpec, applyMessageMap, assertValidMessageMap, bytesEqual, evidenceFromBytes,
-  float32Bytes, isPouwError, itResFromBytes, itResHash, merkleRoot, nonceOffset, noncesPerIteration,
-  parameterCount, taggedHash, taggedHashAsync, toHex, verifyItResSignature, zeroNonceHash, type Evidence,
+  Block, ItRes, PouwError, TAGS, applyMessageMap, assertValidMessageMap, bytesEqual, evidenceFromBytes,
+  float32Bytes, isCanonicalPeerUpdates, isPouwError, itResFromBytes, itResHash, merkleRoot, nonceOffset,
+  noncesPerIteration, parameterCount, peerUpdatesHash, taggedHashAsync, toHex, verifyItResSignature, zeroNonceHash,
+  type Evidence, type PeerUpdateRef,
 } from '@pouw/protocol'
-import { BatchSchedule, batchHash, loadBatch } from './batches.js'
+import { batchHash, loadBatch } from './batches.js'
 import { accumulateResidual, compareMessageMap } from './deadReckoning.js'
 import type { GradientEngine } from './engine.js'
 import { pouwError } from './errors.js'
 import { computeNonce } from './mining.js'
-import type { Dataset } from './mnist.js'
+import type { TaskData } from './taskData.js'
 
 export interface VerifyContext {
-  task: TaskSpec
-  data: Dataset
+  data: TaskData
   engine: GradientEngine
-  /** the supervisor's record of (miner, iteration) -> IT_RES hash, to catch equivocation */
+  /** the supervisors' record of (miner, iteration) -> IT_RES hash, to catch equivocation */
   recorded?: (miner: Uint8Array, iteration: number) => Promise<Uint8Array | undefined>
+  /** the miners of an epoch, from its signed epoch record; undefined when not (yet) known */
+  members: (epoch: number) => Uint8Array[] | undefined
 }
 
 export interface VerifyReport {
   miner: string
   iteration: number
+  epoch: number
+  batchIndex: number
   backend: string
   mapSize: number
+  peerUpdates: number
   inBandDisagreements: number
   lossDelta: number
   nonceIndex: number
   timings: { checksMs: number; rerunMs: number }
 }
 
-const schedules = new WeakMap<TaskSpec, BatchSchedule>()
-function scheduleFor(task: TaskSpec): BatchSchedule {
-  let s = schedules.get(task)
-  if (s === undefined) { s = new BatchSchedule(task); schedules.set(task, s) }
-  return s
-}
+/** The verifier lacks an epoch record the block refers to: a local gap, not the miner's fault; retry later. */
+export const VERIFY_UNKNOWN_EPOCH = 'VERIFY_UNKNOWN_EPOCH'
 
 /** Loss tolerance: relative, from the measured ~7 significant digits of agreement, with a wide margin. */
 export const LOSS_REL_TOLERANCE = 1e-4
@@ -49,7 +50,7 @@ export const LOSS_REL_TOLERANCE = 1e-4
  */
 export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, evidenceBytes: Uint8Array): Promise<VerifyReport> {
   const t0 = performance.now()
-  const { task } = ctx
+  const { task } = ctx.data
   const n = parameterCount(task.layers)
   const k = task.commitLead
 
@@ -105,17 +106,59 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
     if (!Number.isFinite(ev.model[i]!) || !Number.isFinite(ev.residual[i]!)) throw pouwError('MODEL_HASH_MISMATCH', `parameter ${i} is not finite`)
   }
 
-  // the batch: the one assigned to this iteration, with the contents hashed
-  const assigned = scheduleFor(task).indices(lucky.iteration)
-  if (ev.batch.length !== assigned.length || ev.batch.some((v, i) => v !== assigned[i])) {
-    throw pouwError('BATCH_NOT_ASSIGNED', `iteration ${lucky.iteration} must train the assigned batch`)
+  // membership and the batch: the one assigned to this miner at this point of the epoch
+  const members = ctx.members(lucky.epoch)
+  if (members === undefined) throw new PouwError(VERIFY_UNKNOWN_EPOCH, `no record of epoch ${lucky.epoch} yet`)
+  const assignment = ctx.data.assignment(lucky.epoch, members)
+  const mine = assignment.get(toHex(lucky.miner))
+  if (mine === undefined) throw pouwError('NOT_MEMBER', `${toHex(lucky.miner).slice(0, 16)} is not a miner of epoch ${lucky.epoch}`)
+  const position = mine.indexOf(lucky.batchIndex)
+  if (position < 0) throw pouwError('BATCH_NOT_ASSIGNED', `batch ${lucky.batchIndex} is not assigned to the miner in epoch ${lucky.epoch}`)
+  for (let j = 0; j < k; j++) {
+    // the slot's earlier iterations of the same epoch must be the batches just before, in order
+    const m = slot[j]!
+    if (m.epoch === lucky.epoch && mine.indexOf(m.batchIndex) !== position - (k - j)) {
+      throw pouwError('BATCH_NOT_ASSIGNED', `iteration ${m.iteration} trained batch ${m.batchIndex}, out of the epoch's order`)
+    }
   }
-  if (!bytesEqual(await batchHash(ctx.data, ev.batch), lucky.batchHash)) {
+  const records = ctx.data.plan.batchRecords(lucky.batchIndex)
+  if (!bytesEqual(await batchHash(ctx.data.data, records), lucky.batchHash)) {
     throw pouwError('BATCH_HASH_MISMATCH', 'the batch contents do not hash to the IT_RES batch hash')
   }
-  if (ev.peerUpdates.length !== 0 || !bytesEqual(lucky.peerUpdatesHash, taggedHash(TAGS.peerUpdates))) {
-    throw pouwError('PEER_UPDATES_MISMATCH', 'peer updates are not part of the single-miner task')
+
+  // peer updates: announced in the previous iteration, signed by members, canonical order
+  const peers: ItRes[] = []
+  const refs: PeerUpdateRef[] = []
+  const allowed = new Set([...members, ...(ctx.members(lucky.epoch - 1) ?? [])].map(toHex))
+  for (const bytes of ev.peerUpdates) {
+    let p: ItRes
+    try { p = itResFromBytes(bytes) } catch (e) {
+      if (isPouwError(e)) throw pouwError('PEER_UPDATES_MISMATCH', `a peer update is malformed: ${e.message}`)
+      throw e
+    }
+    if (!bytesEqual(p.taskId, task.taskId) || bytesEqual(p.miner, lucky.miner) || !allowed.has(toHex(p.miner))) {
+      throw pouwError('PEER_UPDATES_MISMATCH', `peer update from ${toHex(p.miner).slice(0, 16)} (iteration ${p.iteration}) is not from another miner of the task`)
+    }
+    try { assertValidMessageMap(p.map, n, 'peer message map') } catch (e) {
+      throw pouwError('PEER_UPDATES_MISMATCH', (e as Error).message)
+    }
+    if (!(await verifyItResSignature(p))) throw pouwError('PEER_UPDATES_MISMATCH', `peer update of iteration ${p.iteration} has an invalid signature`)
+    const ref = { miner: p.miner, iteration: p.iteration, hash: itResHash(bytes) }
+    if (ctx.recorded) {
+      const rec = await ctx.recorded(p.miner, p.iteration)
+      if (rec !== undefined && !bytesEqual(rec, ref.hash)) throw pouwError('EQUIVOCATION', `peer update of iteration ${p.iteration} differs from the recorded one`)
+    }
+    peers.push(p)
+    refs.push(ref)
   }
+  if (!isCanonicalPeerUpdates(refs)) throw pouwError('PEER_UPDATES_MISMATCH', 'peer updates are not in the canonical order (miner, iteration) or repeat')
+  const applied = peerUpdatesHash(refs)
+  if (!bytesEqual(applied, lucky.peerUpdatesHash)) throw pouwError('PEER_UPDATES_MISMATCH', 'the peer updates do not hash to the IT_RES peer updates hash')
+  if (!bytesEqual(applied, slot[k - 1]!.nextPeerMessagesHash)) {
+    throw pouwError('PEER_UPDATES_MISMATCH', 'the peer updates applied are not those announced in the previous iteration')
+  }
+  const thetaPrime = new Float32Array(ev.model)
+  for (const p of peers) applyMessageMap(thetaPrime, p.map, task.tau)
 
   // nonce: theta'' rebuilt exactly from the claimed map
   try {
@@ -123,7 +166,7 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
   } catch (e) {
     throw pouwError('MAP_MISMATCH', (e as Error).message)
   }
-  const thetaAfter = new Float32Array(ev.model)
+  const thetaAfter = new Float32Array(thetaPrime)
   applyMessageMap(thetaAfter, lucky.map, task.tau)
   const { nonce } = await computeNonce(thetaAfter, lucky.map)
   const nonceIndex = nonceOffset(nonce, h.nonce, noncesPerIteration(task))
@@ -132,8 +175,8 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
 
   // re-run the gradient and compare with the claimed map and metrics
   const t1 = performance.now()
-  const { x, labels } = loadBatch(ctx.data, ev.batch)
-  const g = await ctx.engine.gradients(ev.model, x, labels, ev.batch.length)
+  const { x, labels } = loadBatch(ctx.data.data, records)
+  const g = await ctx.engine.gradients(thetaPrime, x, labels, records.length)
   const rPrime = accumulateResidual(ev.residual, g.grad, task.learningRate)
   const band = (task.tau * task.bandPpm) / 1e6
   const cmp = compareMessageMap(lucky.map, rPrime, task.tau, band)
@@ -142,11 +185,12 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
   }
   const [claimedLoss, claimedAcc] = lucky.metrics
   const lossDelta = Math.abs((claimedLoss ?? NaN) - g.loss)
-  if (!(lossDelta <= LOSS_REL_TOLERANCE * Math.max(1, Math.abs(g.loss))) || !(Math.abs((claimedAcc ?? NaN) - g.accuracy) <= 1 / ev.batch.length + 1e-9)) {
+  if (!(lossDelta <= LOSS_REL_TOLERANCE * Math.max(1, Math.abs(g.loss))) || !(Math.abs((claimedAcc ?? NaN) - g.accuracy) <= 1 / records.length + 1e-9)) {
     throw pouwError('METRICS_MISMATCH', `claimed loss ${claimedLoss} and accuracy ${claimedAcc}, recomputed ${g.loss} and ${g.accuracy}`)
   }
   return {
-    miner: toHex(lucky.miner), iteration: lucky.iteration, backend: lucky.backend, mapSize: lucky.map.length,
+    miner: toHex(lucky.miner), iteration: lucky.iteration, epoch: lucky.epoch, batchIndex: lucky.batchIndex,
+    backend: lucky.backend, mapSize: lucky.map.length, peerUpdates: peers.length,
     inBandDisagreements: cmp.inBand, lossDelta, nonceIndex,
     timings: { checksMs, rerunMs: performance.now() - t1 },
   }

@@ -3,6 +3,12 @@ import type { Fault } from './miner.js'
 /**
  * The one typed API between the page and its training Web Worker
  * (comlink). The page imports these types only (`import type`).
+ *
+ * The page drives the loop (paper 003 §4.3): it applies the supervisors'
+ * epoch records with startEpoch(), calls step() while batches are left, and
+ * waits for the next record otherwise (the epoch barrier). Calls that change
+ * the miner (startEpoch, step, evaluateTest) run one at a time in the
+ * worker; receivePeerMessage may come at any moment.
  */
 export interface TipInfo { hashHex: string; height: number; nextBits: number; subsidy: string }
 
@@ -10,26 +16,86 @@ export interface BackendMeasurement { backend: string; samplesPerSec: number | n
 export interface BackendChoice { name: string; reason: string; measurements: BackendMeasurement[] }
 
 export interface TrainerInit {
-  taskSpecHex: string
-  /** where the MNIST IDX files are served, e.g. '/data/mnist/' */
-  dataBaseUrl: string
+  /** taskToBytes of the task (the relay's `task.spec`) */
+  taskBytes: Uint8Array
+  /** the task's 32-byte data seed (train/test split, batches, assignment) */
+  seed: Uint8Array
+  /**
+   * The dataset's fragments d_1..d_p in fragment order (transfer their
+   * buffers). The worker checks each against the task's fragment hashes and
+   * refuses to train on a mismatch.
+   */
+  fragments: Uint8Array[]
   /** where the tfjs wasm binaries are served, e.g. '/tfjs-wasm/' */
   wasmBaseUrl: string
   fault: Fault
   tip: TipInfo
   /** force a backend instead of measuring (tests, benchmarks) */
   backend?: string
+  /** keep the miner key in IndexedDB so that a reload keeps the identity (default true) */
+  persistKey?: boolean
 }
 
-export type TrainerEvent =
-  | { type: 'iteration'; iteration: number; epoch: number; loss: number; accuracy: number; mapSize: number; ms: number; itres: Uint8Array }
-  | { type: 'block'; hashHex: string; height: number; iteration: number; submission: Uint8Array }
-  | { type: 'error'; code: string; message: string }
+export interface TrainerInfo {
+  minerId: string // hex Ed25519 public key
+  backend: BackendChoice
+  paramCount: number
+  /** m: mini-batches per epoch over all miners */
+  batchCount: number
+  /** records of the test set */
+  testCount: number
+  /** whether the miner key came from (or went to) IndexedDB, rather than living only as long as the tab */
+  keyPersisted: boolean
+}
+
+export interface EpochStart {
+  epoch: number
+  /** this miner's batches in the epoch (0 when it is not a member) */
+  batchesLeft: number
+  member: boolean
+}
+
+/** A peer's IT_RES handed to the miner: `code` (a PouwError code) says why it was refused. */
+export interface PeerMessageResult { accepted: boolean; code?: string }
+
+export interface StepResult {
+  iteration: number
+  epoch: number
+  batchIndex: number
+  loss: number
+  accuracy: number
+  mapSize: number
+  /** peers' updates applied in this iteration */
+  peersApplied: number
+  /** batches left in the epoch after this one */
+  batchesLeft: number
+  ms: number
+  /** signed IT_RES bytes to gossip */
+  itres: Uint8Array
+  block?: { hashHex: string; height: number; submission: Uint8Array }
+}
+
+export interface TestEvaluation {
+  accuracy: number
+  loss: number
+  /** test records evaluated */
+  count: number
+  /** the miner's epoch and next iteration when the parameters were taken */
+  epoch: number
+  iteration: number
+}
 
 export interface TrainerApi {
-  init(init: TrainerInit, onEvent: (e: TrainerEvent) => void): Promise<{ minerId: string; backend: BackendChoice; paramCount: number }>
-  /** trains until stop(); resolves when the loop has stopped */
-  start(): Promise<void>
-  stop(): void
+  init(init: TrainerInit): Promise<TrainerInfo>
+  /** Apply an epoch record (verified by the page): members as hex public keys. Ignored if not newer. */
+  startEpoch(epoch: number, minersHex: string[]): Promise<EpochStart>
+  /** Never throws for a bad message: refusals come back as `{ accepted: false, code }`. */
+  receivePeerMessage(bytes: Uint8Array): Promise<PeerMessageResult>
+  /** One iteration on the next assigned batch; throws POUW_BATCH_NOT_ASSIGNED when none is left. */
+  step(): Promise<StepResult>
+  /** Forward pass over the test set, in chunks. */
+  evaluateTest(): Promise<TestEvaluation>
+  /** The signed TASK_JOIN (epochMessageToBytes) for `time` (unix seconds), to gossip on the epochs topic. */
+  joinMessage(time: number): Promise<Uint8Array>
   setTip(tip: TipInfo): void
 }

@@ -1,11 +1,11 @@
 // Run: node --import ./scripts/node-polyfills.mjs --import tsx --test packages/trainer/test/deadReckoning.test.ts
 // Exact, CPU-only parts of the trainer: Algorithm 1's thresholding, the verifier's band comparison,
-// deterministic initialisation and batch assignment, and the IDX loader's refusals.
+// deterministic initialisation, and the IDX loader's refusals.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { SIGN_BIT, TAGS, isPouwError, taggedHash, toHex, float32Bytes, type TaskSpec } from '@pouw/protocol'
 import {
-  BatchSchedule, DATA_ERRORS, accumulateResidual, compareMessageMap, datasetFromIdx, initialParameters,
+  DATA_ERRORS, accumulateResidual, compareMessageMap, datasetFromIdx, initialParameters,
   layerSlices, parseIdx, thresholdResidual,
 } from '../src/index.js'
 
@@ -21,7 +21,9 @@ function task(overrides: Partial<TaskSpec> = {}): TaskSpec {
   return {
     taskId: new Uint8Array(16).fill(7), model: 'mlp', layers: [784, 128, 64, 10], initSeed: 20201,
     tau: Math.fround(0.001), learningRate: Math.fround(0.1), batchSize: 64, commitLead: 2,
-    noncesBatchDiv: 4096, noncesModelDiv: 1024, datasetHash: new Uint8Array(32), trainSize: 1000,
+    noncesBatchDiv: 4096, noncesModelDiv: 1024, recordCount: 1000,
+    fragmentHashes: Array.from({ length: 10 }, () => new Uint8Array(32)), trainPermille: 900, valPermille: 0,
+    assignment: 'interleaved', kappa: 10, loadFactorPermille: 1250, epochs: 1,
     bandPpm: 1000, maxBandDisagreements: 8, ...overrides,
   }
 }
@@ -141,55 +143,6 @@ describe('deterministic initialisation', () => {
   })
 })
 
-describe('BatchSchedule', () => {
-  function checkEpoch(s: BatchSchedule, t: TaskSpec, epoch: number): Set<number> {
-    const seen = new Set<number>()
-    for (let b = 0; b < s.batchesPerEpoch; b++) {
-      const idx = s.indices(epoch * s.batchesPerEpoch + b)
-      assert.equal(idx.length, t.batchSize)
-      for (const i of idx) {
-        assert.ok(Number.isInteger(i) && i >= 0 && i < t.trainSize, `index ${i} out of range`)
-        assert.ok(!seen.has(i), `record ${i} appears twice in epoch ${epoch}`)
-        seen.add(i)
-      }
-    }
-    assert.equal(seen.size, t.trainSize - (t.trainSize % t.batchSize))
-    return seen
-  }
-
-  it('batches within an epoch are disjoint and cover trainSize - trainSize % batchSize records', () => {
-    const t = task({ trainSize: 1000 })
-    const s = new BatchSchedule(t)
-    assert.equal(s.batchesPerEpoch, 15)
-    checkEpoch(s, t, 0)
-    checkEpoch(s, t, 1)
-    assert.equal(s.epochOf(14), 0)
-    assert.equal(s.epochOf(15), 1)
-  })
-
-  it('covers MNIST\'s 60,000 records: 937 batches of 64, 59,968 records', () => {
-    const t = task({ trainSize: 60_000 })
-    const s = new BatchSchedule(t)
-    assert.equal(s.batchesPerEpoch, 937)
-    checkEpoch(s, t, 0)
-  })
-
-  it('the same task gives the same indices in any order of calls; epochs and tasks differ', () => {
-    const t = task()
-    const a = new BatchSchedule(t)
-    const b = new BatchSchedule(task())
-    const order = [0, 1, 14, 15, 3, 31, 2]
-    const fromA = order.map((i) => a.indices(i))
-    const fromB = [...order].reverse().map((i) => b.indices(i)).reverse()
-    assert.deepEqual(fromA, fromB)
-    assert.notDeepEqual(a.indices(0), a.indices(15), 'epoch 1 is a fresh permutation')
-    const other = new BatchSchedule(task({ taskId: new Uint8Array(16).fill(8) }))
-    assert.notDeepEqual(a.indices(0), other.indices(0))
-    // frozen vector: the first batch of the default task
-    assert.deepEqual(a.indices(0).slice(0, 8), FROZEN_FIRST_BATCH)
-  })
-})
-
 describe('IDX loader', () => {
   function idx(dims: number[], data: Uint8Array, magic = [0, 0, 0x08]): Uint8Array {
     const out = new Uint8Array(4 + 4 * dims.length + data.length)
@@ -251,6 +204,5 @@ describe('IDX loader', () => {
   })
 })
 
-// Frozen when these tests were written (task() above: seed 20201, layers 784-128-64-10, trainSize 1000).
+// Frozen when these tests were written (task() above: seed 20201, layers 784-128-64-10).
 const FROZEN_INIT_HASH = '70eccede39c3a7e08a53a22cd835c96382677452a8c207d397812bb29c18e463'
-const FROZEN_FIRST_BATCH = [492, 811, 223, 307, 625, 873, 857, 433]

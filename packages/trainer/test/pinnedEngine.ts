@@ -10,11 +10,18 @@ import { createNodeEngine } from '../src/node.js'
  */
 export async function pinnedEngine(layers: number[], backend: 'wasm' | 'cpu'): Promise<GradientEngine> {
   const inner = await createNodeEngine(layers, backend)
+  const pin = async (): Promise<void> => {
+    if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} failed to initialise`)
+  }
   return {
     backend: inner.backend,
     async gradients(theta, x, labels, batchSize) {
-      if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} failed to initialise`)
+      await pin()
       return inner.gradients(theta, x, labels, batchSize)
+    },
+    async evaluate(theta, x, labels, count) {
+      await pin()
+      return inner.evaluate(theta, x, labels, count)
     },
   }
 }

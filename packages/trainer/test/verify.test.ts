@@ -1,21 +1,22 @@
 // Run: node --import ./scripts/node-polyfills.mjs --import tsx --test packages/trainer/test/verify.test.ts
-// A real miner (tfjs wasm in Node, real MNIST) mines blocks; a verifier re-runs each lucky iteration on
-// wasm (bit-identical) and on cpu (another backend: the cross-backend false-reject check). Faulty
-// miners and hand-planted cheats must be refused with the code of the rule they break.
+// Two real miners (tfjs wasm in Node, real MNIST) train together, each applying the other's updates,
+// and mine blocks; a verifier re-runs each lucky iteration on wasm (bit-identical) and on cpu (another
+// backend: the cross-backend false-reject check). Faulty miners and hand-planted cheats must be refused
+// with the code of the rule they break.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import {
-  TAGS, applyMessageMap, bitsFromTarget, blockFromBytes, evidenceFromBytes, evidenceToBytes, generateKeyPair,
+  TAGS, applyMessageMap, bitsFromTarget, bytesEqual, blockFromBytes, evidenceFromBytes, evidenceToBytes, generateKeyPair,
   hashMeetsTarget, headerHash, isPouwError, itResFromBytes, itResHash, itResToBytes, mapEntry, merkleRoot,
   noncesPerIteration, signItRes, submissionFromBytes, taggedHash, targetFromBits, toHex, entryIndex,
   type Block, type ItRes, type KeyPair, type PouwError, type TaskSpec, type UnsignedItRes,
 } from '@pouw/protocol'
 import {
-  FAULTS, Miner, POUW_ERRORS, accumulateResidual, computeNonce, createMnistTask, loadBatch, mineWithNonces,
-  splitMix32, verifyProofOfUsefulWork, type ChainTip, type Dataset, type Fault, type GradientEngine,
-  type VerifyContext, type VerifyReport,
+  FAULTS, Miner, POUW_ERRORS, TaskData, VERIFY_UNKNOWN_EPOCH, accumulateResidual, computeNonce, createMnistTask,
+  loadBatch, mineWithNonces, splitMix32, taskSeed, verifyProofOfUsefulWork, type ChainTip, type Fault,
+  type GradientEngine, type VerifyContext, type VerifyReport,
 } from '../src/index.js'
-import { loadMnist } from '../src/node.js'
+import { loadMnistAll } from '../src/node.js'
 import { pinnedEngine } from './pinnedEngine.js'
 
 /** About 200 header hashes per block: with ~118 nonces per iteration, a block every few iterations. */
@@ -26,14 +27,18 @@ const T0 = 1_800_000_000
 
 interface Mined { block: Block; evidence: Uint8Array; iteration: number }
 
-let train: Dataset
+let data: TaskData
 let task: TaskSpec
 let wasm: GradientEngine
 let cpu: GradientEngine
 const honestKeys: KeyPair = generateKeyPair(new Uint8Array(32).fill(11))
+const partnerKeys: KeyPair = generateKeyPair(new Uint8Array(32).fill(12))
 const honest: Mined[] = []
-/** supervisor's record of the honest miner's IT_RES hashes, by iteration */
-const honestRecord = new Map<number, Uint8Array>()
+/** supervisors' record of every IT_RES hash, by miner and iteration */
+const record = new Map<string, Uint8Array>()
+const recorded: VerifyContext['recorded'] = async (miner, iteration) => record.get(`${toHex(miner)}:${iteration}`)
+/** epoch 0's members in each scenario: the honest pair, or a faulty miner with its partner */
+let members: Uint8Array[] = []
 
 const tally = { honestChecks: 0, falseRejects: 0, maxInBandWasm: 0, maxInBandCpu: 0, maxLossDeltaCpu: 0, cheats: 0, falseAccepts: 0 }
 
@@ -41,17 +46,26 @@ function tipFor(seed: string): ChainTip {
   return { hash: taggedHash(TAGS.blockHeader, new TextEncoder().encode(seed)), height: 7, nextBits: EASY_BITS, subsidy: 50_0000_0000n }
 }
 
-function ctxFor(engine: GradientEngine, recorded?: VerifyContext['recorded']): VerifyContext {
-  return recorded ? { task, data: train, engine, recorded } : { task, data: train, engine }
+function ctxFor(engine: GradientEngine, opts: { recorded?: VerifyContext['recorded']; members?: Uint8Array[] } = {}): VerifyContext {
+  const epoch0 = opts.members ?? members
+  return { data, engine, recorded: opts.recorded, members: (epoch) => (epoch === 0 ? epoch0 : undefined) }
 }
 
-/** Steps `miner` until it has mined `want` blocks; each IT_RES is passed to `onItRes`. */
-async function mine(miner: Miner, want: number, onItRes?: (iteration: number, itres: Uint8Array) => void): Promise<Mined[]> {
+/**
+ * Steps `miner` and its partner in turns until `miner` has mined `want` blocks; every IT_RES is
+ * recorded (the supervisors' history) and handed to the other miner (gossip).
+ */
+async function mine(miner: Miner, partner: Miner, want: number): Promise<Mined[]> {
   const out: Mined[] = []
   for (let n = 0; out.length < want; n++) {
     assert.ok(n < MAX_ITERATIONS, `only ${out.length} of ${want} blocks after ${MAX_ITERATIONS} iterations`)
+    const p = await partner.step()
+    record.set(`${toHex(partner.publicKey)}:${p.iteration}`, itResHash(p.itres))
+    assert.equal(await miner.receivePeerMessage(p.itres), true)
     const r = await miner.step()
-    onItRes?.(r.iteration, r.itres)
+    record.set(`${toHex(miner.publicKey)}:${r.iteration}`, itResHash(r.itres))
+    assert.equal(await partner.receivePeerMessage(r.itres), true)
+    if (n > 0) assert.equal(r.peersApplied, 1, 'each iteration applies the partner\'s message of the last round')
     if (r.block) {
       const sub = submissionFromBytes(r.block.submission)
       const block = blockFromBytes(sub.block)
@@ -63,12 +77,23 @@ async function mine(miner: Miner, want: number, onItRes?: (iteration: number, it
   return out
 }
 
-function newMiner(keys: KeyPair, fault: Fault = 'none', seed = 1): Miner {
+/** A miner and its honest partner, both in epoch 0 with `members` = the two of them. */
+function newPair(keys: KeyPair, fault: Fault = 'none', seed = 1): [Miner, Miner] {
   let clock = T0
   const rand = splitMix32(seed)
-  const miner = new Miner(task, train, wasm, keys, { now: () => clock++, fault, random: () => rand() / 0x1_0000_0000 })
+  const miner = new Miner(data, wasm, keys, { now: () => clock++, fault, random: () => rand() / 0x1_0000_0000 })
+  const partner = new Miner(data, wasm, partnerKeys, { now: () => clock++ })
   miner.setTip(tipFor(`parent of ${fault}`))
-  return miner
+  members = [keys.publicKey, partnerKeys.publicKey]
+  for (const m of [miner, partner]) m.startEpoch(0, members)
+  return [miner, partner]
+}
+
+/** theta' of the lucky iteration: the evidence model with the peer updates applied in order. */
+function thetaPrimeOf(ev: ReturnType<typeof evidenceFromBytes>): Float32Array {
+  const t = new Float32Array(ev.model)
+  for (const p of ev.peerUpdates) applyMessageMap(t, itResFromBytes(p).map, task.tau)
+  return t
 }
 
 async function expectRefused(what: string, block: Block, evidence: Uint8Array, code: string, ctx = ctxFor(wasm)): Promise<PouwError> {
@@ -105,7 +130,7 @@ async function forge(m: Mined, mutate: (lucky: UnsignedItRes) => UnsignedItRes, 
     slot[k] = itResToBytes(lucky)
     const hashes = slot.map(itResHash)
     const header = { ...m.block.header, hashMsg: hashes[k]!, hashMsgHist: merkleRoot(hashes) }
-    const thetaAfter = new Float32Array(ev.model)
+    const thetaAfter = thetaPrimeOf(ev)
     applyMessageMap(thetaAfter, lucky.map, task.tau)
     const { nonce } = await computeNonce(thetaAfter, lucky.map)
     const found = mineWithNonces(header, nonce, noncesPerIteration(task))
@@ -119,19 +144,22 @@ async function forge(m: Mined, mutate: (lucky: UnsignedItRes) => UnsignedItRes, 
 /** r' = r + lr * g for the lucky iteration of `m`, recomputed on wasm. */
 async function recomputeResidual(m: Mined): Promise<{ rPrime: Float32Array; lucky: ItRes }> {
   const ev = evidenceFromBytes(m.evidence)
-  const { x, labels } = loadBatch(train, ev.batch)
-  const g = await wasm.gradients(ev.model, x, labels, ev.batch.length)
-  return { rPrime: accumulateResidual(ev.residual, g.grad, task.learningRate), lucky: itResFromBytes(ev.slot[task.commitLead]!) }
+  const lucky = itResFromBytes(ev.slot[task.commitLead]!)
+  const records = data.plan.batchRecords(lucky.batchIndex)
+  const { x, labels } = loadBatch(data.data, records)
+  const g = await wasm.gradients(thetaPrimeOf(ev), x, labels, records.length)
+  return { rPrime: accumulateResidual(ev.residual, g.grad, task.learningRate), lucky }
 }
 
 describe('verifyProofOfUsefulWork on real MNIST training', () => {
   before(async () => {
-    train = loadMnist('train')
-    task = createMnistTask(train)
+    const d = loadMnistAll()
+    task = createMnistTask(d)
+    data = new TaskData(task, d, taskSeed(taggedHash(TAGS.blockHeader, new TextEncoder().encode('task definition block')), task))
     cpu = await pinnedEngine(task.layers, 'cpu')
     wasm = await pinnedEngine(task.layers, 'wasm') // last: the global backend stays wasm
-    const miner = newMiner(honestKeys)
-    honest.push(...await mine(miner, HONEST_BLOCKS, (i, itres) => honestRecord.set(i, itResHash(itres))))
+    const [miner, partner] = newPair(honestKeys)
+    honest.push(...await mine(miner, partner, HONEST_BLOCKS))
   })
 
   after(() => {
@@ -143,17 +171,15 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
     )
   })
 
-  it(`an honest wasm miner's blocks pass a wasm verifier bit for bit, with the supervisor's record`, async () => {
+  const honestMembers = (): Uint8Array[] => [honestKeys.publicKey, partnerKeys.publicKey]
+
+  it(`an honest wasm miner's blocks, with its partner's updates, pass a wasm verifier bit for bit, with the supervisors' record`, async () => {
     assert.ok(honest.length >= 3)
-    const recorded: VerifyContext['recorded'] = async (miner, iteration) => {
-      assert.equal(toHex(miner), toHex(honestKeys.publicKey))
-      return honestRecord.get(iteration)
-    }
     for (const m of honest) {
       tally.honestChecks++
       let report: VerifyReport
       try {
-        report = await verifyProofOfUsefulWork(ctxFor(wasm, recorded), m.block, m.evidence)
+        report = await verifyProofOfUsefulWork(ctxFor(wasm, { recorded, members: honestMembers() }), m.block, m.evidence)
       } catch (e) {
         tally.falseRejects++
         throw e
@@ -161,6 +187,7 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
       assert.equal(report.miner, toHex(honestKeys.publicKey))
       assert.equal(report.iteration, m.iteration)
       assert.equal(report.backend, 'wasm')
+      assert.equal(report.peerUpdates, 1, 'the lucky iteration applied the partner\'s update')
       assert.equal(report.inBandDisagreements, 0, 'same backend: no disagreement at all')
       assert.equal(report.lossDelta, 0, 'same backend: the same loss')
       assert.ok(report.mapSize > 0)
@@ -174,7 +201,7 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
       tally.honestChecks++
       let report: VerifyReport
       try {
-        report = await verifyProofOfUsefulWork(ctxFor(cpu), m.block, m.evidence)
+        report = await verifyProofOfUsefulWork(ctxFor(cpu, { members: honestMembers() }), m.block, m.evidence)
       } catch (e) {
         tally.falseRejects++
         throw e
@@ -189,22 +216,25 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
   const expectedByFault: Record<Exclude<Fault, 'none'>, string> = {
     nonce: POUW_ERRORS.NONCE_MISMATCH,
     model: POUW_ERRORS.MODEL_HASH_MISMATCH,
-    batch: POUW_ERRORS.BATCH_NOT_ASSIGNED,
+    batch: POUW_ERRORS.BATCH_HASH_MISMATCH, // trains a batch other than the one it names
     map: POUW_ERRORS.MAP_MISMATCH,
     signature: POUW_ERRORS.BAD_SIGNATURE,
+    peers: POUW_ERRORS.NONCE_MISMATCH, // skips its peers' updates: its theta'' is not the one verifiers rebuild
   }
-  it('FAULTS lists exactly none and the five faults tested here', () => {
+  it('FAULTS lists exactly none and the faults tested here', () => {
     assert.deepEqual([...FAULTS].sort(), ['none', ...Object.keys(expectedByFault)].sort())
   })
   for (const [fault, code] of Object.entries(expectedByFault) as Array<[Exclude<Fault, 'none'>, string]>) {
     it(`a miner with fault '${fault}' mines a block that is refused with ${code}`, async () => {
       const keys = generateKeyPair(taggedHash(TAGS.seed, new TextEncoder().encode(fault)))
-      const [m] = await mine(newMiner(keys, fault, fault.length), 1)
-      await expectRefused(`fault ${fault}`, m!.block, m!.evidence, code)
+      const [miner, partner] = newPair(keys, fault, fault.length)
+      const [m] = await mine(miner, partner, 1)
+      await expectRefused(`fault ${fault}`, m!.block, m!.evidence, code, ctxFor(wasm, { members }))
     })
   }
 
   it('control: a block forged without changes still verifies (the forging below is sound)', async () => {
+    members = honestMembers()
     const f = await forge(honest[0]!, (l) => l)
     const report = await verifyProofOfUsefulWork(ctxFor(wasm), f.block, f.evidence)
     assert.equal(report.inBandDisagreements, 0)
@@ -254,7 +284,7 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
     const ev = evidenceFromBytes(m.evidence)
     const { nonce } = await (async () => {
       const lucky = itResFromBytes(ev.slot[task.commitLead]!)
-      const thetaAfter = new Float32Array(ev.model)
+      const thetaAfter = thetaPrimeOf(ev)
       applyMessageMap(thetaAfter, lucky.map, task.tau)
       return computeNonce(thetaAfter, lucky.map)
     })()
@@ -271,14 +301,65 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
 
   it('a slot that differs from the supervisor\'s record is refused with POUW_EQUIVOCATION', async () => {
     const m = honest[0]!
-    const recorded: VerifyContext['recorded'] = async (_miner, iteration) =>
-      iteration === m.iteration ? taggedHash(TAGS.itres, new Uint8Array([1])) : honestRecord.get(iteration)
-    await expectRefused('equivocation', m.block, m.evidence, POUW_ERRORS.EQUIVOCATION, ctxFor(wasm, recorded))
+    const lying: VerifyContext['recorded'] = async (miner, iteration) =>
+      iteration === m.iteration && bytesEqual(miner, honestKeys.publicKey) ? taggedHash(TAGS.itres, new Uint8Array([1])) : recorded(miner, iteration)
+    await expectRefused('equivocation', m.block, m.evidence, POUW_ERRORS.EQUIVOCATION, ctxFor(wasm, { recorded: lying }))
+  })
+
+  it('peer updates left out, repeated, reordered or from a non-member are refused with POUW_PEER_UPDATES_MISMATCH', async () => {
+    const m = honest[1]!
+    const ev = evidenceFromBytes(m.evidence)
+    assert.equal(ev.peerUpdates.length, 1)
+    const peer = ev.peerUpdates[0]!
+    await expectRefused('peer update left out', m.block, evidenceToBytes({ ...ev, peerUpdates: [] }), POUW_ERRORS.PEER_UPDATES_MISMATCH)
+    await expectRefused('peer update repeated', m.block, evidenceToBytes({ ...ev, peerUpdates: [peer, peer] }), POUW_ERRORS.PEER_UPDATES_MISMATCH)
+    // a second, validly signed message from a key outside the epoch's members
+    const outsider = generateKeyPair(new Uint8Array(32).fill(99))
+    const forged = itResToBytes(signItRes({ ...unsignedOf(itResFromBytes(peer)), miner: outsider.publicKey }, outsider.secretKey))
+    await expectRefused('peer update from a non-member', m.block, evidenceToBytes({ ...ev, peerUpdates: [peer, forged] }), POUW_ERRORS.PEER_UPDATES_MISMATCH)
+    // the partner's message with one map entry flipped: its signature no longer holds
+    const tampered = peer.slice()
+    tampered[70] = tampered[70]! ^ 0x80
+    await expectRefused('tampered peer update', m.block, evidenceToBytes({ ...ev, peerUpdates: [tampered] }), POUW_ERRORS.PEER_UPDATES_MISMATCH)
+    // and one that differs from what the supervisors recorded
+    const lying: VerifyContext['recorded'] = async (miner, iteration) =>
+      bytesEqual(miner, partnerKeys.publicKey) ? taggedHash(TAGS.itres, new Uint8Array([2])) : recorded(miner, iteration)
+    await expectRefused('peer update not the recorded one', m.block, m.evidence, POUW_ERRORS.EQUIVOCATION, ctxFor(wasm, { recorded: lying }))
+  })
+
+  it('a miner outside the epoch is refused with POUW_NOT_MEMBER; an unknown epoch is the verifier\'s gap, not a rule broken', async () => {
+    const m = honest[0]!
+    await expectRefused('not a member', m.block, m.evidence, POUW_ERRORS.NOT_MEMBER, ctxFor(wasm, { members: [partnerKeys.publicKey] }))
+    tally.cheats-- // not a cheat: the verifier lacks the epoch record
+    await assert.rejects(
+      verifyProofOfUsefulWork({ data, engine: wasm, members: () => undefined }, m.block, m.evidence),
+      (e: unknown) => isPouwError(e) && e.code === VERIFY_UNKNOWN_EPOCH,
+    )
+  })
+
+  it('a miner refuses peer messages from non-members, forged ones and a second one for an iteration', async () => {
+    const [a, b] = newPair(generateKeyPair(new Uint8Array(32).fill(21)))
+    const r = await b.step()
+    const outsider = generateKeyPair(new Uint8Array(32).fill(22))
+    const fromOutsider = itResToBytes(signItRes({ ...unsignedOf(itResFromBytes(r.itres)), miner: outsider.publicKey }, outsider.secretKey))
+    const codeOf = async (bytes: Uint8Array): Promise<string> => {
+      try { await a.receivePeerMessage(bytes); return 'accepted' } catch (e) { return isPouwError(e) ? e.code : String(e) }
+    }
+    assert.equal(await codeOf(fromOutsider), POUW_ERRORS.NOT_MEMBER)
+    const bad = r.itres.slice()
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 1
+    assert.equal(await codeOf(bad), POUW_ERRORS.BAD_SIGNATURE)
+    assert.equal(await codeOf(r.itres.subarray(0, 40)), 'PROTOCOL_TRUNCATED')
+    assert.equal(await codeOf(r.itres), 'accepted')
+    assert.equal(await a.receivePeerMessage(r.itres), false, 'a replay is ignored')
+    const second = itResToBytes(signItRes({ ...unsignedOf(itResFromBytes(r.itres)), tFinish: 1 }, partnerKeys.secretKey))
+    assert.equal(await codeOf(second), POUW_ERRORS.EQUIVOCATION)
+    assert.equal(a.pendingPeerMessages, 1, 'only the good message waits to be applied')
   })
 
   it('no false accepts and no false rejects', () => {
     assert.equal(tally.falseAccepts, 0)
     assert.equal(tally.falseRejects, 0)
-    assert.ok(tally.cheats >= 11, `${tally.cheats} cheats checked`)
+    assert.ok(tally.cheats >= 17, `${tally.cheats} cheats checked`)
   })
 })

@@ -17,7 +17,7 @@ export function TrainingPanel({ view }: TrainingPanelProps) {
         <Stat label="Iterations" testId="iterations" value={formatInt(view.iterations)} />
         <Stat label="Iterations / s" testId="iters-per-sec" value={formatFixed(view.itersPerSec, 2)} />
         <Stat label="Samples / s" testId="samples-per-sec" value={formatFixed(view.samplesPerSec, 0)} />
-        <Stat label="Epoch" testId="epoch" value={formatInt(view.epoch)} />
+        <Stat label="Batch" testId="batch-index" value={formatInt(view.batchIndex)} />
       </div>
       <LossCurve points={view.lossCurve} />
     </Panel>
