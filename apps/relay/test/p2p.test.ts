@@ -222,6 +222,20 @@ describe('relay p2p network', () => {
     assert.ok(changes >= 2, `expected close and open events, got ${changes}`)
   })
 
+  it('a WebRTC client holds a reservation, and makes a new one when its relay restarts', async () => {
+    const w = await createNodeClientNetwork({ relayAddr, topics: TOPICS, webrtc: true })
+    extra.push(w)
+    const reserved = (): boolean => w.addrs().includes(`${relayAddr}/p2p-circuit/webrtc/p2p/${w.peerId}`)
+    await waitFor('a reservation on the relay', reserved)
+    assert.deepEqual(w.stats().reservedOn, [relay.peerId])
+    const port = portOf(relayAddr)
+    await relay.stop()
+    await waitFor('the reservation to go with the relay', () => !reserved())
+    relay = await createRelayNetwork({ port, privateKey: relay.privateKeyBytes, topics: TOPICS })
+    await waitFor('a new reservation on the restarted relay', reserved)
+    assert.equal(w.stats().reservations, 2)
+  })
+
   it('a restarted relay without a key gets a new identity; a key round-trips', async () => {
     const fresh = await createRelayNetwork({ port: 0, topics: TOPICS })
     extra.push(fresh)
