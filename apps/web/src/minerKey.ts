@@ -9,6 +9,8 @@
  * its worker lives: the first tab gets slot 0's key, a second tab slot 1's,
  * and a reload gets its old slot back once the old worker is gone. Without
  * IndexedDB or Web Locks the key lives only as long as the tab.
+ *
+ * Opt-in (`?key=keep`) for now: see TrainerInit.persistKey for why.
  */
 import { SECRET_KEY_SIZE, generateKeyPair, type KeyPair } from '@pouw/protocol'
 

@@ -155,7 +155,8 @@ export function createTrainingLoop(deps: TrainingLoopDeps): TrainingLoop {
           const latest = book.latest
           if (latest !== null && latest.epoch > applied) { await enter(latest); continue }
           if (batchesLeft > 0) {
-            if (view.state !== 'training') emit({ state: 'training', detail: `training epoch ${applied}` })
+            const detail = `training epoch ${applied}`
+            if (view.state !== 'training' || view.detail !== detail) emit({ state: 'training', detail })
             const r = await trainer.step()
             batchesLeft = r.batchesLeft
             dirty = true
@@ -170,7 +171,7 @@ export function createTrainingLoop(deps: TrainingLoopDeps): TrainingLoop {
             finished = true
             emit({
               state: 'done',
-              detail: view.member ? `trained all ${epochs} epochs` : `the last epoch (${applied}) started without this miner`,
+              detail: view.member ? `trained all ${epochs} epoch${epochs === 1 ? '' : 's'}` : `the last epoch (${applied}) started without this miner`,
             })
             return 'done'
           }

@@ -118,9 +118,13 @@ function faultFromUrl(): Fault {
   return (f ?? 'none') as Fault
 }
 
-/** `?key=fresh`: a miner key for this tab only, not the one kept in IndexedDB (tests). */
+/**
+ * `?key=keep`: keep the miner key in IndexedDB across reloads. Not the
+ * default: the worker's miner restarts at iteration 0, and the same key
+ * signing iteration 0 again would be refused as equivocation (workerApi.ts).
+ */
 function persistKeyFromUrl(): boolean {
-  return new URLSearchParams(location.search).get('key') !== 'fresh'
+  return new URLSearchParams(location.search).get('key') === 'keep'
 }
 
 export function useVolunteer(): { view: VolunteerView; start(): void; stop(): void } {

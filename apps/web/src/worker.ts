@@ -72,7 +72,7 @@ const api: TrainerApi = {
       const data = new TaskData(task, dataset, init.seed)
       const [backend, key] = await Promise.all([
         chooseBackend(tf, task.layers, task.batchSize, init.backend),
-        loadMinerKey(init.persistKey !== false),
+        loadMinerKey(init.persistKey === true),
       ])
       const engine = createTfEngine(tf, task.layers)
       const miner = new Miner(data, engine, key.keys, { now: () => Math.floor(Date.now() / 1000), fault: init.fault })
