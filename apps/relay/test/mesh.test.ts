@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createNodeClientNetwork, createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
+import { ANNOUNCE_TOPIC, announcementToBytes, createNodeClientNetwork, createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
 const TOPICS = ['pouw/test/blocks', 'pouw/test/itres']
 const [TOPIC] = TOPICS as [string]
@@ -108,6 +108,16 @@ describe('relay mesh', () => {
     assert.equal(atB!.from, b.peerId)
     assert.equal(atC!.from, c.peerId)
     await deliver(cc!, [ca!, cb!])
+  })
+
+  it('a client that announces itself as a relay is not believed', async () => {
+    const [ca, , cc] = clients as [PubSubNetwork, PubSubNetwork, PubSubNetwork]
+    const fake = announcementToBytes({ kind: 'relay', peerId: ca.peerId, addrs: [`/ip4/127.0.0.1/tcp/9/ws/p2p/${ca.peerId}`], url: 'http://127.0.0.1:9/', time: Date.now() })
+    await ca.publish(ANNOUNCE_TOPIC, fake)
+    // a message sent after it on the same path arrives: the fake announcement had time to arrive too
+    await deliver(ca, [cc])
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    for (const n of [a, b, c, cc]) assert.ok(n.relays().every((r) => r.peerId !== ca.peerId), `${n.peerId} believed the fake relay`)
   })
 
   it('when relay B stops, its client fails over to another relay and gossip goes around B', async () => {

@@ -13,25 +13,36 @@ export interface Announcer {
 }
 
 /**
- * Subscribes to ANNOUNCE_TOPIC, drops malformed announcements at gossipsub validation (not
- * forwarded; the sender is penalised), hands the others to `onAnnouncement` with the peer that
- * forwarded them, and publishes `self()` every `intervalMs`, on `soon()`, and when a peer we are
- * connected to joins the topic (before that, an announcement reaches no one). Stops with `signal`.
+ * Subscribes to ANNOUNCE_TOPIC and publishes `self()` every `intervalMs`, on `soon()`, and when
+ * a peer we are connected to joins the topic (before that, an announcement reaches no one).
+ * Incoming announcements are judged at gossipsub validation, so that this node forwards only
+ * what it believes: malformed ones are rejected (the sender is penalised), ones `believe` refuses
+ * are ignored (neither delivered nor forwarded), the others are forwarded and handed to
+ * `onAnnouncement` with the peer that forwarded them. Stops with `signal`.
  */
 export function startAnnouncer(node: Libp2p<BaseServices>, opts: {
   signal: AbortSignal
   intervalMs: number
   /** what to announce now, or null for nothing (e.g. a tab without a reservation yet) */
   self: () => Omit<Announcement, 'time'> | null
+  /** whether to believe (and forward) an announcement that `from` handed us */
+  believe: (a: Announcement, from: string) => boolean | Promise<boolean>
   onAnnouncement: (a: Announcement, from: string) => void
 }): Announcer {
   const pubsub = node.services.pubsub
-  pubsub.topicValidators.set(ANNOUNCE_TOPIC, (_peer, msg) => {
+  const self = node.peerId.toString()
+  pubsub.topicValidators.set(ANNOUNCE_TOPIC, async (peer, msg) => {
+    let a: Announcement
     try {
-      announcementFromBytes(msg.data)
-      return TopicValidatorResult.Accept
+      a = announcementFromBytes(msg.data)
     } catch {
       return TopicValidatorResult.Reject
+    }
+    try {
+      return a.peerId !== self && (await opts.believe(a, peer.toString())) ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+    } catch (err) {
+      logError('announcement check', err)
+      return TopicValidatorResult.Ignore
     }
   })
   pubsub.subscribe(ANNOUNCE_TOPIC)
@@ -39,10 +50,8 @@ export function startAnnouncer(node: Libp2p<BaseServices>, opts: {
   const listener = (evt: CustomEvent<GossipsubMessage>): void => {
     const { propagationSource, msg } = evt.detail
     if (msg.topic !== ANNOUNCE_TOPIC) return
-    safeCall('announcement handler', () => {
-      const a = announcementFromBytes(msg.data) // validated already; cheap
-      if (a.peerId !== node.peerId.toString()) opts.onAnnouncement(a, propagationSource.toString())
-    })
+    // validated and believed already; decoding again is cheap
+    safeCall('announcement handler', () => opts.onAnnouncement(announcementFromBytes(msg.data), propagationSource.toString()))
   }
   pubsub.addEventListener('gossipsub:message', listener)
   const onSubscription = (evt: CustomEvent<SubscriptionChangeData>): void => {

@@ -11,6 +11,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
+import { setMaxListeners } from 'main-event'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Announcement } from './announcement.js'
 import { startAnnouncer } from './announcer.js'
@@ -73,6 +74,7 @@ export async function startClientNode(opts: ClientNetworkOptions): Promise<{ nod
 
   const stop = new AbortController()
   const signal = stop.signal
+  setMaxListeners(Infinity, stop.signal) // one listener per dial or redial loop in flight
   const relayLinks = maintainRelayLinks(node, directory, { target: opts.relayLinks ?? 1, signal })
   const directLinks = webrtc
     ? maintainDirectLinks(node, { signal, isKnownRelay: (id) => directory.has(id), maxPeers: opts.maxDirectPeers ?? DEFAULT_MAX_DIRECT_PEERS, stats })
@@ -85,10 +87,10 @@ export async function startClientNode(opts: ClientNetworkOptions): Promise<{ nod
       const addrs = node.getMultiaddrs().filter((a) => WebRTC.exactMatch(a)).map((a) => a.toString())
       return addrs.length === 0 ? null : { kind: 'peer', peerId: node.peerId.toString(), addrs, url: null }
     },
-    onAnnouncement: (a: Announcement, from: string) => {
+    // a relay's announcement only from a relay we know (first-hand or forwarded by it); a tab's from anyone
+    believe: (a: Announcement, from: string) => a.kind === 'peer' || directory.has(from),
+    onAnnouncement: (a: Announcement) => {
       if (a.kind === 'relay') {
-        // believe a relay's announcement only from a relay we know (directly or forwarded by it)
-        if (!directory.has(from)) return
         if (directory.upsert(a.peerId, a.addrs.map((s) => multiaddr(s)), a.url)) relayLinks.check()
       } else if (directLinks?.onAnnouncement(a) === true) {
         announcer.soon() // a newcomer: tell it about us without waiting for the next round

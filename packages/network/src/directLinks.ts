@@ -19,6 +19,8 @@ const RETRY_MAX_MS = 5_000
 export const PEER_TTL_MS = 45_000
 const FALLBACK_AFTER_MS = 15_000
 const MAX_DIAL_SAMPLES = 100
+/** Most peers remembered at once (announcements are unauthenticated: bound what they can fill). */
+const MAX_KNOWN_PEERS = 256
 
 interface KnownPeer { addrs: Multiaddr[]; seenAt: number }
 
@@ -74,7 +76,9 @@ export function maintainDirectLinks(node: Libp2p, opts: {
           stats.dials.ok++
           stats.dialMs.push(Date.now() - started)
           if (stats.dialMs.length > MAX_DIAL_SAMPLES) stats.dialMs.shift()
-          failures = 0
+          if (direct(id)) break
+          // connected, but the link is gone already: back off before the next try
+          await sleep(backoffMs(++failures, RETRY_MIN_MS, RETRY_MAX_MS), signal)
         } catch (err) {
           if (signal.aborted) break
           if (isTimeout(err)) stats.dials.timedOut++
@@ -114,9 +118,10 @@ export function maintainDirectLinks(node: Libp2p, opts: {
       })
       if (addrs.length === 0) return false
       const isNew = !isFresh(known.get(a.peerId))
-      known.set(a.peerId, { addrs, seenAt: Date.now() })
-      // forget peers that stopped announcing (bounded memory)
+      // forget peers that stopped announcing; past MAX_KNOWN_PEERS, ignore newcomers
       for (const [id, k] of known) if (!isFresh(k) && !dialling.has(id)) known.delete(id)
+      if (!known.has(a.peerId) && known.size >= MAX_KNOWN_PEERS) return false
+      known.set(a.peerId, { addrs, seenAt: Date.now() })
       if (!direct(a.peerId)) void dialLoop(a.peerId)
       return isNew
     },

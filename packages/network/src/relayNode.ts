@@ -3,13 +3,15 @@
  * server (the signalling path for WebRTC between tabs), and one websocket link to every other
  * relay it knows, so that gossip crosses relays. It knows the relays in `peers`, and learns
  * more at runtime from their announcements (a relay believes a relay's announcement when it
- * comes from that relay or is forwarded by one it knows).
+ * comes from that relay, which must run a circuit-relay server, or is forwarded by one it knows).
  */
-import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { RELAY_V2_HOP_CODEC, circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebSockets } from '@multiformats/multiaddr-matcher'
+import { setMaxListeners } from 'main-event'
 import { createLibp2p } from 'libp2p'
 import { startAnnouncer } from './announcer.js'
 import { baseLibp2pConfig, type BaseServices } from './config.js'
@@ -70,6 +72,7 @@ export async function createRelayNetwork(opts: RelayNetworkOptions): Promise<Pub
   for (const topic of opts.topics) node.services.pubsub.subscribe(topic)
 
   const stop = new AbortController()
+  setMaxListeners(Infinity, stop.signal) // one listener per dial or redial loop in flight
   const linkTo = (peerId: string): void => keepConnected(node, peerId, () => directory.addrs(peerId), stop.signal)
   for (const [peerId, addrs] of configured) {
     if (peerId === self) continue // a shared POUW_PEERS list may name this relay too
@@ -77,6 +80,13 @@ export async function createRelayNetwork(opts: RelayNetworkOptions): Promise<Pub
     linkTo(peerId)
   }
 
+  const speaksHop = async (peerId: string): Promise<boolean> => {
+    try {
+      return (await node.peerStore.get(peerIdFromString(peerId))).protocols.includes(RELAY_V2_HOP_CODEC)
+    } catch {
+      return false // not in the peer store
+    }
+  }
   const selfInfo = (): RelayInfo => ({
     peerId: self,
     addrs: node.getMultiaddrs().filter((a) => WebSockets.exactMatch(a)).map((a) => a.toString()),
@@ -86,8 +96,12 @@ export async function createRelayNetwork(opts: RelayNetworkOptions): Promise<Pub
     signal: stop.signal,
     intervalMs: RELAY_ANNOUNCE_INTERVAL_MS,
     self: () => ({ kind: 'relay', ...selfInfo() }),
-    onAnnouncement: (a, from) => {
-      if (a.kind !== 'relay' || (from !== a.peerId && !directory.has(from))) return
+    // A tab's announcement is forwarded as it is (the tabs judge it). A relay's is believed when a
+    // relay we know forwards it, or first-hand from a peer that runs a circuit-relay server
+    // (identify told us): a tab cannot make the relays, or other tabs, dial where it likes.
+    believe: async (a, from) => a.kind === 'peer' || directory.has(from) || (from === a.peerId && (await speaksHop(from))),
+    onAnnouncement: (a) => {
+      if (a.kind !== 'relay') return
       if (directory.upsert(a.peerId, a.addrs.map((s) => multiaddr(s)), a.url)) {
         linkTo(a.peerId)
         announcer.soon() // let the newcomer learn about us (and the relays we know) quickly

@@ -32,7 +32,13 @@ export interface TrainerInit {
   tip: TipInfo
   /** force a backend instead of measuring (tests, benchmarks) */
   backend?: string
-  /** keep the miner key in IndexedDB so that a reload keeps the identity (default true) */
+  /**
+   * Keep the miner key in IndexedDB so that a reload keeps the identity
+   * (default false). Off by default: the Miner starts again at iteration 0
+   * with a fresh model, so a reloaded identity would sign a second, different
+   * IT_RES for iterations it already announced, which peers and verifiers
+   * refuse as POUW_EQUIVOCATION. Safe once the miner's state survives a reload.
+   */
   persistKey?: boolean
 }
 
