@@ -70,9 +70,7 @@ test('@skeleton a tab trains, its loss falls, the relay accepts its blocks and k
 const FAULTS: [fault: string, code: string][] = [
   ['nonce', 'POUW_NONCE_MISMATCH'],
   ['model', 'POUW_MODEL_HASH_MISMATCH'],
-  // 'batch' (POUW_BATCH_HASH_MISMATCH) is covered by packages/trainer/test/verify.test.ts; in a tab it
-  // timed out in this session's last run (the faulty tab's rows never showed the code) and is left for the
-  // next session to diagnose rather than guessed at.
+  ['batch', 'POUW_BATCH_HASH_MISMATCH'], // trains another batch than the one it names
   ['map', 'POUW_MAP_MISMATCH'],
   ['signature', 'POUW_BAD_SIGNATURE'],
 ]

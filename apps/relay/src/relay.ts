@@ -164,6 +164,25 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     await network.publish(TOPICS.verdicts, verdictToBytes(v))
   }
 
+  /**
+   * §5.2: the IT_RES the supervisors recorded for the slot's (miner, iteration) pairs must be in agreed
+   * history slots before the block is verified. The wait is on our own record, not on the evidence's
+   * bytes: the verifier then compares the two, so a tampered slot message is refused for what it is
+   * (a bad signature, an equivocation) rather than for being absent from the history. Evidence that
+   * does not decode needs no wait: the verifier refuses it.
+   */
+  async function slotInHistory(evidence: Uint8Array): Promise<boolean> {
+    let keys: string[]
+    try { keys = evidenceFromBytes(evidence).slot.map(itResFromBytes).map((m) => KEYS.history(toHex(m.miner), m.iteration)) } catch { return true }
+    const deadline = Date.now() + HISTORY_WAIT_MS
+    for (;;) {
+      const recorded = await Promise.all(keys.map((k) => store.get(k)))
+      if (recorded.every((h) => h !== undefined)) return supervisor.waitForHistory(recorded as Uint8Array[], deadline - Date.now())
+      if (closed || Date.now() >= deadline) return false
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  }
+
   async function onBlock(data: Uint8Array, from: string): Promise<void> {
     let block: Block
     let evidence: Uint8Array
@@ -185,8 +204,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     try {
       if (await chain.has(hashHex)) return
       // §5.2: the block's IT_RES messages must be in the agreed message history before it is verified
-      const slot = (() => { try { return evidenceFromBytes(evidence).slot.map(itResHash) } catch { return [] } })()
-      if (slot.length > 0 && !(await supervisor.waitForHistory(slot, HISTORY_WAIT_MS))) {
+      if (!(await slotInHistory(evidence))) {
         throw new PouwError('RELAY_NOT_IN_HISTORY', `the block's IT_RES messages were not in the message history after ${HISTORY_WAIT_MS / 1000} s`)
       }
       const result = await chain.addBlock(block, {
@@ -218,7 +236,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   let blockQueue: Promise<void> = Promise.resolve()
   function queuedBlock(data: Uint8Array, from: string): Promise<void> {
-    const next = blockQueue.then(() => onBlock(data, from))
+    const next = blockQueue.then(() => (closed ? undefined : onBlock(data, from)))
     blockQueue = next.catch(() => undefined)
     return next
   }

@@ -45,14 +45,14 @@ export interface SupervisorOptions {
 
 /** Envelope kinds on the supervisors' topic. */
 const KIND = { hello: 1, dkg: 2, history: 3, epochShare: 4, epochProposal: 5 } as const
-/** A miner counts as live this long after its last join or IT_RES. */
-const LIVE_MS = 30_000
+/** A miner counts as live this long after its last join or IT_RES (a waiting page re-joins every ~3 s). */
+const LIVE_MS = 10_000
 const REBROADCAST_MS = 2_000
 const DKG_TIMEOUTS_MS = [20_000, 35_000]
 /** how long a finished majority may wait for an absent leader before the next supervisor proposes */
 const EPOCH_BACKUP_MS = 8_000
-/** if only a minority finished, the epoch still ends this long after the first did */
-const EPOCH_STRAGGLER_MS = 60_000
+/** if the majority rule never holds (messages lost), the epoch still ends this long after it started */
+const EPOCH_STRAGGLER_MS = 120_000
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -114,7 +114,8 @@ export class Supervisor {
   private joinedAt = new Map<string, number>()
   private progress = new Map<number, Map<string, Set<number>>>() // epoch -> miner -> batches trained
   private minReachedAt: number | undefined
-  private finishedAt = new Map<number, number>()
+  private epochStartedAt = new Map<number, number>() // epoch -> when this supervisor accepted its record
+  private readyAt = new Map<number, number>() // epoch -> when the rule to start it first held here
   private lastBroadcast = 0
   private waiters: Array<() => void> = []
   private timer: ReturnType<typeof setInterval> | undefined
@@ -136,7 +137,7 @@ export class Supervisor {
   async start(): Promise<void> {
     for await (const [, v] of this.opts.store.iterate('sup/epoch/')) {
       const m = epochMessageFromBytes(v)
-      if (m.kind === 'record') this.epochs.push(m)
+      if (m.kind === 'record') { this.epochs.push(m); this.epochStartedAt.set(m.epoch, this.now()) }
     }
     for await (const [k, v] of this.opts.store.iterate('sup/signed-epoch/')) {
       this.signedEpochs.set(parseInt(k.slice('sup/signed-epoch/'.length), 16), dec.decode(v))
@@ -386,6 +387,7 @@ export class Supervisor {
     if (r.epoch !== this.nextEpoch()) return // old, or a gap (a later record waits for polling)
     if (!verifyEpochRecord(r, this.result.groupPublicKey)) throw new PouwError('RELAY_FORGED_RECORD', `EPOCH ${r.epoch} record whose threshold signature does not verify`)
     this.epochs.push(r)
+    this.epochStartedAt.set(r.epoch, this.now())
     this.pendingProposal = undefined
     void this.opts.store.batch([{ type: 'put', key: KEYS.epoch(r.epoch), value: epochMessageToBytes({ kind: 'record', ...r }) }])
     this.opts.log('epoch started', { epoch: r.epoch, miners: r.miners.map((k) => toHex(k).slice(0, 16)) })
@@ -459,14 +461,18 @@ export class Supervisor {
       const prev = this.epochs[this.epochs.length - 1]!
       const assignment = this.opts.data.assignment(prev.epoch, prev.miners)
       const done = this.progress.get(prev.epoch)
+      // a member is done with the epoch when it trained all its batches, or when it left (not live):
+      // the batches it did not train are not trained this epoch, and the next epoch's assignment is
+      // re-evaluated without it (§4.2.2)
+      const liveSet = new Set(live)
       const finished = prev.miners.filter((k) => {
         const hex = toHex(k)
-        return (done?.get(hex)?.size ?? 0) >= (assignment.get(hex)?.length ?? 0)
+        return !liveSet.has(hex) || (done?.get(hex)?.size ?? 0) >= (assignment.get(hex)?.length ?? 0)
       }).length
-      if (finished > 0) this.finishedAt.set(prev.epoch, this.finishedAt.get(prev.epoch) ?? now)
-      const first = this.finishedAt.get(prev.epoch)
-      if (2 * finished > prev.miners.length) readySince = first
-      else if (first !== undefined && now - first >= EPOCH_STRAGGLER_MS) readySince = first + EPOCH_STRAGGLER_MS
+      const started = this.epochStartedAt.get(prev.epoch) ?? now
+      if (2 * finished > prev.miners.length) readySince = this.readyAt.get(next) ?? now
+      else if (now - started >= EPOCH_STRAGGLER_MS) readySince = started + EPOCH_STRAGGLER_MS
+      if (readySince !== undefined && !this.readyAt.has(next)) this.readyAt.set(next, readySince)
     }
     if (readySince === undefined || live.length === 0) return
     // the epoch's leader proposes; if it stays silent, the next supervisors in line take over in turn
