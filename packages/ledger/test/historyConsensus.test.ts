@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { Prng } from '../../protocol/test/helpers.js'
 import {
   ZERO_HASH, combineSignatures, commitPolynomial, evaluatePolynomial, generateKeyPair, groupPublicKey,
   historyMessageFromBytes, historyMessageToBytes, isPouwError, publicShareOf, randomPolynomial, signShare,
@@ -17,21 +18,6 @@ import {
 import { HISTORY_ERRORS, HistoryConsensus, schulze, type HistoryConsensusOptions, type ThresholdScheme } from '../src/index.js'
 
 const TASK = new Uint8Array(16).fill(0x42)
-
-/** mulberry32: tests never use Math.random, so every failure reproduces */
-class Prng {
-  private s: number
-  constructor(seed: number) { this.s = seed >>> 0 }
-  u32(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0
-    let t = this.s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return (t ^ (t >>> 14)) >>> 0
-  }
-  int(n: number): number { return Math.floor((this.u32() / 2 ** 32) * n) }
-  bytes(n: number): Uint8Array { return Uint8Array.from({ length: n }, () => this.u32() & 0xff) }
-}
 
 function sortedKeys(n: number, seed: number): KeyPair[] {
   return Array.from({ length: n }, (_, i) => generateKeyPair(new Uint8Array(32).fill(seed + i)))

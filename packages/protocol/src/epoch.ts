@@ -1,4 +1,4 @@
-import { Reader, Writer, bytesEqual, compareBytes } from './bytes.js'
+import { Reader, Writer, compareBytes } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, verify } from './sign.js'
@@ -109,8 +109,4 @@ export function epochMessageFromBytes(bytes: Uint8Array): EpochMessage {
   }
   r.end()
   return m
-}
-
-export function sameMiners(a: Uint8Array[], b: Uint8Array[]): boolean {
-  return a.length === b.length && a.every((m, i) => bytesEqual(m, b[i]!))
 }

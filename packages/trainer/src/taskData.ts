@@ -1,4 +1,4 @@
-import { TAGS, concatBytes, taggedHash, taskHash, type TaskSpec } from '@pouw/protocol'
+import { TAGS, concatBytes, taggedHash, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
 import { assignBatches, type AssignmentParams } from './data/assignment.js'
 import { fragmentRanges, planData, type DataPlan } from './data/plan.js'
 import type { Dataset } from './mnist.js'
@@ -39,7 +39,7 @@ export class TaskData {
 
   /** Every miner's batches for the epoch, in processing order (cached: a verifier asks often). */
   assignment(epoch: number, miners: readonly Uint8Array[]): Map<string, number[]> {
-    const key = `${epoch}:${miners.map((m) => Array.from(m, (b) => b.toString(16).padStart(2, '0')).join('')).sort().join(',')}`
+    const key = `${epoch}:${miners.map(toHex).sort().join(',')}`
     let a = this.cache.get(key)
     if (a === undefined) {
       a = assignBatches(this.params, this.seed, miners, this.plan.batchCount, epoch)

@@ -1,4 +1,4 @@
-import type { Fault } from './miner.js'
+import type { Fault, IterationResult } from './miner.js'
 
 /**
  * The one typed API between the page and its training Web Worker
@@ -64,20 +64,11 @@ export interface EpochStart {
 /** A peer's IT_RES handed to the miner: `code` (a PouwError code) says why it was refused. */
 export interface PeerMessageResult { accepted: boolean; code?: string }
 
-export interface StepResult {
-  iteration: number
-  epoch: number
-  batchIndex: number
-  loss: number
-  accuracy: number
-  mapSize: number
-  /** peers' updates applied in this iteration */
-  peersApplied: number
+/** One iteration as the page sees it: the miner's result, the block's hash as hex, and what is left. */
+export interface StepResult extends Omit<IterationResult, 'block' | 'timings'> {
   /** batches left in the epoch after this one */
   batchesLeft: number
   ms: number
-  /** signed IT_RES bytes to gossip */
-  itres: Uint8Array
   block?: { hashHex: string; height: number; submission: Uint8Array }
 }
 

@@ -3,7 +3,8 @@
 // Partition, determinism, independence from miner order, load bounds, processing order, churn.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { TAGS, isPouwError, taggedHash, toHex } from '@pouw/protocol'
+import { throwsCode } from './throwsCode.js'
+import { TAGS, taggedHash, toHex } from '@pouw/protocol'
 import {
   DATA_PREP_ERRORS, assertBatchAssigned, assignBatches, batchKey, batchRingPosition, batchesOf, minerRingPosition,
   positionInEpoch, type AssignmentParams,
@@ -36,14 +37,6 @@ function assertPartition(a: Map<string, number[]>, miners: Uint8Array[], m: numb
   assert.deepEqual(all.sort((x, y) => x - y), Array.from({ length: m }, (_, i) => i))
 }
 
-function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isPouwError(e), `expected a PouwError, got ${String(e)}`)
-    assert.equal(e.code, code)
-    if (text) assert.match(e.message, text)
-    return true
-  })
-}
 
 /** Seeded shuffle for "miners given in another order". */
 function shuffled<T>(xs: T[], salt: number): T[] {

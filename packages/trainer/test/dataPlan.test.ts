@@ -3,6 +3,7 @@
 // train/validation/test split, mini-batches, canonical fragment bytes and their hashes.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { throwsCode } from './throwsCode.js'
 import { TAGS, isPouwError, taggedHash, toHex } from '@pouw/protocol'
 import {
   DATA_PREP_ERRORS, concatDatasets, datasetFromFragments, fragmentBytes, fragmentHash, fragmentHashAsync,
@@ -25,14 +26,6 @@ function synthetic(count: number, features: number, salt = 1): Dataset {
   return { count, features, images, labels }
 }
 
-function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isPouwError(e), `expected a PouwError, got ${String(e)}`)
-    assert.equal(e.code, code)
-    if (text) assert.match(e.message, text)
-    return true
-  })
-}
 
 describe('fragmentRanges', () => {
   it('splits into p consecutive fragments, p-1 equal and a last one no larger', () => {

@@ -3,7 +3,7 @@
 // shards for small (k, h), errors for too few / malformed / inconsistent shards, parameter choice, speed.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isPouwError } from '@pouw/protocol'
+import { throwsCode } from './throwsCode.js'
 import { DATA_PREP_ERRORS, gfInv, gfMul, rsDecode, rsEncode, rsParamsFor, rsShardSize } from '../src/data/index.js'
 import { splitMix32 } from '../src/prng.js'
 
@@ -14,14 +14,6 @@ function randomBytes(n: number, salt: number): Uint8Array {
   return out
 }
 
-function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isPouwError(e), `expected a PouwError, got ${String(e)}`)
-    assert.equal(e.code, code)
-    if (text) assert.match(e.message, text)
-    return true
-  })
-}
 
 /** Every subset of {0..n-1}, as a bit mask. */
 function* subsets(n: number): Generator<number> {

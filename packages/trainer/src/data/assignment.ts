@@ -1,4 +1,4 @@
-import { TAGS, Writer, taggedHash, toHex } from '@pouw/protocol'
+import { TAGS, Writer, taggedHash, toHex, type AssignmentMethod } from '@pouw/protocol'
 import { pouwError } from '../errors.js'
 import { assertIntIn, assertSeed, dataPrepError } from './plan.js'
 
@@ -11,7 +11,7 @@ import { assertIntIn, assertSeed, dataPrepError } from './plan.js'
  * assignment is re-evaluated.
  */
 
-export type AssignmentMethod = 'interleaved' | 'consistent-hashing'
+export type { AssignmentMethod }
 
 export interface AssignmentParams {
   method: AssignmentMethod

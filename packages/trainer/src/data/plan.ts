@@ -1,4 +1,4 @@
-import { PouwError, TAGS, taggedHash } from '@pouw/protocol'
+import { MIN_FRAGMENTS, PouwError, TAGS, taggedHash } from '@pouw/protocol'
 import { nextBelow, splitMix32 } from '../prng.js'
 
 /**
@@ -45,7 +45,6 @@ export function assertSeed(seed: Uint8Array, what = 'seed'): void {
 /** Record indices [start, start + count) of D. */
 export interface FragmentRange { start: number; count: number }
 
-export const MIN_FRAGMENTS = 10
 /** Enough for any data set we will see; keeps hash lists in a task definition small. */
 export const MAX_FRAGMENTS = 65_536
 export const MAX_RECORDS = 0xffff_ffff
