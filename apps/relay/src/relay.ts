@@ -289,6 +289,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     api: {
       '/api/status': async () => {
         const tip = chain.tip()
+        const sup = supervisor.status()
         return {
           height: tip.height, hash: tip.hashHex, peers: network.connections().length,
           relay: { peerId: network.peerId, addrs: network.addrs(), verifier: toHex(verifierKeys.publicKey) },
@@ -300,11 +301,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             noncesPerIteration: noncesPerIteration(task), topic: itresTopic, seed: toHex(seed), epochs: task.epochs,
             fragments: fragments.length, batches: taskData.batchCount, topics: { itres: itresTopic, epochs: epochsTopic },
           },
-          supervisors: (() => {
-            const s = supervisor.status()
-            return { committee: s.committee, t: s.t, groupPublicKey: s.groupPublicKey, dkg: s.dkg, me: s.key, history: s.history, refused: s.refused, joined: s.joined }
-          })(),
-          epoch: { current: supervisor.status().epoch, miners: supervisor.status().epochMiners },
+          supervisors: { committee: sup.committee, t: sup.t, groupPublicKey: sup.groupPublicKey, dkg: sup.dkg, me: sup.key, history: sup.history, refused: sup.refused, joined: sup.joined },
+          epoch: { current: sup.epoch, miners: sup.epochMiners },
           stats,
         }
       },
