@@ -1,4 +1,4 @@
-import { blockFromBytes, blockToBytes, bytesEqual, headerHash, isPouwError, toHex, type Block } from '@pouw/protocol'
+import { blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, type Block } from '@pouw/protocol'
 import { chainEntryFromBytes, chainEntryToBytes, createChainEntry, type ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
 import { createGenesis, createGenesisEntry, type ChainParams } from './params.js'
@@ -46,7 +46,10 @@ export interface AddResult {
 
 /**
  * A block tree in a KeyValueStore with its heaviest branch as main chain.
- * Fork choice: the greatest cumulative work; on a tie the first seen stays.
+ * Fork choice: the greatest cumulative work; on a tie, the lower block hash
+ * (bytes compared as a big-endian number). Unlike "first seen stays", the
+ * tie-break does not depend on arrival order, so every node that holds the
+ * same blocks picks the same tip.
  */
 export class Chain {
   private queue: Promise<unknown> = Promise.resolve()
@@ -128,8 +131,9 @@ export class Chain {
    * Validates and stores a block; calls are serialised so the tip cannot race.
    * Order: duplicate (LEDGER_DUPLICATE), parent (LEDGER_PARENT_UNKNOWN),
    * validateBlock, then opts.checkProofOfUsefulWork, then one atomic batch
-   * with the block, its entry, opts.extra and, when its cumulative work is
-   * strictly greater than the tip's, the height index and tip pointer.
+   * with the block, its entry, opts.extra and, when it beats the tip (more
+   * cumulative work, or as much and a lower hash), the height index and tip
+   * pointer.
    * Nothing is written when any step throws.
    */
   addBlock(block: Block, opts: AddOptions): Promise<AddResult> {
@@ -157,7 +161,7 @@ export class Chain {
       ...extra.map(([key, value]): BatchOp => ({ type: 'put', key, value })),
     ]
     const oldTip = this.tipEntry
-    if (entry.cumulativeWork <= oldTip.cumulativeWork) {
+    if (!beats(entry, oldTip)) {
       await this.store.batch(ops)
       return { status: 'side', entry, disconnected: [], connected: [] }
     }
@@ -195,6 +199,12 @@ export class Chain {
     if (e === undefined) throw ledgerError('STORE_CORRUPT', `entry ${hashHex} is referenced but missing`)
     return e
   }
+}
+
+/** Fork choice: more cumulative work wins; equal work goes to the lower hash. */
+export function beats(candidate: ChainEntry, tip: ChainEntry): boolean {
+  if (candidate.cumulativeWork !== tip.cumulativeWork) return candidate.cumulativeWork > tip.cumulativeWork
+  return compareBytes(candidate.hash, tip.hash) < 0
 }
 
 async function readEntry(store: KeyValueStore, hashHex: string): Promise<ChainEntry | undefined> {

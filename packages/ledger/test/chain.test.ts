@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { blockToBytes, headerHash, toHex, workFromBits, type Block } from '@pouw/protocol'
-import { CHAIN_KEYS, Chain, LevelStore, MemoryStore, createGenesis, type ChainEntry, type KeyValueStore } from '../src/index.js'
+import { CHAIN_KEYS, Chain, LevelStore, MemoryStore, beats, createChainEntry, createGenesis, type ChainEntry, type KeyValueStore } from '../src/index.js'
 import { NOW, PARAMS, minedOn, recipient } from './fixtures.js'
 
 const WORK = workFromBits(PARAMS.bits)
@@ -26,6 +26,10 @@ async function extend(chain: Chain, parent: ChainEntry, n: number, seed = 1): Pr
   }
   return out
 }
+
+/** The entry a block on `parent` gets, without a chain. */
+const entryOf = (block: Block, parent: ChainEntry): ChainEntry =>
+  createChainEntry(block, parent.height + 1, parent.cumulativeWork + WORK, NOW)
 
 async function mainChain(chain: Chain): Promise<string[]> {
   const out: string[] = []
@@ -125,14 +129,37 @@ describe('Chain', () => {
     assert.equal(chain.tip().hashHex, r.entry.hashHex)
   })
 
-  it('keeps the first seen branch on equal work, switches to a heavier one', async () => {
+  it('on equal work picks the lower tip hash whatever the arrival order', async () => {
+    const g = (await Chain.open(new MemoryStore(), PARAMS)).tip()
+    const a = [minedOn(g, { seed: 1 })]
+    a.push(minedOn(entryOf(a[0]!, g), { seed: 1 }))
+    const b = [minedOn(g, { seed: 2 })]
+    b.push(minedOn(entryOf(b[0]!, g), { seed: 2 }))
+    const tips: string[] = []
+    for (const order of [[...a, ...b], [...b, ...a], [a[0]!, b[0]!, b[1]!, a[1]!]]) {
+      const chain = await Chain.open(new MemoryStore(), PARAMS)
+      for (const block of order) await chain.addBlock(block, { now: NOW })
+      tips.push(chain.tip().hashHex)
+    }
+    const [ha, hb] = [toHex(headerHash(a[1]!.header)), toHex(headerHash(b[1]!.header))]
+    const lower = ha < hb ? ha : hb
+    assert.deepEqual(tips, [lower, lower, lower])
+    assert.equal(beats(entryOf(a[1]!, entryOf(a[0]!, g)), entryOf(b[1]!, entryOf(b[0]!, g))), ha < hb)
+  })
+
+  it('switches to a heavier branch and back', async () => {
     const chain = await Chain.open(new MemoryStore(), PARAMS)
     const g = chain.tip()
     const [a1, a2] = await extend(chain, g, 2, 1)
     const b1 = await chain.addBlock(minedOn(g, { seed: 2 }), { now: NOW })
-    assert.equal(b1.status, 'side')
     const b2 = await chain.addBlock(minedOn(b1.entry, { seed: 2 }), { now: NOW })
-    assert.equal(b2.status, 'side', 'a tie keeps the first seen')
+    const aWins = a2!.hashHex < b2.entry.hashHex
+    assert.equal(b2.status, aWins ? 'side' : 'reorg', 'a tie goes to the lower hash')
+    if (!aWins) {
+      const back = await chain.addBlock(minedOn(a2!, { seed: 1 }), { now: NOW })
+      assert.equal(back.status, 'reorg')
+      return
+    }
     assert.equal(chain.tip().hashHex, a2!.hashHex)
     assert.deepEqual(await mainChain(chain), hexes([g, a1!, a2!]))
 
