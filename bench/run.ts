@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs'
 import { bitsFromTarget, generateKeyPair, submissionFromBytes, blockFromBytes, parameterCount, type TaskSpec } from '@pouw/protocol'
 import { Miner, TaskData, createMnistTask, initialParameters, loadBatch, taskSeed, verifyProofOfUsefulWork, type GradientEngine } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
+import { ledgerFigures } from './ledger.js'
 
 function emit(name: string, value: number, unit: string, note: string): void {
   console.log(JSON.stringify({ name, value: Number(value.toPrecision(4)), unit, note }))
@@ -65,6 +66,9 @@ async function minerLoop(task: TaskSpec, data: TaskData, engine: GradientEngine,
   const ms = performance.now() - t0
   return { samplesPerSec: (steps * task.batchSize * 1000) / ms, iterationMs: ms / steps, miner, blocks }
 }
+
+// issue 4: ledger_tx_per_s, ledger_tx_per_s_noble, block_validate_ms (a few seconds, before the training figures)
+await ledgerFigures(emit)
 
 const dataset = loadMnistAll()
 const task = createMnistTask(dataset)

@@ -1,8 +1,15 @@
-import { blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, type Block } from '@pouw/protocol'
+import {
+  blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, txHash,
+  type Block, type OutPoint,
+} from '@pouw/protocol'
 import { chainEntryFromBytes, chainEntryToBytes, createChainEntry, type ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
 import { createGenesis, createGenesisEntry, type ChainParams } from './params.js'
 import type { BatchOp, KeyValueStore } from './store.js'
+import {
+  coinFromBytes, coinToBytes, connectBlock, disconnectBlock, outpointFromKey, outpointKey, undoFromBytes, undoToBytes,
+  type BlockUndo, type Coin, type UtxoView, type VerifyFn,
+} from './utxo.js'
 import { validateBlock } from './validate.js'
 
 /** Every key the chain writes starts with this; AddOptions.extra keys must not. */
@@ -16,6 +23,17 @@ export const CHAIN_KEYS = {
   height: (h: number) => `chain/height/${h.toString(16).padStart(8, '0')}`,
   tip: 'chain/tip',
   genesis: 'chain/genesis',
+  /** the UTXO set: outpointKey -> coinToBytes */
+  utxoPrefix: 'chain/utxo/',
+  utxo: (outpoint: string) => `chain/utxo/${outpoint}`,
+  /** the same coins indexed by recipient, for wallets: recipient hex + outpointKey -> coinToBytes */
+  ownerPrefix: (recipientHex: string) => `chain/owner/${recipientHex}`,
+  owner: (recipientHex: string, outpoint: string) => `chain/owner/${recipientHex}${outpoint}`,
+  /** undo data of each main-chain block (what it spent), to disconnect it in a reorg */
+  undoPrefix: 'chain/undo/',
+  undo: (hashHex: string) => `chain/undo/${hashHex}`,
+  /** the block the UTXO set is the state after: always the tip (written in the tip's batch) */
+  utxoBest: 'chain/utxo-best',
 } as const
 
 export interface AddOptions {
@@ -29,6 +47,8 @@ export interface AddOptions {
   checkProofOfUsefulWork?: (block: Block, parent: ChainEntry, hash: Uint8Array) => Promise<Record<string, Uint8Array> | void>
   /** more key/values (the block's evidence, annotations) written in the same atomic batch as the block */
   extra?: Record<string, Uint8Array>
+  /** signature verification for the transfers (default: sign.ts `verify`, WebCrypto with the noble reference) */
+  verify?: VerifyFn
 }
 
 /**
@@ -50,6 +70,16 @@ export interface AddResult {
  * (bytes compared as a big-endian number). Unlike "first seen stays", the
  * tie-break does not depend on arrival order, so every node that holds the
  * same blocks picks the same tip.
+ *
+ * The chain keeps the UTXO set of its tip (CHAIN_KEYS.utxo, indexed by
+ * recipient under CHAIN_KEYS.owner) and each main-chain block's undo data.
+ * They change in the same atomic batch as the tip: a new tip's transfers are
+ * checked against the UTXO set before it becomes the tip, and a reorg
+ * disconnects the old branch with its undo data, then connects the new
+ * branch block by block; if any block of it breaks a rule, nothing is
+ * written and the new block is refused. A side-branch block is stored
+ * without that check (its branch's UTXO set does not exist yet): it is
+ * checked when its branch would become the main chain.
  */
 export class Chain {
   private queue: Promise<unknown> = Promise.resolve()
@@ -77,6 +107,8 @@ export class Chain {
         { type: 'put', key: CHAIN_KEYS.height(0), value: entry.hash },
         { type: 'put', key: CHAIN_KEYS.tip, value: entry.hash },
         { type: 'put', key: CHAIN_KEYS.genesis, value: entry.hash },
+        // the genesis coinbase pays nothing: the UTXO set starts empty
+        { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash },
       ])
       return new Chain(store, params, genesisHash, entry)
     }
@@ -87,7 +119,34 @@ export class Chain {
     const tipHash = await store.get(CHAIN_KEYS.tip)
     const tip = tipHash === undefined ? undefined : await readEntry(store, toHex(tipHash))
     if (tip === undefined) throw ledgerError('STORE_CORRUPT', 'the store has a genesis but no tip entry')
-    return new Chain(store, params, genesisHash, tip)
+    const chain = new Chain(store, params, genesisHash, tip)
+    const best = await store.get(CHAIN_KEYS.utxoBest)
+    // a store written before the UTXO set existed (issue 2): build it from the main chain
+    if (best === undefined || !bytesEqual(best, tip.hash)) await chain.rebuildUtxo()
+    return chain
+  }
+
+  /**
+   * Rebuilds the UTXO set and undo data by connecting every main-chain block
+   * from genesis, in one atomic batch. Open() calls it for a store without
+   * a UTXO set; a block that breaks a transaction rule makes it throw.
+   */
+  private async rebuildUtxo(): Promise<void> {
+    const ops: BatchOp[] = []
+    for (const prefix of [CHAIN_KEYS.utxoPrefix, 'chain/owner/', CHAIN_KEYS.undoPrefix]) {
+      for await (const [key] of this.store.iterate(prefix)) ops.push({ type: 'del', key })
+    }
+    const view = new Map<string, Coin>()
+    for (let h = 1; h <= this.tipEntry.height; h++) {
+      const entry = await this.getByHeight(h)
+      const block = entry === undefined ? undefined : await this.getBlock(entry.hashHex)
+      if (entry === undefined || block === undefined) throw ledgerError('STORE_CORRUPT', `main-chain block at height ${h} is missing`)
+      const { undo } = await connectBlock(view, block.txs, h, this.params)
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) })
+    }
+    for (const [key, coin] of view) ops.push(...coinPuts(key, coin))
+    ops.push({ type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash })
+    await this.store.batch(ops)
   }
 
   tip(): ChainEntry {
@@ -127,13 +186,40 @@ export class Chain {
     return out
   }
 
+  /** The unspent output at `outpoint` in the tip's UTXO set, or undefined (never created, or spent). */
+  async utxo(outpoint: OutPoint): Promise<Coin | undefined> {
+    const key = outpointKey(outpoint)
+    const bytes = await this.store.get(CHAIN_KEYS.utxo(key))
+    return bytes === undefined ? undefined : corruptIfThrows(() => coinFromBytes(bytes), `coin ${key}`)
+  }
+
+  /** Every unspent output paying `recipient` (an Ed25519 public key) in the tip's UTXO set, in outpoint order. */
+  async coinsOf(recipient: Uint8Array): Promise<{ outpoint: OutPoint; coin: Coin }[]> {
+    const prefix = CHAIN_KEYS.ownerPrefix(toHex(recipient))
+    const out: { outpoint: OutPoint; coin: Coin }[] = []
+    for await (const [key, bytes] of this.store.iterate(prefix)) {
+      const op = key.slice(prefix.length)
+      out.push({ outpoint: outpointFromKey(op), coin: corruptIfThrows(() => coinFromBytes(bytes), `coin ${op}`) })
+    }
+    return out
+  }
+
+  /** Sum of the unspent outputs paying `recipient`, whatever their locks and maturity. */
+  async balance(recipient: Uint8Array): Promise<bigint> {
+    let total = 0n
+    for (const { coin } of await this.coinsOf(recipient)) total += coin.amount
+    return total
+  }
+
   /**
    * Validates and stores a block; calls are serialised so the tip cannot race.
    * Order: duplicate (LEDGER_DUPLICATE), parent (LEDGER_PARENT_UNKNOWN),
-   * validateBlock, then opts.checkProofOfUsefulWork, then one atomic batch
-   * with the block, its entry, opts.extra and, when it beats the tip (more
-   * cumulative work, or as much and a lower hash), the height index and tip
-   * pointer.
+   * validateBlock, then, when it beats the tip (more cumulative work, or as
+   * much and a lower hash), the transactions of the branch against the UTXO
+   * set (utxo.ts connectBlock, after disconnecting the old branch), then
+   * opts.checkProofOfUsefulWork, then one atomic batch with the block, its
+   * entry, opts.extra and, for a new tip, the height index, the tip pointer,
+   * the UTXO set's changes and the undo data.
    * Nothing is written when any step throws.
    */
   addBlock(block: Block, opts: AddOptions): Promise<AddResult> {
@@ -150,28 +236,70 @@ export class Chain {
     const parent = await this.getEntry(parentHex)
     if (parent === undefined) throw ledgerError('PARENT_UNKNOWN', `parent ${parentHex} of block ${hashHex} is unknown`, { hash: hashHex, parent: parentHex })
     const v = validateBlock(parent, block, this.params, opts.now)
+    const entry = createChainEntry(block, v.height, v.cumulativeWork, opts.now, v.hash)
+    const oldTip = this.tipEntry
+    const newTip = beats(entry, oldTip)
+    const path = newTip ? await this.findPath(oldTip, entry) : undefined
+    const utxoOps = path === undefined ? [] : await this.switchUtxo(path, block, v.txHashes, opts.verify)
+
     const learnt = opts.checkProofOfUsefulWork !== undefined ? await opts.checkProofOfUsefulWork(block, parent, v.hash) : undefined
     assertExtraKeys(learnt ?? undefined)
     const extra = [...Object.entries(opts.extra ?? {}), ...Object.entries(learnt ?? {})]
 
-    const entry = createChainEntry(block, v.height, v.cumulativeWork, opts.now, v.hash)
     const ops: BatchOp[] = [
       { type: 'put', key: CHAIN_KEYS.block(hashHex), value: blockToBytes(block) },
       { type: 'put', key: CHAIN_KEYS.entry(hashHex), value: chainEntryToBytes(entry) },
       ...extra.map(([key, value]): BatchOp => ({ type: 'put', key, value })),
     ]
-    const oldTip = this.tipEntry
-    if (!beats(entry, oldTip)) {
+    if (path === undefined) {
       await this.store.batch(ops)
       return { status: 'side', entry, disconnected: [], connected: [] }
     }
-    const { disconnected, connected } = await this.findPath(oldTip, entry)
+    const { disconnected, connected } = path
     for (const c of connected) ops.push({ type: 'put', key: CHAIN_KEYS.height(c.height), value: c.hash })
     for (const d of disconnected) if (d.height > entry.height) ops.push({ type: 'del', key: CHAIN_KEYS.height(d.height) })
-    ops.push({ type: 'put', key: CHAIN_KEYS.tip, value: entry.hash })
+    ops.push(...utxoOps)
+    ops.push({ type: 'put', key: CHAIN_KEYS.tip, value: entry.hash }, { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash })
     await this.store.batch(ops)
     this.tipEntry = entry
     return { status: disconnected.length === 0 ? 'extended' : 'reorg', entry, disconnected, connected }
+  }
+
+  /**
+   * The UTXO set's changes (as batch ops) to move the tip along `path`:
+   * disconnects the old branch (tip first) with its undo data, then
+   * connects the new branch (oldest first; `block` is its last block, not
+   * stored yet). Reads the store, writes nothing; throws the first broken rule.
+   */
+  private async switchUtxo(
+    path: { disconnected: ChainEntry[]; connected: ChainEntry[] }, block: Block, txHashes: Uint8Array[], verify: VerifyFn | undefined,
+  ): Promise<BatchOp[]> {
+    const view = new StoreCoinView(this.store)
+    const ops: BatchOp[] = []
+    for (const d of path.disconnected) {
+      const old = await this.mustGetBlock(d.hashHex)
+      const undoBytes = await this.store.get(CHAIN_KEYS.undo(d.hashHex))
+      if (undoBytes === undefined) throw ledgerError('STORE_CORRUPT', `undo data of main-chain block ${d.hashHex} is missing`)
+      const undo: BlockUndo = corruptIfThrows(() => undoFromBytes(undoBytes), `undo data ${d.hashHex}`)
+      const hashes = old.txs.map(txHash)
+      await view.load(old.txs.flatMap((tx, i) => tx.outputs.map((_, index) => outpointKey({ txHash: hashes[i]!, index }))))
+      disconnectBlock(view, old.txs, undo, hashes)
+      ops.push({ type: 'del', key: CHAIN_KEYS.undo(d.hashHex) })
+    }
+    for (const c of path.connected) {
+      const last = c === path.connected[path.connected.length - 1]
+      const b = last ? block : await this.mustGetBlock(c.hashHex)
+      await view.load(b.txs.flatMap((tx) => tx.type === 'transfer' ? tx.inputs.map((i) => outpointKey(i.prevout)) : []))
+      const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined })
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) })
+    }
+    return [...view.ops(), ...ops]
+  }
+
+  private async mustGetBlock(hashHex: string): Promise<Block> {
+    const b = await this.getBlock(hashHex)
+    if (b === undefined) throw ledgerError('STORE_CORRUPT', `block ${hashHex} is referenced but missing`)
+    return b
   }
 
   /** Walks both branches back to their common ancestor. */
@@ -198,6 +326,62 @@ export class Chain {
     const e = await this.getEntry(hashHex)
     if (e === undefined) throw ledgerError('STORE_CORRUPT', `entry ${hashHex} is referenced but missing`)
     return e
+  }
+}
+
+/** Puts of one coin: the UTXO set and the recipient index. */
+function coinPuts(key: string, coin: Coin): BatchOp[] {
+  const value = coinToBytes(coin)
+  return [
+    { type: 'put', key: CHAIN_KEYS.utxo(key), value },
+    { type: 'put', key: CHAIN_KEYS.owner(toHex(coin.recipient), key), value },
+  ]
+}
+
+/**
+ * A UtxoView over the store for one tip change: reads what load() fetched,
+ * keeps every change in memory, and turns the end state into batch ops.
+ */
+class StoreCoinView implements UtxoView {
+  /** what the store holds (null: nothing), for the keys loaded */
+  private readonly stored = new Map<string, Coin | null>()
+  /** the changes (null: spent) */
+  private readonly changes = new Map<string, Coin | null>()
+
+  constructor(private readonly store: KeyValueStore) {}
+
+  async load(keys: Iterable<string>): Promise<void> {
+    for (const key of keys) {
+      if (this.stored.has(key)) continue
+      const bytes = await this.store.get(CHAIN_KEYS.utxo(key))
+      this.stored.set(key, bytes === undefined ? null : corruptIfThrows(() => coinFromBytes(bytes), `coin ${key}`))
+    }
+  }
+
+  get(key: string): Coin | undefined {
+    const c = this.changes.get(key)
+    if (c !== undefined) return c ?? undefined
+    return this.stored.get(key) ?? undefined
+  }
+
+  set(key: string, coin: Coin): void {
+    this.changes.set(key, coin)
+  }
+
+  delete(key: string): void {
+    this.changes.set(key, null)
+  }
+
+  ops(): BatchOp[] {
+    const ops: BatchOp[] = []
+    for (const [key, coin] of this.changes) {
+      const before = this.stored.get(key) ?? null
+      if (before !== null) {
+        ops.push({ type: 'del', key: CHAIN_KEYS.utxo(key) }, { type: 'del', key: CHAIN_KEYS.owner(toHex(before.recipient), key) })
+      }
+      if (coin !== null) ops.push(...coinPuts(key, coin))
+    }
+    return ops
   }
 }
 

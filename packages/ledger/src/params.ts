@@ -12,7 +12,40 @@ export interface ChainParams {
   subsidy: bigint
   /** how far ahead of the validator's clock a block's time may be */
   maxFutureSeconds: number
+  /** blocks a coinbase output waits before it may be spent; COINBASE_MATURITY when absent */
+  coinbaseMaturity?: number
 }
+
+/**
+ * Rule: a coinbase output created at height h may be spent in a block at
+ * height >= h + maturity. 10 blocks (Bitcoin: 100): a reorg of fewer blocks
+ * than that cannot make transfers that spent a block reward disappear with it.
+ */
+export const COINBASE_MATURITY = 10
+
+export function coinbaseMaturity(params: ChainParams): number {
+  return params.coinbaseMaturity ?? COINBASE_MATURITY
+}
+
+/**
+ * Rule: no output amount, no sum of one transaction's inputs or outputs and
+ * no coinbase exceeds MAX_MONEY (21e6 coins of 1e8 units, as Bitcoin). The
+ * supply itself is bounded by the subsidy rule; this bound keeps every sum
+ * far below 2^64 and any bigint arithmetic on amounts meaningful.
+ */
+export const MAX_MONEY = 21_000_000n * 100_000_000n
+
+/** Mempool policy (not consensus: what this node relays and mines). */
+export interface MempoolPolicy {
+  /** least fee per encoded byte a transaction must pay */
+  minFeeRate: bigint
+  /** most encoded bytes the mempool holds; beyond, the lowest fee rates are evicted */
+  maxBytes: number
+  /** largest transaction accepted (consensus allows MAX_TX_BYTES) */
+  maxTxBytes: number
+}
+
+export const DEFAULT_MEMPOOL_POLICY: Readonly<MempoolPolicy> = { minFeeRate: 1n, maxBytes: 8_000_000, maxTxBytes: 20_000 }
 
 /**
  * Rule: the compact target required of a block whose parent is `parent`.

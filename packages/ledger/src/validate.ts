@@ -1,10 +1,11 @@
 import {
-  BLOCK_VERSION, bytesEqual, computeMerkleRoot, hashMeetsTarget, headerHash, isPouwError, protocolError,
-  targetFromBits, toHex, workFromBits, type Block,
+  BLOCK_VERSION, HEADER_SIZE, MAX_BLOCK_BYTES, MAX_TXS, TAGS, bytesEqual, hashMeetsTarget, headerHash, isPouwError, merkleRoot,
+  protocolError, taggedHash, targetFromBits, toHex, txToBytes, workFromBits, type Block, type CoinbaseTx,
 } from '@pouw/protocol'
 import type { ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
 import { nextBits, type ChainParams } from './params.js'
+import { checkTx } from './utxo.js'
 
 export interface ValidatedBlock {
   hash: Uint8Array
@@ -13,14 +14,15 @@ export interface ValidatedBlock {
   work: bigint
   /** parent.cumulativeWork + work */
   cumulativeWork: bigint
+  /** txHash of each transaction, in block order */
+  txHashes: Uint8Array[]
 }
 
 /**
  * Context-free rules, checked without the parent (pure, no clock):
  * - header version is BLOCK_VERSION;
  * - bits decode to a valid target (else LEDGER_BAD_BITS);
- * - exactly one transaction, a coinbase, paying non-negative amounts that
- *   sum to at most params.subsidy (LEDGER_BAD_COINBASE);
+ * - the transactions pass checkBlockTxs (coinbase first, then transfers);
  * - header.merkleRoot = computeMerkleRoot(txs) (LEDGER_BAD_MERKLE);
  * - the header hash meets the target of the header's own bits
  *   (LEDGER_HIGH_HASH); validateBlock then requires those bits to be the
@@ -28,6 +30,46 @@ export interface ValidatedBlock {
  * Returns the header hash.
  */
 export function checkBlockSyntax(block: Block, params: ChainParams): Uint8Array {
+  return checkBlock(block, params).hash
+}
+
+/**
+ * Context-free rules of a block's transactions:
+ * - at least one and at most MAX_TXS transactions, at most MAX_BLOCK_BYTES
+ *   encoded (LEDGER_BLOCK_TOO_LARGE; a decoded block holds these already);
+ * - the first is a coinbase, every other one a transfer (LEDGER_BAD_COINBASE);
+ * - each passes checkTx;
+ * - a block without transfers has no fees: its coinbase pays at most
+ *   params.subsidy (LEDGER_BAD_COINBASE). With transfers the bound is
+ *   subsidy + fees, which needs the UTXO set: connectBlock checks it.
+ * Returns the transactions' hashes (the Merkle leaves).
+ */
+export function checkBlockTxs(block: Block, params: ChainParams): Uint8Array[] {
+  const txs = block.txs
+  if (txs.length > MAX_TXS) throw ledgerError('BLOCK_TOO_LARGE', `${txs.length} transactions, at most ${MAX_TXS}`)
+  const coinbase = txs[0]
+  if (coinbase === undefined) throw ledgerError('BAD_COINBASE', 'a block holds at least one transaction, the coinbase; got none')
+  if (coinbase.type !== 'coinbase') throw ledgerError('BAD_COINBASE', `the first transaction is a ${String(coinbase.type)}, expected a coinbase`)
+  for (let i = 1; i < txs.length; i++) {
+    if (txs[i]!.type !== 'transfer') throw ledgerError('BAD_COINBASE', `transaction ${i} is a ${String(txs[i]!.type)}; only the first may be a coinbase`)
+  }
+  for (const tx of txs) checkTx(tx)
+  if (txs.length === 1) {
+    let paid = 0n
+    for (const o of coinbase.outputs) paid += o.amount
+    if (paid > params.subsidy) throw ledgerError('BAD_COINBASE', `coinbase pays ${paid}, the subsidy is ${params.subsidy}`, { paid: String(paid) })
+  }
+  let size = HEADER_SIZE + 4
+  const hashes = txs.map((tx) => {
+    const bytes = txToBytes(tx)
+    size += 4 + bytes.length
+    return taggedHash(TAGS.tx, bytes)
+  })
+  if (size > MAX_BLOCK_BYTES) throw ledgerError('BLOCK_TOO_LARGE', `block is ${size} bytes, at most ${MAX_BLOCK_BYTES}`, { size })
+  return hashes
+}
+
+function checkBlock(block: Block, params: ChainParams): { hash: Uint8Array; txHashes: Uint8Array[] } {
   const h = block.header
   if (h.version !== BLOCK_VERSION) throw protocolError('BAD_VERSION', `block version ${h.version}, expected ${BLOCK_VERSION}`)
   let target: bigint
@@ -37,22 +79,14 @@ export function checkBlockSyntax(block: Block, params: ChainParams): Uint8Array 
     if (!isPouwError(e)) throw e
     throw ledgerError('BAD_BITS', `bits 0x${h.bits.toString(16)} are not a valid compact target`, { bits: h.bits })
   }
-  if (block.txs.length !== 1) throw ledgerError('BAD_COINBASE', `a block holds exactly one transaction, the coinbase; got ${block.txs.length}`)
-  const coinbase = block.txs[0]!
-  if (coinbase.type !== 'coinbase') throw ledgerError('BAD_COINBASE', `the first transaction is a ${String(coinbase.type)}, expected a coinbase`)
-  let paid = 0n
-  for (const o of coinbase.outputs) {
-    if (o.amount < 0n) throw ledgerError('BAD_COINBASE', `coinbase output of ${o.amount} is negative`)
-    paid += o.amount
-  }
-  if (paid > params.subsidy) throw ledgerError('BAD_COINBASE', `coinbase pays ${paid}, the subsidy is ${params.subsidy}`, { paid: String(paid) })
-  const root = computeMerkleRoot(block.txs)
+  const txHashes = checkBlockTxs(block, params)
+  const root = merkleRoot(txHashes)
   if (!bytesEqual(root, h.merkleRoot)) {
     throw ledgerError('BAD_MERKLE', `merkle root ${toHex(h.merkleRoot)} does not match the transactions' ${toHex(root)}`)
   }
   const hash = headerHash(h)
   if (!hashMeetsTarget(hash, target)) throw ledgerError('HIGH_HASH', `header hash ${toHex(hash)} is above the target of bits 0x${h.bits.toString(16)}`)
-  return hash
+  return { hash, txHashes }
 }
 
 /**
@@ -63,15 +97,16 @@ export function checkBlockSyntax(block: Block, params: ChainParams): Uint8Array 
  * - parent.header.time <= time (LEDGER_TIME_TOO_OLD) and
  *   time <= now + params.maxFutureSeconds (LEDGER_TIME_TOO_NEW);
  * - the coinbase's height is parent.height + 1 (LEDGER_BAD_COINBASE).
- * The proof of useful work is checked elsewhere (it is expensive and needs
- * the evidence); see Chain.addBlock.
+ * The transfers against the UTXO set (utxo.ts connectBlock) and the proof
+ * of useful work (expensive, needs the evidence) are checked by
+ * Chain.addBlock when the block joins the main chain.
  */
 export function validateBlock(parent: ChainEntry, block: Block, params: ChainParams, now: number): ValidatedBlock {
   const h = block.header
   if (!bytesEqual(h.prevHash, parent.hash)) {
     throw ledgerError('PARENT_UNKNOWN', `block's prevHash ${toHex(h.prevHash)} is not the given parent ${parent.hashHex}`)
   }
-  const hash = checkBlockSyntax(block, params)
+  const { hash, txHashes } = checkBlock(block, params)
   const bits = nextBits(parent, params)
   if (h.bits !== bits) throw ledgerError('BAD_BITS', `bits 0x${h.bits.toString(16)}, expected 0x${bits.toString(16)}`, { bits: h.bits, expected: bits })
   if (h.time < parent.header.time) {
@@ -81,8 +116,8 @@ export function validateBlock(parent: ChainEntry, block: Block, params: ChainPar
     throw ledgerError('TIME_TOO_NEW', `time ${h.time} is more than ${params.maxFutureSeconds} s ahead of ${now}`, { time: h.time, now })
   }
   const height = parent.height + 1
-  const cbHeight = block.txs[0]!.height
+  const cbHeight = (block.txs[0] as CoinbaseTx).height // checkBlock: the first is a coinbase
   if (cbHeight !== height) throw ledgerError('BAD_COINBASE', `coinbase height ${cbHeight}, expected ${height}`)
   const work = workFromBits(h.bits)
-  return { hash, height, work, cumulativeWork: parent.cumulativeWork + work }
+  return { hash, height, work, cumulativeWork: parent.cumulativeWork + work, txHashes }
 }

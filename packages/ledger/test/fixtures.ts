@@ -1,6 +1,7 @@
 import {
-  BLOCK_VERSION, NONCE_OFFSET, ZERO_HASH, computeMerkleRoot, hashMeetsTarget, headerHashFromBytes, headerToBytes,
-  targetFromBits, type Block, type BlockHeader, type TxOutput,
+  BLOCK_VERSION, NONCE_OFFSET, SIGNATURE_SIZE, ZERO_HASH, computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes,
+  headerToBytes, sign, targetFromBits, txSigHash,
+  type Block, type BlockHeader, type KeyPair, type OutPoint, type TransferOutput, type TransferTx, type TxOutput,
 } from '@pouw/protocol'
 import { difficultyToBits, type ChainEntry, type ChainParams } from '../src/index.js'
 
@@ -28,6 +29,8 @@ export interface BlockSpec {
   merkleRoot?: Uint8Array
   /** distinguishes sibling blocks: pays the subsidy to recipient(seed) */
   seed?: number
+  /** transfers after the coinbase */
+  txs?: TransferTx[]
 }
 
 /** An unmined block on top of `parent` that passes every rule unless `spec` says otherwise. */
@@ -36,7 +39,7 @@ export function blockOn(parent: ChainEntry, spec: BlockSpec = {}, params = PARAM
     type: 'coinbase',
     height: spec.height ?? parent.height + 1,
     outputs: spec.outputs ?? [{ amount: params.subsidy, recipient: recipient(spec.seed ?? 1) }],
-  }]
+  }, ...(spec.txs ?? [])]
   const header: BlockHeader = {
     version: BLOCK_VERSION, prevHash: parent.hash, merkleRoot: spec.merkleRoot ?? computeMerkleRoot(txs),
     time: spec.time ?? parent.header.time + 60, bits: spec.bits ?? params.bits,
@@ -62,4 +65,23 @@ export function mine(block: Block, fail = false): Block {
 /** A mined, valid block on top of `parent`. */
 export function minedOn(parent: ChainEntry, spec: BlockSpec = {}): Block {
   return mine(blockOn(parent, spec))
+}
+
+/** A deterministic key pair per number. */
+export function keyPair(n: number): KeyPair {
+  return generateKeyPair(new Uint8Array(32).fill(n))
+}
+
+/** A plain output. */
+export function pay(to: KeyPair | Uint8Array, amount: bigint): TransferOutput {
+  return { amount, recipient: to instanceof Uint8Array ? to : to.publicKey, lock: { kind: 'pubkey' } }
+}
+
+/** A transfer spending `spends`, each signed by its key (noble, synchronous). */
+export function transfer(spends: { outpoint: OutPoint; key: KeyPair }[], outputs: TransferOutput[]): TransferTx {
+  const unsigned: TransferTx = {
+    type: 'transfer', inputs: spends.map((s) => ({ prevout: s.outpoint, signature: new Uint8Array(SIGNATURE_SIZE) })), outputs,
+  }
+  const message = txSigHash(unsigned)
+  return { ...unsigned, inputs: spends.map((s) => ({ prevout: s.outpoint, signature: sign(s.key.secretKey, message) })) }
 }

@@ -1,7 +1,7 @@
 import { Reader, Writer, bigIntToBytes, bytesToBigInt } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, ZERO_HASH, merkleRoot, taggedHash } from './hash.js'
-import { PUBLIC_KEY_SIZE } from './sign.js'
+import { MAX_TX_BYTES, txFromBytes, txHash, txToBytes, type Tx } from './tx.js'
 
 export const BLOCK_VERSION = 1
 export const HEADER_SIZE = 4 + 32 + 32 + 4 + 4 + 32 + 32 + 32
@@ -109,43 +109,6 @@ export function addToNonce(nonce: Uint8Array, j: number): Uint8Array {
 export function nonceOffset(base: Uint8Array, candidate: Uint8Array, limit: number): number {
   const d = (bytesToBigInt(candidate) - bytesToBigInt(base) + (1n << 256n)) % (1n << 256n)
   return d < BigInt(limit) ? Number(d) : -1
-}
-
-// ---- transactions ----
-
-export const TX_VERSION = 1
-export const TX_COINBASE = 0
-export const MAX_TX_BYTES = 100_000
-export const MAX_OUTPUTS = 256
-
-export interface TxOutput { amount: bigint; recipient: Uint8Array } // recipient: Ed25519 public key
-/** Issue 2 has only the coinbase; the type byte leaves room for the transactions of later issues. */
-export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[] }
-export type Tx = CoinbaseTx
-
-export function txToBytes(tx: Tx): Uint8Array {
-  const w = new Writer().u16(TX_VERSION).u8(TX_COINBASE).u32(tx.height).u16(tx.outputs.length)
-  for (const o of tx.outputs) w.u64(o.amount).fixed(o.recipient, PUBLIC_KEY_SIZE)
-  return w.finish()
-}
-
-export function txFromBytes(bytes: Uint8Array): Tx {
-  if (bytes.length > MAX_TX_BYTES) throw protocolError('TOO_LARGE', `transaction is ${bytes.length} bytes, at most ${MAX_TX_BYTES}`)
-  const r = new Reader(bytes, 'transaction')
-  const version = r.u16('version')
-  if (version !== TX_VERSION) throw protocolError('BAD_VERSION', `transaction version ${version}, expected ${TX_VERSION}`)
-  const type = r.u8('type')
-  if (type !== TX_COINBASE) throw protocolError('BAD_TYPE', `transaction type ${type} unknown`)
-  const height = r.u32('height')
-  const n = r.count(MAX_OUTPUTS, 'outputs', 2)
-  const outputs: TxOutput[] = []
-  for (let i = 0; i < n; i++) outputs.push({ amount: r.u64('amount'), recipient: r.bytes(PUBLIC_KEY_SIZE, 'recipient') })
-  r.end()
-  return { type: 'coinbase', height, outputs }
-}
-
-export function txHash(tx: Tx): Uint8Array {
-  return taggedHash(TAGS.tx, txToBytes(tx))
 }
 
 // ---- blocks ----

@@ -13,6 +13,7 @@ export const TAGS = {
   verdictSig: 'verdict-sig',
   blockHeader: 'block-header',
   tx: 'tx',
+  txSig: 'tx-sig',
   merkle: 'merkle',
   model: 'model',
   residual: 'residual',

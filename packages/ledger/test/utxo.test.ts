@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { TAGS, taggedHash, txHash, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx } from '@pouw/protocol'
+import {
+  COINBASE_MATURITY, MAX_MONEY, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock, outpointFromKey, outpointKey,
+  undoFromBytes, undoToBytes, type Coin,
+} from '../src/index.js'
+import { PARAMS, keyPair, pay, transfer } from './fixtures.js'
+
+const A = keyPair(1)
+const B = keyPair(2)
+const C = keyPair(3)
+const HEIGHT = 100
+const fund = (n: number): OutPoint => ({ txHash: taggedHash(TAGS.tx, new Uint8Array([n])), index: n })
+const coin = (amount: bigint, owner = A, extra: Partial<Coin> = {}): Coin =>
+  ({ amount, recipient: owner.publicKey, lock: { kind: 'pubkey' }, height: 1, coinbase: false, ...extra })
+const cb = (amount: bigint, height = HEIGHT): CoinbaseTx => ({ type: 'coinbase', height, outputs: [{ amount, recipient: C.publicKey }] })
+
+/** A view holding coins fund(0..n-1) of 1000 each, paying A. */
+function view(n = 4): Map<string, Coin> {
+  const v = new Map<string, Coin>()
+  for (let i = 0; i < n; i++) v.set(outpointKey(fund(i)), coin(1_000n))
+  return v
+}
+
+async function rejects(v: Map<string, Coin>, txs: Tx[], code: string, height = HEIGHT): Promise<void> {
+  const before = [...v]
+  await assert.rejects(connectBlock(v, txs, height, PARAMS), { code })
+  assert.deepEqual([...v], before, 'the view is untouched')
+}
+
+describe('UTXO rules', () => {
+  it('connects a transfer, counts its fee for the coinbase, and undo restores the view exactly', async () => {
+    const v = view()
+    const before = new Map(v)
+    const t = transfer([{ outpoint: fund(0), key: A }, { outpoint: fund(1), key: A }], [pay(B, 1_500n), pay(A, 490n)])
+    const txs = [cb(PARAMS.subsidy + 10n), t]
+    const { undo, fees } = await connectBlock(v, txs, HEIGHT, PARAMS)
+    assert.equal(fees, 10n)
+    assert.equal(v.has(outpointKey(fund(0))), false)
+    const h = txHash(t)
+    assert.deepEqual(v.get(outpointKey({ txHash: h, index: 0 })), { amount: 1_500n, recipient: B.publicKey, lock: { kind: 'pubkey' }, height: HEIGHT, coinbase: false })
+    assert.equal(v.get(outpointKey({ txHash: txHash(txs[0]!), index: 0 }))!.coinbase, true)
+    assert.equal(undo.spent.length, 2)
+    assert.deepEqual(undoFromBytes(undoToBytes(undo)), undo)
+    disconnectBlock(v, txs, undo)
+    assert.deepEqual(v, before)
+  })
+
+  it('is deterministic: the same block on the same view gives the same view and undo', async () => {
+    const t = transfer([{ outpoint: fund(2), key: A }], [pay(B, 900n)])
+    const [v1, v2] = [view(), view()]
+    const r1 = await connectBlock(v1, [cb(1n), t], HEIGHT, PARAMS)
+    const r2 = await connectBlock(v2, [cb(1n), t], HEIGHT, PARAMS, { verify: verifyReference })
+    assert.deepEqual(r1, r2)
+    assert.deepEqual(v1, v2)
+  })
+
+  it('spends an output of an earlier transfer of the same block, never of a later one', async () => {
+    const t1 = transfer([{ outpoint: fund(0), key: A }], [pay(B, 990n)])
+    const t2 = transfer([{ outpoint: { txHash: txHash(t1), index: 0 }, key: B }], [pay(C, 980n)])
+    const v = view()
+    const before = new Map(v)
+    const { undo } = await connectBlock(v, [cb(0n), t1, t2], HEIGHT, PARAMS)
+    assert.equal(v.has(outpointKey({ txHash: txHash(t1), index: 0 })), false)
+    assert.equal(undo.spent.length, 1, 'a coin created and spent in the block is not in the undo data')
+    disconnectBlock(v, [cb(0n), t1, t2], undo)
+    assert.deepEqual(v, before)
+    await rejects(view(), [cb(0n), t2, t1], 'LEDGER_MISSING_INPUT')
+  })
+
+  it('refuses double spends, in one block or of a spent coin', async () => {
+    const t1 = transfer([{ outpoint: fund(0), key: A }], [pay(B, 990n)])
+    const t2 = transfer([{ outpoint: fund(0), key: A }], [pay(C, 990n)])
+    await rejects(view(), [cb(0n), t1, t2], 'LEDGER_DOUBLE_SPEND')
+    await rejects(view(), [cb(0n), t1, t1], 'LEDGER_DOUBLE_SPEND')
+    const v = view()
+    await connectBlock(v, [cb(0n), t1], HEIGHT, PARAMS)
+    await rejects(v, [cb(0n), t2], 'LEDGER_MISSING_INPUT', HEIGHT + 1)
+    await rejects(view(), [cb(0n), transfer([{ outpoint: fund(9), key: A }], [pay(B, 1n)])], 'LEDGER_MISSING_INPUT')
+  })
+
+  it('refuses a signature by anyone but the coin\'s recipient, or over other bytes', async () => {
+    const byB = transfer([{ outpoint: fund(0), key: B }], [pay(B, 990n)])
+    await rejects(view(), [cb(0n), byB], 'LEDGER_BAD_SIGNATURE')
+    const good = transfer([{ outpoint: fund(0), key: A }, { outpoint: fund(1), key: A }], [pay(B, 990n)])
+    const changed = { ...good, outputs: [pay(C, 990n)] }
+    await rejects(view(), [cb(0n), changed], 'LEDGER_BAD_SIGNATURE')
+    const swapped = { ...good, inputs: [good.inputs[0]!, { ...good.inputs[1]!, signature: byB.inputs[0]!.signature }] }
+    await assert.rejects(connectBlock(view(), [cb(0n), swapped], HEIGHT, PARAMS), { code: 'LEDGER_BAD_SIGNATURE', details: { tx: 1, input: 1 } })
+    // native WebCrypto and the noble reference agree on every one
+    for (const t of [byB, changed, swapped, good]) {
+      const c = view().get(outpointKey(fund(0)))!
+      const sig = t.inputs[t.inputs.length - 1]!.signature
+      const msg = (await import('@pouw/protocol')).txSigHash(t)
+      assert.equal(await verify(c.recipient, msg, sig), verifyReference(c.recipient, msg, sig))
+    }
+    await rejects(view(), [cb(0n), changed], 'LEDGER_BAD_SIGNATURE')
+  })
+
+  it('refuses outputs above the inputs, and a coinbase above subsidy + fees', async () => {
+    await rejects(view(), [cb(0n), transfer([{ outpoint: fund(0), key: A }], [pay(B, 1_001n)])], 'LEDGER_INSUFFICIENT_INPUTS')
+    const t = transfer([{ outpoint: fund(0), key: A }], [pay(B, 900n)])
+    await connectBlock(view(), [cb(PARAMS.subsidy + 100n), t], HEIGHT, PARAMS)
+    await rejects(view(), [cb(PARAMS.subsidy + 101n), t], 'LEDGER_BAD_COINBASE')
+    await rejects(view(), [t], 'LEDGER_BAD_COINBASE')
+    await rejects(view(), [cb(0n), t, cb(0n)], 'LEDGER_BAD_COINBASE')
+  })
+
+  it('context-free: amounts positive and at most MAX_MONEY, inputs distinct, something in and out', () => {
+    const code = (tx: Tx): string => { try { checkTx(tx); return 'ok' } catch (e) { return (e as { code: string }).code } }
+    const base = transfer([{ outpoint: fund(0), key: A }], [pay(B, 1n)])
+    assert.equal(code(base), 'ok')
+    assert.equal(code({ ...base, outputs: [pay(B, 0n)] }), 'LEDGER_BAD_AMOUNT')
+    assert.equal(code({ ...base, outputs: [pay(B, -5n)] }), 'LEDGER_BAD_AMOUNT')
+    assert.equal(code({ ...base, outputs: [pay(B, MAX_MONEY)] }), 'ok')
+    assert.equal(code({ ...base, outputs: [pay(B, MAX_MONEY + 1n)] }), 'LEDGER_AMOUNT_OVERFLOW')
+    assert.equal(code({ ...base, outputs: [pay(B, MAX_MONEY), pay(B, 1n)] }), 'LEDGER_AMOUNT_OVERFLOW')
+    assert.equal(code({ ...base, inputs: [base.inputs[0]!, base.inputs[0]!] }), 'LEDGER_DUPLICATE_INPUT')
+    assert.equal(code({ ...base, inputs: [] }), 'LEDGER_BAD_TX')
+    assert.equal(code({ ...base, outputs: [] }), 'LEDGER_BAD_TX')
+    assert.equal(code({ ...base, outputs: [{ ...pay(B, 1n), lock: { kind: 'stake', role: 4, preferences: [], expiry: 9 } }] }), 'LEDGER_BAD_LOCK')
+    assert.equal(code({ type: 'coinbase', height: 1, outputs: [{ amount: MAX_MONEY + 1n, recipient: A.publicKey }] }), 'LEDGER_AMOUNT_OVERFLOW')
+    assert.equal(code({ type: 'coinbase', height: 1, outputs: [{ amount: 0n, recipient: A.publicKey }] }), 'ok')
+  })
+
+  it(`a coinbase output matures after ${COINBASE_MATURITY} blocks (params.coinbaseMaturity)`, async () => {
+    const v = view(0)
+    const reward = cb(1_000n, 5)
+    await connectBlock(v, [reward], 5, PARAMS)
+    const spend = transfer([{ outpoint: { txHash: txHash(reward), index: 0 }, key: C }], [pay(A, 990n)])
+    await rejects(v, [cb(0n, 14), spend], 'LEDGER_IMMATURE_COINBASE', 5 + COINBASE_MATURITY - 1)
+    await connectBlock(new Map(v), [cb(0n), spend], 5 + COINBASE_MATURITY, PARAMS)
+    await connectBlock(new Map(v), [cb(0n), spend], 7, { ...PARAMS, coinbaseMaturity: 2 })
+  })
+
+  it('PAY_FOR_TASK: the client may revoke the fee only below revokeBefore', async () => {
+    const task = taggedHash(TAGS.task, new Uint8Array([1]))
+    const payForTask = transfer([{ outpoint: fund(0), key: A }], [{ amount: 900n, recipient: A.publicKey, lock: { kind: 'task-fee', taskHash: task, revokeBefore: HEIGHT + 5 } }])
+    const v = view()
+    await connectBlock(v, [cb(0n), payForTask], HEIGHT, PARAMS)
+    const fee = { txHash: txHash(payForTask), index: 0 }
+    assert.equal(v.get(outpointKey(fee))!.lock.kind, 'task-fee')
+    const revoke = transfer([{ outpoint: fee, key: A }], [pay(A, 890n)])
+    await connectBlock(new Map(v), [cb(0n), revoke], HEIGHT + 4, PARAMS)
+    await rejects(v, [cb(0n), revoke], 'LEDGER_LOCKED', HEIGHT + 5)
+    await rejects(v, [cb(0n), transfer([{ outpoint: fee, key: B }], [pay(B, 890n)])], 'LEDGER_BAD_SIGNATURE', HEIGHT + 1)
+  })
+
+  it('BUY_TICKETS: a stake cannot be spent before its expiry, and must expire after its block', async () => {
+    const stakeLock = { kind: 'stake' as const, role: 0, preferences: [3, 1, 4], expiry: HEIGHT + 10 }
+    const buy = transfer([{ outpoint: fund(0), key: A }], [{ amount: 900n, recipient: A.publicKey, lock: stakeLock }, pay(A, 90n)])
+    const v = view()
+    await connectBlock(v, [cb(0n), buy], HEIGHT, PARAMS)
+    const stake = { txHash: txHash(buy), index: 0 }
+    const refund = transfer([{ outpoint: stake, key: A }], [pay(A, 890n)])
+    await rejects(v, [cb(0n), refund], 'LEDGER_LOCKED', HEIGHT + 9)
+    await connectBlock(new Map(v), [cb(0n), refund], HEIGHT + 10, PARAMS)
+    await rejects(view(), [cb(0n), buy], 'LEDGER_BAD_LOCK', HEIGHT + 10)
+  })
+
+  it('coins and outpoint keys round-trip', () => {
+    const c = coin(5n, B, { coinbase: true, height: 77, lock: { kind: 'stake', role: 2, preferences: [1], expiry: 90 } })
+    assert.deepEqual(coinFromBytes(coinToBytes(c)), c)
+    assert.deepEqual(outpointFromKey(outpointKey(fund(3))), fund(3))
+    assert.ok(outpointKey({ txHash: fund(1).txHash, index: 2 }) < outpointKey({ txHash: fund(1).txHash, index: 16 }))
+  })
+
+  it('random blocks connected then disconnected in reverse restore every view', async () => {
+    let seed = 7
+    const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+    const keys = [A, B, C]
+    const v = new Map<string, Coin>()
+    for (let i = 0; i < 12; i++) v.set(outpointKey(fund(i)), coin(1_000n + BigInt(i), keys[i % 3]!))
+    const history: { snapshot: Map<string, Coin>; txs: Tx[]; undo: Awaited<ReturnType<typeof connectBlock>>['undo'] }[] = []
+    for (let h = HEIGHT; h < HEIGHT + 8; h++) {
+      const snapshot = new Map(v)
+      const owned = [...v].filter(([, c]) => !c.coinbase)
+      const txs: Tx[] = [cb(0n, h)]
+      const used = new Set<string>()
+      for (let t = 0; t < 3 && owned.length > 0; t++) {
+        const [key, c] = owned[rnd(owned.length)]!
+        if (used.has(key)) continue
+        used.add(key)
+        const owner = keys.find((k) => k.publicKey.every((b, i) => b === c.recipient[i]))!
+        txs.push(transfer([{ outpoint: outpointFromKey(key), key: owner }], [pay(keys[rnd(3)]!, c.amount / 2n), pay(keys[rnd(3)]!, c.amount / 2n - 1n)]))
+      }
+      history.push({ snapshot, txs, undo: (await connectBlock(v, txs, h, PARAMS)).undo })
+    }
+    for (const { snapshot, txs, undo } of history.reverse()) {
+      disconnectBlock(v, txs, undo)
+      assert.deepEqual(v, snapshot)
+    }
+  })
+})

@@ -1,0 +1,201 @@
+import { Reader, Writer } from './bytes.js'
+import { protocolError } from './errors.js'
+import { TAGS, taggedHash } from './hash.js'
+import { SELECTION_ROLES } from './selection.js'
+import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
+
+/**
+ * Transactions, in a UTXO model (paper 003, §3.2: "a digitally signed data
+ * structure that contains versioning, inputs and outputs ... valid if its
+ * inputs refer to other unspent outputs").
+ *
+ *   tx       = u16 version (1) | u8 type | body
+ *   coinbase = u32 height | u16 n | n x (u64 amount | 32 recipient)
+ *   transfer = u16 m | m x (32 txHash | u32 index | 64 signature)
+ *              | u16 n | n x output
+ *   output   = u64 amount | u8 lock kind | 32 recipient | lock body
+ *
+ * Every field has a fixed width and every count a cap checked before
+ * anything is allocated, so each transaction has exactly one encoding.
+ * The coinbase keeps the encoding of issue 2 (its outputs have no lock byte:
+ * they are always plain 'pubkey' outputs).
+ *
+ * Instead of Bitcoin's OP_RETURN with structured data (paper Appendix A),
+ * the special transactions are transfers whose outputs carry a typed lock:
+ * - 'pubkey' (0): the recipient spends it;
+ * - 'task-fee' (1), PAY_FOR_TASK: the client's fee locked to a task; the
+ *   client (the recipient) may take it back (REVOKE_TASK: a transfer spending
+ *   it) only in a block below `revokeBefore`; after that it is locked to the
+ *   task (paying it out, CHARGE_FOR_TASK, is a later issue);
+ * - 'stake' (2), BUY_TICKETS: a ticket for a role with task preferences;
+ *   the owner (the recipient) may spend it from height `expiry` on.
+ * The lock rules themselves are consensus rules of @pouw/ledger (utxo.ts).
+ */
+export const TX_VERSION = 1
+export const TX_COINBASE = 0
+export const TX_TRANSFER = 1
+export const MAX_TX_BYTES = 100_000
+export const MAX_OUTPUTS = 256
+export const MAX_INPUTS = 256
+/** at most this many entries in a stake lock's preferences vector */
+export const MAX_PREFERENCES = 32
+
+export const LOCK_KINDS = { pubkey: 0, 'task-fee': 1, stake: 2 } as const
+export type LockKind = keyof typeof LOCK_KINDS
+const LOCK_BY_CODE: readonly LockKind[] = ['pubkey', 'task-fee', 'stake']
+
+/** A coinbase output: always spendable by `recipient` (an Ed25519 public key). */
+export interface TxOutput { amount: bigint; recipient: Uint8Array }
+
+export type OutputLock =
+  | { kind: 'pubkey' }
+  /** PAY_FOR_TASK: the fee for task `taskHash`; the client may revoke it in blocks below height `revokeBefore` (u32) */
+  | { kind: 'task-fee'; taskHash: Uint8Array; revokeBefore: number }
+  /** BUY_TICKETS: `role` index into SELECTION_ROLES (miner, supervisor, evaluator, verifier), `preferences` u16 weights, spendable from height `expiry` (u32) */
+  | { kind: 'stake'; role: number; preferences: number[]; expiry: number }
+
+/** A transfer output: `recipient` owns it, `lock` adds conditions on when and how it may be spent. */
+export interface TransferOutput extends TxOutput { lock: OutputLock }
+
+/** A reference to output `index` of the transaction whose txHash is `txHash`. */
+export interface OutPoint { txHash: Uint8Array; index: number }
+
+/** `signature`: Ed25519 by the spent output's recipient over txSigHash(tx). */
+export interface TxInput { prevout: OutPoint; signature: Uint8Array }
+
+/** The block reward: its height makes every coinbase of one chain distinct. */
+export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[] }
+/** A signed transfer; fee = inputs - outputs. */
+export interface TransferTx { type: 'transfer'; inputs: TxInput[]; outputs: TransferOutput[] }
+export type Tx = CoinbaseTx | TransferTx
+
+/** Encoded size of an input and of a 'pubkey' output (for fee estimates). */
+export const TX_INPUT_SIZE = 32 + 4 + SIGNATURE_SIZE
+export const PUBKEY_OUTPUT_SIZE = 8 + 1 + PUBLIC_KEY_SIZE
+
+export function isTransfer(tx: Tx): tx is TransferTx {
+  return tx.type === 'transfer'
+}
+
+function writeLock(w: Writer, o: TransferOutput): void {
+  w.u64(o.amount).u8(LOCK_KINDS[o.lock.kind]).fixed(o.recipient, PUBLIC_KEY_SIZE)
+  const lock = o.lock
+  switch (lock.kind) {
+    case 'pubkey':
+      return
+    case 'task-fee':
+      w.fixed(lock.taskHash, 32).u32(lock.revokeBefore)
+      return
+    case 'stake':
+      if (lock.preferences.length > MAX_PREFERENCES) throw new Error(`internal: ${lock.preferences.length} preferences, at most ${MAX_PREFERENCES}`)
+      w.u8(lock.role).u32(lock.expiry).u8(lock.preferences.length)
+      for (const p of lock.preferences) w.u16(p)
+  }
+}
+
+function readOutput(r: Reader): TransferOutput {
+  const amount = r.u64('amount')
+  const code = r.u8('lock kind')
+  const kind = LOCK_BY_CODE[code]
+  if (kind === undefined) throw protocolError('BAD_TYPE', `output lock kind ${code} unknown`)
+  const recipient = r.bytes(PUBLIC_KEY_SIZE, 'recipient')
+  switch (kind) {
+    case 'pubkey':
+      return { amount, recipient, lock: { kind } }
+    case 'task-fee':
+      return { amount, recipient, lock: { kind, taskHash: r.bytes(32, 'task hash'), revokeBefore: r.u32('revokeBefore') } }
+    case 'stake': {
+      const role = r.u8('role')
+      if (role >= SELECTION_ROLES.length) throw protocolError('BAD_VALUE', `stake role ${role} unknown, expected < ${SELECTION_ROLES.length}`)
+      const expiry = r.u32('expiry')
+      const n = r.count(MAX_PREFERENCES, 'preferences', 1)
+      const preferences: number[] = []
+      for (let i = 0; i < n; i++) preferences.push(r.u16('preference'))
+      return { amount, recipient, lock: { kind, role, preferences, expiry } }
+    }
+  }
+}
+
+/** One transfer output alone (the UTXO set stores coins with it). */
+export function transferOutputToBytes(o: TransferOutput): Uint8Array {
+  const w = new Writer()
+  writeLock(w, o)
+  return w.finish()
+}
+
+export function transferOutputFromBytes(bytes: Uint8Array): TransferOutput {
+  const r = new Reader(bytes, 'output')
+  const o = readOutput(r)
+  r.end()
+  return o
+}
+
+/** Bytes shared by the full encoding and the signing bytes; signatures only when `withSignatures`. */
+function transferBytes(tx: TransferTx, withSignatures: boolean): Uint8Array {
+  const w = new Writer().u16(TX_VERSION).u8(TX_TRANSFER).u16(tx.inputs.length)
+  for (const i of tx.inputs) {
+    w.fixed(i.prevout.txHash, 32).u32(i.prevout.index)
+    if (withSignatures) w.fixed(i.signature, SIGNATURE_SIZE)
+  }
+  w.u16(tx.outputs.length)
+  for (const o of tx.outputs) writeLock(w, o)
+  return w.finish()
+}
+
+export function txToBytes(tx: Tx): Uint8Array {
+  if (tx.type === 'transfer') return transferBytes(tx, true)
+  const w = new Writer().u16(TX_VERSION).u8(TX_COINBASE).u32(tx.height).u16(tx.outputs.length)
+  for (const o of tx.outputs) w.u64(o.amount).fixed(o.recipient, PUBLIC_KEY_SIZE)
+  return w.finish()
+}
+
+export function txFromBytes(bytes: Uint8Array): Tx {
+  if (bytes.length > MAX_TX_BYTES) throw protocolError('TOO_LARGE', `transaction is ${bytes.length} bytes, at most ${MAX_TX_BYTES}`)
+  const r = new Reader(bytes, 'transaction')
+  const version = r.u16('version')
+  if (version !== TX_VERSION) throw protocolError('BAD_VERSION', `transaction version ${version}, expected ${TX_VERSION}`)
+  const type = r.u8('type')
+  if (type === TX_COINBASE) {
+    const height = r.u32('height')
+    const n = r.count(MAX_OUTPUTS, 'outputs', 2)
+    const outputs: TxOutput[] = []
+    for (let i = 0; i < n; i++) outputs.push({ amount: r.u64('amount'), recipient: r.bytes(PUBLIC_KEY_SIZE, 'recipient') })
+    r.end()
+    return { type: 'coinbase', height, outputs }
+  }
+  if (type !== TX_TRANSFER) throw protocolError('BAD_TYPE', `transaction type ${type} unknown`)
+  const m = r.count(MAX_INPUTS, 'inputs', 2)
+  const inputs: TxInput[] = []
+  for (let i = 0; i < m; i++) {
+    inputs.push({ prevout: { txHash: r.bytes(32, 'input txHash'), index: r.u32('input index') }, signature: r.bytes(SIGNATURE_SIZE, 'signature') })
+  }
+  const n = r.count(MAX_OUTPUTS, 'outputs', 2)
+  const outputs: TransferOutput[] = []
+  for (let i = 0; i < n; i++) outputs.push(readOutput(r))
+  r.end()
+  return { type: 'transfer', inputs, outputs }
+}
+
+/**
+ * The transaction's id: H_tx(its full encoding, signatures included), the
+ * Merkle leaf and what outpoints reference. Strict Ed25519 (canonical S and
+ * points) leaves no one but the signer a way to change the signatures.
+ */
+export function txHash(tx: Tx): Uint8Array {
+  return taggedHash(TAGS.tx, txToBytes(tx))
+}
+
+/** The encoding without the input signatures: what every input signs. */
+export function txSigningBytes(tx: TransferTx): Uint8Array {
+  return transferBytes(tx, false)
+}
+
+/** What each input's owner signs: H_tx-sig(txSigningBytes(tx)), the whole transaction but its signatures. */
+export function txSigHash(tx: TransferTx): Uint8Array {
+  return taggedHash(TAGS.txSig, txSigningBytes(tx))
+}
+
+/** Encoded size in bytes (the unit of fee rates). */
+export function txSize(tx: Tx): number {
+  return txToBytes(tx).length
+}

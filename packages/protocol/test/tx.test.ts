@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  MAX_INPUTS, MAX_OUTPUTS, MAX_PREFERENCES, MAX_TX_BYTES, PUBKEY_OUTPUT_SIZE, TAGS, TX_INPUT_SIZE, generateKeyPair, sign,
+  taggedHash, transferOutputFromBytes, transferOutputToBytes, txFromBytes, txHash, txSigHash, txSigningBytes, txSize, txToBytes,
+  verifyReference, type TransferOutput, type TransferTx,
+} from '../src/index.js'
+import { Prng, concat, decodeOrOurError, hex, patch, readVectors, throwsCode, u16be, unhex } from './helpers.js'
+
+const seed = (first: number): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => (first + i) & 0xff)
+const ALICE = generateKeyPair(seed(0x01))
+const BOB = generateKeyPair(seed(0x41))
+const PREV = taggedHash(TAGS.tx, new TextEncoder().encode('previous transaction'))
+const TASK = taggedHash(TAGS.task, new TextEncoder().encode('task'))
+
+function signed(tx: TransferTx, secretKey = ALICE.secretKey): TransferTx {
+  const message = txSigHash(tx)
+  return { ...tx, inputs: tx.inputs.map((i) => ({ ...i, signature: sign(secretKey, message) })) }
+}
+
+const OUTPUTS: TransferOutput[] = [
+  { amount: 1_000n, recipient: BOB.publicKey, lock: { kind: 'pubkey' } },
+  { amount: 2n ** 64n - 1n, recipient: ALICE.publicKey, lock: { kind: 'task-fee', taskHash: TASK, revokeBefore: 500 } },
+  { amount: 7n, recipient: ALICE.publicKey, lock: { kind: 'stake', role: 1, preferences: [0, 1, 65535], expiry: 0xffff_ffff } },
+]
+const TRANSFER = signed({
+  type: 'transfer',
+  inputs: [{ prevout: { txHash: PREV, index: 0 }, signature: new Uint8Array(64) }, { prevout: { txHash: PREV, index: 0xffff_ffff }, signature: new Uint8Array(64) }],
+  outputs: OUTPUTS,
+})
+
+/** transfer offsets: version 0, type 2, input count 3, inputs 5 (100 bytes each), output count 205, outputs 207 */
+const OUT0 = 5 + 2 * TX_INPUT_SIZE + 2
+
+describe('transfer encoding', () => {
+  it('round-trips every lock kind', () => {
+    const bytes = txToBytes(TRANSFER)
+    assert.deepEqual(txFromBytes(bytes), TRANSFER)
+    assert.equal(txSize(TRANSFER), bytes.length)
+    for (const o of OUTPUTS) assert.deepEqual(transferOutputFromBytes(transferOutputToBytes(o)), o)
+    assert.equal(transferOutputToBytes(OUTPUTS[0]!).length, PUBKEY_OUTPUT_SIZE)
+  })
+
+  it('is frozen (bytes, txHash, sighash)', () => {
+    const bytes = txToBytes(TRANSFER)
+    assert.equal(bytes.length, 5 + 200 + 2 + 41 + (41 + 36) + (41 + 1 + 4 + 1 + 6))
+    assert.equal(hex(bytes.subarray(0, 5)), '0001010002')
+    assert.equal(hex(bytes.subarray(OUT0, OUT0 + 9)), '00000000000003e800')
+    assert.equal(hex(txHash(TRANSFER)), '5a87c3a27366324e481270aa0bdcc387217f636d1eafa5a525dfdf00619f8e58')
+    assert.equal(hex(txSigHash(TRANSFER)), 'c27710d1d0fa89e2d952708315996cb7688ef6ed52ceca9affb8dfe3ee0cd957')
+    assert.equal(hex(txSigHash(TRANSFER)), hex(taggedHash(TAGS.txSig, txSigningBytes(TRANSFER))))
+  })
+
+  it('keeps the coinbase encoding of issue 2 (frozen tx vectors)', () => {
+    const file = readVectors<{ valid: { bytes: string; hash: string }[] }>('tx')
+    for (const v of file.valid) {
+      const tx = txFromBytes(unhex(v.bytes))
+      assert.equal(tx.type, 'coinbase')
+      assert.equal(hex(txToBytes(tx)), v.bytes)
+      assert.equal(hex(txHash(tx)), v.hash)
+    }
+  })
+
+  it('signs everything but the signatures', () => {
+    const other = { ...TRANSFER, inputs: TRANSFER.inputs.map((i) => ({ ...i, signature: new Uint8Array(64).fill(9) })) }
+    assert.deepEqual(txSigHash(other), txSigHash(TRANSFER))
+    assert.notDeepEqual(txHash(other), txHash(TRANSFER), 'the txHash covers the signatures')
+    const more = { ...TRANSFER, outputs: [{ ...OUTPUTS[0]!, amount: 1_001n }, ...OUTPUTS.slice(1)] }
+    assert.notDeepEqual(txSigHash(more), txSigHash(TRANSFER))
+    const moved = { ...TRANSFER, inputs: [TRANSFER.inputs[1]!, TRANSFER.inputs[0]!] }
+    assert.notDeepEqual(txSigHash(moved), txSigHash(TRANSFER), 'input order is signed')
+    assert.ok(verifyReference(ALICE.publicKey, txSigHash(TRANSFER), TRANSFER.inputs[0]!.signature))
+    assert.equal(txSigningBytes(TRANSFER).length, txToBytes(TRANSFER).length - 2 * 64)
+    // the signing bytes of a transfer never equal a full encoding: the tag differs too
+    assert.notDeepEqual(taggedHash(TAGS.tx, txSigningBytes(TRANSFER)), txSigHash(TRANSFER))
+  })
+
+  it('refuses malformed bytes with typed errors', () => {
+    const v = txToBytes(TRANSFER)
+    throwsCode(() => txFromBytes(patch(v, 2, [2])), 'PROTOCOL_BAD_TYPE', 'type 2')
+    throwsCode(() => txFromBytes(patch(v, OUT0 + 8, [3])), 'PROTOCOL_BAD_TYPE', 'lock kind 3')
+    throwsCode(() => txFromBytes(patch(v, OUT0 + 8, [255])), 'PROTOCOL_BAD_TYPE', 'lock kind 255')
+    const stakeAt = OUT0 + 41 + 77
+    throwsCode(() => txFromBytes(patch(v, stakeAt + 41, [4])), 'PROTOCOL_BAD_VALUE', 'stake role 4')
+    throwsCode(() => txFromBytes(patch(v, stakeAt + 46, [MAX_PREFERENCES + 1])), 'PROTOCOL_TOO_LARGE', 'preferences over the cap')
+    throwsCode(() => txFromBytes(patch(v, 3, u16be(MAX_INPUTS + 1))), 'PROTOCOL_TOO_LARGE', 'inputs over the cap')
+    throwsCode(() => txFromBytes(patch(v, OUT0 - 2, u16be(MAX_OUTPUTS + 1))), 'PROTOCOL_TOO_LARGE', 'outputs over the cap')
+    throwsCode(() => txFromBytes(v.subarray(0, 5 + 50)), 'PROTOCOL_TRUNCATED', 'cut in the first input')
+    throwsCode(() => txFromBytes(v.subarray(0, v.length - 1)), 'PROTOCOL_TRUNCATED', 'cut in the last preference')
+    throwsCode(() => txFromBytes(concat(v, [0])), 'PROTOCOL_TRAILING_BYTES', 'trailing byte')
+    throwsCode(() => txFromBytes(new Uint8Array(MAX_TX_BYTES + 1)), 'PROTOCOL_TOO_LARGE', 'oversize')
+    throwsCode(() => txFromBytes(patch(v, 0, u16be(2))), 'PROTOCOL_BAD_VERSION', 'version 2')
+    throwsCode(() => transferOutputFromBytes(concat(transferOutputToBytes(OUTPUTS[0]!), [0])), 'PROTOCOL_TRAILING_BYTES', 'output')
+  })
+
+  it('a decoder of mutated transfers only throws our errors, and what decodes re-encodes to the same bytes', () => {
+    const rng = new Prng(4)
+    const v = txToBytes(TRANSFER)
+    for (let n = 0; n < 3_000; n++) {
+      const m = v.slice(0, rng.int(4) === 0 ? rng.int(v.length) : v.length)
+      for (let k = 0; k < 1 + rng.int(3); k++) if (m.length > 0) m[rng.int(m.length)] = rng.u32() & 0xff
+      const tx = decodeOrOurError(txFromBytes, m, 'mutated transfer')
+      if (tx !== null) assert.equal(hex(txToBytes(tx)), hex(m), 'canonical: one encoding per transaction')
+    }
+  })
+})
