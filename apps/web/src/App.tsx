@@ -5,8 +5,15 @@ import { Controls } from './ui/Controls'
 import { NetworkPanel } from './ui/NetworkPanel'
 import { TaskPanel } from './ui/TaskPanel'
 import { TrainingPanel } from './ui/TrainingPanel'
+import { ClientView } from './ui/client/ClientView'
+import { CLIENT_ROUTE, useHashRoute } from './ui/client/hashRoute'
 
+/** `#/client`: the client's data set upload; anything else: the volunteer view. */
 export function App() {
+  return useHashRoute() === CLIENT_ROUTE ? <ClientView /> : <VolunteerApp />
+}
+
+function VolunteerApp() {
   const { view, start, stop } = useVolunteer()
 
   return (
@@ -15,6 +22,7 @@ export function App() {
         <div className="brand">
           <h1>pouw</h1>
           <span className="tagline">proof-of-useful-work volunteer · MNIST MLP</span>
+          <a href={CLIENT_ROUTE} className="nav-link" data-testid="nav-client">Upload a data set</a>
         </div>
         <Controls status={view.status} onStart={start} onStop={stop} />
       </header>
