@@ -1,14 +1,11 @@
-import type { BrowserContext, Page } from '@playwright/test'
 import { expect, relayAddrs, startRelayMesh, test, waitFor } from './testnet'
+import { addrs, allLinked, openTab, rows, stats, type DebugWindow, type Got, type Tab } from './tabs'
 
 /**
  * WebRTC between tabs (issue: networking layer). Two relays meshed over POUW_PEERS, three tabs
  * spread over them: every pair of tabs links directly over WebRTC (signalled through a relay),
  * gossip on a topic the relays do not carry travels tab to tab, and when a relay dies the tabs on
  * it fail over to the other relay, reserve a slot there, and keep (or re-make) their links.
- *
- * The page exposes its network as `window.__pouw.network` only when `window.__POUW_DEBUG__` is set
- * before the bundle loads (addInitScript below); a normal page has no such hook.
  */
 
 /** Subscribed by the tabs only: the relays do not forward it, so it can only travel over WebRTC. */
@@ -16,59 +13,6 @@ const DIRECT_TOPIC = 'pouw/e2e/direct'
 const LINK_TIMEOUT_MS = 90_000
 const GOSSIP_TIMEOUT_MS = 30_000
 const FAILOVER_TIMEOUT_MS = 60_000
-
-interface Row { transport: string | null; peer: string | null; relay: boolean }
-interface Got { text: string; from: string }
-interface Stats {
-  startedAt: number
-  firstDirectAt: number | null
-  dials: { attempts: number; ok: number; failed: number; timedOut: number; lastError: string | null }
-  dialMs: number[]
-  reservations: number
-  lastReservationAt: number | null
-  reservedOn: string[]
-}
-interface DebugNetwork {
-  subscribe(topic: string): void
-  publish(topic: string, data: Uint8Array): Promise<void>
-  onMessage(handler: (topic: string, data: Uint8Array, from: string) => void): () => void
-  addrs(): string[]
-  stats(): Stats
-}
-type DebugWindow = Window & { __POUW_DEBUG__?: boolean; __pouw?: { network: DebugNetwork }; __got?: Got[] }
-
-interface Tab { name: string; page: Page; context: BrowserContext; peerId: string; home: string; logs: string[] }
-
-async function openTab(newContext: () => Promise<BrowserContext>, name: string, url: string): Promise<Tab> {
-  const context = await newContext()
-  await context.addInitScript(() => { (window as DebugWindow).__POUW_DEBUG__ = true })
-  const page = await context.newPage()
-  const logs: string[] = []
-  page.on('console', (msg) => { if (msg.text().includes('[p2p]')) logs.push(`${new Date().toISOString()} ${msg.text()}`) })
-  await page.goto(url)
-  await expect(page.getByTestId('relay-status')).toHaveAttribute('data-connected', 'true', { timeout: 60_000 })
-  await expect(page.getByTestId('local-peer-id')).not.toHaveText('—')
-  const peerId = ((await page.getByTestId('local-peer-id').textContent()) ?? '').trim()
-  await page.waitForFunction(() => (window as DebugWindow).__pouw !== undefined)
-  return { name, page, context, peerId, home: url, logs }
-}
-
-const rows = (tab: Tab): Promise<Row[]> =>
-  tab.page.locator('[data-testid=conn-row]').evaluateAll((els) =>
-    els.map((e) => ({ transport: e.getAttribute('data-transport'), peer: e.getAttribute('data-peer'), relay: e.getAttribute('data-relay') === 'true' })))
-
-const stats = (tab: Tab): Promise<Stats> => tab.page.evaluate(() => (window as DebugWindow).__pouw!.network.stats())
-const addrs = (tab: Tab): Promise<string[]> => tab.page.evaluate(() => (window as DebugWindow).__pouw!.network.addrs())
-
-/** Every pair of tabs shows a 'webrtc' conn-row for the other, on both sides. */
-async function allLinked(tabs: Tab[]): Promise<boolean> {
-  for (const t of tabs) {
-    const webrtc = new Set((await rows(t)).filter((r) => r.transport === 'webrtc').map((r) => r.peer))
-    if (tabs.some((o) => o !== t && !webrtc.has(o.peerId))) return false
-  }
-  const counts = await Promise.all(tabs.map(async (t) => Number(await t.page.getByTestId('conn-direct-count').textContent())))
-  return counts.every((n) => n >= tabs.length - 1)
-}
 
 async function listen(tab: Tab): Promise<void> {
   await tab.page.evaluate((topic) => {

@@ -4,8 +4,8 @@ import path from 'node:path'
 import {
   PouwError, TOPICS, ZERO_HASH, blockFromBytes, generateKeyPair, headerHash, isPouwError, itResFromBytes,
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
-  toHex, verdictToBytes, verifyItResSignature, bytesEqual, epochMessageToBytes, evidenceFromBytes, slotHash,
-  type Block, type KeyPair, type TaskSpec,
+  toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageToBytes, evidenceFromBytes, slotHash,
+  type Block, type KeyPair, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
 import { Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, difficultyToBits, nextBits, type ChainParams, type KeyValueStore } from '@pouw/ledger'
 import {
@@ -46,7 +46,12 @@ export interface BlockInfo {
   time: number
   receivedAt: number
   verify: { checksMs: number; rerunMs: number; inBandDisagreements: number; mapSize: number }
+  /** the signed verdicts of the committee's verifiers (this relay's own included) on this block */
+  confirmations?: Confirmation[]
 }
+
+/** One verifier's signed verdict on a block, as recorded by this relay. */
+export interface Confirmation { verifier: string; accepted: boolean; code: string }
 
 /** `peerAtFault`: the block breaks a rule for good (vs. unknown parent, a clock ahead of ours: maybe valid later). */
 export interface Rejection { at: number; blockHash: string; code: string; detail: string; from: string; peerAtFault: boolean }
@@ -73,6 +78,8 @@ const KEYS = {
   info: (hashHex: string) => `relay/info/${hashHex}`,
   evidence: (hashHex: string) => `relay/evidence/${hashHex}`,
   history: (miner: string, iteration: number) => `relay/history/${miner}/${iteration.toString(16).padStart(8, '0')}`,
+  verdictPrefix: (blockHex: string) => `relay/verdict/${blockHex}/`,
+  verdict: (blockHex: string, verifierHex: string) => `relay/verdict/${blockHex}/${verifierHex}`,
   rejection: (at: number, n: number) => `relay/rejected/${at.toString(16).padStart(12, '0')}${n.toString(16).padStart(4, '0')}`,
 }
 
@@ -127,7 +134,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   const rejections: Rejection[] = []
   let rejectionCount = 0
-  const stats = { itres: 0, itresRejected: 0, malformed: 0 }
+  const stats = { itres: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 }
 
   async function recordRejection(r: Rejection): Promise<void> {
     rejections.unshift(r)
@@ -161,7 +168,39 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       height: result.accepted ? result.height : 0, tipHash: tip.hash, tipHeight: tip.height, tipTime: tip.header.time,
       nextBits: nextBits(tip, params), verifier: verifierKeys.publicKey,
     }, verifierKeys.secretKey)
+    await recordVerdict(v)
     await network.publish(TOPICS.verdicts, verdictToBytes(v))
+  }
+
+  /**
+   * The committee's verdicts, ours and the other verifiers' (the confirmations §5.2 collects): the
+   * latest per (block, verifier), since a verifier may first refuse a block for a reason that is not
+   * the block's fault (RELAY_NOT_IN_HISTORY, an unknown parent) and accept it later. A verdict on a
+   * submission that did not decode names no block (zero hash) and is not kept.
+   */
+  async function recordVerdict(v: Verdict): Promise<void> {
+    if (bytesEqual(v.blockHash, ZERO_HASH)) return
+    const value = enc.encode(JSON.stringify({ accepted: v.accepted, code: v.code }))
+    await store.batch([{ type: 'put', key: KEYS.verdict(toHex(v.blockHash), toHex(v.verifier)), value }])
+  }
+
+  /** Another relay's verdict: only the committee's verifiers count, and only with a valid signature. */
+  async function onVerdict(data: Uint8Array, from: string): Promise<void> {
+    const v = verdictFromBytes(data)
+    if (!supervisor.isCommitteeMember(v.verifier)) throw new PouwError('RELAY_NOT_SUPERVISOR', `verdict from ${from} signed by ${toHex(v.verifier).slice(0, 16)}, not a supervisor of the committee`)
+    if (!(await verifyVerdictSignature(v))) throw new PouwError('POUW_BAD_SIGNATURE', `verdict from ${from} has an invalid signature`)
+    await recordVerdict(v)
+    stats.verdicts++
+  }
+
+  async function confirmations(hashHex: string): Promise<Confirmation[]> {
+    const out: Confirmation[] = []
+    const prefix = KEYS.verdictPrefix(hashHex)
+    for await (const [key, value] of store.iterate(prefix)) {
+      const { accepted, code } = JSON.parse(dec.decode(value)) as { accepted: boolean; code: string }
+      out.push({ verifier: key.slice(prefix.length), accepted, code })
+    }
+    return out
   }
 
   /**
@@ -247,11 +286,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (topic === epochsTopic || topic === supervisorsTopic) return supervisor.onMessage(topic, data, from)
     // blocks are verified one at a time, in arrival order: a miner's next block (built on its own
     // last one) must not overtake its parent while the parent waits for its history slot
-    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? queuedBlock : undefined
+    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? queuedBlock : topic === TOPICS.verdicts ? onVerdict : undefined
     if (!handler) return
     handler(data, from).catch((e: unknown) => {
       // a peer's bad message is refused and counted; the relay keeps serving
-      if (isPouwError(e)) { stats.itresRejected++; log('message refused', { topic, from, code: e.code, detail: e.message }) }
+      if (isPouwError(e)) { if (topic === TOPICS.verdicts) stats.verdictsRefused++; else stats.itresRejected++; log('message refused', { topic, from, code: e.code, detail: e.message }) }
       else log('error handling message', { topic, from, error: String(e) })
     })
   })
@@ -261,7 +300,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const out: BlockInfo[] = []
     for (const e of entries) {
       const raw = await store.get(KEYS.info(e.hashHex))
-      if (raw) out.push(JSON.parse(dec.decode(raw)) as BlockInfo)
+      if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex) })
       else out.push({ height: e.height, hash: e.hashHex, miner: e.miner ? toHex(e.miner) : null, iteration: -1, backend: '', time: e.header.time, receivedAt: e.receivedAt, verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 } })
     }
     return out

@@ -47,6 +47,8 @@ export interface SupervisorOptions {
 const KIND = { hello: 1, dkg: 2, history: 3, epochShare: 4, epochProposal: 5 } as const
 /** A miner counts as live this long after its last join or IT_RES (a waiting page re-joins every ~3 s). */
 const LIVE_MS = 10_000
+/** how often the message history's progress is logged while it moves or messages wait */
+const HISTORY_LOG_MS = 10_000
 const REBROADCAST_MS = 2_000
 const DKG_TIMEOUTS_MS = [20_000, 35_000]
 /** how long a finished majority may wait for an absent leader before the next supervisor proposes */
@@ -121,6 +123,8 @@ export class Supervisor {
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly refused: Record<string, number> = {}
   private stopped = false
+  private lastHistoryLog = 0
+  private loggedSlots = 0
 
   constructor(private readonly opts: SupervisorOptions) {
     this.taskHex = toHex(opts.task.taskId)
@@ -178,6 +182,11 @@ export class Supervisor {
       })
     }
     return true
+  }
+
+  /** Whether `key` is one of the committee's supervisors (false before the committee formed). */
+  isCommitteeMember(key: Uint8Array): boolean {
+    return (this.committee ?? []).some((k) => bytesEqual(k, key))
   }
 
   status(): SupervisorStatus {
@@ -518,6 +527,11 @@ export class Supervisor {
         const epoch = this.epochs[this.epochs.length - 1]?.epoch ?? 0
         this.publishHistory(this.history.tick(now, epoch))
         this.epochTick(now)
+        if (now - this.lastHistoryLog >= HISTORY_LOG_MS && (this.history.unslottedCount() > 0 || this.historyRecords.length !== this.loggedSlots)) {
+          this.lastHistoryLog = now
+          this.loggedSlots = this.historyRecords.length
+          this.opts.log('history', { slots: this.historyRecords.length, unslotted: this.history.unslottedCount(), epoch, leader: this.history.leaderIndex(epoch) })
+        }
       }
     } catch (e) {
       this.opts.log('supervisor tick failed', { error: e instanceof Error ? e.message : String(e) })

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
   fromHex, generateKeyPair, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash,
-  toHex, verdictFromBytes, verifyEpochRecord, verifyVerdictSignature, type BlockHeader, type Tx, type Verdict,
+  signVerdict, toHex, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type BlockHeader, type Tx, type Verdict,
 } from '@pouw/protocol'
 import { Miner, TaskData, type ChainTip } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
@@ -32,7 +32,7 @@ interface Status {
   task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
   supervisors: { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; history: { slots: number; lastSlotHash: string | null } }
   epoch: { current: number | null; miners: string[] }
-  stats: { itres: number; itresRejected: number; malformed: number }
+  stats: { itres: number; itresRejected: number; malformed: number; verdicts: number; verdictsRefused: number }
 }
 
 function freePort(): Promise<number> {
@@ -112,7 +112,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(status0.hash, status0.chain.genesis)
     assert.equal(status0.task.topic, TOPICS.itres(status0.task.id))
     assert.equal(toHex(taskHash(taskFromBytes(fromHex(status0.task.spec)))), status0.task.hash)
-    assert.deepEqual(status0.stats, { itres: 0, itresRejected: 0, malformed: 0 })
+    assert.deepEqual(status0.stats, { itres: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 })
     await waitFor('the client among the relay\'s peers', async () => (await getJson<Status>(relay!, '/api/status')).peers >= 1)
   })
 
@@ -149,12 +149,21 @@ describe('relay: gossip, verification, persistence', () => {
     await c.publish(TOPICS.blocks, truncated)
     await c.publish(status0.task.topic, itresGarbage)
     await c.publish(status0.task.topic, badSig)
+    // a verdict signed by a key outside the supervisor committee, and bytes that are no verdict
+    const outsider = signVerdict({
+      blockHash: ZERO_HASH, accepted: true, code: '', detail: '', height: 1, tipHash: ZERO_HASH, tipHeight: 1, tipTime: header.time,
+      nextBits: status0.chain.nextBits, verifier: keys.publicKey,
+    }, keys.secretKey)
+    await c.publish(TOPICS.verdicts, verdictToBytes(outsider))
+    // (other bytes than the blocks' garbage: gossip ids are hashes of the data alone, so the same bytes would be a duplicate)
+    await c.publish(TOPICS.verdicts, Uint8Array.from([0x00, 0x09, 0xba, 0xad]))
 
-    const status = await waitFor('the relay to count 2 malformed blocks and 2 refused IT_RES', async () => {
+    const status = await waitFor('the relay to count 2 malformed blocks, 2 refused IT_RES and 2 refused verdicts', async () => {
       const s = await getJson<Status>(r, '/api/status')
-      return s.stats.malformed >= 2 && s.stats.itresRejected >= 2 ? s : undefined
+      return s.stats.malformed >= 2 && s.stats.itresRejected >= 2 && s.stats.verdictsRefused >= 2 ? s : undefined
     })
-    assert.deepEqual(status.stats, { itres: 0, itresRejected: 2, malformed: 2 }, recentLogs())
+    assert.deepEqual(status.stats, { itres: 0, itresRejected: 2, malformed: 2, verdicts: 0, verdictsRefused: 2 }, recentLogs())
+    assert.ok(logs.some((l) => l.includes('RELAY_NOT_SUPERVISOR')), recentLogs())
     assert.equal(status.height, 0)
 
     const rejections = await getJson<Rejection[]>(r, '/api/rejections')
@@ -254,6 +263,8 @@ describe('relay: gossip, verification, persistence', () => {
       assert.equal(info.backend, 'wasm')
       assert.equal(info.verify.inBandDisagreements, 0)
       assert.ok(info.verify.mapSize > 0)
+      // its own signed verdict is the block's one confirmation (a committee of one)
+      assert.deepEqual(info.confirmations, [{ verifier: status.relay.verifier, accepted: true, code: '' }])
     }
     // the relay agreed every IT_RES into message-history slots (a committee of one still runs the protocol)
     const history = await waitFor('every IT_RES in a history slot', async () => {

@@ -1,0 +1,68 @@
+/**
+ * Browser tabs for the end-to-end tests: one tab per browser context (its own storage, its own
+ * libp2p node), with the page's debug hook on, and helpers that read its network panel.
+ *
+ * The page exposes its network as `window.__pouw.network` only when `window.__POUW_DEBUG__` is set
+ * before the bundle loads (addInitScript below); a normal page has no such hook.
+ */
+import type { BrowserContext, Page } from '@playwright/test'
+import { expect } from './testnet'
+
+export interface Row { transport: string | null; peer: string | null; relay: boolean }
+export interface Got { text: string; from: string }
+export interface Stats {
+  startedAt: number
+  firstDirectAt: number | null
+  dials: { attempts: number; ok: number; failed: number; timedOut: number; lastError: string | null }
+  dialMs: number[]
+  reservations: number
+  lastReservationAt: number | null
+  reservedOn: string[]
+}
+export interface DebugNetwork {
+  subscribe(topic: string): void
+  publish(topic: string, data: Uint8Array): Promise<void>
+  onMessage(handler: (topic: string, data: Uint8Array, from: string) => void): () => void
+  addrs(): string[]
+  stats(): Stats
+}
+export type DebugWindow = Window & { __POUW_DEBUG__?: boolean; __pouw?: { network: DebugNetwork }; __got?: Got[] }
+
+export interface Tab { name: string; page: Page; context: BrowserContext; peerId: string; home: string; logs: string[] }
+
+/**
+ * Opens `url` in a new context and waits until the page is connected to its relay and shows its
+ * peer id. `logFilter` picks the console lines kept in `tab.logs` (printed when a test fails).
+ */
+export async function openTab(newContext: () => Promise<BrowserContext>, name: string, url: string, logFilter = '[p2p]'): Promise<Tab> {
+  const context = await newContext()
+  await context.addInitScript(() => { (window as DebugWindow).__POUW_DEBUG__ = true })
+  const page = await context.newPage()
+  const logs: string[] = []
+  page.on('console', (msg) => { if (msg.text().includes(logFilter)) logs.push(`${new Date().toISOString()} ${msg.text()}`) })
+  page.on('pageerror', (err) => logs.push(`${new Date().toISOString()} pageerror ${err.message}`))
+  await page.goto(url)
+  await expect(page.getByTestId('relay-status')).toHaveAttribute('data-connected', 'true', { timeout: 60_000 })
+  await expect(page.getByTestId('local-peer-id')).not.toHaveText('—')
+  const peerId = ((await page.getByTestId('local-peer-id').textContent()) ?? '').trim()
+  await page.waitForFunction(() => (window as DebugWindow).__pouw !== undefined)
+  return { name, page, context, peerId, home: url, logs }
+}
+
+/** The tab's network panel: one row per open connection. */
+export const rows = (tab: Tab): Promise<Row[]> =>
+  tab.page.locator('[data-testid=conn-row]').evaluateAll((els) =>
+    els.map((e) => ({ transport: e.getAttribute('data-transport'), peer: e.getAttribute('data-peer'), relay: e.getAttribute('data-relay') === 'true' })))
+
+export const stats = (tab: Tab): Promise<Stats> => tab.page.evaluate(() => (window as DebugWindow).__pouw!.network.stats())
+export const addrs = (tab: Tab): Promise<string[]> => tab.page.evaluate(() => (window as DebugWindow).__pouw!.network.addrs())
+
+/** Every pair of tabs shows a 'webrtc' conn-row for the other, on both sides. */
+export async function allLinked(tabs: Tab[]): Promise<boolean> {
+  for (const t of tabs) {
+    const webrtc = new Set((await rows(t)).filter((r) => r.transport === 'webrtc').map((r) => r.peer))
+    if (tabs.some((o) => o !== t && !webrtc.has(o.peerId))) return false
+  }
+  const counts = await Promise.all(tabs.map(async (t) => Number(await t.page.getByTestId('conn-direct-count').textContent())))
+  return counts.every((n) => n >= tabs.length - 1)
+}
