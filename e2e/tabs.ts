@@ -6,26 +6,15 @@
  * before the bundle loads (addInitScript below); a normal page has no such hook.
  */
 import type { BrowserContext, Page } from '@playwright/test'
+import type { NetworkStats, PubSubNetwork } from '@pouw/network'
 import { expect } from './testnet'
 
 export interface Row { transport: string | null; peer: string | null; relay: boolean }
 export interface Got { text: string; from: string }
-export interface Stats {
-  startedAt: number
-  firstDirectAt: number | null
-  dials: { attempts: number; ok: number; failed: number; timedOut: number; lastError: string | null }
-  dialMs: number[]
-  reservations: number
-  lastReservationAt: number | null
-  reservedOn: string[]
-}
-export interface DebugNetwork {
-  subscribe(topic: string): void
-  publish(topic: string, data: Uint8Array): Promise<void>
-  onMessage(handler: (topic: string, data: Uint8Array, from: string) => void): () => void
-  addrs(): string[]
-  stats(): Stats
-}
+/** The network's counters, as `stats()` returns them. */
+export type Stats = NetworkStats
+/** What the page's debug hook exposes: its network (see apps/web/src/p2p.ts). */
+export type DebugNetwork = Pick<PubSubNetwork, 'subscribe' | 'publish' | 'onMessage' | 'addrs' | 'stats'>
 export type DebugWindow = Window & { __POUW_DEBUG__?: boolean; __pouw?: { network: DebugNetwork }; __got?: Got[] }
 
 export interface Tab { name: string; page: Page; context: BrowserContext; peerId: string; home: string; logs: string[] }
