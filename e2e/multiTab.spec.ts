@@ -10,13 +10,13 @@ import { allLinked, openTab, rows, type Tab } from './tabs'
  * signed verdict), and all relays end with the same chain and the same message-history slots.
  *
  * Sizing: MNIST has 892 training batches an epoch, so each of 4 tabs trains 223 per epoch.
- * Difficulty: a tab tries 118 nonces an iteration, so 40,000 expected hashes per block is one
- * block every ~340 tab iterations: a handful of blocks over the run, each verified three times.
+ * Difficulty: a tab tries 118 nonces an iteration, so 20,000 expected hashes per block is one
+ * block every ~170 tab iterations: about ten blocks over the run, each verified three times.
  */
 const RELAYS = 3
 const TABS = 4
 const EPOCHS = Number(process.env.POUW_E2E_EPOCHS ?? 3)
-const DIFFICULTY = '40000'
+const DIFFICULTY = '20000'
 const TARGET_ACCURACY = 0.95
 
 interface Confirmation { verifier: string; accepted: boolean; code: string }
@@ -34,11 +34,12 @@ const blocks = (r: Testnet): Promise<BlockInfo[]> => json<BlockInfo[]>(`${r.url}
 const history = (r: Testnet): Promise<HistorySlot[]> => json<HistorySlot[]>(`${r.url}/api/history?from=0`)
 
 test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every relay verifies and agrees', async ({ browser, testnet }, testInfo) => {
-  // Known failure, kept as the reproduction: the tabs train and reach 95% (3 epochs: 95.3-95.8%;
-  // 2 epochs: 95.7-96.2%), but the relays receive only part of the tabs' IT_RES (epoch 0 of one
-  // run: 151, 373 and 441 of 892), so message-history slots stall and blocks are refused with
-  // RELAY_NOT_IN_HISTORY on some relays and accepted on others. Off in CI until that is fixed.
-  test.skip(process.env.POUW_MULTI_TAB !== '1', 'set POUW_MULTI_TAB=1 to run (known failure: relays miss IT_RES)')
+  // Off in CI until it passes reliably here. Latest runs (2 epochs): every tab reaches 95.9-96.2%,
+  // every pair of tabs is linked over WebRTC, the relays agree on the chain and the history slots
+  // (gossip loses 30-90% of the IT_RES on this 2-core machine, where relay event loops stall for up
+  // to 30 s; HTTP re-delivery and the blocks' evidence make it up), but only 2-3 blocks reach the
+  // main chain in 2 epochs, so "blocks from >= 2 miners" is a coin flip.
+  test.skip(process.env.POUW_MULTI_TAB !== '1', 'set POUW_MULTI_TAB=1 to run (not yet reliable on a 2-core machine)')
   test.setTimeout(30 * 60_000)
   const relays = await startRelayMesh(testnet, RELAYS, {
     env: {
@@ -65,7 +66,7 @@ test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every rel
       const rs = await Promise.all(relays.map((r) => getStatus(r.url)))
       const its = await Promise.all(tabs.map((t) => t.page.getByTestId('iterations').first().textContent().catch(() => '?')))
       console.log(`[multi-tab] +${Math.round((Date.now() - started) / 1000)} s: tab iterations ${its.join('/')}; relays ` +
-        rs.map((s) => `h${s.height} itres ${(s.stats as { itres: number }).itres} slots ${(s.supervisors as { history: { slots: number; unslotted: number } }).history.slots}` +
+        rs.map((s) => `h${s.height} itres ${(s.stats as { itres: number }).itres} (${(s.stats as { itresRedelivered: number }).itresRedelivered} over HTTP) slots ${(s.supervisors as { history: { slots: number; unslotted: number } }).history.slots}` +
           `+${(s.supervisors as { history: { unslotted: number } }).history.unslotted} epoch ${(s.epoch as { current: number | null }).current}`).join(' | '))
     })().catch(() => {})
   }, 15_000)

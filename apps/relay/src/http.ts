@@ -1,6 +1,7 @@
 import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import path from 'node:path'
+import { isPouwError } from '@pouw/protocol'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
@@ -8,6 +9,17 @@ const TYPES: Record<string, string> = {
 }
 
 export type ApiHandler = (url: URL) => Promise<unknown>
+/** A POST route: the request body (at most MAX_BODY_BYTES) in, JSON out. */
+export type PostHandler = (url: URL, body: Uint8Array) => Promise<unknown>
+
+/** Largest POST body read; a longer one is refused with 413 before it is buffered. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024
+
+/**
+ * The API is public and carries no cookies or credentials, so any page may call it: a tab
+ * served by one relay reads and writes the others (re-delivering its messages, say).
+ */
+const CORS = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type' }
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) { super(message) }
@@ -15,7 +27,7 @@ export class HttpError extends Error {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...CORS })
   res.end(text)
 }
 
@@ -25,13 +37,27 @@ function sendFile(res: ServerResponse, file: string): void {
   createReadStream(file).pipe(res)
 }
 
+async function readBody(req: IncomingMessage): Promise<Uint8Array> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, `body of ${declared} bytes, at most ${MAX_BODY_BYTES}`)
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length
+    if (total > MAX_BODY_BYTES) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk)
+  }
+  return new Uint8Array(Buffer.concat(chunks))
+}
+
 /**
- * The relay's HTTP side: `GET /api/...` JSON routes, a few named data files,
- * and the built page (any other path falls back to index.html). Only GET;
- * paths are resolved inside their roots, never outside.
+ * The relay's HTTP side: `GET /api/...` and `POST /api/...` JSON routes (open to any origin),
+ * a few named data files, and the built page (any other path falls back to index.html).
+ * Paths are resolved inside their roots, never outside.
  */
 export function createHttpServer(opts: {
   api: Record<string, ApiHandler>
+  post?: Record<string, PostHandler>
   files: Record<string, string>
   /** bytes served from memory (dataset fragments), by path; undefined: not ours */
   blobs?: (pathname: string) => Uint8Array | undefined
@@ -41,6 +67,12 @@ export function createHttpServer(opts: {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost')
       try {
+        if (req.method === 'OPTIONS' && url.pathname.startsWith('/api/')) { res.writeHead(204, CORS); return res.end() }
+        if (req.method === 'POST') {
+          const post = opts.post?.[url.pathname]
+          if (!post) throw new HttpError(url.pathname in opts.api ? 405 : 404, `no POST route ${url.pathname}`)
+          return sendJson(res, 200, await post(url, await readBody(req)))
+        }
         if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed`)
         const api = opts.api[url.pathname]
         if (api) return sendJson(res, 200, await api(url))
@@ -59,6 +91,8 @@ export function createHttpServer(opts: {
         if (!existsSync(index)) throw new HttpError(503, 'the page is not built: run `npm run build:web`')
         return sendFile(res, index)
       } catch (e) {
+        // bad input from the caller (a malformed body) is a 400 with the protocol's code
+        if (isPouwError(e)) return sendJson(res, 400, { error: e.message, code: e.code })
         const status = e instanceof HttpError ? e.status : 500
         sendJson(res, status, { error: (e as Error).message })
       }

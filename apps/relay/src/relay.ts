@@ -1,10 +1,11 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import type { Server } from 'node:http'
 import path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
-  PouwError, TOPICS, ZERO_HASH, blockFromBytes, generateKeyPair, headerHash, isPouwError, itResFromBytes,
+  PouwError, TOPICS, ZERO_HASH, blockFromBytes, generateKeyPair, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
-  toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageToBytes, evidenceFromBytes, slotHash,
+  toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type KeyPair, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
 import { Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, difficultyToBits, nextBits, type ChainParams, type KeyValueStore } from '@pouw/ledger'
@@ -14,7 +15,7 @@ import {
 } from '@pouw/trainer'
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
-import { createHttpServer } from './http.js'
+import { HttpError, createHttpServer } from './http.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
 export interface RelayOptions {
@@ -61,7 +62,7 @@ function peerAtFault(code: string): boolean {
 }
 
 /** How long a verifier waits for a block's IT_RES messages to be agreed into the message history. */
-const HISTORY_WAIT_MS = 45_000
+const HISTORY_WAIT_MS = 120_000
 
 export interface Relay {
   url: string
@@ -78,6 +79,7 @@ const KEYS = {
   info: (hashHex: string) => `relay/info/${hashHex}`,
   evidence: (hashHex: string) => `relay/evidence/${hashHex}`,
   history: (miner: string, iteration: number) => `relay/history/${miner}/${iteration.toString(16).padStart(8, '0')}`,
+  historyPrefix: (miner: string) => `relay/history/${miner}/`,
   verdictPrefix: (blockHex: string) => `relay/verdict/${blockHex}/`,
   verdict: (blockHex: string, verifierHex: string) => `relay/verdict/${blockHex}/${verifierHex}`,
   rejection: (at: number, n: number) => `relay/rejected/${at.toString(16).padStart(12, '0')}${n.toString(16).padStart(4, '0')}`,
@@ -134,7 +136,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   const rejections: Rejection[] = []
   let rejectionCount = 0
-  const stats = { itres: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 }
+  const stats = { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 }
 
   async function recordRejection(r: Rejection): Promise<void> {
     rejections.unshift(r)
@@ -144,7 +146,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   }
 
   /** Supervisor: record each valid IT_RES; the first one per (miner, iteration) wins. */
-  async function onItRes(data: Uint8Array, from: string): Promise<void> {
+  /** An IT_RES from gossip or re-delivered over HTTP: checked, then recorded once per (miner, iteration). */
+  async function onItRes(data: Uint8Array, from: string): Promise<'recorded' | 'duplicate'> {
     const m = itResFromBytes(data)
     if (!bytesEqual(m.taskId, task.taskId)) throw new PouwError('RELAY_UNKNOWN_TASK', `IT_RES for task ${toHex(m.taskId)}`)
     if (!(await verifyItResSignature(m))) throw new PouwError('POUW_BAD_SIGNATURE', `IT_RES from ${from} has an invalid signature`)
@@ -154,11 +157,47 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const prev = await store.get(key)
     if (prev !== undefined) {
       if (!bytesEqual(prev, hash)) throw new PouwError('POUW_EQUIVOCATION', `second IT_RES for iteration ${m.iteration} from miner ${toHex(m.miner).slice(0, 16)}`)
-      return
+      return 'duplicate'
     }
     await store.batch([{ type: 'put', key, value: hash }])
     stats.itres++
     supervisor.onItRes(m, hash)
+    return 'recorded'
+  }
+
+  /**
+   * A miner re-delivering what gossip lost (POST /api/itres): each message judged like a gossiped
+   * one; those new to us are also gossiped on, so the other supervisors and the miner's peers
+   * get them too. Per message: 'recorded', 'duplicate', or the refusal's code.
+   */
+  async function onItResBatch(body: Uint8Array): Promise<{ results: string[] }> {
+    const results: string[] = []
+    for (const data of itResBatchFromBytes(body)) {
+      try {
+        const r = await onItRes(data, 'http')
+        if (r === 'recorded') { stats.itresRedelivered++; void network.publish(itresTopic, data).catch(() => {}) }
+        results.push(r)
+      } catch (e) {
+        if (!isPouwError(e)) throw e
+        stats.itresRejected++
+        results.push(e.code)
+      }
+    }
+    return { results }
+  }
+
+  /** The iterations of one miner this supervisor recorded, from `from` on (at most 5,000). */
+  async function recordedIterations(url: URL): Promise<{ miner: string; iterations: number[] }> {
+    const miner = url.searchParams.get('miner') ?? ''
+    if (!/^[0-9a-f]{64}$/.test(miner)) throw new HttpError(400, 'miner must be 64 lowercase hex digits')
+    const from = Math.max(0, Number(url.searchParams.get('from') ?? 0) || 0)
+    const iterations: number[] = []
+    for await (const [key] of store.iterate(KEYS.historyPrefix(miner))) {
+      const it = parseInt(key.slice(-8), 16)
+      if (it >= from) iterations.push(it)
+      if (iterations.length >= 5_000) break
+    }
+    return { miner, iterations }
   }
 
   async function publishVerdict(blockHash: Uint8Array, result: { accepted: true; height: number } | { accepted: false; code: string; detail: string }): Promise<void> {
@@ -212,7 +251,17 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    */
   async function slotInHistory(evidence: Uint8Array): Promise<boolean> {
     let keys: string[]
-    try { keys = evidenceFromBytes(evidence).slot.map(itResFromBytes).map((m) => KEYS.history(toHex(m.miner), m.iteration)) } catch { return true }
+    let slot: Uint8Array[]
+    try {
+      slot = evidenceFromBytes(evidence).slot
+      keys = slot.map(itResFromBytes).map((m) => KEYS.history(toHex(m.miner), m.iteration))
+    } catch { return true }
+    // The evidence carries the slot's messages: one gossip lost is recorded from here, judged like
+    // any other (signature, membership, first per iteration). A forged or second one is refused
+    // here and then by the verifier, which compares the evidence with our record.
+    for (const m of slot) {
+      try { if ((await onItRes(m, 'evidence')) === 'recorded') stats.itresFromEvidence++ } catch { /* the verifier says why */ }
+    }
     const deadline = Date.now() + HISTORY_WAIT_MS
     for (;;) {
       const recorded = await Promise.all(keys.map((k) => store.get(k)))
@@ -278,6 +327,19 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const next = blockQueue.then(() => (closed ? undefined : onBlock(data, from)))
     blockQueue = next.catch(() => undefined)
     return next
+  }
+
+  /**
+   * A miner handing its block submission straight to this verifier (POST /api/block), as well as
+   * gossiping it: a malformed one is a 400 at once; otherwise it is queued like a gossiped one
+   * (and gossiped on, for the verifiers the miner does not know). The verdict comes by gossip.
+   */
+  async function onBlockPosted(data: Uint8Array): Promise<{ block: string; status: 'known' | 'queued' }> {
+    const hashHex = toHex(headerHash(blockFromBytes(submissionFromBytes(data).block).header))
+    if (await chain.has(hashHex)) return { block: hashHex, status: 'known' }
+    void queuedBlock(data, 'http').catch((e: unknown) => log('error handling message', { topic: 'http block', error: String(e) }))
+    void network.publish(TOPICS.blocks, data).catch(() => {})
+    return { block: hashHex, status: 'queued' }
   }
 
   let closed = false
@@ -354,16 +416,46 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       },
       '/api/blocks': async (url) => recentBlocks(limitOf(url)),
       '/api/rejections': async (url) => rejections.slice(0, limitOf(url)),
+      '/api/recorded': recordedIterations,
+    },
+    post: {
+      '/api/itres': async (_url, body) => onItResBatch(body),
+      '/api/block': async (_url, body) => onBlockPosted(body),
+      // a TASK_JOIN (or any message of the epochs topic) handed over HTTP: judged like a gossiped one
+      '/api/epochs': async (_url, body) => { epochMessageFromBytes(body); supervisor.onMessage(epochsTopic, body, 'http'); return { status: 'received' } },
     },
   })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.httpPort, opts.host, () => resolve()) })
   const url = `http://${opts.host}:${opts.httpPort}/`
   log('relay started', { url, peerId: network.peerId, addrs: network.addrs(), height: chain.tip().height })
+  // Gossip health: a peer whose score fell below gossipsub's graylist threshold, or whose
+  // outbound stream is gone, silently stops exchanging messages with us; say so.
+  // With it, how busy this process was (CPU ms since the last line) and its worst event-loop delay:
+  // a relay whose loop stalls for seconds drops links (handshakes time out) and loses gossip.
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 })
+  loopDelay.enable()
+  let lastCpu = process.cpuUsage()
+  let lastAt = Date.now()
+  const gossipLog = setInterval(() => {
+    const peers = network.gossipPeers()
+    const unwell = peers.filter((p) => p.score < 0 || !p.outbound || !p.inbound)
+    const cpu = process.cpuUsage(lastCpu)
+    log('gossip', {
+      peers: peers.length, unwell: unwell.map((p) => ({ peer: p.peerId.slice(-8), score: Math.round(p.score), out: p.outbound, in: p.inbound, mesh: p.mesh.length })),
+      wallMs: Date.now() - lastAt, cpuMs: Math.round((cpu.user + cpu.system) / 1000), maxLoopDelayMs: Math.round(loopDelay.max / 1e6),
+    })
+    lastCpu = process.cpuUsage()
+    lastAt = Date.now()
+    loopDelay.reset()
+  }, 10_000)
+  gossipLog.unref()
 
   return {
     url, network, chain, task, supervisor,
     async stop() {
       closed = true
+      clearInterval(gossipLog)
+      loopDelay.disable()
       supervisor.stop()
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()

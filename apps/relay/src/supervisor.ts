@@ -50,6 +50,8 @@ const LIVE_MS = 10_000
 /** how often the message history's progress is logged while it moves or messages wait */
 const HISTORY_LOG_MS = 10_000
 const REBROADCAST_MS = 2_000
+/** at most this many of our history messages about the open slot are repeated each REBROADCAST_MS */
+const MAX_REPEATED = 16
 const DKG_TIMEOUTS_MS = [20_000, 35_000]
 /** how long a finished majority may wait for an absent leader before the next supervisor proposes */
 const EPOCH_BACKUP_MS = 8_000
@@ -119,6 +121,8 @@ export class Supervisor {
   private epochStartedAt = new Map<number, number>() // epoch -> when this supervisor accepted its record
   private readyAt = new Map<number, number>() // epoch -> when the rule to start it first held here
   private lastBroadcast = 0
+  /** our history messages about the slot still open (see tick) */
+  private unanswered: HistoryMessage[] = []
   private waiters: Array<() => void> = []
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly refused: Record<string, number> = {}
@@ -358,7 +362,12 @@ export class Supervisor {
 
   private publishHistory(msgs: HistoryMessage[]): void {
     for (const m of msgs) this.publish(this.topic, envelope(KIND.history, historyMessageToBytes(m)))
+    this.unanswered.push(...msgs)
     const { records, replacements } = this.history!.drain()
+    // a new record closes the slot: what we said about it is settled; the record itself is repeated
+    // for a supervisor that missed it
+    if (records.length > 0) this.unanswered = [records[records.length - 1]!]
+    if (this.unanswered.length > MAX_REPEATED) this.unanswered = this.unanswered.slice(-MAX_REPEATED)
     for (const r of records) {
       this.addHistoryRecord(r)
       void this.opts.store.batch([{ type: 'put', key: KEYS.history(r.slot), value: historyMessageToBytes(r) }])
@@ -518,6 +527,10 @@ export class Supervisor {
         const key = this.opts.keys.publicKey
         this.publish(this.topic, envelope(KIND.hello, concatBytes(key, sign(this.opts.keys.secretKey, helloSigningHash(this.opts.task.taskId, key)))))
         if (this.dkg && !this.dkg.status().complete) this.publishDkg(this.dkg.start())
+        // Gossip may lose a proposal, vote, share or record, and the slot would wait for a leader
+        // replacement; so what we said about the open slot is said again (new envelope, same
+        // message: receivers ignore what they already have).
+        for (const m of this.unanswered) this.publish(this.topic, envelope(KIND.history, historyMessageToBytes(m)))
       }
       if (this.dkg && !this.result && this.dkgTimeouts < DKG_TIMEOUTS_MS.length && now - this.dkgStartedAt >= DKG_TIMEOUTS_MS[this.dkgTimeouts]!) {
         this.dkgTimeouts++

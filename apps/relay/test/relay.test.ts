@@ -11,11 +11,12 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
-  fromHex, generateKeyPair, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash,
+  fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash,
   signVerdict, toHex, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type BlockHeader, type Tx, type Verdict,
 } from '@pouw/protocol'
 import { Miner, TaskData, type ChainTip } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
+import { ItResDelivery } from '@pouw/network'
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 
@@ -32,7 +33,7 @@ interface Status {
   task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
   supervisors: { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; history: { slots: number; lastSlotHash: string | null } }
   epoch: { current: number | null; miners: string[] }
-  stats: { itres: number; itresRejected: number; malformed: number; verdicts: number; verdictsRefused: number }
+  stats: { itres: number; itresRedelivered: number; itresFromEvidence: number; itresRejected: number; malformed: number; verdicts: number; verdictsRefused: number }
 }
 
 function freePort(): Promise<number> {
@@ -83,6 +84,7 @@ describe('relay: gossip, verification, persistence', () => {
   const verdicts: Verdict[] = []
   let badVerdictSignatures = 0
   const accepted: Array<{ hash: string; height: number }> = []
+  let mining: { miner: Miner; keys: ReturnType<typeof generateKeyPair>; lastBlock?: Uint8Array } | undefined
 
   before(async () => {
     relay = await startRelay()
@@ -112,7 +114,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(status0.hash, status0.chain.genesis)
     assert.equal(status0.task.topic, TOPICS.itres(status0.task.id))
     assert.equal(toHex(taskHash(taskFromBytes(fromHex(status0.task.spec)))), status0.task.hash)
-    assert.deepEqual(status0.stats, { itres: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 })
+    assert.deepEqual(status0.stats, { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 })
     await waitFor('the client among the relay\'s peers', async () => (await getJson<Status>(relay!, '/api/status')).peers >= 1)
   })
 
@@ -162,7 +164,7 @@ describe('relay: gossip, verification, persistence', () => {
       const s = await getJson<Status>(r, '/api/status')
       return s.stats.malformed >= 2 && s.stats.itresRejected >= 2 && s.stats.verdictsRefused >= 2 ? s : undefined
     })
-    assert.deepEqual(status.stats, { itres: 0, itresRejected: 2, malformed: 2, verdicts: 0, verdictsRefused: 2 }, recentLogs())
+    assert.deepEqual(status.stats, { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 2, malformed: 2, verdicts: 0, verdictsRefused: 2 }, recentLogs())
     assert.ok(logs.some((l) => l.includes('RELAY_NOT_SUPERVISOR')), recentLogs())
     assert.equal(status.height, 0)
 
@@ -208,6 +210,7 @@ describe('relay: gossip, verification, persistence', () => {
     const engine = await createNodeEngine(task.layers, 'wasm') // the relay's verifier uses wasm too: one global backend
     const keys = generateKeyPair()
     const miner = new Miner(data, engine, keys, { now: () => Math.floor(Date.now() / 1000) })
+    mining = { miner, keys }
 
     // TASK_JOIN until the supervisors start epoch 0 with us in it (a threshold-signed EPOCH record)
     const join = (): Promise<void> => c.publish(status.task.topics.epochs, epochMessageToBytes({
@@ -238,6 +241,7 @@ describe('relay: gossip, verification, persistence', () => {
       if (!res.block) continue
       const hashHex = toHex(res.block.hash)
       await c.publish(TOPICS.blocks, res.block.submission)
+      mining.lastBlock = res.block.submission
       const v = await waitFor(`a verdict on block ${hashHex.slice(0, 16)}`, () => verdicts.find((x) => toHex(x.blockHash) === hashHex))
       assert.ok(v.accepted, `block ${hashHex} refused: ${v.code} ${v.detail}`)
       assert.equal(v.code, '')
@@ -274,6 +278,62 @@ describe('relay: gossip, verification, persistence', () => {
     assert.deepEqual(history.map((h) => h.slot), history.map((_h, i) => i), 'slots are numbered from 0 without gaps')
     assert.ok(sent.every((h) => r.supervisor.isSlotted(h)))
     console.log(`relay: ${BLOCKS_WANTED} blocks accepted after ${iterations} iterations; ${history.length} history slots`)
+  })
+
+  it('a miner re-delivers over HTTP the IT_RES gossip lost; bad ones are refused one by one', { timeout: WAIT_MS * 2 }, async () => {
+    assert.ok(mining, 'needs the miner of the previous test')
+    const r = relay!
+    const minerHex = toHex(mining.keys.publicKey)
+    const before = await getJson<Status>(r, '/api/status')
+    // six iterations that never go out on gossip
+    const delivery = new ItResDelivery({ miner: minerHex, supervisors: () => [r.url], now: () => Date.now(), graceMs: 0 })
+    const lost: number[] = []
+    for (let i = 0; i < 6; i++) {
+      const res = await mining.miner.step()
+      delivery.add(res.iteration, res.itres)
+      lost.push(res.iteration)
+    }
+    const recorded = async (): Promise<number[]> => (await getJson<{ iterations: number[] }>(r, `/api/recorded?miner=${minerHex}&from=${lost[0]}`)).iterations
+    assert.deepEqual(await recorded(), [])
+    await delivery.sync()
+    assert.deepEqual(await recorded(), lost)
+    assert.equal(delivery.pending(), 0)
+    assert.deepEqual(delivery.stats, { redelivered: 6, refused: {}, failures: 0, lastError: null })
+    const after = await getJson<Status>(r, '/api/status')
+    assert.equal(after.stats.itresRedelivered - before.stats.itresRedelivered, 6)
+    assert.equal(after.stats.itres - before.stats.itres, 6)
+
+    // a batch mixing a good message, a forged one and a second IT_RES for a recorded iteration
+    const good = await mining.miner.step()
+    const forged = (await mining.miner.step()).itres.slice()
+    forged[forged.length - 1]! ^= 1
+    const other = itResToBytes(signItRes({ ...itResFromBytes(good.itres), tStart: 1 }, mining.keys.secretKey))
+    const post = (body: Uint8Array): Promise<Response> => fetch(new URL('/api/itres', r.url), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(5_000) })
+    const res = await post(itResBatchToBytes([good.itres, forged, other, good.itres]))
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { results: ['recorded', 'POUW_BAD_SIGNATURE', 'POUW_EQUIVOCATION', 'duplicate'] })
+    // malformed bodies and queries: a clear 400, nothing recorded
+    const junk = await post(new Uint8Array([0, 1, 0, 0]))
+    assert.equal(junk.status, 400)
+    assert.equal(((await junk.json()) as { code: string }).code, 'PROTOCOL_TRUNCATED')
+    const badMiner = await fetch(new URL('/api/recorded?miner=zz', r.url))
+    assert.equal(badMiner.status, 400)
+    // a block handed over HTTP: one it holds is 'known'; a malformed one a 400 with its code
+    const known = await fetch(new URL('/api/block', r.url), { method: 'POST', body: mining.lastBlock as BodyInit })
+    assert.deepEqual(await known.json(), { block: accepted.at(-1)!.hash, status: 'known' })
+    const badBlock = await fetch(new URL('/api/block', r.url), { method: 'POST', body: new Uint8Array([0, 7, 1]) })
+    assert.equal(badBlock.status, 400)
+    assert.match(((await badBlock.json()) as { code: string }).code, /^PROTOCOL_/)
+    // a TASK_JOIN handed over HTTP is taken like a gossiped one; junk is a 400
+    const joined = await fetch(new URL('/api/epochs', r.url), { method: 'POST', body: epochMessageToBytes({
+      kind: 'join', ...signTaskJoin({ taskId: fromHex(before.task.id), miner: mining.keys.publicKey, time: Math.floor(Date.now() / 1000) }, mining.keys.secretKey),
+    }) as BodyInit })
+    assert.deepEqual(await joined.json(), { status: 'received' })
+    assert.equal((await fetch(new URL('/api/epochs', r.url), { method: 'POST', body: new Uint8Array([9]) })).status, 400)
+    // the API is open to the other relays' pages (CORS preflight)
+    const pre = await fetch(new URL('/api/itres', r.url), { method: 'OPTIONS' })
+    assert.equal(pre.status, 204)
+    assert.equal(pre.headers.get('access-control-allow-origin'), '*')
   })
 
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {

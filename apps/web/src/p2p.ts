@@ -6,6 +6,7 @@
  */
 import { createBrowserNetwork as createNetwork, type ClientNetworkOptions, type PubSubNetwork } from '@pouw/network'
 
+export { ItResDelivery, postToSupervisors } from '@pouw/network'
 export type { ConnectionInfo, PubSubNetwork, RelayInfo, TransportKind } from '@pouw/network'
 
 declare global {

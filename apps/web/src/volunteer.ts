@@ -16,7 +16,7 @@ import { TOPICS, bytesEqual, fromHex, isPouwError, taskFromBytes, toHex, verdict
 import type { BackendChoice, Fault, StepResult, TipInfo, TrainerApi, TrainerInit } from '@pouw/trainer'
 import { createEpochBook, type EpochBook } from './epochBook.js'
 import { downloadFragments, type FragmentProgress } from './fragments.js'
-import { createBrowserNetwork, type ConnectionInfo, type PubSubNetwork, type RelayInfo } from './p2p.js'
+import { ItResDelivery, createBrowserNetwork, postToSupervisors, type ConnectionInfo, type PubSubNetwork, type RelayInfo } from './p2p.js'
 import { createTrainingLoop, initialTrainingView, type LoopTrainer, type TrainingLoop, type TrainingView } from './trainingLoop.js'
 
 export type { BackendChoice } from '@pouw/trainer'
@@ -75,6 +75,14 @@ interface EpochEntry { epoch: number; miners: string[]; record: string }
 const CURVE_MAX = 2000
 const AVG_WINDOW = 20
 const EPOCH_POLL_MS = 3000
+/** how often the tab checks that every supervisor recorded its IT_RES (ItResDelivery) */
+const DELIVERY_SYNC_MS = 5000
+
+/** The supervisors' HTTP addresses: this page's relay, and every relay it knows that announced one. */
+function supervisorUrls(s: RelayStatus, network: PubSubNetwork | null): string[] {
+  const urls = [new URL('/', location.href).href, ...(s.relays ?? []).map((r) => r.url), ...(network?.relays() ?? []).map((r) => r.url)]
+  return [...new Set(urls.filter((u): u is string => typeof u === 'string' && u !== ''))]
+}
 
 const INITIAL_TASK: TaskView = { ...initialTrainingView(), epochs: null, fragments: null, keyPersisted: null }
 
@@ -130,6 +138,7 @@ function persistKeyFromUrl(): boolean {
 export function useVolunteer(): { view: VolunteerView; start(): void; stop(): void } {
   const [view, setView] = useState<VolunteerView>(INITIAL_VIEW)
   const net = useRef<PubSubNetwork | null>(null)
+  const delivery = useRef<ItResDelivery | null>(null)
   const status = useRef<RelayStatus | null>(null)
   const tip = useRef<TipInfo | null>(null)
   const trainer = useRef<Comlink.Remote<TrainerApi> | null>(null)
@@ -238,7 +247,8 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
         setView((v) => ({ ...v, status: 'error', error: `cannot reach the relay: ${(e as Error).message}` }))
       }
     })()
-    return () => { cancelled = true; if (poll) clearInterval(poll); void net.current?.stop() }
+    const redeliver = setInterval(() => { void delivery.current?.sync() }, DELIVERY_SYNC_MS)
+    return () => { cancelled = true; if (poll) clearInterval(poll); clearInterval(redeliver); void net.current?.stop() }
   }, [updateTip])
 
   // flush buffered iteration stats and the task view to the view
@@ -280,6 +290,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     pending.current.iterations = r.iteration + 1
     pending.current.batchIndex = r.batchIndex
     if (network && s) void network.publish(s.task.topics.itres, r.itres).catch(() => {})
+    delivery.current?.add(r.iteration, r.itres)
     const block = r.block
     if (block === undefined) return
     // the miner already builds on its own block; follow it until a verdict says otherwise
@@ -291,6 +302,8 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
       blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
     }))
     if (network) void network.publish(TOPICS.blocks, block.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))
+    // and straight to every verifier: gossip may lose it
+    if (s) void postToSupervisors(supervisorUrls(s, network), 'api/block', block.submission)
   }, [])
 
   /** Download and check the data, start the worker, and make the loop that trains the epochs. */
@@ -312,6 +325,8 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     trainer.current = remote
     if (tip.current) await remote.setTip(tip.current)
     setView((v) => ({ ...v, backend: r.backend, minerId: r.minerId }))
+    // every supervisor must record every IT_RES: re-deliver over HTTP what gossip lost
+    delivery.current = new ItResDelivery({ miner: r.minerId, supervisors: () => supervisorUrls(s, net.current), now: () => Date.now() })
     patchTask({ keyPersisted: r.keyPersisted }, true)
     // peers' IT_RES go over as a copy whose buffer is transferred (gossip's may be a view of a larger one)
     const loopTrainer: LoopTrainer = {
@@ -323,7 +338,10 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     }
     return createTrainingLoop({
       trainer: loopTrainer, book: epochs, epochs: spec.epochs, minerId: r.minerId, onStep,
-      publishJoin: (bytes) => { void net.current?.publish(s.task.topics.epochs, bytes).catch(() => {}) },
+      publishJoin: (bytes) => {
+        void net.current?.publish(s.task.topics.epochs, bytes).catch(() => {})
+        void postToSupervisors(supervisorUrls(s, net.current), 'api/epochs', bytes) // gossip may lose it
+      },
       onView: (v) => patchTask(v, v.state !== task.current.view.state),
     })
   }, [onStep, patchTask])

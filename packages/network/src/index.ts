@@ -4,7 +4,7 @@
  * node:* imports); the relay node and the Node test client are in ./node.ts.
  * P2P-NOTES = /work/shared/P2P-NOTES.md.
  */
-export type { ConnectionInfo, NetworkStats, PubSubNetwork, RelayInfo, TransportKind } from './types.js'
+export type { ConnectionInfo, GossipPeerInfo, NetworkStats, PubSubNetwork, RelayInfo, TransportKind } from './types.js'
 export { DIAL_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_RPC_BYTES } from './config.js'
 export {
   ANNOUNCE_TOPIC, MAX_ANNOUNCEMENT_BYTES, NetworkError, announcementFromBytes, announcementToBytes, isNetworkError,
@@ -12,3 +12,4 @@ export {
 } from './announcement.js'
 export { CLIENT_ANNOUNCE_INTERVAL_MS, createBrowserNetwork, type ClientNetworkOptions } from './client.js'
 export { peerIdOf, relayIdOf, transportOf } from './util.js'
+export { ItResDelivery, postToSupervisors, type DeliveryOptions, type DeliveryStats } from './delivery.js'

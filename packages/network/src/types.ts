@@ -61,5 +61,19 @@ export interface PubSubNetwork {
   /** Relays we know of; a relay lists itself first. */
   relays(): RelayInfo[]
   stats(): NetworkStats
+  /** Gossip's view of each peer it knows: score, streams, the topics whose mesh holds it. */
+  gossipPeers(): GossipPeerInfo[]
   stop(): Promise<void>
+}
+
+/** One peer as gossipsub sees it (for health logs and the tests). */
+export interface GossipPeerInfo {
+  peerId: string
+  /** gossipsub's peer score: below -80 (graylist) every RPC from the peer is dropped */
+  score: number
+  /** we hold an open stream to send to it / to read from it */
+  outbound: boolean
+  inbound: boolean
+  /** topics whose mesh contains the peer */
+  mesh: string[]
 }

@@ -72,6 +72,22 @@ export function wrapLibp2p(node: Libp2p<BaseServices>, opts: WrapOptions): PubSu
     relays: opts.relays,
     stats: opts.stats,
 
+    gossipPeers() {
+      // these members exist on gossipsub's class but not on its exported interface
+      const impl = pubsub as unknown as {
+        peers: Map<string, unknown>; streamsOutbound: Map<string, unknown>; streamsInbound: Map<string, unknown>
+        getScore(id: string): number; getMeshPeers(topic: string): string[]
+      }
+      const meshes = pubsub.getTopics().map((t) => [t, new Set(impl.getMeshPeers(t))] as const)
+      return [...impl.peers.keys()].map((peerId) => ({
+        peerId,
+        score: impl.getScore(peerId),
+        outbound: impl.streamsOutbound.has(peerId),
+        inbound: impl.streamsInbound.has(peerId),
+        mesh: meshes.filter(([, peers]) => peers.has(peerId)).map(([t]) => t),
+      }))
+    },
+
     stop() {
       stopping ??= (async () => {
         opts.beforeStop?.()

@@ -139,3 +139,26 @@ export function itResFromBytes(bytes: Uint8Array): ItRes {
   r.end()
   return m
 }
+
+/**
+ * Several IT_RES in one body (a miner re-delivering to a supervisor the messages gossip lost):
+ * u16 count, then each message as u32 length + bytes. Only the framing is checked here; each
+ * message is decoded and judged on its own by the receiver.
+ */
+export const MAX_ITRES_BATCH = 64
+
+export function itResBatchToBytes(messages: readonly Uint8Array[]): Uint8Array {
+  if (messages.length > MAX_ITRES_BATCH) throw new RangeError(`${messages.length} IT_RES in one batch, at most ${MAX_ITRES_BATCH}`)
+  const w = new Writer().u16(messages.length)
+  for (const m of messages) w.varBytes(m)
+  return w.finish()
+}
+
+export function itResBatchFromBytes(bytes: Uint8Array): Uint8Array[] {
+  const r = new Reader(bytes, 'IT_RES batch')
+  const n = r.count(MAX_ITRES_BATCH, 'messages', 2)
+  const out: Uint8Array[] = []
+  for (let i = 0; i < n; i++) out.push(r.varBytes(MAX_ITRES_BYTES, `message ${i}`))
+  r.end()
+  return out
+}

@@ -66,7 +66,7 @@ export function TaskPanel({ task }: TaskPanelProps) {
         <dd className="mono" data-testid="test-detail">
           {test ? `epoch ${test.epoch}: loss ${formatFixed(test.loss, 4)} on ${formatInt(test.count)} records` : MISSING}
         </dd>
-        {task.testHistory.length > 1 ? (
+        {task.testHistory.length > 0 ? (
           <>
             <dt>By epoch</dt>
             <dd className="mono" data-testid="test-history">
