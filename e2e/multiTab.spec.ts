@@ -15,7 +15,7 @@ import { allLinked, openTab, rows, type Tab } from './tabs'
  */
 const RELAYS = 3
 const TABS = 4
-const EPOCHS = Number(process.env.POUW_E2E_EPOCHS ?? 3)
+const EPOCHS = Number(process.env.POUW_E2E_EPOCHS ?? 2)
 const DIFFICULTY = '20000'
 const TARGET_ACCURACY = 0.95
 
@@ -34,12 +34,9 @@ const blocks = (r: Testnet): Promise<BlockInfo[]> => json<BlockInfo[]>(`${r.url}
 const history = (r: Testnet): Promise<HistorySlot[]> => json<HistorySlot[]>(`${r.url}/api/history?from=0`)
 
 test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every relay verifies and agrees', async ({ browser, testnet }, testInfo) => {
-  // Off in CI until it passes reliably here. Latest runs (2 epochs): every tab reaches 95.9-96.2%,
-  // every pair of tabs is linked over WebRTC, the relays agree on the chain and the history slots
-  // (gossip loses 30-90% of the IT_RES on this 2-core machine, where relay event loops stall for up
-  // to 30 s; HTTP re-delivery and the blocks' evidence make it up), but only 2-3 blocks reach the
-  // main chain in 2 epochs, so "blocks from >= 2 miners" is a coin flip.
-  test.skip(process.env.POUW_MULTI_TAB !== '1', 'set POUW_MULTI_TAB=1 to run (not yet reliable on a 2-core machine)')
+  // Gossip loses 30-90% of the IT_RES on a 2-core machine, where relay event loops stall for up to
+  // 30 s: HTTP re-delivery, the blocks' evidence and the relays' verdict sync make it up; tabs mine on
+  // each other's blocks before any verdict (tipFollower.ts), so blocks of every tab reach the chain.
   test.setTimeout(30 * 60_000)
   const relays = await startRelayMesh(testnet, RELAYS, {
     env: {
@@ -112,7 +109,7 @@ test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every rel
       const chains = await waitFor(async () => {
         const c = await Promise.all(relays.map(blocks))
         return c.every((x) => x[0]!.hash === c[0]![0]!.hash) ? c : null
-      }, { timeoutMs: 60_000, message: 'every relay to have the same tip' })
+      }, { timeoutMs: 180_000, message: 'every relay to have the same tip' })
       for (const c of chains.slice(1)) expect(c.map((b) => b.hash)).toEqual(chains[0]!.map((b) => b.hash))
       const mined = chains[0]!.filter((b) => b.height > 0)
       const miners = new Set(mined.map((b) => b.miner))
@@ -125,7 +122,7 @@ test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every rel
           const bs = (await blocks(r)).filter((b) => b.height > 0)
           const ok = bs.every((b) => (b.confirmations ?? []).filter((c) => c.accepted && committee.has(c.verifier)).length >= 2)
           return ok ? bs : null
-        }, { timeoutMs: 60_000, message: `relay ${i} to hold two accepting verdicts on every block` })
+        }, { timeoutMs: 180_000, message: `relay ${i} to hold two accepting verdicts on every block` })
         for (const b of confirmed) expect((b.confirmations ?? []).some((c) => !c.accepted), `no verifier rejected ${b.hash}`).toBe(false)
       }
     })

@@ -3,15 +3,15 @@ import type { Server } from 'node:http'
 import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
-  PouwError, TOPICS, ZERO_HASH, blockFromBytes, generateKeyPair, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
+  PouwError, TOPICS, ZERO_HASH, blockFromBytes, fromHex, hashMeetsTarget, targetFromBits, generateKeyPair, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type KeyPair, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
-import { Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, difficultyToBits, nextBits, type ChainParams, type KeyValueStore } from '@pouw/ledger'
+import { Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, difficultyToBits, nextBits, type ChainParams, type IterateOptions, type KeyValueStore } from '@pouw/ledger'
 import {
-  TaskData, createMnistTask, fragmentBytes, taskFragments, taskSeed, verifyProofOfUsefulWork,
-  type Dataset, type GradientEngine,
+  METRICS_WINDOW, TaskData, createMnistTask, fragmentBytes, taskFragments, taskSeed, verifyProofOfUsefulWork,
+  type Dataset, type GradientEngine, type RecordedLoss,
 } from '@pouw/trainer'
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
@@ -63,6 +63,12 @@ function peerAtFault(code: string): boolean {
 
 /** How long a verifier waits for a block's IT_RES messages to be agreed into the message history. */
 const HISTORY_WAIT_MS = 120_000
+/** How often a relay asks the others for the verdicts gossip lost, on how many recent blocks (syncConfirmations). */
+const CONFIRMATION_SYNC_MS = 10_000
+const CONFIRMATION_SYNC_BLOCKS = 64
+/** How many blocks waiting for their parent a relay keeps, and for how long (see holdOrphan). */
+const ORPHAN_MAX = 64
+const ORPHAN_WAIT_MS = HISTORY_WAIT_MS
 
 export interface Relay {
   url: string
@@ -80,6 +86,9 @@ const KEYS = {
   evidence: (hashHex: string) => `relay/evidence/${hashHex}`,
   history: (miner: string, iteration: number) => `relay/history/${miner}/${iteration.toString(16).padStart(8, '0')}`,
   historyPrefix: (miner: string) => `relay/history/${miner}/`,
+  /** the loss and accuracy a miner reported for an iteration (two f32), for the metrics-window check */
+  metrics: (miner: string, iteration: number) => `relay/metrics/${miner}/${iteration.toString(16).padStart(8, '0')}`,
+  metricsPrefix: (miner: string) => `relay/metrics/${miner}/`,
   verdictPrefix: (blockHex: string) => `relay/verdict/${blockHex}/`,
   verdict: (blockHex: string, verifierHex: string) => `relay/verdict/${blockHex}/${verifierHex}`,
   rejection: (at: number, n: number) => `relay/rejected/${at.toString(16).padStart(12, '0')}${n.toString(16).padStart(4, '0')}`,
@@ -136,7 +145,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   const rejections: Rejection[] = []
   let rejectionCount = 0
-  const stats = { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 }
+  const stats = { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsFetched: 0, verdictsRefused: 0, orphans: 0 }
 
   async function recordRejection(r: Rejection): Promise<void> {
     rejections.unshift(r)
@@ -159,7 +168,10 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       if (!bytesEqual(prev, hash)) throw new PouwError('POUW_EQUIVOCATION', `second IT_RES for iteration ${m.iteration} from miner ${toHex(m.miner).slice(0, 16)}`)
       return 'duplicate'
     }
-    await store.batch([{ type: 'put', key, value: hash }])
+    const metrics = new Uint8Array(8) // loss, accuracy: f32 little-endian
+    new DataView(metrics.buffer).setFloat32(0, m.metrics[0] ?? NaN, true)
+    new DataView(metrics.buffer).setFloat32(4, m.metrics[1] ?? NaN, true)
+    await store.batch([{ type: 'put', key, value: hash }, { type: 'put', key: KEYS.metrics(toHex(m.miner), m.iteration), value: metrics }])
     stats.itres++
     supervisor.onItRes(m, hash)
     return 'recorded'
@@ -192,12 +204,25 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (!/^[0-9a-f]{64}$/.test(miner)) throw new HttpError(400, 'miner must be 64 lowercase hex digits')
     const from = Math.max(0, Number(url.searchParams.get('from') ?? 0) || 0)
     const iterations: number[] = []
-    for await (const [key] of store.iterate(KEYS.historyPrefix(miner))) {
-      const it = parseInt(key.slice(-8), 16)
-      if (it >= from) iterations.push(it)
-      if (iterations.length >= 5_000) break
+    for await (const [key] of store.iterate(KEYS.historyPrefix(miner), { gte: KEYS.history(miner, Math.min(from, 0xffff_ffff)), limit: 5_000 })) {
+      iterations.push(parseInt(key.slice(-8), 16))
     }
     return { miner, iterations }
+  }
+
+  /** The losses this supervisor recorded for a miner: its first METRICS_WINDOW iterations and the METRICS_WINDOW up to `iteration`. */
+  async function metricsWindow(miner: Uint8Array, iteration: number): Promise<{ first: RecordedLoss[]; recent: RecordedLoss[] }> {
+    const hex = toHex(miner)
+    const read = async (opts: IterateOptions): Promise<RecordedLoss[]> => {
+      const out: RecordedLoss[] = []
+      for await (const [key, value] of store.iterate(KEYS.metricsPrefix(hex), opts)) {
+        out.push({ iteration: parseInt(key.slice(-8), 16), loss: new DataView(value.buffer, value.byteOffset, value.byteLength).getFloat32(0, true) })
+      }
+      return out
+    }
+    const first = await read({ limit: METRICS_WINDOW })
+    const recent = (await read({ lte: KEYS.metrics(hex, iteration), reverse: true, limit: METRICS_WINDOW })).reverse()
+    return { first, recent }
   }
 
   async function publishVerdict(blockHash: Uint8Array, result: { accepted: true; height: number } | { accepted: false; code: string; detail: string }): Promise<void> {
@@ -219,7 +244,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    */
   async function recordVerdict(v: Verdict): Promise<void> {
     if (bytesEqual(v.blockHash, ZERO_HASH)) return
-    const value = enc.encode(JSON.stringify({ accepted: v.accepted, code: v.code }))
+    const value = enc.encode(JSON.stringify({ accepted: v.accepted, code: v.code, signed: toHex(verdictToBytes(v)) }))
     await store.batch([{ type: 'put', key: KEYS.verdict(toHex(v.blockHash), toHex(v.verifier)), value }])
   }
 
@@ -232,6 +257,23 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     stats.verdicts++
   }
 
+  /**
+   * This relay's own signed verdicts on the given blocks (GET /api/verdicts?blocks=h1,h2,…, at most
+   * 64): a tab asks about the blocks it builds on, since gossip may lose a verdict. Blocks not yet
+   * judged are left out.
+   */
+  async function ownVerdicts(url: URL): Promise<{ block: string; verdict: string }[]> {
+    const blocks = (url.searchParams.get('blocks') ?? '').split(',').filter((b) => b !== '')
+    if (blocks.length > 64 || !blocks.every((b) => /^[0-9a-f]{64}$/.test(b))) throw new HttpError(400, 'blocks must be at most 64 comma-separated block hashes (64 lowercase hex digits)')
+    const out: { block: string; verdict: string }[] = []
+    for (const block of blocks) {
+      const raw = await store.get(KEYS.verdict(block, toHex(verifierKeys.publicKey)))
+      const signed = raw === undefined ? undefined : (JSON.parse(dec.decode(raw)) as { signed?: string }).signed
+      if (signed !== undefined) out.push({ block, verdict: signed })
+    }
+    return out
+  }
+
   async function confirmations(hashHex: string): Promise<Confirmation[]> {
     const out: Confirmation[] = []
     const prefix = KEYS.verdictPrefix(hashHex)
@@ -240,6 +282,40 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       out.push({ verifier: key.slice(prefix.length), accepted, code })
     }
     return out
+  }
+
+  /**
+   * The confirmations gossip lost: every CONFIRMATION_SYNC_MS, ask every other relay we know for its
+   * own signed verdicts (GET /api/verdicts) on our recent main-chain blocks that lack a committee
+   * member's verdict. Each answer is judged like a gossiped verdict (committee, signature).
+   */
+  async function syncConfirmations(): Promise<void> {
+    const members = supervisor.status().committee.length
+    const lacking: string[] = []
+    for (const e of await chain.recent(CONFIRMATION_SYNC_BLOCKS)) {
+      if (e.height > 0 && (await confirmations(e.hashHex)).length < members) lacking.push(e.hashHex)
+    }
+    if (lacking.length === 0) return
+    for (const r of network.relays()) {
+      if (r.peerId === network.peerId || typeof r.url !== 'string' || r.url === '') continue
+      try {
+        const res = await fetch(new URL(`api/verdicts?blocks=${lacking.join(',')}`, r.url), { signal: AbortSignal.timeout(5_000) })
+        if (!res.ok) continue
+        const list = (await res.json()) as unknown
+        if (!Array.isArray(list)) continue
+        for (const x of list as Array<{ verdict?: unknown }>) {
+          if (typeof x?.verdict !== 'string') continue
+          try { await onVerdict(fromHex(x.verdict), r.url); stats.verdictsFetched++ } catch (e) {
+            if (!isPouwError(e)) throw e
+            stats.verdictsRefused++
+            log('message refused', { topic: 'http verdict', from: r.url, code: e.code, detail: e.message })
+          }
+        }
+      } catch (e) {
+        if (isPouwError(e)) throw e // ours, not the peer's
+        // that relay is down or slow: the next round asks again
+      }
+    }
   }
 
   /**
@@ -290,7 +366,9 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const hashHex = toHex(hash)
     let info: BlockInfo | undefined
     try {
-      if (await chain.has(hashHex)) return
+      if (await chain.has(hashHex) || orphans.has(hashHex)) return
+      const parentHex = toHex(block.header.prevHash)
+      if (!(await chain.has(parentHex)) && holdOrphan(hashHex, parentHex, block, data, from)) return
       // §5.2: the block's IT_RES messages must be in the agreed message history before it is verified
       if (!(await slotInHistory(evidence))) {
         throw new PouwError('RELAY_NOT_IN_HISTORY', `the block's IT_RES messages were not in the message history after ${HISTORY_WAIT_MS / 1000} s`)
@@ -303,6 +381,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             data: taskData, engine,
             recorded: async (miner, iteration) => store.get(KEYS.history(toHex(miner), iteration)),
             members: (epoch) => supervisor.members(epoch),
+            metricsWindow,
           }, b, evidence)
           info = {
             height: parent.height + 1, hash: hashHex, miner: report.miner, iteration: report.iteration, backend: report.backend,
@@ -314,12 +393,54 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       })
       log('block accepted', { hash: hashHex, height: result.entry.height, status: result.status, miner: info?.miner?.slice(0, 16), iteration: info?.iteration, verify: info?.verify })
       await publishVerdict(hash, { accepted: true, height: result.entry.height })
+      releaseOrphans(hashHex)
     } catch (e) {
       if (!isPouwError(e)) throw e
       if (e.code === 'LEDGER_DUPLICATE') return // gossip may deliver a block twice
       await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from, peerAtFault: peerAtFault(e.code) })
       await publishVerdict(hash, { accepted: false, code: e.code, detail: e.message })
+      if (peerAtFault(e.code)) for (const [h, o] of orphans) if (o.parent === hashHex) void refuseOrphan(h, `its parent ${hashHex} was rejected (${e.code})`)
     }
+  }
+
+  /**
+   * Orphans: blocks whose parent we do not have yet. Miners build on each other's blocks before
+   * any verdict, so a child may reach us before its parent (gossip lost the parent, or the parent
+   * waits behind it). A child whose header meets the target is kept until its parent is accepted
+   * and then verified; after ORPHAN_WAIT_MS, or when the parent is rejected, it is refused as
+   * LEDGER_PARENT_UNKNOWN. At most ORPHAN_MAX are kept: a flood costs the sender proof of work.
+   */
+  const orphans = new Map<string, { parent: string; data: Uint8Array; from: string; timer: ReturnType<typeof setTimeout> }>()
+
+  /** Keep a block as an orphan; false when it cannot be kept (no proof of work, pool full): verify it now (and refuse it). */
+  function holdOrphan(hashHex: string, parentHex: string, block: Block, data: Uint8Array, from: string): boolean {
+    if (orphans.size >= ORPHAN_MAX || block.header.bits !== nextBits(chain.tip(), params)) return false
+    if (!hashMeetsTarget(headerHash(block.header), targetFromBits(block.header.bits))) return false
+    const timer = setTimeout(() => { void refuseOrphan(hashHex, `its parent ${parentHex} did not arrive in ${ORPHAN_WAIT_MS / 1000} s`) }, ORPHAN_WAIT_MS)
+    timer.unref()
+    orphans.set(hashHex, { parent: parentHex, data, from, timer })
+    stats.orphans++
+    log('block held until its parent arrives', { hash: hashHex, parent: parentHex, orphans: orphans.size })
+    return true
+  }
+
+  function releaseOrphans(parentHex: string): void {
+    for (const [h, o] of orphans) {
+      if (o.parent !== parentHex) continue
+      clearTimeout(o.timer)
+      orphans.delete(h)
+      void queuedBlock(o.data, o.from).catch((e: unknown) => log('error handling message', { topic: 'orphan block', error: String(e) }))
+    }
+  }
+
+  async function refuseOrphan(hashHex: string, detail: string): Promise<void> {
+    const o = orphans.get(hashHex)
+    if (o === undefined || closed) return
+    clearTimeout(o.timer)
+    orphans.delete(hashHex)
+    const code = 'LEDGER_PARENT_UNKNOWN'
+    await recordRejection({ at: Date.now(), blockHash: hashHex, code, detail: `block ${hashHex}: ${detail}`, from: o.from, peerAtFault: false })
+    await publishVerdict(fromHex(hashHex), { accepted: false, code, detail })
   }
 
   let blockQueue: Promise<void> = Promise.resolve()
@@ -417,6 +538,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       '/api/blocks': async (url) => recentBlocks(limitOf(url)),
       '/api/rejections': async (url) => rejections.slice(0, limitOf(url)),
       '/api/recorded': recordedIterations,
+      '/api/verdicts': ownVerdicts,
     },
     post: {
       '/api/itres': async (_url, body) => onItResBatch(body),
@@ -449,14 +571,23 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     loopDelay.reset()
   }, 10_000)
   gossipLog.unref()
+  let syncing = false
+  const confirmationSync = setInterval(() => {
+    if (syncing || closed) return
+    syncing = true
+    syncConfirmations().catch((e: unknown) => log('confirmation sync failed', { error: String(e) })).finally(() => { syncing = false })
+  }, CONFIRMATION_SYNC_MS)
+  confirmationSync.unref()
 
   return {
     url, network, chain, task, supervisor,
     async stop() {
       closed = true
       clearInterval(gossipLog)
+      clearInterval(confirmationSync)
       loopDelay.disable()
       supervisor.stop()
+      for (const o of orphans.values()) clearTimeout(o.timer)
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()
       await store.close()

@@ -45,8 +45,15 @@ export interface SupervisorOptions {
 
 /** Envelope kinds on the supervisors' topic. */
 const KIND = { hello: 1, dkg: 2, history: 3, epochShare: 4, epochProposal: 5 } as const
-/** A miner counts as live this long after its last join or IT_RES (a waiting page re-joins every ~3 s). */
-const LIVE_MS = 10_000
+/**
+ * A miner counts as live this long after its last join or IT_RES (a waiting page re-joins every
+ * ~3 s). Long, because a supervisor's view of liveness is local: on a busy machine a relay's event
+ * loop stalls for up to 30 s and gossip loses messages that HTTP re-delivery brings 5-10 s later.
+ * With 10 s, two supervisors saw different live sets at the end of an epoch, proposed different
+ * members for the next one, each signed its own, and no proposal ever got t shares (issue 3).
+ * The cost: a tab that really left holds the next epoch up to this long.
+ */
+const LIVE_MS = 45_000
 /** how often the message history's progress is logged while it moves or messages wait */
 const HISTORY_LOG_MS = 10_000
 const REBROADCAST_MS = 2_000

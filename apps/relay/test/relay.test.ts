@@ -33,7 +33,7 @@ interface Status {
   task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
   supervisors: { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; history: { slots: number; lastSlotHash: string | null } }
   epoch: { current: number | null; miners: string[] }
-  stats: { itres: number; itresRedelivered: number; itresFromEvidence: number; itresRejected: number; malformed: number; verdicts: number; verdictsRefused: number }
+  stats: { itres: number; itresRedelivered: number; itresFromEvidence: number; itresRejected: number; malformed: number; verdicts: number; verdictsFetched: number; verdictsRefused: number; orphans: number }
 }
 
 function freePort(): Promise<number> {
@@ -114,7 +114,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(status0.hash, status0.chain.genesis)
     assert.equal(status0.task.topic, TOPICS.itres(status0.task.id))
     assert.equal(toHex(taskHash(taskFromBytes(fromHex(status0.task.spec)))), status0.task.hash)
-    assert.deepEqual(status0.stats, { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsRefused: 0 })
+    assert.deepEqual(status0.stats, { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 0, malformed: 0, verdicts: 0, verdictsFetched: 0, verdictsRefused: 0, orphans: 0 })
     await waitFor('the client among the relay\'s peers', async () => (await getJson<Status>(relay!, '/api/status')).peers >= 1)
   })
 
@@ -164,7 +164,7 @@ describe('relay: gossip, verification, persistence', () => {
       const s = await getJson<Status>(r, '/api/status')
       return s.stats.malformed >= 2 && s.stats.itresRejected >= 2 && s.stats.verdictsRefused >= 2 ? s : undefined
     })
-    assert.deepEqual(status.stats, { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 2, malformed: 2, verdicts: 0, verdictsRefused: 2 }, recentLogs())
+    assert.deepEqual(status.stats, { itres: 0, itresRedelivered: 0, itresFromEvidence: 0, itresRejected: 2, malformed: 2, verdicts: 0, verdictsFetched: 0, verdictsRefused: 2, orphans: 0 }, recentLogs())
     assert.ok(logs.some((l) => l.includes('RELAY_NOT_SUPERVISOR')), recentLogs())
     assert.equal(status.height, 0)
 
@@ -336,8 +336,59 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(pre.headers.get('access-control-allow-origin'), '*')
   })
 
+  it('holds a block whose parent has not arrived, verifies it once the parent is accepted, and serves its verdicts', { timeout: MINING_MS + WAIT_MS * 2 }, async () => {
+    assert.ok(mining, 'needs the miner of the previous tests')
+    const r = relay!
+    const { miner, keys } = mining
+    const delivery = new ItResDelivery({ miner: toHex(keys.publicKey), supervisors: () => [r.url], now: () => Date.now(), graceMs: 0 })
+    const step = async (): Promise<Awaited<ReturnType<Miner['step']>>> => {
+      const res = await miner.step()
+      delivery.add(res.iteration, res.itres)
+      await delivery.sync()
+      return res
+    }
+    // the previous test left one iteration unrecorded (the forged one): mine past its slot, on the relay's tip
+    for (let i = 0; i < 3; i++) await step()
+    const status = await getJson<Status>(r, '/api/status')
+    miner.setTip({ hash: fromHex(status.hash), height: status.height, nextBits: status.chain.nextBits, subsidy: BigInt(status.chain.subsidy) })
+    const found: Array<{ hash: string; height: number; submission: Uint8Array }> = []
+    const deadline = Date.now() + MINING_MS
+    while (found.length < 2) {
+      assert.ok(Date.now() < deadline, `${found.length} blocks found in ${MINING_MS} ms`)
+      const res = await step()
+      if (res.block) found.push({ hash: toHex(res.block.hash), height: res.block.height, submission: res.block.submission })
+    }
+    const [parent, child] = found as [typeof found[0], typeof found[0]]
+    const postBlock = async (b: Uint8Array): Promise<unknown> => (await fetch(new URL('/api/block', r.url), { method: 'POST', body: b as BodyInit })).json()
+    const ownVerdicts = async (): Promise<Verdict[]> => {
+      const list = await getJson<Array<{ block: string; verdict: string }>>(r, `/api/verdicts?blocks=${parent.hash},${child.hash}`)
+      return list.map((x) => verdictFromBytes(fromHex(x.verdict)))
+    }
+    // the child first: kept, not refused as LEDGER_PARENT_UNKNOWN
+    assert.deepEqual(await postBlock(child.submission), { block: child.hash, status: 'queued' })
+    await waitFor('the child held as an orphan', async () => (await getJson<Status>(r, '/api/status')).stats.orphans === 1 || undefined)
+    assert.deepEqual(await ownVerdicts(), [])
+    // then its parent: both verified, in order, and their signed verdicts are served
+    assert.deepEqual(await postBlock(parent.submission), { block: parent.hash, status: 'queued' })
+    const both = await waitFor('verdicts on parent and child', async () => {
+      const v = await ownVerdicts()
+      return v.length === 2 ? v : undefined
+    }, WAIT_MS * 2)
+    for (const [v, b] of [[both[0]!, parent], [both[1]!, child]] as const) {
+      assert.equal(toHex(v.blockHash), b.hash)
+      assert.ok(v.accepted, `${b.hash}: ${v.code} ${v.detail}`)
+      assert.equal(v.height, b.height)
+      assert.equal(toHex(v.verifier), status.relay.verifier)
+      assert.ok(await verifyVerdictSignature(v))
+    }
+    assert.equal((await getJson<Status>(r, '/api/status')).hash, child.hash)
+    accepted.push({ hash: parent.hash, height: parent.height }, { hash: child.hash, height: child.height })
+    const junk = await fetch(new URL('/api/verdicts?blocks=zz', r.url))
+    assert.equal(junk.status, 400)
+  })
+
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {
-    assert.equal(accepted.length, BLOCKS_WANTED, 'needs the blocks of the previous test')
+    assert.equal(accepted.length, BLOCKS_WANTED + 2, 'needs the blocks of the previous tests')
     const first = await getJson<Status>(relay!, '/api/status')
     await client!.stop()
     client = undefined

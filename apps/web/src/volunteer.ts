@@ -12,11 +12,12 @@
  */
 import * as Comlink from 'comlink'
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { TOPICS, bytesEqual, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature } from '@pouw/protocol'
+import { TOPICS, bytesEqual, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict } from '@pouw/protocol'
 import type { BackendChoice, Fault, StepResult, TipInfo, TrainerApi, TrainerInit } from '@pouw/trainer'
 import { createEpochBook, type EpochBook } from './epochBook.js'
 import { downloadFragments, type FragmentProgress } from './fragments.js'
 import { ItResDelivery, createBrowserNetwork, postToSupervisors, type ConnectionInfo, type PubSubNetwork, type RelayInfo } from './p2p.js'
+import { TipFollower } from './tipFollower.js'
 import { createTrainingLoop, initialTrainingView, type LoopTrainer, type TrainingLoop, type TrainingView } from './trainingLoop.js'
 
 export type { BackendChoice } from '@pouw/trainer'
@@ -105,6 +106,15 @@ async function fetchStatus(): Promise<RelayStatus> {
   return s
 }
 
+/** The relay's own signed verdicts on these blocks (GET /api/verdicts): the fallback for lost verdict gossip. */
+async function fetchVerdicts(blocks: string[]): Promise<Uint8Array[]> {
+  if (blocks.length === 0) return []
+  const res = await fetch(`/api/verdicts?blocks=${blocks.slice(-64).join(',')}`, { cache: 'no-store' })
+  if (!res.ok) throw new Error(`relay verdicts: HTTP ${res.status}`)
+  const list: unknown = await res.json()
+  return Array.isArray(list) ? list.flatMap((x: { verdict?: unknown }) => (typeof x?.verdict === 'string' ? [fromHex(x.verdict)] : [])) : []
+}
+
 async function fetchEpochs(): Promise<EpochEntry[]> {
   const res = await fetch('/api/epochs', { cache: 'no-store' })
   if (!res.ok) throw new Error(`relay epochs: HTTP ${res.status}`)
@@ -140,14 +150,13 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
   const net = useRef<PubSubNetwork | null>(null)
   const delivery = useRef<ItResDelivery | null>(null)
   const status = useRef<RelayStatus | null>(null)
-  const tip = useRef<TipInfo | null>(null)
+  /** which block the miner builds on: ours, a peer's, or the relay's verified tip (tipFollower.ts) */
+  const follower = useRef(new TipFollower())
   const trainer = useRef<Comlink.Remote<TrainerApi> | null>(null)
   const book = useRef<EpochBook | null>(null)
   const loop = useRef<TrainingLoop | null>(null)
   const running = useRef(false)
   const stopAsked = useRef(false)
-  /** our blocks still waiting for a verdict */
-  const mined = useRef(new Set<string>())
   // iteration events arrive faster than React should render: buffer and flush on a timer
   const pending = useRef<{ curve: VolunteerView['lossCurve']; batchIndex: number | null; iterations: number }>({ curve: [], batchIndex: null, iterations: 0 })
   const rate = useRef<{ t: number; n: number }[]>([])
@@ -158,14 +167,42 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     if (now) setView((v) => ({ ...v, task: task.current.view }))
   }, [])
 
-  /** Follow the heaviest tip we hear of; `force` moves back after our own block was rejected. */
-  const updateTip = useCallback((t: TipInfo, force = false) => {
-    setView((v) => (v.chain && v.chain.height > t.height && !force ? v : { ...v, chain: { height: t.height, tipHash: t.hashHex } }))
-    if (!force && tip.current && (t.height < tip.current.height || (t.height === tip.current.height && t.hashHex !== tip.current.hashHex))) return
-    if (tip.current && t.hashHex === tip.current.hashHex) return
-    tip.current = t
+  /** The follower moved: the miner builds on the new tip, and the page shows it. */
+  const tipMoved = useCallback(() => {
+    const t = follower.current.tip
+    if (t === null) return
+    setView((v) => ({ ...v, chain: { height: t.height, tipHash: t.hashHex } }))
     void trainer.current?.setTip(t)
   }, [])
+
+  /** A verified tip from the relay (status, verdict): follow it if it wins the fork choice. */
+  const updateTip = useCallback((t: TipInfo) => { if (follower.current.onVerified(t)) tipMoved() }, [tipMoved])
+
+  /**
+   * Our relay's signed verdict, by gossip or from /api/verdicts: a rejected block we built on
+   * (ours or a peer's) sends the miner back to the relay's tip; our own blocks' records get it.
+   */
+  const applyVerdict = useCallback(async (v: Verdict, s: RelayStatus) => {
+    if (!bytesEqual(v.verifier, fromHex(s.relay.verifier)) || !(await verifyVerdictSignature(v))) return
+    const hash = toHex(v.blockHash)
+    const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy }
+    if (v.accepted) follower.current.onAccepted(hash, v.height)
+    if (v.accepted ? follower.current.onVerified(relayTip) : follower.current.onRejected(hash, relayTip)) tipMoved()
+    setView((view) => {
+      const rec = view.blocks.recent.find((b) => b.hash === hash)
+      if (!rec || rec.verdict !== 'pending') return view
+      const updated: BlockRecord = { ...rec, verdict: v.accepted ? 'accepted' : 'rejected', reason: v.accepted ? undefined : v.code, height: v.accepted ? v.height : undefined }
+      return {
+        ...view,
+        blocks: {
+          ...view.blocks,
+          accepted: view.blocks.accepted + (v.accepted ? 1 : 0),
+          rejected: view.blocks.rejected + (v.accepted ? 0 : 1),
+          recent: view.blocks.recent.map((b) => (b.hash === hash ? updated : b)),
+        },
+      }
+    })
+  }, [tipMoved])
 
   // connect to the relay once
   useEffect(() => {
@@ -201,33 +238,20 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
         network.onMessage((topic, data) => {
           if (topic === s.task.topics.itres) { loop.current?.receive(data); return }
           if (topic === s.task.topics.epochs) { offerEpochRecord(epochs, data, 'gossip'); return }
+          // a peer's block: mine on it at once if its header checks out and it wins (tipFollower.ts)
+          if (topic === TOPICS.blocks) { if (follower.current.onPeerBlock(data).adopted) tipMoved(); return }
           if (topic !== TOPICS.verdicts) return
-          void (async () => {
-            const v = verdictFromBytes(data)
-            if (!bytesEqual(v.verifier, fromHex(s.relay.verifier)) || !(await verifyVerdictSignature(v))) return
-            const hash = toHex(v.blockHash)
-            // a rejected block of ours: every block the miner built on it is dead too (the relay keeps no orphans), so follow the relay's tip
-            const ours = !v.accepted && (tip.current?.hashHex === hash || mined.current.has(hash))
-            mined.current.delete(hash)
-            updateTip({ hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy }, ours)
-            setView((view) => {
-              const rec = view.blocks.recent.find((b) => b.hash === hash)
-              if (!rec || rec.verdict !== 'pending') return view
-              const updated: BlockRecord = { ...rec, verdict: v.accepted ? 'accepted' : 'rejected', reason: v.accepted ? undefined : v.code, height: v.accepted ? v.height : undefined }
-              return {
-                ...view,
-                blocks: {
-                  ...view.blocks,
-                  accepted: view.blocks.accepted + (v.accepted ? 1 : 0),
-                  rejected: view.blocks.rejected + (v.accepted ? 0 : 1),
-                  recent: view.blocks.recent.map((b) => (b.hash === hash ? updated : b)),
-                },
-              }
-            })
-          })().catch(() => { /* a malformed verdict is ignored */ })
+          void (async () => applyVerdict(verdictFromBytes(data), s))().catch(() => { /* a malformed verdict is ignored */ })
         })
-        // the verdict gossip is the fast path; polling the status keeps the tip right if one is missed
-        // likewise the relay's list of epoch records backs up the epochs gossip
+        // the verdict gossip is the fast path; polling the status and our relay's verdicts on the blocks
+        // we build on keeps the tip right if one is missed; likewise the relay's list of epoch records
+        // backs up the epochs gossip
+        const pollVerdicts = (): void => {
+          const open = new Set(follower.current.unverifiedBlocks())
+          fetchVerdicts([...open]).then(async (list) => {
+            for (const bytes of list) await applyVerdict(verdictFromBytes(bytes), s).catch(() => {})
+          }).catch(() => {})
+        }
         const pollEpochs = (): void => {
           fetchEpochs().then((list) => {
             const known = epochs.latest?.epoch ?? -1
@@ -240,6 +264,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
             epochs.setGroupKey(st.supervisors.groupPublicKey)
           }).catch(() => {})
           pollEpochs()
+          pollVerdicts()
         }, EPOCH_POLL_MS)
         pollEpochs()
         setView((v) => ({ ...v, status: 'idle' }))
@@ -249,7 +274,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     })()
     const redeliver = setInterval(() => { void delivery.current?.sync() }, DELIVERY_SYNC_MS)
     return () => { cancelled = true; if (poll) clearInterval(poll); clearInterval(redeliver); void net.current?.stop() }
-  }, [updateTip])
+  }, [updateTip, tipMoved, applyVerdict])
 
   // flush buffered iteration stats and the task view to the view
   useEffect(() => {
@@ -294,11 +319,9 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     const block = r.block
     if (block === undefined) return
     // the miner already builds on its own block; follow it until a verdict says otherwise
-    if (tip.current) tip.current = { ...tip.current, hashHex: block.hashHex, height: block.height }
-    mined.current.add(block.hashHex)
-    if (mined.current.size > 1000) mined.current.delete(mined.current.values().next().value!)
+    follower.current.onOwnBlock(block.hashHex, block.height)
     setView((v) => ({
-      ...v,
+      ...v, chain: { height: block.height, tipHash: block.hashHex },
       blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
     }))
     if (network) void network.publish(TOPICS.blocks, block.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))
@@ -323,7 +346,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     // the fragments move to the worker: the page keeps no copy of the dataset
     const r = await remote.init(Comlink.transfer(init, fragments.map((f) => f.buffer as ArrayBuffer)))
     trainer.current = remote
-    if (tip.current) await remote.setTip(tip.current)
+    if (follower.current.tip) await remote.setTip(follower.current.tip)
     setView((v) => ({ ...v, backend: r.backend, minerId: r.minerId }))
     // every supervisor must record every IT_RES: re-deliver over HTTP what gossip lost
     delivery.current = new ItResDelivery({ miner: r.minerId, supervisors: () => supervisorUrls(s, net.current), now: () => Date.now() })
@@ -350,13 +373,14 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     void (async () => {
       const s = status.current
       const epochs = book.current
-      if (!s || !tip.current || !epochs || running.current) return
+      const at = follower.current.tip
+      if (!s || !at || !epochs || running.current) return
       running.current = true
       stopAsked.current = false
       try {
         if (!loop.current) {
           setView((v) => ({ ...v, status: 'selecting-backend', error: null }))
-          loop.current = await prepare(s, epochs, tip.current)
+          loop.current = await prepare(s, epochs, at)
           if (stopAsked.current) {
             patchTask({ detail: 'ready: press Start to train' }, true)
             setView((v) => ({ ...v, status: 'idle' }))

@@ -7,6 +7,14 @@ export interface IterateOptions {
   reverse?: boolean
   /** at most this many entries */
   limit?: number
+  /** only keys >= gte / <= lte (full keys, within the prefix) */
+  gte?: string
+  lte?: string
+}
+
+/** Whether `key` is within the options' bounds. */
+function inBounds(key: string, opts: IterateOptions): boolean {
+  return (opts.gte === undefined || key >= opts.gte) && (opts.lte === undefined || key <= opts.lte)
 }
 
 /**
@@ -54,7 +62,7 @@ export class MemoryStore implements KeyValueStore {
 
   async *iterate(prefix: string, opts: IterateOptions = {}): AsyncIterable<[string, Uint8Array]> {
     if (this.closed) throw storeClosed()
-    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix)).sort()
+    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix) && inBounds(k, opts)).sort()
     if (opts.reverse === true) keys.reverse()
     const snapshot = keys.slice(0, opts.limit ?? keys.length).map((k): [string, Uint8Array] => [k, this.map.get(k)!.slice()])
     yield* snapshot
@@ -104,7 +112,9 @@ export class LevelStore implements KeyValueStore {
   }
 
   async *iterate(prefix: string, opts: IterateOptions = {}): AsyncIterable<[string, Uint8Array]> {
-    const range = prefix === '' ? {} : { gte: prefix, lt: prefixEnd(prefix) }
+    const range: { gte?: string; lt?: string; lte?: string } = prefix === '' ? {} : { gte: prefix, lt: prefixEnd(prefix) }
+    if (opts.gte !== undefined && (range.gte === undefined || opts.gte > range.gte)) range.gte = opts.gte
+    if (opts.lte !== undefined && (range.lt === undefined || opts.lte < range.lt)) { range.lte = opts.lte; delete range.lt }
     const it = this.db.iterator({ ...range, reverse: opts.reverse ?? false, limit: opts.limit ?? -1 })
     for await (const [k, v] of it) yield [k, plain(v)]
   }

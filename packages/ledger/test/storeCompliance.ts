@@ -62,7 +62,7 @@ export function storeCompliance(factory: StoreFactory): void {
   it('iterates a prefix in key order, reversed and limited', () => withStore(async (s) => {
     const keys = ['a', 'a/', 'a/1', 'a/2', 'a/10', 'a0', 'b/1', '`']
     await s.batch(keys.map((key, i) => ({ type: 'put', key, value: bytes(i) })))
-    const names = async (prefix: string, opts?: { reverse?: boolean; limit?: number }) =>
+    const names = async (prefix: string, opts?: { reverse?: boolean; limit?: number; gte?: string; lte?: string }) =>
       (await collect(s.iterate(prefix, opts))).map(([k]) => k)
     assert.deepEqual(await names('a/'), ['a/', 'a/1', 'a/10', 'a/2'])
     assert.deepEqual(await names('a/', { reverse: true }), ['a/2', 'a/10', 'a/1', 'a/'])
@@ -70,6 +70,14 @@ export function storeCompliance(factory: StoreFactory): void {
     assert.deepEqual(await names('a/', { limit: 1 }), ['a/'])
     assert.deepEqual(await names('a/', { limit: 0 }), [])
     assert.deepEqual(await names('c'), [])
+    // bounds within the prefix, with order and limit
+    assert.deepEqual(await names('a/', { gte: 'a/10' }), ['a/10', 'a/2'])
+    assert.deepEqual(await names('a/', { lte: 'a/10' }), ['a/', 'a/1', 'a/10'])
+    assert.deepEqual(await names('a/', { gte: 'a/1', lte: 'a/10' }), ['a/1', 'a/10'])
+    assert.deepEqual(await names('a/', { lte: 'a/10', reverse: true, limit: 2 }), ['a/10', 'a/1'])
+    assert.deepEqual(await names('a/', { gte: 'a0' }), [])
+    assert.deepEqual(await names('a/', { lte: 'a' }), [])
+    assert.deepEqual(await names('a/', { lte: 'z' }), ['a/', 'a/1', 'a/10', 'a/2'])
     assert.deepEqual(await names(''), [...keys].sort())
     const [[, value]] = await collect(s.iterate('b/'))
     assert.deepEqual(value, bytes(6))

@@ -18,6 +18,35 @@ export interface VerifyContext {
   recorded?: (miner: Uint8Array, iteration: number) => Promise<Uint8Array | undefined>
   /** the miners of an epoch, from its signed epoch record; undefined when not (yet) known */
   members: (epoch: number) => Uint8Array[] | undefined
+  /**
+   * The losses the supervisors recorded for this miner (from its IT_RES): its first METRICS_WINDOW
+   * iterations of the task, and the METRICS_WINDOW up to and including `iteration`, each ascending.
+   * Without it the metrics-window check (metricsImproved) is skipped.
+   */
+  metricsWindow?: (miner: Uint8Array, iteration: number) => Promise<{ first: RecordedLoss[]; recent: RecordedLoss[] }>
+}
+
+/** One recorded iteration's reported training loss. */
+export interface RecordedLoss { iteration: number; loss: number }
+
+/** How many iterations each side of the metrics-window check averages. */
+export const METRICS_WINDOW = 32
+
+/**
+ * §5.2: "verifiers will also check if the metrics improved over a time window Δt". The window is
+ * the miner's whole training so far: the mean loss it reported over its last METRICS_WINDOW
+ * recorded iterations must be below the mean over its first METRICS_WINDOW. A miner whose model
+ * does not learn (it skips training, or applies junk updates) fails; an honest one passes by a
+ * wide margin once it is past its first iterations (MNIST: ~1.5 against ~0.3). Not judged (true)
+ * until both windows are full and do not overlap: a miner's first 2 × METRICS_WINDOW iterations.
+ * Comparing two adjacent recent windows instead would refuse honest miners on a plateau, where
+ * the loss of one window is as likely to be above the other's as below.
+ */
+export function metricsImproved(first: readonly RecordedLoss[], recent: readonly RecordedLoss[]): boolean {
+  if (first.length < METRICS_WINDOW || recent.length < METRICS_WINDOW) return true
+  if (recent[0]!.iteration <= first[first.length - 1]!.iteration) return true
+  const mean = (xs: readonly RecordedLoss[]): number => xs.reduce((a, x) => a + x.loss, 0) / xs.length
+  return mean(recent) < mean(first)
 }
 
 export interface VerifyReport {
@@ -91,6 +120,14 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
       if (rec !== undefined && !bytesEqual(rec, hashes[j]!)) {
         throw pouwError('EQUIVOCATION', `the miner sent a different IT_RES for iteration ${slot[j]!.iteration} than the one recorded`)
       }
+    }
+  }
+
+  if (ctx.metricsWindow) {
+    const { first: early, recent } = await ctx.metricsWindow(lucky.miner, lucky.iteration)
+    if (!metricsImproved(early, recent)) {
+      const mean = (xs: RecordedLoss[]): string => (xs.reduce((a, x) => a + x.loss, 0) / xs.length).toFixed(4)
+      throw pouwError('METRICS_NOT_IMPROVED', `mean loss ${mean(recent)} over iterations ${recent[0]!.iteration}-${recent.at(-1)!.iteration} is not below ${mean(early)} over the miner's first ${early.length}`)
     }
   }
 

@@ -12,8 +12,8 @@ import {
   type Block, type ItRes, type KeyPair, type PouwError, type TaskSpec, type UnsignedItRes,
 } from '@pouw/protocol'
 import {
-  FAULTS, Miner, POUW_ERRORS, TaskData, VERIFY_UNKNOWN_EPOCH, accumulateResidual, computeNonce, createMnistTask,
-  loadBatch, mineWithNonces, splitMix32, taskSeed, verifyProofOfUsefulWork, type ChainTip, type Fault,
+  FAULTS, METRICS_WINDOW, Miner, POUW_ERRORS, TaskData, VERIFY_UNKNOWN_EPOCH, accumulateResidual, computeNonce, createMnistTask,
+  loadBatch, metricsImproved, mineWithNonces, splitMix32, taskSeed, verifyProofOfUsefulWork, type ChainTip, type Fault,
   type GradientEngine, type VerifyContext, type VerifyReport,
 } from '../src/index.js'
 import { loadMnistAll } from '../src/node.js'
@@ -357,9 +357,35 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
     assert.equal(a.pendingPeerMessages, 1, 'only the good message waits to be applied')
   })
 
+  it('a miner whose reported loss did not fall over its training is refused with POUW_METRICS_NOT_IMPROVED', async () => {
+    const m = honest[0]!
+    const window = (from: number, loss: (i: number) => number) => Array.from({ length: METRICS_WINDOW }, (_x, j) => ({ iteration: from + j, loss: loss(from + j) }))
+    const flat: VerifyContext['metricsWindow'] = async () => ({ first: window(0, () => 2.3), recent: window(500, () => 2.3) })
+    await expectRefused('flat loss', m.block, m.evidence, POUW_ERRORS.METRICS_NOT_IMPROVED, { ...ctxFor(wasm, { members: honestMembers() }), metricsWindow: flat })
+    // the honest shape passes: falling from ~2 to ~0.3
+    const learning: VerifyContext['metricsWindow'] = async () => ({ first: window(0, (i) => 2.3 - i * 0.02), recent: window(500, () => 0.3) })
+    const report = await verifyProofOfUsefulWork({ ...ctxFor(wasm, { members: honestMembers() }), metricsWindow: learning }, m.block, m.evidence)
+    assert.equal(report.iteration, m.iteration)
+  })
+
   it('no false accepts and no false rejects', () => {
     assert.equal(tally.falseAccepts, 0)
     assert.equal(tally.falseRejects, 0)
     assert.ok(tally.cheats >= 17, `${tally.cheats} cheats checked`)
+  })
+})
+
+describe('metricsImproved: the metrics-window rule', () => {
+  const w = (from: number, loss: number, n = METRICS_WINDOW) => Array.from({ length: n }, (_x, j) => ({ iteration: from + j, loss }))
+  it('the last window must be below the first', () => {
+    assert.equal(metricsImproved(w(0, 2), w(100, 0.5)), true)
+    assert.equal(metricsImproved(w(0, 2), w(100, 2)), false)
+    assert.equal(metricsImproved(w(0, 0.5), w(100, 2)), false)
+  })
+  it('is not judged before both windows are full and apart', () => {
+    assert.equal(metricsImproved(w(0, 2, METRICS_WINDOW - 1), w(100, 3)), true)
+    assert.equal(metricsImproved(w(0, 2), w(100, 3, 5)), true)
+    assert.equal(metricsImproved(w(0, 2), w(METRICS_WINDOW - 1, 3)), true, 'overlapping windows')
+    assert.equal(metricsImproved(w(0, 2), w(METRICS_WINDOW, 3)), false, 'adjacent windows are judged')
   })
 })

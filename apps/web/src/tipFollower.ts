@@ -1,0 +1,119 @@
+/**
+ * Which block a tab mines on. Every miner must build on the newest block it
+ * heard of, whoever found it: a verdict takes a history slot and a re-run (tens
+ * of seconds on a busy machine), and a miner that waited for verdicts on its
+ * peers' blocks while building on its own at once would win nearly every race
+ * (issue 3: one tab's blocks filled the main chain). So the tab follows:
+ *
+ * - its own blocks, as soon as its miner finds them;
+ * - a peer's block heard by gossip, once its header passes the cheap checks
+ *   (it decodes, its hash meets the target of the expected bits, it extends a
+ *   block we know, at the next height);
+ * - the relay's verified tip (status polls, verdicts);
+ *
+ * each time only if the new block wins the relays' fork choice (ledger
+ * `beats`: more work, equal work to the lower hash), so tabs and relays
+ * converge on one chain. A block not yet verified may turn out invalid: when
+ * a verdict rejects one we followed, we go back to the relay's tip.
+ *
+ * Work is compared by height: the difficulty does not adjust yet (ledger
+ * `nextBits` returns the network's bits), so every block has the same work.
+ */
+import { blockFromBytes, hashMeetsTarget, headerHash, submissionFromBytes, targetFromBits, toHex } from '@pouw/protocol'
+import type { TipInfo } from '@pouw/trainer'
+
+/** how many block hashes (and their heights) the follower remembers */
+const KNOWN_MAX = 4096
+
+export type PeerBlockOutcome =
+  | { adopted: true; tip: TipInfo }
+  | { adopted: false; reason: 'malformed' | 'wrong-bits' | 'high-hash' | 'parent-unknown' | 'bad-height' | 'not-better' }
+
+/** The relays' fork choice, by height: higher wins; at equal height the lower hash. */
+export function tipBeats(candidate: { hashHex: string; height: number }, tip: { hashHex: string; height: number } | null): boolean {
+  if (tip === null) return true
+  if (candidate.height !== tip.height) return candidate.height > tip.height
+  return candidate.hashHex < tip.hashHex // lowercase hex of equal length: the byte order
+}
+
+export class TipFollower {
+  private current: TipInfo | null = null
+  /** block hash → height, for blocks we know exist (verified tips, ours, peers' that passed the checks) */
+  private readonly known = new Map<string, number>()
+  /** blocks we built on before any verdict: a rejection of one of them sends us back */
+  private readonly unverified = new Set<string>()
+
+  get tip(): TipInfo | null { return this.current }
+
+  /** the blocks we follow that no verdict has settled yet, newest last (the page asks the relay about them) */
+  unverifiedBlocks(): string[] { return [...this.unverified] }
+
+  /** A tip the relay verified (its status, a verdict): followed when it wins, or always when `force`. */
+  onVerified(t: TipInfo, force = false): boolean {
+    this.remember(t.hashHex, t.height)
+    this.unverified.delete(t.hashHex)
+    if (!force && !tipBeats(t, this.current)) return false
+    if (this.current?.hashHex === t.hashHex) return false
+    this.current = t
+    return true
+  }
+
+  /** A verifier accepted this block: it exists at this height. */
+  onAccepted(hashHex: string, height: number): void {
+    this.remember(hashHex, height)
+    this.unverified.delete(hashHex)
+  }
+
+  /** Our miner found a block and already builds on it. */
+  onOwnBlock(hashHex: string, height: number): void {
+    this.remember(hashHex, height)
+    this.unverified.add(hashHex)
+    if (this.current) this.current = { ...this.current, hashHex, height }
+  }
+
+  /** A peer's block submission heard by gossip: follow it when its header checks out and it wins. */
+  onPeerBlock(submission: Uint8Array): PeerBlockOutcome {
+    const t = this.current
+    if (t === null) return { adopted: false, reason: 'not-better' }
+    let header
+    let coinbaseHeight: number | undefined
+    try {
+      const block = blockFromBytes(submissionFromBytes(submission).block)
+      header = block.header
+      const cb = block.txs[0]
+      coinbaseHeight = cb?.type === 'coinbase' ? cb.height : undefined
+    } catch {
+      return { adopted: false, reason: 'malformed' }
+    }
+    if (header.bits !== t.nextBits) return { adopted: false, reason: 'wrong-bits' }
+    const hash = headerHash(header)
+    if (!hashMeetsTarget(hash, targetFromBits(header.bits))) return { adopted: false, reason: 'high-hash' }
+    const parentHeight = this.known.get(toHex(header.prevHash))
+    if (parentHeight === undefined) return { adopted: false, reason: 'parent-unknown' }
+    const height = parentHeight + 1
+    if (coinbaseHeight !== height) return { adopted: false, reason: 'bad-height' }
+    const hashHex = toHex(hash)
+    this.remember(hashHex, height)
+    if (!tipBeats({ hashHex, height }, t)) return { adopted: false, reason: 'not-better' }
+    this.unverified.add(hashHex)
+    this.current = { ...t, hashHex, height }
+    return { adopted: true, tip: this.current }
+  }
+
+  /**
+   * A verifier rejected a block. If we built on it (it is ours, or a peer's we followed), every
+   * block above it is dead too: go back to the verifier's tip. Returns whether the tip moved.
+   */
+  onRejected(hashHex: string, relayTip: TipInfo): boolean {
+    this.known.delete(hashHex)
+    if (!this.unverified.delete(hashHex) && this.current?.hashHex !== hashHex) return false
+    return this.onVerified(relayTip, true)
+  }
+
+  private remember(hashHex: string, height: number): void {
+    this.known.delete(hashHex)
+    this.known.set(hashHex, height)
+    if (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value!)
+    if (this.unverified.size > KNOWN_MAX) this.unverified.delete(this.unverified.values().next().value!)
+  }
+}

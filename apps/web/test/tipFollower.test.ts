@@ -1,0 +1,113 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  BLOCK_VERSION, ZERO_HASH, bitsFromTarget, blockToBytes, computeMerkleRoot, fromHex, hashMeetsTarget, headerHash,
+  submissionToBytes, targetFromBits, toHex, type BlockHeader, type Tx,
+} from '@pouw/protocol'
+import type { TipInfo } from '@pouw/trainer'
+import { TipFollower, tipBeats } from '../src/tipFollower.js'
+
+// an easy target (about one header in 16 meets it) keeps the grinding short
+const BITS = bitsFromTarget((1n << 252n) - 1n)
+const GENESIS: TipInfo = { hashHex: '11'.repeat(32), height: 0, nextBits: BITS, subsidy: '5000000000' }
+
+/** A block submission on `parentHex` at `height` whose header meets `bits` (or misses it, with `meets: false`). */
+function submission(parentHex: string, height: number, opts: { bits?: number; meets?: boolean; coinbaseHeight?: number; salt?: number } = {}): { bytes: Uint8Array; hashHex: string } {
+  const bits = opts.bits ?? BITS
+  const txs: Tx[] = [{ type: 'coinbase', height: opts.coinbaseHeight ?? height, outputs: [{ amount: 1n, recipient: new Uint8Array(32).fill(opts.salt ?? 7) }] }]
+  for (let n = 0; n < 100_000; n++) {
+    const nonce = new Uint8Array(32)
+    new DataView(nonce.buffer).setUint32(0, n)
+    const header: BlockHeader = {
+      version: BLOCK_VERSION, prevHash: fromHex(parentHex), merkleRoot: computeMerkleRoot(txs), time: 1_763_769_700,
+      bits, nonce, hashMsg: ZERO_HASH, hashMsgHist: ZERO_HASH,
+    }
+    const hash = headerHash(header)
+    if (hashMeetsTarget(hash, targetFromBits(bits)) === (opts.meets ?? true)) {
+      return { bytes: submissionToBytes({ block: blockToBytes({ header, txs }), evidence: new Uint8Array(0) }), hashHex: toHex(hash) }
+    }
+  }
+  throw new Error('no nonce found')
+}
+
+function started(): TipFollower {
+  const f = new TipFollower()
+  assert.equal(f.onVerified(GENESIS), true)
+  return f
+}
+
+test('fork choice: the higher block wins; at equal height the lower hash', () => {
+  assert.equal(tipBeats({ hashHex: 'ff', height: 2 }, { hashHex: '00', height: 1 }), true)
+  assert.equal(tipBeats({ hashHex: '00', height: 1 }, { hashHex: 'ff', height: 2 }), false)
+  assert.equal(tipBeats({ hashHex: '0a', height: 3 }, { hashHex: '0b', height: 3 }), true)
+  assert.equal(tipBeats({ hashHex: '0b', height: 3 }, { hashHex: '0a', height: 3 }), false)
+  assert.equal(tipBeats({ hashHex: '0b', height: 3 }, null), true)
+})
+
+test("a peer's block extending our tip is followed at once, before any verdict", () => {
+  const f = started()
+  const b = submission(GENESIS.hashHex, 1)
+  const r = f.onPeerBlock(b.bytes)
+  assert.deepEqual(r, { adopted: true, tip: { ...GENESIS, hashHex: b.hashHex, height: 1 } })
+  assert.deepEqual(f.unverifiedBlocks(), [b.hashHex])
+  // and a block on top of that one too
+  const c = submission(b.hashHex, 2)
+  assert.equal(f.onPeerBlock(c.bytes).adopted, true)
+  assert.equal(f.tip?.height, 2)
+})
+
+test("peers' blocks that fail the header checks are not followed, each for its reason", () => {
+  const f = started()
+  assert.deepEqual(f.onPeerBlock(new Uint8Array([1, 2, 3])), { adopted: false, reason: 'malformed' })
+  assert.deepEqual(f.onPeerBlock(submission(GENESIS.hashHex, 1, { bits: bitsFromTarget((1n << 253n) - 1n) }).bytes), { adopted: false, reason: 'wrong-bits' })
+  assert.deepEqual(f.onPeerBlock(submission(GENESIS.hashHex, 1, { meets: false }).bytes), { adopted: false, reason: 'high-hash' })
+  assert.deepEqual(f.onPeerBlock(submission('22'.repeat(32), 1).bytes), { adopted: false, reason: 'parent-unknown' })
+  assert.deepEqual(f.onPeerBlock(submission(GENESIS.hashHex, 5, { coinbaseHeight: 5 }).bytes), { adopted: false, reason: 'bad-height' })
+  assert.equal(f.tip?.hashHex, GENESIS.hashHex)
+})
+
+test('of two blocks at one height, the lower hash is followed whichever came first', () => {
+  const a = submission(GENESIS.hashHex, 1, { salt: 1 })
+  const b = submission(GENESIS.hashHex, 1, { salt: 2 })
+  const [low, high] = a.hashHex < b.hashHex ? [a, b] : [b, a]
+  for (const order of [[low, high], [high, low]]) {
+    const f = started()
+    for (const x of order) f.onPeerBlock(x.bytes)
+    assert.equal(f.tip?.hashHex, low.hashHex)
+  }
+  // our own block loses to a lower-hash sibling too, as it would on the relays
+  const f = started()
+  f.onOwnBlock(high.hashHex, 1)
+  assert.equal(f.onPeerBlock(low.bytes).adopted, true)
+  assert.deepEqual(f.onPeerBlock(high.bytes), { adopted: false, reason: 'not-better' })
+})
+
+test('a verified tip replaces ours only when it wins; a rejection of a block we built on sends us back', () => {
+  const f = started()
+  const mine = submission(GENESIS.hashHex, 1)
+  f.onOwnBlock(mine.hashHex, 1)
+  const peer = submission(mine.hashHex, 2)
+  assert.equal(f.onPeerBlock(peer.bytes).adopted, true)
+  // the relay's tip is still the genesis: we keep building on the newer blocks
+  assert.equal(f.onVerified(GENESIS), false)
+  assert.equal(f.tip?.hashHex, peer.hashHex)
+  // a rejection of a block we never followed changes nothing
+  assert.equal(f.onRejected('33'.repeat(32), GENESIS), false)
+  // our own block is rejected: everything above it is dead, back to the relay's tip
+  assert.equal(f.onRejected(mine.hashHex, GENESIS), true)
+  assert.equal(f.tip?.hashHex, GENESIS.hashHex)
+  assert.deepEqual(f.unverifiedBlocks(), [peer.hashHex])
+  // a higher verified tip is followed
+  const relayTip: TipInfo = { ...GENESIS, hashHex: '44'.repeat(32), height: 3 }
+  assert.equal(f.onVerified(relayTip), true)
+  assert.equal(f.tip?.hashHex, relayTip.hashHex)
+})
+
+test('an accepted block leaves the open list and can be built on by peers', () => {
+  const f = started()
+  const mine = submission(GENESIS.hashHex, 1)
+  f.onOwnBlock(mine.hashHex, 1)
+  f.onAccepted(mine.hashHex, 1)
+  assert.deepEqual(f.unverifiedBlocks(), [])
+  assert.equal(f.onPeerBlock(submission(mine.hashHex, 2).bytes).adopted, true)
+})
