@@ -6,8 +6,9 @@ import { allLinked, openTab, rows, type Tab } from './tabs'
  * committee (their DKG makes one group key), and four tabs spread over them. Epoch 0 starts once
  * all four joined. The tabs link to each other over WebRTC, exchange their updates every
  * iteration, train their assigned batches for the task's epochs and measure the test accuracy;
- * the blocks they mine are verified by every relay (each re-runs the lucky iteration and gossips a
- * signed verdict), and all relays end with the same chain and the same message-history slots.
+ * each block they mine is verified by the two relays its hash chooses (each re-runs the lucky
+ * iteration and gossips a signed verdict) and taken by the third on their verdicts, and all relays
+ * end with the same chain and the same message-history slots.
  *
  * Sizing: MNIST has 892 training batches an epoch, so each of 4 tabs trains 223 per epoch.
  * Difficulty: a tab tries 118 nonces an iteration, so 20,000 expected hashes per block is one
@@ -18,9 +19,10 @@ const TABS = 4
 const EPOCHS = Number(process.env.POUW_E2E_EPOCHS ?? 2)
 const DIFFICULTY = '20000'
 const TARGET_ACCURACY = 0.95
+const VERIFIERS = 2
 
 interface Confirmation { verifier: string; accepted: boolean; code: string }
-interface BlockInfo { height: number; hash: string; miner: string | null; confirmations?: Confirmation[] }
+interface BlockInfo { height: number; hash: string; miner: string | null; confirmations?: Confirmation[]; takenOn?: string[] }
 interface SupervisorsStatus { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; me: string }
 interface HistorySlot { slot: number; epoch: number; hash: string; messages: number }
 
@@ -42,6 +44,8 @@ test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every rel
     env: {
       POUW_SUPERVISORS: String(RELAYS), POUW_MIN_MINERS: String(TABS), POUW_JOIN_GRACE_MS: '3000',
       POUW_EPOCHS: String(EPOCHS), POUW_DIFFICULTY: DIFFICULTY,
+      // two verifiers per block, chosen from its hash (§5.2): the third relay takes it on their verdicts
+      POUW_VERIFIERS: String(VERIFIERS),
     },
   })
 
@@ -124,6 +128,12 @@ test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every rel
           return ok ? bs : null
         }, { timeoutMs: 180_000, message: `relay ${i} to hold two accepting verdicts on every block` })
         for (const b of confirmed) expect((b.confirmations ?? []).some((c) => !c.accepted), `no verifier rejected ${b.hash}`).toBe(false)
+      }
+      // each block was re-run by its two chosen verifiers; the third relay took it on their verdicts
+      const byRelay = await Promise.all(relays.map(blocks))
+      for (const b of mined) {
+        const takers = byRelay.filter((list) => list.find((x) => x.hash === b.hash)?.takenOn !== undefined)
+        expect(takers.length, `relays that took ${b.hash} on its verifiers' verdicts`).toBe(RELAYS - VERIFIERS)
       }
     })
 

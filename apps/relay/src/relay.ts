@@ -3,7 +3,7 @@ import type { Server } from 'node:http'
 import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
-  PouwError, TOPICS, ZERO_HASH, blockFromBytes, fromHex, hashMeetsTarget, targetFromBits, generateKeyPair, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
+  PouwError, TOPICS, VERIFIERS_PER_BLOCK, ZERO_HASH, blockFromBytes, chooseVerifiers, verifierQuorum, type ItRes, fromHex, hashMeetsTarget, targetFromBits, generateKeyPair, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type KeyPair, type TaskSpec, type Verdict,
@@ -35,6 +35,8 @@ export interface RelayOptions {
   joinGraceMs?: number
   /** the built-in task's stopping rule */
   epochs?: number
+  /** verifiers chosen from the committee for each block (§5.2; default VERIFIERS_PER_BLOCK, ten) */
+  verifiersPerBlock?: number
   log?: (msg: string, ctx?: Record<string, unknown>) => void
 }
 
@@ -49,6 +51,11 @@ export interface BlockInfo {
   verify: { checksMs: number; rerunMs: number; inBandDisagreements: number; mapSize: number }
   /** the signed verdicts of the committee's verifiers (this relay's own included) on this block */
   confirmations?: Confirmation[]
+  /**
+   * Set when this relay was not one of the block's chosen verifiers: it did not re-run the block and
+   * took it on these verifiers' accepting verdicts (a quorum of the chosen).
+   */
+  takenOn?: string[]
 }
 
 /** One verifier's signed verdict on a block, as recorded by this relay. */
@@ -63,6 +70,8 @@ function peerAtFault(code: string): boolean {
 
 /** How long a verifier waits for a block's IT_RES messages to be agreed into the message history. */
 const HISTORY_WAIT_MS = 120_000
+/** How long a relay that is not among a block's verifiers waits for a quorum of their verdicts. */
+const QUORUM_WAIT_MS = HISTORY_WAIT_MS + 60_000
 /** How often a relay asks the others for the verdicts gossip lost, on how many recent blocks (syncConfirmations). */
 const CONFIRMATION_SYNC_MS = 10_000
 const CONFIRMATION_SYNC_BLOCKS = 64
@@ -258,18 +267,20 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   }
 
   /**
-   * This relay's own signed verdicts on the given blocks (GET /api/verdicts?blocks=h1,h2,…, at most
-   * 64): a tab asks about the blocks it builds on, since gossip may lose a verdict. Blocks not yet
-   * judged are left out.
+   * The signed verdicts this relay holds (its own and the other committee verifiers') on the given
+   * blocks (GET /api/verdicts?blocks=h1,h2,…, at most 64): a tab asks about the blocks it builds
+   * on, and relays about the blocks whose confirmations they lack, since gossip may lose a verdict.
    */
-  async function ownVerdicts(url: URL): Promise<{ block: string; verdict: string }[]> {
+  async function heldVerdicts(url: URL): Promise<{ block: string; verifier: string; verdict: string }[]> {
     const blocks = (url.searchParams.get('blocks') ?? '').split(',').filter((b) => b !== '')
     if (blocks.length > 64 || !blocks.every((b) => /^[0-9a-f]{64}$/.test(b))) throw new HttpError(400, 'blocks must be at most 64 comma-separated block hashes (64 lowercase hex digits)')
-    const out: { block: string; verdict: string }[] = []
+    const out: { block: string; verifier: string; verdict: string }[] = []
     for (const block of blocks) {
-      const raw = await store.get(KEYS.verdict(block, toHex(verifierKeys.publicKey)))
-      const signed = raw === undefined ? undefined : (JSON.parse(dec.decode(raw)) as { signed?: string }).signed
-      if (signed !== undefined) out.push({ block, verdict: signed })
+      const prefix = KEYS.verdictPrefix(block)
+      for await (const [key, value] of store.iterate(prefix)) {
+        const signed = (JSON.parse(dec.decode(value)) as { signed?: string }).signed
+        if (signed !== undefined) out.push({ block, verifier: key.slice(prefix.length), verdict: signed })
+      }
     }
     return out
   }
@@ -291,9 +302,9 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    */
   async function syncConfirmations(): Promise<void> {
     const members = supervisor.status().committee.length
-    const lacking: string[] = []
-    for (const e of await chain.recent(CONFIRMATION_SYNC_BLOCKS)) {
-      if (e.height > 0 && (await confirmations(e.hashHex)).length < members) lacking.push(e.hashHex)
+    const lacking: string[] = [...awaitingQuorum].slice(0, CONFIRMATION_SYNC_BLOCKS)
+    for (const e of await chain.recent(CONFIRMATION_SYNC_BLOCKS - lacking.length)) {
+      if (e.height > 0 && (await confirmations(e.hashHex)).length < Math.min(members, verifiersOf(e.hash)?.length ?? members)) lacking.push(e.hashHex)
     }
     if (lacking.length === 0) return
     for (const r of network.relays()) {
@@ -332,12 +343,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       slot = evidenceFromBytes(evidence).slot
       keys = slot.map(itResFromBytes).map((m) => KEYS.history(toHex(m.miner), m.iteration))
     } catch { return true }
-    // The evidence carries the slot's messages: one gossip lost is recorded from here, judged like
-    // any other (signature, membership, first per iteration). A forged or second one is refused
-    // here and then by the verifier, which compares the evidence with our record.
-    for (const m of slot) {
-      try { if ((await onItRes(m, 'evidence')) === 'recorded') stats.itresFromEvidence++ } catch { /* the verifier says why */ }
-    }
+    await recordFromEvidence(slot)
     const deadline = Date.now() + HISTORY_WAIT_MS
     for (;;) {
       const recorded = await Promise.all(keys.map((k) => store.get(k)))
@@ -345,6 +351,77 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       if (closed || Date.now() >= deadline) return false
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
+  }
+
+  /**
+   * The evidence carries the slot's messages: one gossip lost is recorded from here, judged like
+   * any other (signature, membership, first per iteration). A forged or second one is refused
+   * here and then by the verifier, which compares the evidence with our record.
+   */
+  async function recordFromEvidence(slot: Uint8Array[]): Promise<void> {
+    for (const m of slot) {
+      try { if ((await onItRes(m, 'evidence')) === 'recorded') stats.itresFromEvidence++ } catch { /* the verifier says why */ }
+    }
+  }
+
+  /** The block's verifiers (§5.2), chosen from the committee by its hash; undefined while there is no committee. */
+  function verifiersOf(hash: Uint8Array): Uint8Array[] | undefined {
+    const committee = supervisor.committeeKeys()
+    return committee === undefined || committee.length === 0 ? undefined : chooseVerifiers(hash, committee, opts.verifiersPerBlock ?? VERIFIERS_PER_BLOCK)
+  }
+
+  /** blocks this relay waits on its verifiers' verdicts for (syncConfirmations asks the others about them too) */
+  const awaitingQuorum = new Set<string>()
+
+  /**
+   * A relay not among the block's verifiers takes the block on their signed verdicts: a quorum of
+   * the chosen accepting it, or a quorum refusing it for a rule it broke. Verdicts come by gossip
+   * and by syncConfirmations. 'timeout' when neither happens in QUORUM_WAIT_MS.
+   */
+  async function awaitQuorum(hashHex: string, chosen: Uint8Array[]): Promise<{ accepted: true; by: string[] } | { accepted: false; code: string; detail: string }> {
+    const need = verifierQuorum(chosen.length)
+    const chosenHex = new Set(chosen.map(toHex))
+    const deadline = Date.now() + QUORUM_WAIT_MS
+    awaitingQuorum.add(hashHex)
+    try {
+      for (;;) {
+        const mine = (await confirmations(hashHex)).filter((c) => chosenHex.has(c.verifier))
+        const yes = mine.filter((c) => c.accepted)
+        if (yes.length >= need) return { accepted: true, by: yes.map((c) => c.verifier) }
+        const no = mine.filter((c) => !c.accepted && peerAtFault(c.code))
+        if (no.length >= need) return { accepted: false, code: no[0]!.code, detail: `refused by ${no.length} of its ${chosen.length} verifiers` }
+        if (closed || Date.now() >= deadline) return { accepted: false, code: 'RELAY_UNCONFIRMED', detail: `${yes.length} of ${chosen.length} verifiers accepted it in ${QUORUM_WAIT_MS / 1000} s, ${need} needed` }
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+    } finally {
+      awaitingQuorum.delete(hashHex)
+    }
+  }
+
+  /** A block this relay is not a verifier of: stored (with its evidence) once a quorum of its verifiers accepted it. */
+  async function takeOnVerdicts(block: Block, hashHex: string, evidence: Uint8Array, chosen: Uint8Array[], from: string): Promise<void> {
+    let slot: Uint8Array[] = []
+    try { slot = evidenceFromBytes(evidence).slot } catch { /* the verifiers refuse it */ }
+    await recordFromEvidence(slot)
+    const q = await awaitQuorum(hashHex, chosen)
+    if (!q.accepted) {
+      await recordRejection({ at: Date.now(), blockHash: hashHex, code: q.code, detail: q.detail, from, peerAtFault: peerAtFault(q.code) })
+      return
+    }
+    let lucky: ItRes | undefined
+    try { lucky = itResFromBytes(slot[slot.length - 1]!) } catch { /* the verifiers accepted it: the slot decodes */ }
+    const result = await chain.addBlock(block, {
+      now: Math.floor(Date.now() / 1000),
+      checkProofOfUsefulWork: async (b, parent) => {
+        const info: BlockInfo = {
+          height: parent.height + 1, hash: hashHex, miner: lucky ? toHex(lucky.miner) : null, iteration: lucky?.iteration ?? -1, backend: lucky?.backend ?? '',
+          time: b.header.time, receivedAt: Date.now(), verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 }, takenOn: q.by,
+        }
+        return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
+      },
+    })
+    log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: q.by.map((v) => v.slice(0, 16)) })
+    releaseOrphans(hashHex)
   }
 
   async function onBlock(data: Uint8Array, from: string): Promise<void> {
@@ -369,6 +446,12 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       if (await chain.has(hashHex) || orphans.has(hashHex)) return
       const parentHex = toHex(block.header.prevHash)
       if (!(await chain.has(parentHex)) && holdOrphan(hashHex, parentHex, block, data, from)) return
+      // §5.2: only the block's chosen verifiers re-run it; the other relays follow their verdicts
+      const chosen = verifiersOf(hash)
+      if (chosen !== undefined && !chosen.some((k) => bytesEqual(k, verifierKeys.publicKey))) {
+        await takeOnVerdicts(block, hashHex, evidence, chosen, from)
+        return
+      }
       // §5.2: the block's IT_RES messages must be in the agreed message history before it is verified
       if (!(await slotInHistory(evidence))) {
         throw new PouwError('RELAY_NOT_IN_HISTORY', `the block's IT_RES messages were not in the message history after ${HISTORY_WAIT_MS / 1000} s`)
@@ -538,7 +621,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       '/api/blocks': async (url) => recentBlocks(limitOf(url)),
       '/api/rejections': async (url) => rejections.slice(0, limitOf(url)),
       '/api/recorded': recordedIterations,
-      '/api/verdicts': ownVerdicts,
+      '/api/verdicts': heldVerdicts,
     },
     post: {
       '/api/itres': async (_url, body) => onItResBatch(body),

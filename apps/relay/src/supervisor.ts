@@ -195,6 +195,11 @@ export class Supervisor {
     return true
   }
 
+  /** The committee's supervisor keys (its verifiers), undefined before it formed. */
+  committeeKeys(): Uint8Array[] | undefined {
+    return this.committee?.slice()
+  }
+
   /** Whether `key` is one of the committee's supervisors (false before the committee formed). */
   isCommitteeMember(key: Uint8Array): boolean {
     return (this.committee ?? []).some((k) => bytesEqual(k, key))

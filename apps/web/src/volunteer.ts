@@ -12,7 +12,7 @@
  */
 import * as Comlink from 'comlink'
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { TOPICS, bytesEqual, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict } from '@pouw/protocol'
+import { TOPICS, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict } from '@pouw/protocol'
 import type { BackendChoice, Fault, StepResult, TipInfo, TrainerApi, TrainerInit } from '@pouw/trainer'
 import { createEpochBook, type EpochBook } from './epochBook.js'
 import { downloadFragments, type FragmentProgress } from './fragments.js'
@@ -150,6 +150,8 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
   const net = useRef<PubSubNetwork | null>(null)
   const delivery = useRef<ItResDelivery | null>(null)
   const status = useRef<RelayStatus | null>(null)
+  /** the supervisors' keys: the verifiers whose verdicts count (from the relay's status) */
+  const committee = useRef(new Set<string>())
   /** which block the miner builds on: ours, a peer's, or the relay's verified tip (tipFollower.ts) */
   const follower = useRef(new TipFollower())
   const trainer = useRef<Comlink.Remote<TrainerApi> | null>(null)
@@ -179,11 +181,12 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
   const updateTip = useCallback((t: TipInfo) => { if (follower.current.onVerified(t)) tipMoved() }, [tipMoved])
 
   /**
-   * Our relay's signed verdict, by gossip or from /api/verdicts: a rejected block we built on
-   * (ours or a peer's) sends the miner back to the relay's tip; our own blocks' records get it.
+   * A committee verifier's signed verdict, by gossip or from /api/verdicts (each block is verified by
+   * the verifiers its hash chooses, not always our relay): a rejected block we built on (ours or a
+   * peer's) sends the miner back to that verifier's tip; our own blocks' records get the first verdict.
    */
   const applyVerdict = useCallback(async (v: Verdict, s: RelayStatus) => {
-    if (!bytesEqual(v.verifier, fromHex(s.relay.verifier)) || !(await verifyVerdictSignature(v))) return
+    if (!committee.current.has(toHex(v.verifier)) || !(await verifyVerdictSignature(v))) return
     const hash = toHex(v.blockHash)
     const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy }
     if (v.accepted) follower.current.onAccepted(hash, v.height)
@@ -214,6 +217,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
       try {
         const s = await fetchStatus()
         status.current = s
+        committee.current = new Set(s.supervisors.committee)
         updateTip({ hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy })
         const spec = taskFromBytes(fromHex(s.task.spec))
         const epochs = createEpochBook(spec.taskId, spec.epochs)
@@ -262,6 +266,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
           fetchStatus().then((st) => {
             updateTip({ hashHex: st.hash, height: st.height, nextBits: st.chain.nextBits, subsidy: st.chain.subsidy })
             epochs.setGroupKey(st.supervisors.groupPublicKey)
+            committee.current = new Set(st.supervisors.committee)
           }).catch(() => {})
           pollEpochs()
           pollVerdicts()

@@ -44,6 +44,7 @@ export const TAGS = {
   batchKey: 'batch-key',
   batchRing: 'batch-ring',
   minerRing: 'miner-ring',
+  verifierChoice: 'verifier-choice',
 } as const
 export type Tag = (typeof TAGS)[keyof typeof TAGS]
 

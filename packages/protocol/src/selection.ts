@@ -1,5 +1,6 @@
-import { bytesToBigInt, toHex } from './bytes.js'
+import { bytesToBigInt, compareBytes, concatBytes, toHex } from './bytes.js'
 import { protocolError } from './errors.js'
+import { TAGS, taggedHash } from './hash.js'
 import { VRF_OUTPUT_SIZE, vrfProofToHash, vrfProve, vrfVerify } from './vrf.js'
 
 /**
@@ -340,4 +341,29 @@ export function rankCandidates<T extends SelectionCandidate>(candidates: readonl
     out.push(c)
   }
   return out.length >= bounds.min ? out : undefined
+}
+
+/** §5.2: "ten verifiers are automatically selected based on the mined block hash (as a random seed)". */
+export const VERIFIERS_PER_BLOCK = 10
+
+/**
+ * The verifiers of a block: the `n` candidates (supervisor keys) whose
+ * H_verifier-choice(blockHash || key) are lowest; all of them when there are
+ * no more than `n`. Every node computes the same list from the block hash
+ * alone, and a miner cannot steer it without mining another block. The list
+ * is in that order (ties, impossible for distinct keys, by key).
+ */
+export function chooseVerifiers(blockHash: Uint8Array, candidates: readonly Uint8Array[], n: number = VERIFIERS_PER_BLOCK): Uint8Array[] {
+  if (blockHash.length !== 32) throw protocolError('BAD_VALUE', `block hash of ${blockHash.length} bytes, expected 32`)
+  if (!Number.isInteger(n) || n < 1) throw protocolError('BAD_VALUE', `verifiers per block must be a positive integer, got ${n}`)
+  return candidates
+    .map((key) => ({ key, score: taggedHash(TAGS.verifierChoice, concatBytes(blockHash, key)) }))
+    .sort((a, b) => compareBytes(a.score, b.score) || compareBytes(a.key, b.key))
+    .slice(0, n)
+    .map((x) => x.key)
+}
+
+/** Accepting verdicts of the chosen verifiers a node needs before it takes a block it did not re-run: a majority. */
+export function verifierQuorum(chosen: number): number {
+  return Math.floor(chosen / 2) + 1
 }

@@ -9,6 +9,7 @@ import {
   PPM, PROTOCOL_ERRORS, ROLE_BYTES, SELECTION_ROLES, SELECTION_SCORE_MAX, bigIntToBytes, committeeBounds, compareCandidates,
   cosineSimilarity, isSelected, isqrt, proveSelection, rankCandidates, selectionScore, verifySelection, vrfInput,
   vrfPublicKey, vrfVerify, type SelectionCandidate,
+  TAGS, VERIFIERS_PER_BLOCK, chooseVerifiers, concatBytes, taggedHash, toHex, verifierQuorum,
 } from '../src/index.js'
 import { Prng, hex, throwsCode } from './helpers.js'
 
@@ -261,5 +262,37 @@ describe('rankCandidates', () => {
 
   it('refuses malformed candidates', () => {
     throwsCode(() => rankCandidates([{ publicKey: new Uint8Array(32), beta: new Uint8Array(3), similarityPpm: 1 }], { min: 1, max: 1 }), PROTOCOL_ERRORS.BAD_VALUE)
+  })
+})
+
+describe('chooseVerifiers: ten verifiers from the block hash (§5.2)', () => {
+  const keys = Array.from({ length: 25 }, (_x, i) => taggedHash(TAGS.supervisorHello, new Uint8Array([i])))
+  const blockA = taggedHash(TAGS.blockHeader, new Uint8Array([1]))
+  const blockB = taggedHash(TAGS.blockHeader, new Uint8Array([2]))
+  const hexes = (ks: Uint8Array[]): string[] => ks.map(toHex)
+
+  it('picks ten distinct candidates, the same whatever the candidates\' order', () => {
+    const chosen = chooseVerifiers(blockA, keys)
+    assert.equal(chosen.length, VERIFIERS_PER_BLOCK)
+    assert.equal(new Set(hexes(chosen)).size, VERIFIERS_PER_BLOCK)
+    assert.deepEqual(hexes(chooseVerifiers(blockA, [...keys].reverse())), hexes(chosen))
+  })
+
+  it('the lowest H(blockHash || key) win, and another block picks another set', () => {
+    const score = (k: Uint8Array): string => toHex(taggedHash(TAGS.verifierChoice, concatBytes(blockA, k)))
+    const expected = [...keys].sort((a, b) => (score(a) < score(b) ? -1 : 1)).slice(0, 10)
+    assert.deepEqual(hexes(chooseVerifiers(blockA, keys)), hexes(expected))
+    assert.notDeepEqual(new Set(hexes(chooseVerifiers(blockB, keys))), new Set(hexes(expected)))
+  })
+
+  it('every candidate when there are no more than n; quorum is a majority', () => {
+    assert.equal(chooseVerifiers(blockA, keys.slice(0, 3)).length, 3)
+    assert.equal(chooseVerifiers(blockA, keys, 2).length, 2)
+    assert.deepEqual([1, 2, 3, 10].map(verifierQuorum), [1, 2, 2, 6])
+  })
+
+  it('a bad block hash or count is a typed error', () => {
+    throwsCode(() => chooseVerifiers(new Uint8Array(31), keys), 'PROTOCOL_BAD_VALUE')
+    throwsCode(() => chooseVerifiers(blockA, keys, 0), 'PROTOCOL_BAD_VALUE')
   })
 })
