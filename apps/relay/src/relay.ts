@@ -410,16 +410,24 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }
     let lucky: ItRes | undefined
     try { lucky = itResFromBytes(slot[slot.length - 1]!) } catch { /* the verifiers accepted it: the slot decodes */ }
-    const result = await chain.addBlock(block, {
-      now: Math.floor(Date.now() / 1000),
-      checkProofOfUsefulWork: async (b, parent) => {
-        const info: BlockInfo = {
-          height: parent.height + 1, hash: hashHex, miner: lucky ? toHex(lucky.miner) : null, iteration: lucky?.iteration ?? -1, backend: lucky?.backend ?? '',
-          time: b.header.time, receivedAt: Date.now(), verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 }, takenOn: q.by,
-        }
-        return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
-      },
-    })
+    let result
+    try {
+      result = await chain.addBlock(block, {
+        now: Math.floor(Date.now() / 1000),
+        checkProofOfUsefulWork: async (b, parent) => {
+          const info: BlockInfo = {
+            height: parent.height + 1, hash: hashHex, miner: lucky ? toHex(lucky.miner) : null, iteration: lucky?.iteration ?? -1, backend: lucky?.backend ?? '',
+            time: b.header.time, receivedAt: Date.now(), verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 }, takenOn: q.by,
+          }
+          return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
+        },
+      })
+    } catch (e) {
+      // our ledger rules refuse it: recorded, but not a verdict (we are not one of its verifiers)
+      if (!isPouwError(e) || e.code === 'LEDGER_DUPLICATE') throw e
+      await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from, peerAtFault: peerAtFault(e.code) })
+      return
+    }
     log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: q.by.map((v) => v.slice(0, 16)) })
     releaseOrphans(hashHex)
   }

@@ -251,8 +251,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
         // we build on keeps the tip right if one is missed; likewise the relay's list of epoch records
         // backs up the epochs gossip
         const pollVerdicts = (): void => {
-          const open = new Set(follower.current.unverifiedBlocks())
-          fetchVerdicts([...open]).then(async (list) => {
+          fetchVerdicts(follower.current.unverifiedBlocks()).then(async (list) => {
             for (const bytes of list) await applyVerdict(verdictFromBytes(bytes), s).catch(() => {})
           }).catch(() => {})
         }
