@@ -12,7 +12,8 @@ import { createRelay } from './relay.js'
  * POUW_SUPERVISORS (the supervisor committee's size: the testnet's relay count, default 1),
  * POUW_MIN_MINERS (epoch 0 starts once this many miners joined, default 1), POUW_JOIN_GRACE_MS
  * (and this long after, default 3000), POUW_EPOCHS (the built-in task's stopping rule, default 20)
- * and POUW_VERIFIERS (verifiers chosen per block from the committee, default 10).
+ * POUW_VERIFIERS (verifiers chosen per block from the committee, default 10) and
+ * POUW_COINBASE_MATURITY (blocks before a block reward may be spent, default 10).
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const port = Number(process.env.PORT ?? 8080)
@@ -29,6 +30,7 @@ const relay = await createRelay({
   joinGraceMs: Number(process.env.POUW_JOIN_GRACE_MS ?? 3000),
   epochs: Number(process.env.POUW_EPOCHS ?? 20),
   verifiersPerBlock: process.env.POUW_VERIFIERS !== undefined ? Number(process.env.POUW_VERIFIERS) : undefined,
+  coinbaseMaturity: process.env.POUW_COINBASE_MATURITY !== undefined ? Number(process.env.POUW_COINBASE_MATURITY) : undefined,
 })
 console.log(`pouw relay ready: ${relay.url}`)
 

@@ -8,13 +8,14 @@ import {
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type KeyPair, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
-import { Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, difficultyToBits, nextBits, type ChainParams, type IterateOptions, type KeyValueStore } from '@pouw/ledger'
+import { COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, coinbaseMaturity, difficultyToBits, nextBits, type ChainParams, type IterateOptions, type KeyValueStore } from '@pouw/ledger'
 import {
   METRICS_WINDOW, TaskData, createMnistTask, fragmentBytes, taskFragments, taskSeed, verifyProofOfUsefulWork,
   type Dataset, type GradientEngine, type RecordedLoss,
 } from '@pouw/trainer'
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
+import { createLedgerApi } from './ledgerApi.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
@@ -37,6 +38,8 @@ export interface RelayOptions {
   epochs?: number
   /** verifiers chosen from the committee for each block (§5.2; default VERIFIERS_PER_BLOCK, ten) */
   verifiersPerBlock?: number
+  /** blocks a coinbase output waits before it may be spent (default COINBASE_MATURITY, 10) */
+  coinbaseMaturity?: number
   log?: (msg: string, ctx?: Record<string, unknown>) => void
 }
 
@@ -103,8 +106,18 @@ const KEYS = {
   rejection: (at: number, n: number) => `relay/rejected/${at.toString(16).padStart(12, '0')}${n.toString(16).padStart(4, '0')}`,
 }
 
-export function chainParamsFor(difficulty: bigint): ChainParams {
-  return { networkName: 'pouw-local', genesisTime: 1_763_769_600, bits: difficultyToBits(difficulty), subsidy: 50_0000_0000n, maxFutureSeconds: 7200 }
+/**
+ * The local testnet's chain. `coinbaseMaturity` (default COINBASE_MATURITY, 10 blocks) may be
+ * lowered for a short testnet; it is a consensus rule that the genesis block does not show, so
+ * it enters the network's name, and relays with different values refuse each other's blocks
+ * for what they are rather than silently disagreeing on balances.
+ */
+export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY): ChainParams {
+  if (!Number.isInteger(coinbaseMaturity) || coinbaseMaturity < 1 || coinbaseMaturity > 1000) throw new RangeError(`coinbase maturity must be an integer in [1, 1000], got ${coinbaseMaturity}`)
+  return {
+    networkName: coinbaseMaturity === COINBASE_MATURITY ? 'pouw-local' : `pouw-local-m${coinbaseMaturity}`,
+    genesisTime: 1_763_769_600, bits: difficultyToBits(difficulty), subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity,
+  }
 }
 
 function loadOrCreate(file: string, create: () => Uint8Array): Uint8Array {
@@ -130,7 +143,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const task = createMnistTask(dataset, opts.epochs !== undefined ? { epochs: opts.epochs } : {})
   const engine = deps.engine ?? (await createNodeEngine(task.layers))
   const store = deps.store ?? (await LevelStore.open(path.join(opts.dataDir, 'chain')))
-  const params = chainParamsFor(opts.difficulty)
+  const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity)
   const chain = await Chain.open(store, params)
   const itresTopic = TOPICS.itres(toHex(task.taskId))
   const epochsTopic = TOPICS.epochs(toHex(task.taskId))
@@ -142,7 +155,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   const network = await createRelayNetwork({
     host: opts.host, port: opts.p2pPort, privateKey: p2pKey,
-    topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts, epochsTopic, supervisorsTopic],
+    topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts, TOPICS.txs, epochsTopic, supervisorsTopic],
     peers: opts.peers, url: `http://${opts.host}:${opts.httpPort}/`,
   })
   if (p2pKey === undefined) writeFileSync(path.join(opts.dataDir, 'p2p.key'), network.privateKeyBytes, { mode: 0o600 })
@@ -151,6 +164,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     minMiners: opts.minMiners ?? 1, joinGraceMs: opts.joinGraceMs ?? 3_000, log,
   })
   await supervisor.start()
+  const ledger = createLedgerApi(chain, network, log)
 
   const rejections: Rejection[] = []
   let rejectionCount = 0
@@ -428,6 +442,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from, peerAtFault: peerAtFault(e.code) })
       return
     }
+    await ledger.afterBlock(result)
     log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: q.by.map((v) => v.slice(0, 16)) })
     releaseOrphans(hashHex)
   }
@@ -482,6 +497,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
         },
       })
+      await ledger.afterBlock(result)
       log('block accepted', { hash: hashHex, height: result.entry.height, status: result.status, miner: info?.miner?.slice(0, 16), iteration: info?.iteration, verify: info?.verify })
       await publishVerdict(hash, { accepted: true, height: result.entry.height })
       releaseOrphans(hashHex)
@@ -560,11 +576,12 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (topic === epochsTopic || topic === supervisorsTopic) return supervisor.onMessage(topic, data, from)
     // blocks are verified one at a time, in arrival order: a miner's next block (built on its own
     // last one) must not overtake its parent while the parent waits for its history slot
-    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? queuedBlock : topic === TOPICS.verdicts ? onVerdict : undefined
+    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? queuedBlock : topic === TOPICS.verdicts ? onVerdict
+      : topic === TOPICS.txs ? ledger.onTx : undefined
     if (!handler) return
     handler(data, from).catch((e: unknown) => {
       // a peer's bad message is refused and counted; the relay keeps serving
-      if (isPouwError(e)) { if (topic === TOPICS.verdicts) stats.verdictsRefused++; else stats.itresRejected++; log('message refused', { topic, from, code: e.code, detail: e.message }) }
+      if (isPouwError(e)) { if (topic === TOPICS.verdicts) stats.verdictsRefused++; else if (topic === itresTopic) stats.itresRejected++; log('message refused', { topic, from, code: e.code, detail: e.message }) }
       else log('error handling message', { topic, from, error: String(e) })
     })
   })
@@ -607,7 +624,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           height: tip.height, hash: tip.hashHex, peers: network.connections().length,
           relay: { peerId: network.peerId, addrs: network.addrs(), verifier: toHex(verifierKeys.publicKey) },
           relays: network.relays(), // this relay first, then the others it knows: [{ peerId, addrs, url }]
-          chain: { network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: nextBits(tip, params), subsidy: params.subsidy.toString() },
+          chain: {
+            network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: nextBits(tip, params), subsidy: params.subsidy.toString(),
+            genesisTime: params.genesisTime, bits: params.bits, maxFutureSeconds: params.maxFutureSeconds, coinbaseMaturity: coinbaseMaturity(params),
+          },
+          mempool: { count: ledger.mempool.count, bytes: ledger.mempool.totalBytes, ...ledger.stats },
           task: {
             id: toHex(task.taskId), hash: toHex(taskHash(task)), spec: toHex(taskToBytes(task)), parameters: parameterCount(task.layers),
             layers: task.layers, batchSize: task.batchSize, tau: task.tau, learningRate: task.learningRate, commitLead: task.commitLead,
@@ -630,10 +651,12 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       '/api/rejections': async (url) => rejections.slice(0, limitOf(url)),
       '/api/recorded': recordedIterations,
       '/api/verdicts': heldVerdicts,
+      ...ledger.get,
     },
     post: {
       '/api/itres': async (_url, body) => onItResBatch(body),
       '/api/block': async (_url, body) => onBlockPosted(body),
+      ...ledger.post,
       // a TASK_JOIN (or any message of the epochs topic) handed over HTTP: judged like a gossiped one
       '/api/epochs': async (_url, body) => { epochMessageFromBytes(body); supervisor.onMessage(epochsTopic, body, 'http'); return { status: 'received' } },
     },

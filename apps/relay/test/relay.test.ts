@@ -12,11 +12,12 @@ import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
   fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash,
-  signVerdict, toHex, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type BlockHeader, type Tx, type Verdict,
+  signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type BlockHeader, type TransferTx, type Tx, type Verdict,
 } from '@pouw/protocol'
 import { Miner, TaskData, type ChainTip } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ItResDelivery } from '@pouw/network'
+import { Wallet, payTo, signTransfer, walletSourceFromJson, type ChainParams, type WalletJson } from '@pouw/ledger'
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 
@@ -29,10 +30,11 @@ interface Status {
   hash: string
   peers: number
   relay: { peerId: string; addrs: string[]; verifier: string }
-  chain: { network: string; genesis: string; tipTime: number; nextBits: number; subsidy: string }
+  chain: { network: string; genesis: string; tipTime: number; nextBits: number; subsidy: string; genesisTime: number; bits: number; maxFutureSeconds: number; coinbaseMaturity: number }
   task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
   supervisors: { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; history: { slots: number; lastSlotHash: string | null } }
   epoch: { current: number | null; miners: string[] }
+  mempool: { count: number; bytes: number; txAccepted: number; txRefused: number }
   stats: { itres: number; itresRedelivered: number; itresFromEvidence: number; itresRejected: number; malformed: number; verdicts: number; verdictsFetched: number; verdictsRefused: number; orphans: number }
 }
 
@@ -74,7 +76,8 @@ const recentLogs = (): string => `\nrelay log (last 15):\n${logs.slice(-15).join
 
 async function startRelay(): Promise<Relay> {
   const [httpPort, p2pPort] = [await freePort(), await freePort()]
-  return createRelay({ host: '127.0.0.1', httpPort, p2pPort, dataDir, difficulty: 1500n, webDir, log })
+  // coinbase maturity 1: the money test spends a block reward in the next block
+  return createRelay({ host: '127.0.0.1', httpPort, p2pPort, dataDir, difficulty: 1500n, webDir, log, coinbaseMaturity: 1 })
 }
 
 describe('relay: gossip, verification, persistence', () => {
@@ -387,9 +390,117 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(junk.status, 400)
   })
 
+  it('a transfer of a block reward goes through the mempool into a mined block; bad ones are refused; the money reconciles', { timeout: MINING_MS * 2 + WAIT_MS * 2 }, async () => {
+    assert.ok(mining, 'needs the miner of the previous tests')
+    const r = relay!
+    const { miner, keys } = mining
+    const status = await getJson<Status>(r, '/api/status')
+    const params: ChainParams = {
+      networkName: status.chain.network, genesisTime: status.chain.genesisTime, bits: status.chain.bits, subsidy: BigInt(status.chain.subsidy),
+      maxFutureSeconds: status.chain.maxFutureSeconds, coinbaseMaturity: status.chain.coinbaseMaturity,
+    }
+    assert.equal(status.chain.coinbaseMaturity, 1)
+    assert.equal(status.chain.network, 'pouw-local-m1')
+    const subsidy = BigInt(status.chain.subsidy)
+    const wallet = async (key: Uint8Array): Promise<WalletJson> => getJson<WalletJson>(r, `/api/wallet?key=${toHex(key)}`)
+    const post = async (tx: Uint8Array): Promise<{ status: number; body: { tx?: string; fee?: string; code?: string; error?: string } }> => {
+      const res = await fetch(new URL('/api/tx', r.url), { method: 'POST', body: tx as BodyInit, signal: AbortSignal.timeout(5_000) })
+      return { status: res.status, body: (await res.json()) as { tx?: string; code?: string } }
+    }
+
+    // every block so far paid the miner the subsidy; with maturity 1 all of it is spendable at the next height
+    const w0 = await wallet(keys.publicKey)
+    assert.equal(w0.height, status.height)
+    assert.equal(w0.coins.length, status.height)
+    assert.ok(w0.coins.every((c) => c.coinbase && BigInt(c.amount) === subsidy && !c.pending))
+    assert.deepEqual(w0.balance, { total: String(subsidy * BigInt(status.height)), spendable: String(subsidy * BigInt(status.height)), immature: '0', locked: '0' })
+
+    const payee = generateKeyPair()
+    const amount = 12_3456_7890n
+    const source = walletSourceFromJson(w0, params)
+    const tx = await new Wallet(keys).send(source, payee.publicKey, amount, { feeRate: 2n })
+    assert.equal(tx.inputs.length, 1)
+    const fee = subsidy - tx.outputs.reduce((a, o) => a + o.amount, 0n)
+
+    // refused, each with its reason, and nothing kept: a forged signature, junk, too low a fee
+    const forged: TransferTx = { ...tx, inputs: tx.inputs.map((i) => ({ ...i, signature: i.signature.map((b, n) => (n === 0 ? b ^ 1 : b)) })) }
+    const refusal = await post(txToBytes(forged))
+    assert.deepEqual([refusal.status, refusal.body.code], [400, 'LEDGER_BAD_SIGNATURE'])
+    assert.match((await post(Uint8Array.from([0, 1, 9, 9]))).body.code ?? '', /^PROTOCOL_/)
+    const free: TransferTx = await signTransfer({ type: 'transfer', inputs: tx.inputs, outputs: [payTo(payee.publicKey, subsidy)] }, [keys.secretKey])
+    assert.equal((await post(txToBytes(free))).body.code, 'LEDGER_MEMPOOL_FEE_TOO_LOW')
+    assert.equal((await getJson<Status>(r, '/api/status')).mempool.count, 0)
+
+    // accepted; then a second spend of the same coin is a conflict, and the coin shows as pending
+    const ok = await post(txToBytes(tx))
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    assert.deepEqual(ok.body, { tx: toHex(txHash(tx)), fee: fee.toString(), size: txToBytes(tx).length, status: 'accepted' })
+    assert.equal((await post(txToBytes(tx))).body.code, 'LEDGER_MEMPOOL_DUPLICATE')
+    const twice = await new Wallet(keys).send(source, generateKeyPair().publicKey, amount, { feeRate: 3n })
+    assert.deepEqual(twice.inputs.map((i) => toHex(i.prevout.txHash)), tx.inputs.map((i) => toHex(i.prevout.txHash)))
+    assert.equal((await post(txToBytes(twice))).body.code, 'LEDGER_MEMPOOL_CONFLICT')
+    const w1 = await wallet(keys.publicKey)
+    assert.equal(w1.coins.filter((c) => c.pending).length, 1)
+    assert.equal(w1.balance.locked, String(subsidy))
+    const mp = await getJson<Array<{ tx: string; fee: string }>>(r, '/api/mempool')
+    assert.deepEqual(mp.map((m) => [m.tx, m.fee]), [[toHex(txHash(tx)), fee.toString()]])
+
+    // the template: the transfer and its fee on our tip, nothing on any other parent
+    const templateFor = async (hash: string): Promise<{ parent: string; txs: string[]; fees: string }> => getJson(r, `/api/template?parent=${hash}`)
+    assert.deepEqual(await templateFor(status.chain.genesis), { parent: status.chain.genesis, txs: [], fees: '0' })
+    assert.equal((await fetch(new URL('/api/template?parent=xyz', r.url))).status, 400)
+
+    // mine on the relay's tip with its template until a block carries the transfer
+    const delivery = new ItResDelivery({ miner: toHex(keys.publicKey), supervisors: () => [r.url], now: () => Date.now(), graceMs: 0 })
+    const deadline = Date.now() + MINING_MS * 2
+    let carried: string | undefined
+    let tipSet = ''
+    while (carried === undefined) {
+      assert.ok(Date.now() < deadline, `no block carried the transfer in ${MINING_MS * 2} ms${recentLogs()}`)
+      const st = await getJson<Status>(r, '/api/status')
+      if (st.hash !== tipSet) {
+        const t = await templateFor(st.hash)
+        miner.setTip({
+          hash: fromHex(st.hash), height: st.height, nextBits: st.chain.nextBits, subsidy,
+          txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees),
+        })
+        tipSet = st.hash
+      }
+      const res = await miner.step()
+      delivery.add(res.iteration, res.itres)
+      await delivery.sync()
+      if (!res.block) continue
+      const hashHex = toHex(res.block.hash)
+      await fetch(new URL('/api/block', r.url), { method: 'POST', body: res.block.submission as BodyInit })
+      await waitFor(`block ${hashHex.slice(0, 16)} accepted`, async () => (await getJson<Status>(r, '/api/status')).hash === hashHex || undefined, WAIT_MS * 2)
+      accepted.push({ hash: hashHex, height: res.block.height })
+      const block = await r.chain.getBlock(hashHex)
+      if (block !== undefined && block.txs.length > 1) carried = hashHex
+    }
+    const block = (await r.chain.getBlock(carried))!
+    assert.deepEqual(block.txs.map((t) => toHex(txHash(t))).slice(1), [toHex(txHash(tx))])
+    assert.equal(block.txs[0]!.outputs[0]!.amount, subsidy + fee, 'the coinbase claims the fee')
+
+    // the payee holds the amount, the miner the change; the mempool is empty; supply reconciles to the unit
+    const paid = await wallet(payee.publicKey)
+    assert.deepEqual(paid.coins.map((c) => [c.txHash, c.amount, c.coinbase]), [[toHex(txHash(tx)), amount.toString(), false]])
+    assert.equal(paid.balance.spendable, amount.toString())
+    const after = await getJson<Status>(r, '/api/status')
+    assert.equal(after.mempool.count, 0)
+    assert.ok(after.mempool.txAccepted >= 1 && after.mempool.txRefused >= 3, JSON.stringify(after.mempool))
+    const supply = await getJson<{ height: number; coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
+    assert.equal(supply.height, after.height)
+    assert.equal(BigInt(supply.coinbases), subsidy * BigInt(after.height) + fee)
+    assert.equal(BigInt(supply.fees), fee)
+    assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
+    const mine = await wallet(keys.publicKey)
+    assert.equal(BigInt(mine.balance.total) + amount, BigInt(supply.utxo), 'the miner and the payee hold every coin')
+  })
+
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {
-    assert.equal(accepted.length, BLOCKS_WANTED + 2, 'needs the blocks of the previous tests')
+    assert.ok(accepted.length >= BLOCKS_WANTED + 3, 'needs the blocks of the previous tests')
     const first = await getJson<Status>(relay!, '/api/status')
+    const supplyBefore = await getJson<unknown>(relay!, '/api/supply')
     await client!.stop()
     client = undefined
     await relay!.stop()
@@ -404,6 +515,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(again.relay.peerId, first.relay.peerId)
     assert.equal(again.relay.verifier, first.relay.verifier)
     assert.equal(again.task.hash, first.task.hash)
+    assert.deepEqual(await getJson<unknown>(relay, '/api/supply'), supplyBefore, 'the UTXO set survives the restart')
     const blocks = await getJson<BlockInfo[]>(relay, '/api/blocks')
     assert.deepEqual(blocks.filter((b) => b.height > 0).map((b) => b.hash).sort(), accepted.map((a) => a.hash).sort())
   })

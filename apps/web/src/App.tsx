@@ -1,10 +1,12 @@
 import { useVolunteer } from './volunteer'
+import { useWallet } from './wallet'
 import { BackendPanel } from './ui/BackendPanel'
 import { BlocksPanel } from './ui/BlocksPanel'
 import { Controls } from './ui/Controls'
 import { NetworkPanel } from './ui/NetworkPanel'
 import { TaskPanel } from './ui/TaskPanel'
 import { TrainingPanel } from './ui/TrainingPanel'
+import { WalletPanel } from './ui/WalletPanel'
 import { ClientView } from './ui/client/ClientView'
 import { CLIENT_ROUTE, useHashRoute } from './ui/client/hashRoute'
 
@@ -14,7 +16,8 @@ export function App() {
 }
 
 function VolunteerApp() {
-  const { view, start, stop } = useVolunteer()
+  const wallet = useWallet()
+  const { view, start, stop } = useVolunteer(wallet.view.key)
 
   return (
     <div className="app">
@@ -45,6 +48,7 @@ function VolunteerApp() {
           <TaskPanel task={view.task} />
           <BackendPanel backend={view.backend} selecting={view.status === 'selecting-backend'} />
           <NetworkPanel relay={view.relay} p2p={view.p2p} chain={view.chain} minerId={view.minerId} />
+          <WalletPanel wallet={wallet.view} send={wallet.send} />
         </div>
         <BlocksPanel blocks={view.blocks} />
       </main>

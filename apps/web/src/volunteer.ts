@@ -65,6 +65,8 @@ interface RelayStatus {
   /** every relay the relay knows, itself first (tabs fail over to the others) */
   relays?: RelayInfo[]
   chain: { nextBits: number; subsidy: string }
+  /** transfers waiting in the relay's mempool (absent from relays older than the ledger wiring) */
+  mempool?: { count: number; bytes: number }
   task: { spec: string; seed: string; batchSize: number; topics: { itres: string; epochs: string } }
   supervisors: { committee: string[]; t: number; groupPublicKey: string | null }
   epoch: { current: number | null; miners: string[] }
@@ -145,8 +147,16 @@ function persistKeyFromUrl(): boolean {
   return new URLSearchParams(location.search).get('key') === 'keep'
 }
 
-export function useVolunteer(): { view: VolunteerView; start(): void; stop(): void } {
+/**
+ * `payTo`: the wallet key (hex) the tab's block rewards pay (wallet.ts); null until it is loaded,
+ * and a trainer started before that pays its miner key.
+ */
+export function useVolunteer(payTo: string | null = null): { view: VolunteerView; start(): void; stop(): void } {
   const [view, setView] = useState<VolunteerView>(INITIAL_VIEW)
+  const payToRef = useRef(payTo)
+  payToRef.current = payTo
+  /** the block template the miner last got: for which tip, and how many transfers the relay then held */
+  const template = useRef<{ hash: string; count: number } | null>(null)
   const net = useRef<PubSubNetwork | null>(null)
   const delivery = useRef<ItResDelivery | null>(null)
   const status = useRef<RelayStatus | null>(null)
@@ -181,6 +191,29 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
   const updateTip = useCallback((t: TipInfo) => { if (follower.current.onVerified(t)) tipMoved() }, [tipMoved])
 
   /**
+   * While the miner builds on the relay's own tip, it includes the relay's block template (the
+   * mempool's transfers, whose fees its coinbase claims): fetched when the tip or the mempool's
+   * size changed since the last one. On any other tip (ours, a peer's, not yet verified by the
+   * relay) the relay has no template for it and the miner's blocks hold the coinbase alone.
+   */
+  const refreshTemplate = useCallback((relayTip: string, mempoolCount: number | null) => {
+    const t = follower.current.tip
+    const last = template.current
+    if (t === null || t.hashHex !== relayTip || trainer.current === null) return
+    if (last !== null && last.hash === relayTip && (mempoolCount === null || last.count === mempoolCount)) return
+    if (last?.hash !== relayTip && mempoolCount === 0) { template.current = { hash: relayTip, count: 0 }; return }
+    const count = mempoolCount ?? -1
+    fetch(`/api/template?parent=${relayTip}`, { cache: 'no-store' }).then(async (res) => {
+      if (!res.ok) return
+      const body = (await res.json()) as { parent: string; txs: string[]; fees: string }
+      const now = follower.current.tip
+      if (now === null || now.hashHex !== body.parent) return
+      template.current = { hash: body.parent, count }
+      await trainer.current?.setTip({ ...now, template: { txs: body.txs, fees: body.fees } })
+    }).catch(() => { /* the next status poll tries again */ })
+  }, [])
+
+  /**
    * A committee verifier's signed verdict, by gossip or from /api/verdicts (each block is verified by
    * the verifiers its hash chooses, not always our relay): a rejected block we built on (ours or a
    * peer's) sends the miner back to that verifier's tip; our own blocks' records get the first verdict.
@@ -191,6 +224,9 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy }
     if (v.accepted) follower.current.onAccepted(hash, v.height)
     if (v.accepted ? follower.current.onVerified(relayTip) : follower.current.onRejected(hash, relayTip)) tipMoved()
+    // a verifier's tip that we build on: ask our relay for its template now rather than at the next
+    // status poll (relays share their mempools through gossip; a relay not at that tip answers none)
+    if (v.accepted) refreshTemplate(relayTip.hashHex, null)
     setView((view) => {
       const rec = view.blocks.recent.find((b) => b.hash === hash)
       if (!rec || rec.verdict !== 'pending') return view
@@ -205,7 +241,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
         },
       }
     })
-  }, [tipMoved])
+  }, [tipMoved, refreshTemplate])
 
   // connect to the relay once
   useEffect(() => {
@@ -264,6 +300,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
         poll = setInterval(() => {
           fetchStatus().then((st) => {
             updateTip({ hashHex: st.hash, height: st.height, nextBits: st.chain.nextBits, subsidy: st.chain.subsidy })
+            refreshTemplate(st.hash, st.mempool?.count ?? 0)
             epochs.setGroupKey(st.supervisors.groupPublicKey)
             committee.current = new Set(st.supervisors.committee)
           }).catch(() => {})
@@ -278,7 +315,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     })()
     const redeliver = setInterval(() => { void delivery.current?.sync() }, DELIVERY_SYNC_MS)
     return () => { cancelled = true; if (poll) clearInterval(poll); clearInterval(redeliver); void net.current?.stop() }
-  }, [updateTip, tipMoved, applyVerdict])
+  }, [updateTip, tipMoved, applyVerdict, refreshTemplate])
 
   // flush buffered iteration stats and the task view to the view
   useEffect(() => {
@@ -346,6 +383,7 @@ export function useVolunteer(): { view: VolunteerView; start(): void; stop(): vo
     const init: TrainerInit = {
       taskBytes: fromHex(s.task.spec), seed: fromHex(s.task.seed), fragments, wasmBaseUrl: '/tfjs-wasm/', fault: faultFromUrl(), tip: at,
       backend: new URLSearchParams(location.search).get('backend') ?? undefined, persistKey: persistKeyFromUrl(),
+      payTo: payToRef.current ?? undefined,
     }
     // the fragments move to the worker: the page keeps no copy of the dataset
     const r = await remote.init(Comlink.transfer(init, fragments.map((f) => f.buffer as ArrayBuffer)))

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-webgpu'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import {
-  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, signTaskJoin, taskFromBytes, toHex,
+  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, isTransfer, signTaskJoin, taskFromBytes, toHex, txFromBytes,
   type KeyPair, type TaskSpec,
 } from '@pouw/protocol'
 import {
@@ -36,7 +36,11 @@ function need(): State {
 }
 
 function toChainTip(t: TipInfo): ChainTip {
-  return { hash: fromHex(t.hashHex), height: t.height, nextBits: t.nextBits, subsidy: BigInt(t.subsidy) }
+  const tip: ChainTip = { hash: fromHex(t.hashHex), height: t.height, nextBits: t.nextBits, subsidy: BigInt(t.subsidy) }
+  if (t.template === undefined) return tip
+  const txs = t.template.txs.map((hex) => txFromBytes(fromHex(hex)))
+  if (!txs.every(isTransfer)) throw new Error('a block template holds transfers only')
+  return { ...tip, txs, fees: BigInt(t.template.fees) }
 }
 
 /** A macrotask yield (no 4 ms timer clamp), so comlink calls such as receivePeerMessage() get through. */
@@ -75,7 +79,9 @@ const api: TrainerApi = {
         loadMinerKey(init.persistKey === true),
       ])
       const engine = createTfEngine(tf, task.layers)
-      const miner = new Miner(data, engine, key.keys, { now: () => Math.floor(Date.now() / 1000), fault: init.fault })
+      const payTo = init.payTo === undefined ? undefined : fromHex(init.payTo)
+      if (payTo !== undefined && payTo.length !== PUBLIC_KEY_SIZE) throw new Error(`payTo must be a ${PUBLIC_KEY_SIZE}-byte key, got ${payTo.length} bytes`)
+      const miner = new Miner(data, engine, key.keys, { now: () => Math.floor(Date.now() / 1000), fault: init.fault, payTo })
       miner.setTip(toChainTip(init.tip))
       state = { task, data, engine, miner, keys: key.keys }
       return {

@@ -36,6 +36,20 @@ export const CHAIN_KEYS = {
   utxoBest: 'chain/utxo-best',
 } as const
 
+/** Chain.supply(): the main chain's money, in base units. */
+export interface Supply {
+  height: number
+  tip: string
+  /** sum of every main-chain coinbase's outputs (subsidies and the fees they claimed) */
+  coinbases: bigint
+  /** sum of every main-chain transfer's fee (inputs - outputs) */
+  fees: bigint
+  /** sum of the UTXO set: always coinbases - fees */
+  utxo: bigint
+  /** number of unspent outputs */
+  coins: number
+}
+
 export interface AddOptions {
   /** the validator's clock, UNIX seconds */
   now: number
@@ -209,6 +223,40 @@ export class Chain {
     let total = 0n
     for (const { coin } of await this.coinsOf(recipient)) total += coin.amount
     return total
+  }
+
+  /**
+   * The money audit of the main chain, read from the store: what the
+   * coinbases paid, what the transfers paid in fees (their spent coins,
+   * from the undo data, minus their outputs), and what the UTXO set holds.
+   * Every rule of utxo.ts keeps `utxo = coinbases - fees`: new money enters
+   * only through coinbases, and a fee leaves the transfer to be claimed by a
+   * coinbase (or by nobody). Reads every main-chain block: for audits and
+   * tests, not for a hot path.
+   */
+  async supply(): Promise<Supply> {
+    const tip = this.tipEntry
+    let coinbases = 0n
+    let fees = 0n
+    for (let h = 1; h <= tip.height; h++) {
+      const entry = await this.getByHeight(h)
+      const block = entry === undefined ? undefined : await this.getBlock(entry.hashHex)
+      const undoBytes = entry === undefined ? undefined : await this.store.get(CHAIN_KEYS.undo(entry.hashHex))
+      if (entry === undefined || block === undefined || undoBytes === undefined) throw ledgerError('STORE_CORRUPT', `main-chain block or undo data at height ${h} is missing`)
+      for (const tx of block.txs) {
+        const paid = tx.outputs.reduce((a, o) => a + o.amount, 0n)
+        if (tx.type === 'coinbase') coinbases += paid
+        else fees -= paid
+      }
+      for (const [, coin] of corruptIfThrows(() => undoFromBytes(undoBytes), `undo data ${entry.hashHex}`).spent) fees += coin.amount
+    }
+    let utxo = 0n
+    let coins = 0
+    for await (const [key, bytes] of this.store.iterate(CHAIN_KEYS.utxoPrefix)) {
+      utxo += corruptIfThrows(() => coinFromBytes(bytes), `coin ${key}`).amount
+      coins++
+    }
+    return { height: tip.height, tip: tip.hashHex, coinbases, fees, utxo, coins }
   }
 
   /**

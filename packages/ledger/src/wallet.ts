@@ -92,6 +92,19 @@ export function selectCoins(coins: readonly OwnedCoin[], outputs: readonly Trans
   throw ledgerError('INSUFFICIENT_FUNDS', `spendable ${have} does not cover ${pay} plus the fee`, { have: String(have), pay: String(pay) })
 }
 
+/** How `coins` split for a transfer in a block at `height` (the tip's + 1); `exclude`d coins count as locked. */
+export function balanceOf(coins: readonly OwnedCoin[], height: number, params: ChainParams, exclude?: (outpoint: OutPoint) => boolean): WalletBalance {
+  const b: WalletBalance = { total: 0n, spendable: 0n, immature: 0n, locked: 0n }
+  for (const { outpoint, coin } of coins) {
+    b.total += coin.amount
+    const broken = spendRuleBroken(coin, height, params, '')
+    if (broken?.code === 'LEDGER_IMMATURE_COINBASE') b.immature += coin.amount
+    else if (broken !== undefined || exclude?.(outpoint) === true) b.locked += coin.amount
+    else b.spendable += coin.amount
+  }
+  return b
+}
+
 /**
  * One Ed25519 key and the coins that pay it. Balances and spendable coins
  * are read from a WalletSource (the chain) at the next block's height;
@@ -116,16 +129,7 @@ export class Wallet {
   }
 
   async balance(source: WalletSource, exclude?: (outpoint: OutPoint) => boolean): Promise<WalletBalance> {
-    const height = source.tip().height + 1
-    const b: WalletBalance = { total: 0n, spendable: 0n, immature: 0n, locked: 0n }
-    for (const { outpoint, coin } of await source.coinsOf(this.publicKey)) {
-      b.total += coin.amount
-      const broken = spendRuleBroken(coin, height, source.params, '')
-      if (broken?.code === 'LEDGER_IMMATURE_COINBASE') b.immature += coin.amount
-      else if (broken !== undefined || exclude?.(outpoint) === true) b.locked += coin.amount
-      else b.spendable += coin.amount
-    }
-    return b
+    return balanceOf(await source.coinsOf(this.publicKey), source.tip().height + 1, source.params, exclude)
   }
 
   /** A signed transfer paying `req.outputs`, change to this key. */

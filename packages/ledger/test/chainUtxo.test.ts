@@ -54,6 +54,11 @@ describe('Chain with a UTXO set', () => {
     assert.equal(await chain.balance(C.publicKey), PARAMS.subsidy + 10n)
     assert.deepEqual((await chain.coinsOf(B.publicKey)).map((c) => c.outpoint), [{ txHash: txHash(t), index: 0 }])
     assert.deepEqual(await chain.getBlock(r.entry.hashHex), block)
+    // the audit: 11 coinbases paid the subsidy, the last one the 10-unit fee on top; the UTXO set holds
+    // coinbases - fees in 12 coins: the 10 unspent rewards (C's among them) and the transfer's two outputs
+    const s = await chain.supply()
+    const blocks = BigInt(COINBASE_MATURITY + 1)
+    assert.deepEqual(s, { height: COINBASE_MATURITY + 1, tip: r.entry.hashHex, coinbases: PARAMS.subsidy * blocks + 10n, fees: 10n, utxo: PARAMS.subsidy * blocks, coins: 12 })
   })
 
   it('refuses a new tip whose transfers break a rule, writing nothing', async () => {

@@ -22,6 +22,8 @@ export const TOPICS = {
   itres: (taskIdHex: string) => `/pouw/1/itres/${taskIdHex}`,
   blocks: '/pouw/1/blocks',
   verdicts: '/pouw/1/verdicts',
+  /** signed transfers for the relays' mempools (relays only: tabs get block templates over HTTP) */
+  txs: '/pouw/1/txs',
   /** TASK_JOIN, EPOCH_PROPOSAL and EPOCH records: miners and supervisors */
   epochs: (taskIdHex: string) => `/pouw/1/epochs/${taskIdHex}`,
   /** supervisors only: hellos, the DKG, the message-history consensus and its MESSAGE_HISTORY records */

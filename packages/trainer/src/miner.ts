@@ -3,7 +3,7 @@ import {
   applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
   evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
   parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
-  verifyItResSignature, zeroNonceHash, Tx,
+  verifyItResSignature, zeroNonceHash, Tx, TransferTx,
 } from '@pouw/protocol'
 import { batchHash, loadBatch } from './batches.js'
 import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
@@ -27,6 +27,13 @@ export interface ChainTip {
   height: number
   nextBits: number
   subsidy: bigint
+  /**
+   * The block template: transfers valid on top of this tip (a relay's mempool selection, parents
+   * before children) and the fees they pay, which the coinbase claims on top of the subsidy.
+   * Absent: a coinbase-only block.
+   */
+  txs?: TransferTx[]
+  fees?: bigint
 }
 
 export interface IterationResult {
@@ -46,7 +53,7 @@ export interface IterationResult {
 interface PeerMessage { miner: Uint8Array; iteration: number; hash: Uint8Array; bytes: Uint8Array; map: MessageMap }
 
 /** The block a miner commits to k iterations ahead (paper 003, Fig. 5). */
-interface Commitment { znb: BlockHeader; coinbase: Tx }
+interface Commitment { znb: BlockHeader; txs: Tx[] }
 
 /** Per-iteration record kept for the last k+1 iterations: what evidence needs. */
 interface IterationRecord {
@@ -97,7 +104,16 @@ export class Miner {
     private readonly data: TaskData,
     private readonly engine: GradientEngine,
     private readonly keys: KeyPair,
-    private readonly opts: { now: () => number; fault?: Fault; random?: () => number },
+    private readonly opts: {
+      now: () => number
+      fault?: Fault
+      random?: () => number
+      /**
+       * who the coinbase pays (default: the miner key). The zero-nonce block the miner signs in its
+       * IT_RES commits to the coinbase, so no one else can redirect the reward.
+       */
+      payTo?: Uint8Array
+    },
   ) {
     this.task = data.task
     this.paramCount = parameterCount(this.task.layers)
@@ -255,12 +271,14 @@ export class Miner {
 
   private commit(time: number): Commitment | null {
     if (this.tip === null) return null
-    const coinbase: Tx = { type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount: this.tip.subsidy, recipient: this.keys.publicKey }] }
+    const amount = this.tip.subsidy + (this.tip.fees ?? 0n)
+    const coinbase: Tx = { type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount, recipient: this.opts.payTo ?? this.keys.publicKey }] }
+    const txs: Tx[] = [coinbase, ...(this.tip.txs ?? [])]
     const znb: BlockHeader = {
-      version: BLOCK_VERSION, prevHash: this.tip.hash, merkleRoot: computeMerkleRoot([coinbase]), time,
+      version: BLOCK_VERSION, prevHash: this.tip.hash, merkleRoot: computeMerkleRoot(txs), time,
       bits: this.tip.nextBits, nonce: ZERO_HASH, hashMsg: ZERO_HASH, hashMsgHist: ZERO_HASH,
     }
-    return { znb, coinbase }
+    return { znb, txs }
   }
 
   /** Algorithm 2 with the block committed k iterations ago, if it still extends the tip. */
@@ -269,7 +287,7 @@ export class Miner {
     if (this.records.length < k + 1 || this.tip === null) return undefined
     const committed = this.records[0]!.commitment
     if (committed === null || !bytesEqual(committed.znb.prevHash, this.tip.hash) || committed.znb.bits !== this.tip.nextBits) return undefined
-    const { znb, coinbase } = committed
+    const { znb, txs } = committed
     const lucky = this.records[k]!
     const { nonce } = await computeNonce(thetaAfter, map)
     const header: BlockHeader = { ...znb, hashMsg: lucky.itresHash, hashMsgHist: merkleRoot(this.records.map((r) => r.itresHash)) }
@@ -283,12 +301,12 @@ export class Miner {
     if (this.fault('model')) { model = new Float32Array(model); model[0] = model[0]! + 0.25 }
     if (this.fault('signature')) { const s = slot[k]!.slice(); s[s.length - 1]! ^= 1; slot[k] = s }
     const evidence = evidenceToBytes({ slot, model, residual: lucky.residualStart, peerUpdates: lucky.peers.map((p) => p.bytes) })
-    const submission: BlockSubmission = { block: blockToBytes({ header: finalHeader, txs: [coinbase] }), evidence }
+    const submission: BlockSubmission = { block: blockToBytes({ header: finalHeader, txs }), evidence }
     const hash = headerHash(finalHeader)
     const height = this.tip.height + 1
     // Like any miner, build on our own block at once rather than mining its siblings;
     // if verifiers reject it, the caller moves the tip back with setTip().
-    this.tip = { ...this.tip, hash, height }
+    this.tip = { hash, height, nextBits: this.tip.nextBits, subsidy: this.tip.subsidy } // its template is spent: coinbase only until told otherwise
     return { hash, height, submission: submissionToBytes(submission) }
   }
 

@@ -103,10 +103,6 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
     }
   }
   const lucky = slot[k]!
-  const cb = block.txs[0]
-  if (cb === undefined || cb.outputs.length !== 1 || !bytesEqual(cb.outputs[0]!.recipient, lucky.miner)) {
-    throw pouwError('WRONG_MINER', 'the coinbase must pay the miner who signed the lucky IT_RES')
-  }
   const h = block.header
   const hashes = ev.slot.map(itResHash)
   if (!bytesEqual(h.hashMsg, hashes[k]!)) throw pouwError('MSG_HASH_MISMATCH', 'hashMsg is not the hash of the lucky IT_RES')

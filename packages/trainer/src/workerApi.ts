@@ -10,7 +10,14 @@ import type { Fault, IterationResult } from './miner.js'
  * the miner (startEpoch, step, evaluateTest) run one at a time in the
  * worker; receivePeerMessage may come at any moment.
  */
-export interface TipInfo { hashHex: string; height: number; nextBits: number; subsidy: string }
+export interface TipInfo {
+  hashHex: string
+  height: number
+  nextBits: number
+  subsidy: string
+  /** the relay's block template for this tip (GET /api/template): transfers (txToBytes, hex) and their fees (decimal) */
+  template?: { txs: string[]; fees: string }
+}
 
 export interface BackendMeasurement { backend: string; samplesPerSec: number | null; note?: string }
 export interface BackendChoice { name: string; reason: string; measurements: BackendMeasurement[] }
@@ -40,6 +47,11 @@ export interface TrainerInit {
    * refuse as POUW_EQUIVOCATION. Safe once the miner's state survives a reload.
    */
   persistKey?: boolean
+  /**
+   * Who the block rewards pay (hex Ed25519 public key): the page's wallet key, which, unlike the
+   * miner key, always survives a reload. Default: the miner key.
+   */
+  payTo?: string
 }
 
 export interface TrainerInfo {

@@ -1,0 +1,105 @@
+/**
+ * The relay as a full node's money side: a mempool over its chain, the
+ * transactions topic, and the HTTP routes wallets and miners use.
+ *
+ * - POST /api/tx: a signed transfer (txToBytes) for the mempool. Accepted:
+ *   gossiped on TOPICS.txs so that every relay, and so every miner's block
+ *   template, gets it. Refused: 400 with the rule it breaks (bad signature,
+ *   double spend, immature coinbase, fee too low, ...); nothing is kept.
+ * - GET /api/template?parent=<block hash>: the transfers a miner building on
+ *   `parent` should include, and the fees its coinbase may claim on top of
+ *   the subsidy. Only for our own tip: on any other parent (a peer's block we
+ *   have not verified yet) the template is empty, since our mempool is
+ *   checked against our tip's UTXO set and nothing else.
+ * - GET /api/wallet?key=<public key>: the key's coins, balance and which of
+ *   them a mempool transfer already spends (walletJson.ts).
+ * - GET /api/mempool: the waiting transfers, highest fee rate first.
+ * - GET /api/supply: the money audit of the main chain (Chain.supply).
+ */
+import { TOPICS, fromHex, isPouwError, toHex, txFromBytes, txToBytes, type Tx } from '@pouw/protocol'
+import {
+  Mempool, balanceOf, balanceToJson, coinToJson, supplyToJson, type AddResult, type Chain, type MempoolEntry, type WalletJson,
+} from '@pouw/ledger'
+import type { PubSubNetwork } from '@pouw/network/node'
+import { HttpError, type ApiHandler, type PostHandler } from './http.js'
+
+export interface LedgerApi {
+  mempool: Mempool
+  /** a transfer from gossip: judged like a posted one, kept or refused (the error says why) */
+  onTx(data: Uint8Array, from: string): Promise<MempoolEntry>
+  /** after every Chain.addBlock: the mempool follows the new tip */
+  afterBlock(result: AddResult): Promise<void>
+  get: Record<string, ApiHandler>
+  post: Record<string, PostHandler>
+  stats: { txAccepted: number; txRefused: number }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/
+/**
+ * Most bytes of transfers one template carries (policy: a tab holds its template in memory and
+ * commits to it k iterations ahead; consensus allows MAX_BLOCK_BYTES).
+ */
+export const TEMPLATE_BYTES = 1_000_000
+
+export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg: string, ctx?: Record<string, unknown>) => void): LedgerApi {
+  const mempool = new Mempool(chain)
+  const stats = { txAccepted: 0, txRefused: 0 }
+
+  async function admit(tx: Tx, from: string): Promise<MempoolEntry> {
+    try {
+      const entry = await mempool.add(tx)
+      stats.txAccepted++
+      log('transaction accepted', { tx: entry.hashHex, fee: entry.fee.toString(), size: entry.size, from })
+      return entry
+    } catch (e) {
+      if (isPouwError(e) && e.code !== 'LEDGER_MEMPOOL_DUPLICATE') stats.txRefused++
+      throw e
+    }
+  }
+
+  async function onTx(data: Uint8Array, from: string): Promise<MempoolEntry> {
+    return admit(txFromBytes(data), from)
+  }
+
+  async function onTxPosted(body: Uint8Array): Promise<{ tx: string; fee: string; size: number; status: 'accepted' }> {
+    const tx = txFromBytes(body)
+    const entry = await admit(tx, 'http')
+    void network.publish(TOPICS.txs, txToBytes(tx)).catch(() => {})
+    return { tx: entry.hashHex, fee: entry.fee.toString(), size: entry.size, status: 'accepted' }
+  }
+
+  async function template(url: URL): Promise<{ parent: string; txs: string[]; fees: string }> {
+    const parent = url.searchParams.get('parent') ?? ''
+    if (!HEX64.test(parent)) throw new HttpError(400, 'parent must be a block hash (64 lowercase hex digits)')
+    if (parent !== chain.tip().hashHex) return { parent, txs: [], fees: '0' }
+    const t = mempool.selectForBlock(TEMPLATE_BYTES)
+    return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString() }
+  }
+
+  async function wallet(url: URL): Promise<WalletJson> {
+    const key = url.searchParams.get('key') ?? ''
+    if (!HEX64.test(key)) throw new HttpError(400, 'key must be an Ed25519 public key (64 lowercase hex digits)')
+    const pending = (o: { txHash: Uint8Array; index: number }): boolean => mempool.isSpent(o)
+    const height = chain.tip().height
+    const coins = await chain.coinsOf(fromHex(key))
+    return {
+      key, height,
+      balance: balanceToJson(balanceOf(coins, height + 1, chain.params, pending)),
+      coins: coins.map((c) => coinToJson(c, pending(c.outpoint))),
+    }
+  }
+
+  return {
+    mempool, onTx, stats,
+    afterBlock: (result) => mempool.update(result),
+    get: {
+      '/api/template': template,
+      '/api/wallet': wallet,
+      '/api/mempool': async () => mempool.all()
+        .sort((a, b) => (a.fee * BigInt(b.size) > b.fee * BigInt(a.size) ? -1 : a.fee * BigInt(b.size) < b.fee * BigInt(a.size) ? 1 : a.seq - b.seq))
+        .slice(0, 500).map((e) => ({ tx: e.hashHex, fee: e.fee.toString(), size: e.size, inputs: e.tx.inputs.length, outputs: e.tx.outputs.length })),
+      '/api/supply': async () => supplyToJson(await chain.supply()),
+    },
+    post: { '/api/tx': async (_url, body) => onTxPosted(body) },
+  }
+}
