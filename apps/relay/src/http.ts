@@ -59,8 +59,8 @@ export function createHttpServer(opts: {
   api: Record<string, ApiHandler>
   post?: Record<string, PostHandler>
   files: Record<string, string>
-  /** bytes served from memory (dataset fragments), by path; undefined: not ours */
-  blobs?: (pathname: string) => Uint8Array | undefined
+  /** bytes served from memory or the store (dataset fragments), by path; undefined: not ours */
+  blobs?: (pathname: string) => Uint8Array | undefined | Promise<Uint8Array | undefined>
   webDir: string
 }): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -77,7 +77,7 @@ export function createHttpServer(opts: {
         const api = opts.api[url.pathname]
         if (api) return sendJson(res, 200, await api(url))
         if (url.pathname.startsWith('/api/')) throw new HttpError(404, `no API route ${url.pathname}`)
-        const blob = opts.blobs?.(url.pathname)
+        const blob = await opts.blobs?.(url.pathname)
         if (blob) {
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length, 'cache-control': 'public, max-age=3600' })
           return res.end(blob)

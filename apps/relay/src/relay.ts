@@ -16,6 +16,7 @@ import {
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
 import { createLedgerApi } from './ledgerApi.js'
+import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
@@ -165,6 +166,10 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   })
   await supervisor.start()
   const ledger = createLedgerApi(chain, network, log)
+  const clientTasks = createClientTasks({
+    store, chain, mempool: ledger.mempool, log,
+    otherRelays: () => network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string),
+  })
 
   const rejections: Rejection[] = []
   let rejectionCount = 0
@@ -615,7 +620,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const server: Server = createHttpServer({
     webDir: opts.webDir,
     files,
-    blobs: fragmentBlob,
+    blobs: (pathname) => fragmentBlob(pathname) ?? clientTasks.fragment(pathname),
     api: {
       '/api/status': async () => {
         const tip = chain.tip()
@@ -652,11 +657,13 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       '/api/recorded': recordedIterations,
       '/api/verdicts': heldVerdicts,
       ...ledger.get,
+      ...clientTasks.get,
     },
     post: {
       '/api/itres': async (_url, body) => onItResBatch(body),
       '/api/block': async (_url, body) => onBlockPosted(body),
       ...ledger.post,
+      ...clientTasks.post,
       // a TASK_JOIN (or any message of the epochs topic) handed over HTTP: judged like a gossiped one
       '/api/epochs': async (_url, body) => { epochMessageFromBytes(body); supervisor.onMessage(epochsTopic, body, 'http'); return { status: 'received' } },
     },

@@ -11,15 +11,16 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
-  fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash,
-  signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type BlockHeader, type TransferTx, type Tx, type Verdict,
+  fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash, taskToBytes,
+  signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type Block, type BlockHeader, type TransferTx, type Tx, type Verdict,
 } from '@pouw/protocol'
-import { Miner, TaskData, type ChainTip } from '@pouw/trainer'
+import { Miner, TaskData, createClientTask, taskPackageToBytes, type ChainTip } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ItResDelivery } from '@pouw/network'
 import { Wallet, payTo, signTransfer, walletSourceFromJson, type ChainParams, type WalletJson } from '@pouw/ledger'
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
+import type { TaskListing } from '../src/clientTasks.js'
 
 const WAIT_MS = 15_000
 const BLOCKS_WANTED = 2
@@ -36,6 +37,13 @@ interface Status {
   epoch: { current: number | null; miners: string[] }
   mempool: { count: number; bytes: number; txAccepted: number; txRefused: number }
   stats: { itres: number; itresRedelivered: number; itresFromEvidence: number; itresRejected: number; malformed: number; verdicts: number; verdictsFetched: number; verdictsRefused: number; orphans: number }
+}
+
+function chainParams(s: Status): ChainParams {
+  return {
+    networkName: s.chain.network, genesisTime: s.chain.genesisTime, bits: s.chain.bits, subsidy: BigInt(s.chain.subsidy),
+    maxFutureSeconds: s.chain.maxFutureSeconds, coinbaseMaturity: s.chain.coinbaseMaturity,
+  }
 }
 
 function freePort(): Promise<number> {
@@ -88,6 +96,41 @@ describe('relay: gossip, verification, persistence', () => {
   let badVerdictSignatures = 0
   const accepted: Array<{ hash: string; height: number }> = []
   let mining: { miner: Miner; keys: ReturnType<typeof generateKeyPair>; lastBlock?: Uint8Array } | undefined
+
+  /**
+   * The miner of the mining test builds on the relay's tip with the relay's block template (as a tab
+   * does), re-delivering its IT_RES over HTTP and posting its blocks, until `done` holds for an
+   * accepted block; returns that block's hash.
+   */
+  async function mineWithTemplates(done: (block: Block) => Promise<boolean>): Promise<string> {
+    assert.ok(mining, 'needs the miner of the mining test')
+    const r = relay!
+    const { miner, keys } = mining
+    const delivery = new ItResDelivery({ miner: toHex(keys.publicKey), supervisors: () => [r.url], now: () => Date.now(), graceMs: 0 })
+    const deadline = Date.now() + MINING_MS * 2
+    let tipSet = ''
+    for (;;) {
+      assert.ok(Date.now() < deadline, `no block wanted in ${MINING_MS * 2} ms${recentLogs()}`)
+      const st = await getJson<Status>(r, '/api/status')
+      if (st.hash !== tipSet) {
+        const t = await getJson<{ txs: string[]; fees: string }>(r, `/api/template?parent=${st.hash}`)
+        miner.setTip({
+          hash: fromHex(st.hash), height: st.height, nextBits: st.chain.nextBits, subsidy: BigInt(st.chain.subsidy),
+          txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees),
+        })
+        tipSet = st.hash
+      }
+      const res = await miner.step()
+      delivery.add(res.iteration, res.itres)
+      await delivery.sync()
+      if (!res.block) continue
+      const hashHex = toHex(res.block.hash)
+      await fetch(new URL('/api/block', r.url), { method: 'POST', body: res.block.submission as BodyInit })
+      await waitFor(`block ${hashHex.slice(0, 16)} accepted`, async () => (await getJson<Status>(r, '/api/status')).hash === hashHex || undefined, WAIT_MS * 2)
+      accepted.push({ hash: hashHex, height: res.block.height })
+      if (await done((await r.chain.getBlock(hashHex))!)) return hashHex
+    }
+  }
 
   before(async () => {
     relay = await startRelay()
@@ -393,12 +436,9 @@ describe('relay: gossip, verification, persistence', () => {
   it('a transfer of a block reward goes through the mempool into a mined block; bad ones are refused; the money reconciles', { timeout: MINING_MS * 2 + WAIT_MS * 2 }, async () => {
     assert.ok(mining, 'needs the miner of the previous tests')
     const r = relay!
-    const { miner, keys } = mining
+    const { keys } = mining
     const status = await getJson<Status>(r, '/api/status')
-    const params: ChainParams = {
-      networkName: status.chain.network, genesisTime: status.chain.genesisTime, bits: status.chain.bits, subsidy: BigInt(status.chain.subsidy),
-      maxFutureSeconds: status.chain.maxFutureSeconds, coinbaseMaturity: status.chain.coinbaseMaturity,
-    }
+    const params = chainParams(status)
     assert.equal(status.chain.coinbaseMaturity, 1)
     assert.equal(status.chain.network, 'pouw-local-m1')
     const subsidy = BigInt(status.chain.subsidy)
@@ -451,32 +491,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal((await fetch(new URL('/api/template?parent=xyz', r.url))).status, 400)
 
     // mine on the relay's tip with its template until a block carries the transfer
-    const delivery = new ItResDelivery({ miner: toHex(keys.publicKey), supervisors: () => [r.url], now: () => Date.now(), graceMs: 0 })
-    const deadline = Date.now() + MINING_MS * 2
-    let carried: string | undefined
-    let tipSet = ''
-    while (carried === undefined) {
-      assert.ok(Date.now() < deadline, `no block carried the transfer in ${MINING_MS * 2} ms${recentLogs()}`)
-      const st = await getJson<Status>(r, '/api/status')
-      if (st.hash !== tipSet) {
-        const t = await templateFor(st.hash)
-        miner.setTip({
-          hash: fromHex(st.hash), height: st.height, nextBits: st.chain.nextBits, subsidy,
-          txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees),
-        })
-        tipSet = st.hash
-      }
-      const res = await miner.step()
-      delivery.add(res.iteration, res.itres)
-      await delivery.sync()
-      if (!res.block) continue
-      const hashHex = toHex(res.block.hash)
-      await fetch(new URL('/api/block', r.url), { method: 'POST', body: res.block.submission as BodyInit })
-      await waitFor(`block ${hashHex.slice(0, 16)} accepted`, async () => (await getJson<Status>(r, '/api/status')).hash === hashHex || undefined, WAIT_MS * 2)
-      accepted.push({ hash: hashHex, height: res.block.height })
-      const block = await r.chain.getBlock(hashHex)
-      if (block !== undefined && block.txs.length > 1) carried = hashHex
-    }
+    const carried = await mineWithTemplates(async (b) => b.txs.length > 1)
     const block = (await r.chain.getBlock(carried))!
     assert.deepEqual(block.txs.map((t) => toHex(txHash(t))).slice(1), [toHex(txHash(tx))])
     assert.equal(block.txs[0]!.outputs[0]!.amount, subsidy + fee, 'the coinbase claims the fee')
@@ -495,6 +510,65 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
     const mine = await wallet(keys.publicKey)
     assert.equal(BigInt(mine.balance.total) + amount, BigInt(supply.utxo), 'the miner and the payee hold every coin')
+  })
+
+  it('a client stores a task package (checked against its fragment hashes), pays its fee on chain, and revokes it', { timeout: MINING_MS * 4 + WAIT_MS * 2 }, async () => {
+    assert.ok(mining, 'needs the miner of the previous tests')
+    const r = relay!
+    const client = new Wallet(mining.keys) // the miner pays for a task with its rewards
+    // a small data set: 300 records of 6 features, 3 classes
+    const count = 300
+    const features = 6
+    const images = Uint8Array.from({ length: count * features }, (_, i) => (i * 37) % 251)
+    const labels = Uint8Array.from({ length: count }, (_, i) => i % 3)
+    const { spec, fragments } = createClientTask({ count, features, images, labels }, { taskId: Uint8Array.from({ length: 16 }, (_, i) => i + 1), hidden: [16], epochs: 3, classes: 3 })
+    const task = toHex(taskHash(spec))
+    const postTask = async (body: Uint8Array): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const res = await fetch(new URL('/api/tasks', r.url), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(10_000) })
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+    }
+    const listed = async (): Promise<TaskListing | undefined> => (await getJson<TaskListing[]>(r, '/api/tasks')).find((t) => t.task === task)
+
+    // refused, with the rule, and nothing kept: a fragment that is not the one listed, junk, labels beyond the classes
+    const tampered = fragments.map((f, i) => (i === 3 ? f.map((b, j) => (j === 1 ? b ^ 1 : b)) : f))
+    const bad = await postTask(taskPackageToBytes(spec, tampered))
+    assert.deepEqual([bad.status, bad.body.code], [400, 'DATA_FRAGMENT_HASH_MISMATCH'])
+    assert.match(String((await postTask(Uint8Array.from([0, 1, 0]))).body.code), /^PROTOCOL_/)
+    const twoClasses = { ...spec, layers: [features, 16, 2] }
+    assert.equal((await postTask(taskPackageToBytes(twoClasses, fragments))).body.code, 'DATA_BAD_PARAMS')
+    assert.deepEqual(await getJson<unknown[]>(r, '/api/tasks'), [])
+
+    // stored once; the fragments are served back byte for byte
+    assert.deepEqual((await postTask(taskPackageToBytes(spec, fragments))).body, { task, status: 'stored', records: count, fragments: 10 })
+    assert.equal((await postTask(taskPackageToBytes(spec, fragments))).body.status, 'known')
+    const f7 = new Uint8Array(await (await fetch(new URL(`/data/tasks/${task}/7`, r.url))).arrayBuffer())
+    assert.deepEqual(f7, fragments[7])
+    assert.deepEqual((await listed())?.fee, { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] })
+    const one = await getJson<{ spec: string; layers: number[] }>(r, `/api/task?hash=${task}`)
+    assert.equal(one.spec, toHex(taskToBytes(spec)))
+    assert.deepEqual(one.layers, [features, 16, 3])
+
+    // PAY_FOR_TASK: pending in the mempool, then revocable on chain
+    const fee = 5n * 100_000_000n
+    const st = await getJson<Status>(r, '/api/status')
+    const revokeBefore = st.height + 50
+    const pay = await client.payForTask(walletSourceFromJson(await getJson<WalletJson>(r, `/api/wallet?key=${toHex(mining.keys.publicKey)}`), chainParams(st)), taskHash(spec), fee, revokeBefore)
+    const posted = await fetch(new URL('/api/tx', r.url), { method: 'POST', body: txToBytes(pay) as BodyInit })
+    assert.equal(posted.status, 200, await posted.clone().text())
+    assert.equal((await listed())?.fee.state, 'pending')
+    await mineWithTemplates(async (b) => b.txs.some((t) => toHex(txHash(t)) === toHex(txHash(pay))))
+    const paid = (await listed())!.fee
+    assert.deepEqual({ ...paid, outpoints: paid.outpoints.length }, { state: 'revocable', amount: fee.toString(), client: toHex(mining.keys.publicKey), revokeBefore, outpoints: 1 })
+
+    // REVOKE_TASK: the fee goes back to the client, minus the transfer's fee
+    const outpoint = { txHash: fromHex(paid.outpoints[0]!.split(':')[0]!), index: Number(paid.outpoints[0]!.split(':')[1]) }
+    const s2 = await getJson<Status>(r, '/api/status')
+    const revoke = await client.revokeTask(walletSourceFromJson(await getJson<WalletJson>(r, `/api/wallet?key=${toHex(mining.keys.publicKey)}`), chainParams(s2)), outpoint)
+    assert.equal((await fetch(new URL('/api/tx', r.url), { method: 'POST', body: txToBytes(revoke) as BodyInit })).status, 200)
+    await mineWithTemplates(async (b) => b.txs.some((t) => toHex(txHash(t)) === toHex(txHash(revoke))))
+    assert.equal((await listed())?.fee.state, 'unpaid')
+    const supply = await getJson<{ coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
+    assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
   })
 
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {

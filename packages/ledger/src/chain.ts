@@ -218,6 +218,24 @@ export class Chain {
     return out
   }
 
+  /**
+   * Every unspent task fee (PAY_FOR_TASK outputs), by task hash (hex). Scans the whole UTXO set:
+   * a relay lists tasks with it, which a testnet's UTXO set keeps cheap; an index by task is the
+   * next step when that stops being true.
+   */
+  async taskFees(): Promise<Map<string, { outpoint: OutPoint; coin: Coin }[]>> {
+    const out = new Map<string, { outpoint: OutPoint; coin: Coin }[]>()
+    for await (const [key, bytes] of this.store.iterate(CHAIN_KEYS.utxoPrefix)) {
+      const coin = corruptIfThrows(() => coinFromBytes(bytes), `coin ${key}`)
+      if (coin.lock.kind !== 'task-fee') continue
+      const task = toHex(coin.lock.taskHash)
+      const list = out.get(task) ?? []
+      list.push({ outpoint: outpointFromKey(key.slice(CHAIN_KEYS.utxoPrefix.length)), coin })
+      out.set(task, list)
+    }
+    return out
+  }
+
   /** Sum of the unspent outputs paying `recipient`, whatever their locks and maturity. */
   async balance(recipient: Uint8Array): Promise<bigint> {
     let total = 0n

@@ -1,0 +1,155 @@
+/**
+ * Clients' tasks on a relay (paper 003 §3.4, §4.2.3): the definition and the
+ * data set a client uploads, kept in LevelDB and checked fragment by fragment
+ * against the definition's hashes before anything is written, and the fee the
+ * client locked to the task on chain (PAY_FOR_TASK).
+ *
+ * - POST /api/tasks: a task package (taskPackageToBytes). Refused with its
+ *   rule (400: PROTOCOL_*, DATA_FRAGMENT_HASH_MISMATCH, DATA_BAD_PARAMS, ...)
+ *   and nothing kept; stored in one atomic batch; then handed on to the other
+ *   relays this relay knows, so that every supervisor holds a full replica.
+ * - GET /api/tasks: every stored task with its fee's state.
+ * - GET /data/tasks/<task hash>/<i>: fragment i, for the task's miners.
+ *
+ * A fee's state: 'unpaid' (no task-fee output for it), 'pending' (only in
+ * the mempool), 'revocable' (on chain; the client may still take it back,
+ * REVOKE_TASK, in blocks below revokeBefore), 'committed' (on chain past
+ * revokeBefore: the fee belongs to the task now).
+ */
+import { isPouwError, taskToBytes, toHex, txHash } from '@pouw/protocol'
+import type { Chain, KeyValueStore, Mempool } from '@pouw/ledger'
+import { taskPackageFromBytes } from '@pouw/trainer'
+import { HttpError, MAX_BODY_BYTES, type ApiHandler, type PostHandler } from './http.js'
+
+/** Most client tasks one relay stores (a testnet's policy against an upload flood). */
+export const MAX_CLIENT_TASKS = 256
+
+const KEYS = {
+  prefix: 'relay/task/',
+  meta: (task: string) => `relay/task/${task}/meta`,
+  spec: (task: string) => `relay/task/${task}/spec`,
+  fragment: (task: string, i: number) => `relay/task/${task}/fragment/${i.toString(16).padStart(4, '0')}`,
+}
+
+interface TaskMeta { task: string; storedAt: number; records: number; bytes: number; fragments: number; layers: number[]; epochs: number }
+
+export type FeeState = 'unpaid' | 'pending' | 'revocable' | 'committed'
+
+export interface TaskListing extends TaskMeta {
+  fee: { state: FeeState; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[] }
+}
+
+export interface ClientTasks {
+  get: Record<string, ApiHandler>
+  post: Record<string, PostHandler>
+  /** GET /data/tasks/<hash>/<i> */
+  fragment(pathname: string): Promise<Uint8Array | undefined>
+}
+
+export function createClientTasks(deps: {
+  store: KeyValueStore
+  chain: Chain
+  mempool: Mempool
+  /** the other relays' HTTP bases, to hand a new task on to */
+  otherRelays: () => string[]
+  log: (msg: string, ctx?: Record<string, unknown>) => void
+}): ClientTasks {
+  const { store, chain, mempool, log } = deps
+
+  async function metas(): Promise<TaskMeta[]> {
+    const out: TaskMeta[] = []
+    for await (const [key, value] of store.iterate(KEYS.prefix)) {
+      if (key.endsWith('/meta')) out.push(JSON.parse(new TextDecoder().decode(value)) as TaskMeta)
+    }
+    return out
+  }
+
+  async function onTaskPosted(url: URL, body: Uint8Array): Promise<{ task: string; status: 'stored' | 'known'; records: number; fragments: number }> {
+    const pkg = taskPackageFromBytes(body, MAX_BODY_BYTES)
+    const task = toHex(pkg.hash)
+    if ((await store.get(KEYS.meta(task))) !== undefined) return { task, status: 'known', records: pkg.dataset.count, fragments: pkg.fragments.length }
+    if ((await metas()).length >= MAX_CLIENT_TASKS) throw new HttpError(503, `this relay stores at most ${MAX_CLIENT_TASKS} client tasks`)
+    const meta: TaskMeta = {
+      task, storedAt: Date.now(), records: pkg.dataset.count, bytes: pkg.fragments.reduce((a, f) => a + f.length, 0),
+      fragments: pkg.fragments.length, layers: pkg.spec.layers, epochs: pkg.spec.epochs,
+    }
+    await store.batch([
+      { type: 'put', key: KEYS.spec(task), value: taskToBytes(pkg.spec) },
+      ...pkg.fragments.map((f, i) => ({ type: 'put' as const, key: KEYS.fragment(task, i), value: f })),
+      { type: 'put', key: KEYS.meta(task), value: new TextEncoder().encode(JSON.stringify(meta)) },
+    ])
+    log('client task stored', { task, records: meta.records, bytes: meta.bytes, layers: meta.layers })
+    // a replica on every supervisor (§4.2.3): hand it on, unless it came from one of them
+    if (url.searchParams.get('from') !== 'relay') {
+      for (const base of deps.otherRelays()) {
+        void fetch(new URL('api/tasks?from=relay', base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
+          .then((res) => { if (!res.ok) log('task replica refused', { task, relay: base, status: res.status }) })
+          .catch((e: unknown) => log('task replica not delivered', { task, relay: base, error: String(e) }))
+      }
+    }
+    return { task, status: 'stored', records: meta.records, fragments: meta.fragments }
+  }
+
+  async function listing(): Promise<TaskListing[]> {
+    const onChain = await chain.taskFees()
+    const pending = new Map<string, { amount: bigint; client: string; revokeBefore: number; outpoint: string }[]>()
+    for (const e of mempool.all()) {
+      e.tx.outputs.forEach((o, index) => {
+        if (o.lock.kind !== 'task-fee') return
+        const t = toHex(o.lock.taskHash)
+        pending.set(t, [...(pending.get(t) ?? []), { amount: o.amount, client: toHex(o.recipient), revokeBefore: o.lock.revokeBefore, outpoint: `${toHex(txHash(e.tx))}:${index}` }])
+      })
+    }
+    const next = chain.tip().height + 1
+    return (await metas()).map((m) => {
+      const coins = onChain.get(m.task) ?? []
+      if (coins.length > 0) {
+        const amount = coins.reduce((a, c) => a + c.coin.amount, 0n)
+        const lock = coins[0]!.coin.lock
+        const revokeBefore = lock.kind === 'task-fee' ? Math.min(...coins.map((c) => (c.coin.lock.kind === 'task-fee' ? c.coin.lock.revokeBefore : 0))) : null
+        return {
+          ...m, fee: {
+            state: revokeBefore !== null && next < revokeBefore ? 'revocable' : 'committed', amount: amount.toString(), client: toHex(coins[0]!.coin.recipient),
+            revokeBefore, outpoints: coins.map((c) => `${toHex(c.outpoint.txHash)}:${c.outpoint.index}`),
+          },
+        }
+      }
+      const p = pending.get(m.task) ?? []
+      if (p.length > 0) {
+        return { ...m, fee: { state: 'pending', amount: p.reduce((a, x) => a + x.amount, 0n).toString(), client: p[0]!.client, revokeBefore: p[0]!.revokeBefore, outpoints: p.map((x) => x.outpoint) } }
+      }
+      return { ...m, fee: { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] } }
+    })
+  }
+
+  async function fragment(pathname: string): Promise<Uint8Array | undefined> {
+    const m = /^\/data\/tasks\/([0-9a-f]{64})\/(\d{1,5})$/.exec(pathname)
+    if (!m) return undefined
+    return store.get(KEYS.fragment(m[1]!, Number(m[2])))
+  }
+
+  return {
+    get: {
+      '/api/tasks': async () => listing(),
+      '/api/task': async (url) => {
+        const task = url.searchParams.get('hash') ?? ''
+        if (!/^[0-9a-f]{64}$/.test(task)) throw new HttpError(400, 'hash must be a task hash (64 lowercase hex digits)')
+        const spec = await store.get(KEYS.spec(task))
+        const found = (await listing()).find((t) => t.task === task)
+        if (spec === undefined || found === undefined) throw new HttpError(404, `no task ${task} on this relay`)
+        return { ...found, spec: toHex(spec) }
+      },
+    },
+    post: {
+      '/api/tasks': async (url, body) => {
+        try {
+          return await onTaskPosted(url, body)
+        } catch (e) {
+          if (isPouwError(e)) log('client task refused', { code: e.code, detail: e.message })
+          throw e
+        }
+      },
+    },
+    fragment,
+  }
+}
