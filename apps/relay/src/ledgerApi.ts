@@ -57,12 +57,22 @@ export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg:
     }
   }
 
+  /** bytes that do not decode are refused (and counted) like a transfer that breaks a rule */
+  function decode(data: Uint8Array): Tx {
+    try {
+      return txFromBytes(data)
+    } catch (e) {
+      if (isPouwError(e)) stats.txRefused++
+      throw e
+    }
+  }
+
   async function onTx(data: Uint8Array, from: string): Promise<MempoolEntry> {
-    return admit(txFromBytes(data), from)
+    return admit(decode(data), from)
   }
 
   async function onTxPosted(body: Uint8Array): Promise<{ tx: string; fee: string; size: number; status: 'accepted' }> {
-    const tx = txFromBytes(body)
+    const tx = decode(body)
     const entry = await admit(tx, 'http')
     void network.publish(TOPICS.txs, txToBytes(tx)).catch(() => {})
     return { tx: entry.hashHex, fee: entry.fee.toString(), size: entry.size, status: 'accepted' }

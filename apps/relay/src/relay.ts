@@ -109,9 +109,10 @@ const KEYS = {
 
 /**
  * The local testnet's chain. `coinbaseMaturity` (default COINBASE_MATURITY, 10 blocks) may be
- * lowered for a short testnet; it is a consensus rule that the genesis block does not show, so
- * it enters the network's name, and relays with different values refuse each other's blocks
- * for what they are rather than silently disagreeing on balances.
+ * lowered for a short testnet. It is a consensus rule that the genesis block does not show, so it
+ * enters the network's name (in /api/status) for people and tests to see; nothing compares names:
+ * relays with different values disagree only on blocks whose transfers spend young rewards
+ * (LEDGER_IMMATURE_COINBASE on the stricter ones).
  */
 export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY): ChainParams {
   if (!Number.isInteger(coinbaseMaturity) || coinbaseMaturity < 1 || coinbaseMaturity > 1000) throw new RangeError(`coinbase maturity must be an integer in [1, 1000], got ${coinbaseMaturity}`)

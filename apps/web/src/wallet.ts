@@ -7,8 +7,8 @@
  * gossips them to the other relays' mempools.
  */
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { fromHex, generateKeyPair, toHex, txHash, txToBytes, SECRET_KEY_SIZE, type KeyPair } from '@pouw/protocol'
-import { Wallet, walletSourceFromJson, type ChainParams, type WalletJson } from '@pouw/ledger'
+import { fromHex, generateKeyPair, toHex, txHash, txToBytes, SECRET_KEY_SIZE, type KeyPair, type OutPoint, type TransferTx } from '@pouw/protocol'
+import { Wallet, walletSourceFromJson, type ChainParams, type WalletJson, type WalletSource } from '@pouw/ledger'
 
 const DB_NAME = 'pouw-wallet'
 const STORE = 'keys'
@@ -102,7 +102,18 @@ async function getJson<T>(path: string): Promise<T> {
   return body
 }
 
-export function useWallet(): { view: WalletView; send(toHex: string, amount: bigint): Promise<string> } {
+/** Builds a signed transfer with the profile's wallet over its coins (send, payForTask, revokeTask, ...). */
+export type BuildTransfer = (wallet: Wallet, source: WalletSource & { pending: (o: OutPoint) => boolean }) => Promise<TransferTx>
+
+export interface WalletHandle {
+  view: WalletView
+  /** pays `amount` base units to `to` (hex public key); resolves with the transaction's hash once the relay's mempool took it */
+  send(toHex: string, amount: bigint): Promise<string>
+  /** any transfer: built and signed here, handed to the relay; resolves with its hash, or throws the relay's refusal */
+  transact(build: BuildTransfer): Promise<string>
+}
+
+export function useWallet(): WalletHandle {
   const [view, setView] = useState<WalletView>({ key: null, persisted: null, balance: null, coins: 0, height: null, sent: [], error: null })
   const keys = useRef<KeyPair | null>(null)
 
@@ -132,23 +143,27 @@ export function useWallet(): { view: WalletView; send(toHex: string, amount: big
     return () => { stopped = true; if (timer) clearInterval(timer) }
   }, [refresh])
 
-  /** Pays `amount` base units to `to` (hex public key); resolves with the transaction's hash once the relay's mempool took it. */
-  const send = useCallback(async (to: string, amount: bigint): Promise<string> => {
+  const submit = useCallback(async (build: BuildTransfer): Promise<{ tx: string; fee: bigint }> => {
     const k = keys.current
     if (k === null) throw new Error('the wallet key is not loaded yet')
-    if (!/^[0-9a-f]{64}$/.test(to)) throw new Error('the recipient must be a public key: 64 lowercase hex digits')
     const [status, w] = await Promise.all([getJson<{ chain: StatusChain }>('/api/status'), refresh()])
     if (w === null) throw new Error('the wallet key is not loaded yet')
-    const source = walletSourceFromJson(w, paramsOf(status.chain))
-    const tx = await new Wallet(k).send(source, fromHex(to), amount, { exclude: source.pending })
+    const tx = await build(new Wallet(k), walletSourceFromJson(w, paramsOf(status.chain)))
     const res = await fetch('/api/tx', { method: 'POST', body: txToBytes(tx) as BodyInit })
     const body = (await res.json()) as { tx?: string; fee?: string; error?: string; code?: string }
     if (!res.ok) throw new Error(`${body.code ?? `HTTP ${res.status}`}: ${body.error ?? ''}`)
-    const id = toHex(txHash(tx))
-    setView((v) => ({ ...v, sent: [{ tx: id, to, amount, fee: BigInt(body.fee ?? '0'), at: Date.now() }, ...v.sent].slice(0, 20) }))
     void refresh().catch(() => {})
-    return id
+    return { tx: toHex(txHash(tx)), fee: BigInt(body.fee ?? '0') }
   }, [refresh])
 
-  return { view, send }
+  const transact = useCallback(async (build: BuildTransfer): Promise<string> => (await submit(build)).tx, [submit])
+
+  const send = useCallback(async (to: string, amount: bigint): Promise<string> => {
+    if (!/^[0-9a-f]{64}$/.test(to)) throw new Error('the recipient must be a public key: 64 lowercase hex digits')
+    const { tx, fee } = await submit((wallet, source) => wallet.send(source, fromHex(to), amount, { exclude: source.pending }))
+    setView((v) => ({ ...v, sent: [{ tx, to, amount, fee, at: Date.now() }, ...v.sent].slice(0, 20) }))
+    return tx
+  }, [submit])
+
+  return { view, send, transact }
 }

@@ -99,7 +99,8 @@ export function balanceOf(coins: readonly OwnedCoin[], height: number, params: C
     b.total += coin.amount
     const broken = spendRuleBroken(coin, height, params, '')
     if (broken?.code === 'LEDGER_IMMATURE_COINBASE') b.immature += coin.amount
-    else if (broken !== undefined || exclude?.(outpoint) === true) b.locked += coin.amount
+    // a task fee is never spendable by a payment: only REVOKE_TASK takes it back (Wallet.revokeTask)
+    else if (broken !== undefined || coin.lock.kind === 'task-fee' || exclude?.(outpoint) === true) b.locked += coin.amount
     else b.spendable += coin.amount
   }
   return b

@@ -75,7 +75,7 @@ describe('Wallet', () => {
     await pool.add(tickets)
     await mine(chain, pool, [pft, tickets])
     const b = await alice.balance(chain)
-    assert.equal(b.locked, 10_000n, 'the stake is locked until its expiry')
+    assert.equal(b.locked, 35_000n, 'the stake is locked until its expiry, and a task fee is never spendable by a payment')
     assert.ok((await alice.spendable(chain)).every((c) => c.coin.lock.kind === 'pubkey'), 'neither the task fee nor the stake is spent by send()')
     const fee = (await chain.coinsOf(alice.publicKey)).find((c) => c.coin.lock.kind === 'task-fee')!
     const revoke = await alice.revokeTask(chain, fee.outpoint)
