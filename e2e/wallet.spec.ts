@@ -97,11 +97,15 @@ test('@wallet block rewards pay the page\'s wallet; it pays another volunteer th
     await page.getByTestId('stop').click()
     await expect(page.getByTestId('status')).toHaveText('idle', { timeout: 30_000 })
     const supply = await json<Supply>(`${net.url}/api/supply`)
-    const [a, b] = await Promise.all([payer, payee].map((k) => json<WalletJson>(`${net.url}/api/wallet?key=${k}`)))
     expect(BigInt(supply.fees)).toBeGreaterThan(0n)
     expect(BigInt(supply.utxo)).toBe(BigInt(supply.coinbases) - BigInt(supply.fees))
-    expect(BigInt(a!.balance.total) + BigInt(b!.balance.total)).toBe(BigInt(supply.utxo))
-    expect(BigInt(b!.balance.total)).toBe(amount)
+    // read at one tip: the tab's last block may still be on its way when it stops
+    await waitFor(async () => {
+      const [s, a, b] = await Promise.all([json<Supply>(`${net.url}/api/supply`), ...[payer, payee].map((k) => json<WalletJson>(`${net.url}/api/wallet?key=${k}`))])
+      const same = s!.height === (a as WalletJson).height && s!.height === (b as WalletJson).height
+      return same && BigInt((a as WalletJson).balance.total) + BigInt((b as WalletJson).balance.total) === BigInt((s as Supply).utxo) ? true : undefined
+    }, { timeoutMs: 30_000, message: 'the two wallets holding the whole supply' })
+    expect(BigInt((await json<WalletJson>(`${net.url}/api/wallet?key=${payee}`)).balance.total)).toBe(amount)
   })
 
   await test.step('the wallet key survives a reload', async () => {

@@ -250,9 +250,17 @@ export class Chain {
    * Every rule of utxo.ts keeps `utxo = coinbases - fees`: new money enters
    * only through coinbases, and a fee leaves the transfer to be claimed by a
    * coinbase (or by nobody). Reads every main-chain block: for audits and
-   * tests, not for a hot path.
+   * tests, not for a hot path. Runs in the queue of addBlock, so a block
+   * arriving meanwhile cannot make the blocks read and the UTXO set read
+   * belong to different tips.
    */
-  async supply(): Promise<Supply> {
+  supply(): Promise<Supply> {
+    const run = this.queue.then(() => this.supplyNow())
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  private async supplyNow(): Promise<Supply> {
     const tip = this.tipEntry
     let coinbases = 0n
     let fees = 0n

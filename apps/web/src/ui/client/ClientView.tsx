@@ -1,7 +1,14 @@
+import { useState } from 'react'
+import type { ImportResult } from '@pouw/trainer'
+import { useWallet } from '../../wallet'
+import { WalletPanel } from '../WalletPanel'
+import { TaskForm } from './TaskForm'
 import { UploadPanel } from './UploadPanel'
 
-/** The client's page (`#/client`): bring a data set for a training task. */
+/** The client's page (`#/client`): bring a data set, define the task over it, pay its fee. */
 export function ClientView() {
+  const wallet = useWallet()
+  const [upload, setUpload] = useState<ImportResult | null>(null)
   return (
     <div className="app">
       <header className="topbar">
@@ -11,8 +18,12 @@ export function ClientView() {
           <a href="#/" className="nav-link" data-testid="nav-volunteer">Volunteer</a>
         </div>
       </header>
-      <main>
-        <UploadPanel />
+      <main className="client-grid">
+        <div>
+          <UploadPanel onConfirm={(result) => setUpload(result)} />
+          {upload ? <TaskForm upload={upload} wallet={wallet} /> : null}
+        </div>
+        <WalletPanel wallet={wallet.view} send={wallet.send} />
       </main>
     </div>
   )

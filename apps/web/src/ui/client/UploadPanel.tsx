@@ -140,7 +140,7 @@ export function UploadPanel({ onConfirm }: UploadPanelProps) {
       {state.kind === 'confirmed' ? (
         <div className="banner" role="status" data-testid="upload-confirmed" data-hash={state.hashHex}>
           Data set ready: {state.result.dataset.count} records, H<sub>dataset</sub> <code>{state.hashHex}</code>. Nothing has been
-          stored or paid yet; making a task from it comes next.
+          stored or paid yet: define the task below.
           <div className="upload-actions"><button type="button" className="button upload-button" onClick={clear}>Start over</button></div>
         </div>
       ) : null}
