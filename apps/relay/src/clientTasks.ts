@@ -16,7 +16,7 @@
  * REVOKE_TASK, in blocks below revokeBefore), 'committed' (on chain past
  * revokeBefore: the fee belongs to the task now).
  */
-import { isPouwError, taskToBytes, toHex, txHash } from '@pouw/protocol'
+import { isPouwError, taskToBytes, toHex, type OutPoint, type OutputLock } from '@pouw/protocol'
 import type { Chain, KeyValueStore, Mempool } from '@pouw/ledger'
 import { taskPackageFromBytes } from '@pouw/trainer'
 import { HttpError, MAX_BODY_BYTES, type ApiHandler, type PostHandler } from './http.js'
@@ -32,6 +32,9 @@ const KEYS = {
 }
 
 interface TaskMeta { task: string; storedAt: number; records: number; bytes: number; fragments: number; layers: number[]; epochs: number }
+
+/** an outpoint as the API shows it: `<txHash hex>:<index>` */
+const outpointText = (o: OutPoint): string => `${toHex(o.txHash)}:${o.index}`
 
 export type FeeState = 'unpaid' | 'pending' | 'revocable' | 'committed'
 
@@ -97,7 +100,7 @@ export function createClientTasks(deps: {
       e.tx.outputs.forEach((o, index) => {
         if (o.lock.kind !== 'task-fee') return
         const t = toHex(o.lock.taskHash)
-        pending.set(t, [...(pending.get(t) ?? []), { amount: o.amount, client: toHex(o.recipient), revokeBefore: o.lock.revokeBefore, outpoint: `${toHex(txHash(e.tx))}:${index}` }])
+        pending.set(t, [...(pending.get(t) ?? []), { amount: o.amount, client: toHex(o.recipient), revokeBefore: o.lock.revokeBefore, outpoint: outpointText({ txHash: e.hash, index }) }])
       })
     }
     const next = chain.tip().height + 1
@@ -105,12 +108,12 @@ export function createClientTasks(deps: {
       const coins = onChain.get(m.task) ?? []
       if (coins.length > 0) {
         const amount = coins.reduce((a, c) => a + c.coin.amount, 0n)
-        const lock = coins[0]!.coin.lock
-        const revokeBefore = lock.kind === 'task-fee' ? Math.min(...coins.map((c) => (c.coin.lock.kind === 'task-fee' ? c.coin.lock.revokeBefore : 0))) : null
+        // Chain.taskFees holds task-fee coins only; the earliest revokeBefore decides
+        const revokeBefore = Math.min(...coins.map((c) => (c.coin.lock as Extract<OutputLock, { kind: 'task-fee' }>).revokeBefore))
         return {
           ...m, fee: {
-            state: revokeBefore !== null && next < revokeBefore ? 'revocable' : 'committed', amount: amount.toString(), client: toHex(coins[0]!.coin.recipient),
-            revokeBefore, outpoints: coins.map((c) => `${toHex(c.outpoint.txHash)}:${c.outpoint.index}`),
+            state: next < revokeBefore ? 'revocable' : 'committed', amount: amount.toString(), client: toHex(coins[0]!.coin.recipient),
+            revokeBefore, outpoints: coins.map((c) => outpointText(c.outpoint)),
           },
         }
       }

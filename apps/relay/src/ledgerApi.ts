@@ -16,7 +16,7 @@
  * - GET /api/mempool: the waiting transfers, highest fee rate first.
  * - GET /api/supply: the money audit of the main chain (Chain.supply).
  */
-import { TOPICS, fromHex, isPouwError, toHex, txFromBytes, txToBytes, type Tx } from '@pouw/protocol'
+import { TOPICS, fromHex, isPouwError, toHex, txFromBytes, txToBytes, type OutPoint, type Tx } from '@pouw/protocol'
 import {
   Mempool, balanceOf, balanceToJson, coinToJson, supplyToJson, type AddResult, type Chain, type MempoolEntry, type WalletJson,
 } from '@pouw/ledger'
@@ -89,7 +89,7 @@ export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg:
   async function wallet(url: URL): Promise<WalletJson> {
     const key = url.searchParams.get('key') ?? ''
     if (!HEX64.test(key)) throw new HttpError(400, 'key must be an Ed25519 public key (64 lowercase hex digits)')
-    const pending = (o: { txHash: Uint8Array; index: number }): boolean => mempool.isSpent(o)
+    const pending = (o: OutPoint): boolean => mempool.isSpent(o)
     const height = chain.tip().height
     const coins = await chain.coinsOf(fromHex(key))
     return {
@@ -105,9 +105,7 @@ export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg:
     get: {
       '/api/template': template,
       '/api/wallet': wallet,
-      '/api/mempool': async () => mempool.all()
-        .sort((a, b) => (a.fee * BigInt(b.size) > b.fee * BigInt(a.size) ? -1 : a.fee * BigInt(b.size) < b.fee * BigInt(a.size) ? 1 : a.seq - b.seq))
-        .slice(0, 500).map((e) => ({ tx: e.hashHex, fee: e.fee.toString(), size: e.size, inputs: e.tx.inputs.length, outputs: e.tx.outputs.length })),
+      '/api/mempool': async () => mempool.byFeeRate().slice(0, 500).map((e) => ({ tx: e.hashHex, fee: e.fee.toString(), size: e.size, inputs: e.tx.inputs.length, outputs: e.tx.outputs.length })),
       '/api/supply': async () => supplyToJson(await chain.supply()),
     },
     post: { '/api/tx': async (_url, body) => onTxPosted(body) },

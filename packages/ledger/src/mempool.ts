@@ -82,6 +82,8 @@ export class Mempool {
   isSpent(outpoint: OutPoint): boolean { return this.spentBy.has(outpointKey(outpoint)) }
   /** Entries in arrival order. */
   all(): MempoolEntry[] { return [...this.entries.values()].sort((a, b) => a.seq - b.seq) }
+  /** Entries by fee rate, highest first (earlier arrival on a tie): the order selectForBlock considers them in. */
+  byFeeRate(): MempoolEntry[] { return [...this.entries.values()].sort(higherRate) }
 
   /** Checks and admits a transfer; throws the rule it breaks. */
   add(tx: Tx): Promise<MempoolEntry> {
@@ -204,7 +206,7 @@ export class Mempool {
    * encodings (4 + size each) and MAX_TXS - 1 transfers.
    */
   selectForBlock(maxBytes: number): BlockTemplate {
-    const sorted = [...this.entries.values()].sort(higherRate)
+    const sorted = this.byFeeRate()
     const included = new Set<string>()
     const out: BlockTemplate = { txs: [], fees: 0n, bytes: 0 }
     let progress = true

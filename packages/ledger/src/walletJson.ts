@@ -1,6 +1,6 @@
 import { fromHex, protocolError, toHex, transferOutputFromBytes, transferOutputToBytes, type OutPoint } from '@pouw/protocol'
 import type { Supply } from './chain.js'
-import type { Coin } from './utxo.js'
+import { outpointKey, type Coin } from './utxo.js'
 import type { OwnedCoin, WalletBalance, WalletSource } from './wallet.js'
 
 /**
@@ -85,11 +85,11 @@ export function walletSourceFromJson(j: WalletJson, params: WalletSource['params
   if (typeof j !== 'object' || j === null || !Array.isArray(j.coins) || !isU32(j.height)) throw protocolError('BAD_VALUE', 'wallet: not a wallet answer')
   const coins = j.coins.map(coinFromJson)
   const key = fromHex(j.key)
-  const pending = new Set(coins.filter((c) => c.pending).map((c) => `${toHex(c.outpoint.txHash)}:${c.outpoint.index}`))
+  const pending = new Set(coins.filter((c) => c.pending).map((c) => outpointKey(c.outpoint)))
   return {
     params,
     tip: () => ({ height: j.height }),
     coinsOf: async (recipient) => (toHex(recipient) === toHex(key) ? coins.map(({ outpoint, coin }) => ({ outpoint, coin })) : []),
-    pending: (o) => pending.has(`${toHex(o.txHash)}:${o.index}`),
+    pending: (o) => pending.has(outpointKey(o)),
   }
 }
