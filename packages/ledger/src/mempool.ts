@@ -133,7 +133,8 @@ export class Mempool {
     }
     await verifySignatures(plan.sigChecks, this.verifyFn)
     let validBelow = Number.POSITIVE_INFINITY
-    for (const [, coin] of plan.spent) if (coin.lock.kind === 'task-fee') validBelow = Math.min(validBelow, coin.lock.revokeBefore)
+    // a revocation must be mined below revokeBefore; a charge (tx.charge) only from there, so it has no such bound
+    if (tx.charge === undefined) for (const [, coin] of plan.spent) if (coin.lock.kind === 'task-fee') validBelow = Math.min(validBelow, coin.lock.revokeBefore)
     for (const i of tx.inputs) {
       const parent = this.entries.get(toHex(i.prevout.txHash))
       if (parent !== undefined) validBelow = Math.min(validBelow, parent.validBelow)

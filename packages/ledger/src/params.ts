@@ -14,6 +14,12 @@ export interface ChainParams {
   maxFutureSeconds: number
   /** blocks a coinbase output waits before it may be spent; COINBASE_MATURITY when absent */
   coinbaseMaturity?: number
+  /**
+   * The evaluators' Ed25519 keys: ceil(2n/3) of them approve a CHARGE_FOR_TASK
+   * (utxo.ts approvalChecks). A federation fixed with the network, until
+   * evaluators are chosen by ticket (see docs/economics.md); none: no charge is valid.
+   */
+  evaluators?: Uint8Array[]
 }
 
 /**

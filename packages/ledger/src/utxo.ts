@@ -1,9 +1,10 @@
 import {
-  MAX_OUTPUTS, MAX_PREFERENCES, PUBLIC_KEY_SIZE, Reader, SELECTION_ROLES, SIGNATURE_SIZE, Writer, bytesEqual, fromHex,
+  MAX_APPROVALS, MAX_OUTPUTS, MAX_PREFERENCES, PUBLIC_KEY_SIZE, Reader, SELECTION_ROLES, SIGNATURE_SIZE, Writer, bytesEqual, fromHex,
   protocolError, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verify,
   type OutPoint, type OutputLock, type PouwError, type TransferOutput, type TransferTx, type Tx,
 } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
+import { agreementThreshold } from './finalisation.js'
 import { MAX_MONEY, coinbaseMaturity, type ChainParams } from './params.js'
 
 /**
@@ -152,6 +153,35 @@ export function checkTx(tx: Tx): void {
     total += o.amount
   }
   if (total > MAX_MONEY) throw ledgerError('AMOUNT_OVERFLOW', `outputs sum to ${total}, more than MAX_MONEY`, { total: String(total) })
+  if (tx.charge !== undefined) checkChargeShape(tx)
+}
+
+/**
+ * Context-free rules of a CHARGE_FOR_TASK (LEDGER_BAD_CHARGE): 32-byte task
+ * and result hashes; 1 to MAX_APPROVALS approvals by distinct 32-byte keys
+ * with 64-byte signatures; every input signature all zero (the approvals
+ * authorise the spend, and zero leaves nothing to vary in the tx hash); every
+ * output a plain 'pubkey' one (a charge pays out, it does not lock again).
+ */
+function checkChargeShape(tx: TransferTx): void {
+  const c = tx.charge!
+  if (c.taskHash.length !== 32 || c.resultHash.length !== 32) throw ledgerError('BAD_CHARGE', 'a charge names a 32-byte task hash and result hash')
+  if (c.approvals.length === 0 || c.approvals.length > MAX_APPROVALS) {
+    throw ledgerError('BAD_CHARGE', `a charge carries 1 to ${MAX_APPROVALS} approvals, got ${c.approvals.length}`)
+  }
+  const seen = new Set<string>()
+  for (const a of c.approvals) {
+    if (a.evaluator.length !== PUBLIC_KEY_SIZE || a.signature.length !== SIGNATURE_SIZE) throw ledgerError('BAD_CHARGE', 'an approval has a malformed key or signature')
+    const id = toHex(a.evaluator)
+    if (seen.has(id)) throw ledgerError('BAD_CHARGE', `evaluator ${id} approves twice`, { evaluator: id })
+    seen.add(id)
+  }
+  for (const [n, i] of tx.inputs.entries()) {
+    if (i.signature.some((b) => b !== 0)) throw ledgerError('BAD_CHARGE', `input ${n}: a charge's inputs carry all-zero signatures`, { input: n })
+  }
+  for (const [n, o] of tx.outputs.entries()) {
+    if (o.lock.kind !== 'pubkey') throw ledgerError('BAD_CHARGE', `output ${n}: a charge pays plain outputs, not '${o.lock.kind}'`, { output: n })
+  }
 }
 
 const U32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff
@@ -218,8 +248,8 @@ export function spendRuleBroken(coin: Coin, height: number, params: ChainParams,
   return undefined
 }
 
-/** One Ed25519 check: transaction `tx` (index in its block), input `input`. */
-export interface SigCheck { publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array; tx: number; input: number }
+/** One Ed25519 check: transaction `tx` (index in its block), input `input` (or, for a charge, approval `approval`). */
+export interface SigCheck { publicKey: Uint8Array; message: Uint8Array; signature: Uint8Array; tx: number; input: number; approval?: number }
 
 /** What a transfer does to the view, once its signatures check out. */
 export interface TransferPlan {
@@ -255,9 +285,13 @@ export function planTransfer(
       if (spentHere(key)) throw ledgerError('DOUBLE_SPEND', `input ${n} spends ${key}, already spent in this block`, { outpoint: key, tx: txIndex })
       throw ledgerError('MISSING_INPUT', `input ${n} spends ${key}, which is not an unspent output`, { outpoint: key, tx: txIndex })
     }
-    checkSpendable(coin, height, params, key)
     inputs += coin.amount
     spent.push([key, coin])
+    if (tx.charge !== undefined) {
+      checkChargedCoin(coin, tx.charge.taskHash, height, key, txIndex)
+      continue
+    }
+    checkSpendable(coin, height, params, key)
     // the same key signing the same message gives the same signature bytes: check it once
     const dup = sigChecks.some((c) => bytesEqual(c.publicKey, coin.recipient) && bytesEqual(c.signature, input.signature))
     if (!dup) sigChecks.push({ publicKey: coin.recipient, message, signature: input.signature, tx: txIndex, input: n })
@@ -271,7 +305,40 @@ export function planTransfer(
   if (outputs > inputs) {
     throw ledgerError('INSUFFICIENT_INPUTS', `outputs ${outputs} exceed inputs ${inputs}`, { tx: txIndex, inputs: String(inputs), outputs: String(outputs) })
   }
+  if (tx.charge !== undefined) sigChecks.push(...approvalChecks(tx, message, params, txIndex))
   return { hash, fee: inputs - outputs, spent, created: createdCoins(tx, hash, height), sigChecks }
+}
+
+/** A charge spends committed fees of its own task only: 'task-fee' coins of charge.taskHash whose revocable window has closed. */
+function checkChargedCoin(coin: Coin, taskHash: Uint8Array, height: number, key: string, txIndex: number): void {
+  const lock = coin.lock
+  if (lock.kind !== 'task-fee' || !bytesEqual(lock.taskHash, taskHash)) {
+    throw ledgerError('BAD_CHARGE', `a charge for task ${toHex(taskHash)} spends ${key}, which is not that task's fee`, { outpoint: key, tx: txIndex })
+  }
+  if (height < lock.revokeBefore) {
+    throw ledgerError('LOCKED', `task fee ${key} is still revocable below height ${lock.revokeBefore}; a charge may spend it from there, not at ${height}`,
+      { outpoint: key, height, tx: txIndex })
+  }
+}
+
+/**
+ * Rule: a charge is approved by at least agreementThreshold(n) = ceil(2n/3)
+ * of the chain's n evaluators (params.evaluators), each signing txSigHash;
+ * approvals from keys outside that set are refused (LEDGER_BAD_CHARGE).
+ * Returns the signature checks to batch with the others.
+ */
+function approvalChecks(tx: TransferTx, message: Uint8Array, params: ChainParams, txIndex: number): SigCheck[] {
+  const evaluators = new Set((params.evaluators ?? []).map(toHex))
+  if (evaluators.size === 0) throw ledgerError('BAD_CHARGE', 'this chain names no evaluators: no charge can be approved', { tx: txIndex })
+  const approvals = tx.charge!.approvals
+  for (const a of approvals) {
+    if (!evaluators.has(toHex(a.evaluator))) throw ledgerError('BAD_CHARGE', `approval by ${toHex(a.evaluator)}, not one of the chain's evaluators`, { tx: txIndex })
+  }
+  const needed = agreementThreshold(evaluators.size)
+  if (approvals.length < needed) {
+    throw ledgerError('BAD_CHARGE', `${approvals.length} approvals, a charge needs ${needed} of the ${evaluators.size} evaluators`, { tx: txIndex, needed })
+  }
+  return approvals.map((a, n) => ({ publicKey: a.evaluator, message, signature: a.signature, tx: txIndex, input: -1, approval: n }))
 }
 
 /**
@@ -284,6 +351,9 @@ export async function verifySignatures(checks: readonly SigCheck[], verifyFn: Ve
   const bad = results.indexOf(false)
   if (bad >= 0) {
     const c = checks[bad]!
+    if (c.approval !== undefined) {
+      throw ledgerError('BAD_SIGNATURE', `transaction ${c.tx}, approval ${c.approval}: the signature does not verify under its evaluator's key`, { tx: c.tx, approval: c.approval })
+    }
     throw ledgerError('BAD_SIGNATURE', `transaction ${c.tx}, input ${c.input}: the signature does not verify under its coin's recipient`, { tx: c.tx, input: c.input })
   }
 }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { TAGS, taggedHash, txHash, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx } from '@pouw/protocol'
+import { TAGS, taggedHash, txFromBytes, txHash, txToBytes, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx } from '@pouw/protocol'
 import {
-  COINBASE_MATURITY, MAX_MONEY, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock, outpointFromKey, outpointKey,
-  undoFromBytes, undoToBytes, type Coin,
+  COINBASE_MATURITY, MAX_MONEY, approveCharge, chargeTx, chargeTxFee, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock,
+  outpointFromKey, outpointKey, undoFromBytes, undoToBytes, withApprovals, type Coin,
 } from '../src/index.js'
 import { PARAMS, keyPair, pay, transfer } from './fixtures.js'
 
@@ -145,6 +145,53 @@ describe('UTXO rules', () => {
     await connectBlock(new Map(v), [cb(0n), revoke], HEIGHT + 4, PARAMS)
     await rejects(v, [cb(0n), revoke], 'LEDGER_LOCKED', HEIGHT + 5)
     await rejects(v, [cb(0n), transfer([{ outpoint: fee, key: B }], [pay(B, 890n)])], 'LEDGER_BAD_SIGNATURE', HEIGHT + 1)
+  })
+
+  it('CHARGE_FOR_TASK: ceil(2n/3) of the chain\'s evaluators approve the split of a committed task fee', async () => {
+    const [E1, E2, E3, X] = [keyPair(11), keyPair(12), keyPair(13), keyPair(14)]
+    const params = { ...PARAMS, evaluators: [E1.publicKey, E2.publicKey, E3.publicKey] }
+    const task = taggedHash(TAGS.task, new Uint8Array([2]))
+    const other = taggedHash(TAGS.task, new Uint8Array([3]))
+    const result = taggedHash(TAGS.task, new Uint8Array([4]))
+    const lock = (t: Uint8Array) => ({ kind: 'task-fee' as const, taskHash: t, revokeBefore: HEIGHT + 5 })
+    const pay1 = transfer([{ outpoint: fund(0), key: A }], [{ amount: 900n, recipient: A.publicKey, lock: lock(task) }, { amount: 50n, recipient: A.publicKey, lock: lock(other) }])
+    const v = view()
+    await connectBlock(v, [cb(0n), pay1], HEIGHT, params)
+    const fee = { txHash: txHash(pay1), index: 0 }
+    const txFee = chargeTxFee(1, 2, 3)
+    const unsigned = chargeTx([fee], task, result, [{ recipient: B.publicKey, amount: 100n, reason: 'miner-reward' }, { recipient: C.publicKey, amount: 900n - 100n - txFee, reason: 'evaluator-reward' }])
+    const approvals = await Promise.all([E1, E2, E3, X].map((e) => approveCharge(unsigned, e.secretKey, e.publicKey)))
+    assert.equal(withApprovals(unsigned, approvals.slice(0, 1), params.evaluators), undefined, 'one of three is not enough')
+    const charge = withApprovals(unsigned, approvals, params.evaluators)!
+    assert.equal(charge.charge!.approvals.length, 2, 'two of three suffice and the outsider is dropped')
+    assert.deepEqual(txFromBytes(txToBytes(charge)), charge, 'a charge round-trips')
+    assert.ok(txToBytes(charge).length <= txFee, 'the fee covers its size at one unit per byte')
+
+    const at = new Map(v)
+    const { fees } = await connectBlock(at, [cb(0n), charge], HEIGHT + 5, params)
+    assert.equal(fees, txFee)
+    assert.equal(at.has(outpointKey(fee)), false, 'the fee is spent')
+    assert.equal(at.get(outpointKey({ txHash: txHash(charge), index: 0 }))!.amount, 100n)
+    await rejects(v, [cb(0n), charge], 'LEDGER_LOCKED', HEIGHT + 4)
+    await assert.rejects(connectBlock(new Map(v), [cb(0n), charge], HEIGHT + 5, PARAMS), { code: 'LEDGER_BAD_CHARGE' }, 'a chain without evaluators')
+    const withOutsider = { ...charge, charge: { ...charge.charge!, approvals: [approvals[0]!, approvals[3]!] } }
+    await rejects(v, [cb(0n), withOutsider], 'LEDGER_BAD_CHARGE', HEIGHT + 5)
+    const one = { ...charge, charge: { ...charge.charge!, approvals: [approvals[0]!] } }
+    await rejects(v, [cb(0n), one], 'LEDGER_BAD_CHARGE', HEIGHT + 5)
+    const forged = { ...charge, charge: { ...charge.charge!, approvals: [approvals[0]!, { ...approvals[1]!, signature: approvals[2]!.signature }] } }
+    await assert.rejects(connectBlock(new Map(v), [cb(0n), forged], HEIGHT + 5, params), { code: 'LEDGER_BAD_SIGNATURE' })
+    const changed = { ...charge, outputs: [charge.outputs[1]!, charge.outputs[0]!] }
+    await assert.rejects(connectBlock(new Map(v), [cb(0n), changed], HEIGHT + 5, params), { code: 'LEDGER_BAD_SIGNATURE' }, 'approvals cover the outputs')
+    const wrongTask = chargeTx([{ txHash: txHash(pay1), index: 1 }], task, result, [{ recipient: B.publicKey, amount: 10n, reason: 'miner-reward' }])
+    const wrong = withApprovals(wrongTask, await Promise.all([E1, E2].map((e) => approveCharge(wrongTask, e.secretKey, e.publicKey))), params.evaluators)!
+    await assert.rejects(connectBlock(new Map(v), [cb(0n), wrong], HEIGHT + 5, params), { code: 'LEDGER_BAD_CHARGE' }, 'another task\'s fee')
+    const plain = chargeTx([fund(1)], task, result, [{ recipient: B.publicKey, amount: 10n, reason: 'miner-reward' }])
+    const plainApproved = withApprovals(plain, await Promise.all([E1, E2].map((e) => approveCharge(plain, e.secretKey, e.publicKey))), params.evaluators)!
+    await assert.rejects(connectBlock(new Map(v), [cb(0n), plainApproved], HEIGHT + 5, params), { code: 'LEDGER_BAD_CHARGE' }, 'evaluators cannot spend a plain coin')
+    const signedInput = { ...charge, inputs: [{ ...charge.inputs[0]!, signature: new Uint8Array(64).fill(1) }] }
+    assert.throws(() => checkTx(signedInput), { code: 'LEDGER_BAD_CHARGE' })
+    const relock = { ...charge, outputs: [{ ...charge.outputs[0]!, lock: lock(task) }] }
+    assert.throws(() => checkTx(relock), { code: 'LEDGER_BAD_CHARGE' })
   })
 
   it('BUY_TICKETS: a stake cannot be spent before its expiry, and must expire after its block', async () => {

@@ -34,6 +34,10 @@ import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
 export const TX_VERSION = 1
 export const TX_COINBASE = 0
 export const TX_TRANSFER = 1
+/** a transfer that spends a task's committed fee: CHARGE_FOR_TASK (see TaskCharge) */
+export const TX_CHARGE = 2
+/** most evaluator approvals one CHARGE_FOR_TASK carries */
+export const MAX_APPROVALS = 64
 export const MAX_TX_BYTES = 100_000
 export const MAX_OUTPUTS = 256
 export const MAX_INPUTS = 256
@@ -65,8 +69,22 @@ export interface TxInput { prevout: OutPoint; signature: Uint8Array }
 
 /** The block reward: its height makes every coinbase of one chain distinct. */
 export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[] }
-/** A signed transfer; fee = inputs - outputs. */
-export interface TransferTx { type: 'transfer'; inputs: TxInput[]; outputs: TransferOutput[] }
+/** One evaluator's Ed25519 signature over the charge's txSigHash. */
+export interface Approval { evaluator: Uint8Array; signature: Uint8Array }
+
+/**
+ * CHARGE_FOR_TASK (paper 003 §3.3, §4.4): the evaluators' split of task
+ * `taskHash`'s committed fee. Its inputs are that task's 'task-fee' coins,
+ * each with an all-zero signature (no one key owns a committed fee); the
+ * `approvals` of at least ceil(2n/3) of the chain's n evaluators authorise
+ * it instead. `resultHash` is the hash of the conclusion they agreed on
+ * (which names the best model). The approvals, like input signatures, are
+ * not part of what is signed.
+ */
+export interface TaskCharge { taskHash: Uint8Array; resultHash: Uint8Array; approvals: Approval[] }
+
+/** A signed transfer; fee = inputs - outputs. With `charge`, a CHARGE_FOR_TASK. */
+export interface TransferTx { type: 'transfer'; inputs: TxInput[]; outputs: TransferOutput[]; charge?: TaskCharge }
 export type Tx = CoinbaseTx | TransferTx
 
 /** Encoded size of an input and of a 'pubkey' output (for fee estimates). */
@@ -132,13 +150,22 @@ export function transferOutputFromBytes(bytes: Uint8Array): TransferOutput {
 
 /** Bytes shared by the full encoding and the signing bytes; signatures only when `withSignatures`. */
 function transferBytes(tx: TransferTx, withSignatures: boolean): Uint8Array {
-  const w = new Writer().u16(TX_VERSION).u8(TX_TRANSFER).u16(tx.inputs.length)
+  const w = new Writer().u16(TX_VERSION).u8(tx.charge === undefined ? TX_TRANSFER : TX_CHARGE).u16(tx.inputs.length)
   for (const i of tx.inputs) {
     w.fixed(i.prevout.txHash, 32).u32(i.prevout.index)
     if (withSignatures) w.fixed(i.signature, SIGNATURE_SIZE)
   }
   w.u16(tx.outputs.length)
   for (const o of tx.outputs) writeLock(w, o)
+  const c = tx.charge
+  if (c !== undefined) {
+    w.fixed(c.taskHash, 32).fixed(c.resultHash, 32)
+    if (withSignatures) {
+      if (c.approvals.length > MAX_APPROVALS) throw new Error(`internal: ${c.approvals.length} approvals, at most ${MAX_APPROVALS}`)
+      w.u8(c.approvals.length)
+      for (const a of c.approvals) w.fixed(a.evaluator, PUBLIC_KEY_SIZE).fixed(a.signature, SIGNATURE_SIZE)
+    }
+  }
   return w.finish()
 }
 
@@ -163,7 +190,7 @@ export function txFromBytes(bytes: Uint8Array): Tx {
     r.end()
     return { type: 'coinbase', height, outputs }
   }
-  if (type !== TX_TRANSFER) throw protocolError('BAD_TYPE', `transaction type ${type} unknown`)
+  if (type !== TX_TRANSFER && type !== TX_CHARGE) throw protocolError('BAD_TYPE', `transaction type ${type} unknown`)
   const m = r.count(MAX_INPUTS, 'inputs', 2)
   const inputs: TxInput[] = []
   for (let i = 0; i < m; i++) {
@@ -172,8 +199,17 @@ export function txFromBytes(bytes: Uint8Array): Tx {
   const n = r.count(MAX_OUTPUTS, 'outputs', 2)
   const outputs: TransferOutput[] = []
   for (let i = 0; i < n; i++) outputs.push(readOutput(r))
+  if (type === TX_TRANSFER) {
+    r.end()
+    return { type: 'transfer', inputs, outputs }
+  }
+  const taskHash = r.bytes(32, 'charge task hash')
+  const resultHash = r.bytes(32, 'charge result hash')
+  const k = r.count(MAX_APPROVALS, 'approvals', 1)
+  const approvals: Approval[] = []
+  for (let i = 0; i < k; i++) approvals.push({ evaluator: r.bytes(PUBLIC_KEY_SIZE, 'evaluator'), signature: r.bytes(SIGNATURE_SIZE, 'approval') })
   r.end()
-  return { type: 'transfer', inputs, outputs }
+  return { type: 'transfer', inputs, outputs, charge: { taskHash, resultHash, approvals } }
 }
 
 /**
