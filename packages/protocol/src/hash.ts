@@ -45,6 +45,9 @@ export const TAGS = {
   batchRing: 'batch-ring',
   minerRing: 'miner-ring',
   verifierChoice: 'verifier-choice',
+  taskApplication: 'task-application',
+  taskModel: 'task-model',
+  evaluation: 'evaluation',
 } as const
 export type Tag = (typeof TAGS)[keyof typeof TAGS]
 

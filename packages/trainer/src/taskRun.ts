@@ -1,0 +1,188 @@
+import {
+  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, VRF_PROOF_SIZE, Writer, concatBytes, parameterCount, signAsync, taggedHash, verify,
+  type OutPoint, type TaskSpec,
+} from '@pouw/protocol'
+import { loadBatch } from './batches.js'
+import type { GradientEngine } from './engine.js'
+import { layerSlices, initialParameters } from './model.js'
+import type { TaskData } from './taskData.js'
+import { dataPrepError } from './data/index.js'
+
+/**
+ * A client task's run, the parts a miner, a supervisor and an evaluator share
+ * (paper 003 §4.1, §4.4):
+ *
+ *   TaskApplication    JOIN_TASK: a live miner ticket applies with its VRF proof
+ *   trainTask          a selected miner trains the task's model on D(tr)
+ *   FinalModel         the miner's final parameters, signed, for the evaluators
+ *   testScore          an evaluator's score of a final model on the test split
+ *   layersModel        the model in TensorFlow.js's layers format (tf.loadLayersModel)
+ */
+
+// ---- JOIN_TASK ----
+
+/**
+ * A miner ticket's application for a task: the stake output that is the
+ * ticket, the VRF key its proof is under and the proof over (hash_TDB ||
+ * role), signed by the ticket's owner (the stake output's recipient), which
+ * binds the VRF key to the ticket.
+ */
+export interface TaskApplication {
+  taskHash: Uint8Array
+  ticket: OutPoint
+  vrfPublicKey: Uint8Array
+  pi: Uint8Array
+  /** Ed25519 by the ticket's owner over applicationSigHash */
+  signature: Uint8Array
+}
+
+function applicationBody(a: Omit<TaskApplication, 'signature'>): Uint8Array {
+  return new Writer().fixed(a.taskHash, 32).fixed(a.ticket.txHash, 32).u32(a.ticket.index).fixed(a.vrfPublicKey, PUBLIC_KEY_SIZE).fixed(a.pi, VRF_PROOF_SIZE).finish()
+}
+
+export function applicationSigHash(a: Omit<TaskApplication, 'signature'>): Uint8Array {
+  return taggedHash(TAGS.taskApplication, applicationBody(a))
+}
+
+export async function signApplication(a: Omit<TaskApplication, 'signature'>, ownerSecretKey: Uint8Array): Promise<TaskApplication> {
+  return { ...a, signature: await signAsync(ownerSecretKey, applicationSigHash(a)) }
+}
+
+export function applicationToBytes(a: TaskApplication): Uint8Array {
+  return concatBytes(applicationBody(a), a.signature)
+}
+
+export function applicationFromBytes(bytes: Uint8Array): TaskApplication {
+  const r = new Reader(bytes, 'task application')
+  const a = {
+    taskHash: r.bytes(32, 'task hash'), ticket: { txHash: r.bytes(32, 'ticket txHash'), index: r.u32('ticket index') },
+    vrfPublicKey: r.bytes(PUBLIC_KEY_SIZE, 'VRF key'), pi: r.bytes(VRF_PROOF_SIZE, 'VRF proof'), signature: r.bytes(SIGNATURE_SIZE, 'signature'),
+  }
+  r.end()
+  return a
+}
+
+/** Does the application's signature verify under `owner` (the ticket's recipient)? */
+export function verifyApplication(a: TaskApplication, owner: Uint8Array): Promise<boolean> {
+  return verify(owner, applicationSigHash(a), a.signature)
+}
+
+// ---- training ----
+
+export interface TrainProgress { epoch: number; batch: number; batches: number; loss: number; accuracy: number }
+
+/**
+ * Trains the task's model alone on the whole of D(tr) (the plan's training
+ * batches, in order, `task.epochs` times) by plain SGD from the task's
+ * deterministic initialisation: θ ← θ − η∇. Every selected miner of a client
+ * task does this (joint training of client tasks, with gossip and mining, is
+ * not wired yet; see docs/economics.md). `shouldStop` ends it early.
+ */
+export async function trainTask(
+  engine: GradientEngine, data: TaskData, opts: { onBatch?: (p: TrainProgress) => void; shouldStop?: () => boolean } = {},
+): Promise<Float32Array> {
+  const task = data.task
+  const theta = initialParameters(task)
+  const lr = Math.fround(task.learningRate)
+  const batches = data.plan.batchCount
+  for (let epoch = 0; epoch < task.epochs; epoch++) {
+    for (let b = 0; b < batches; b++) {
+      if (opts.shouldStop?.() === true) return theta
+      const records = data.plan.batchRecords(b)
+      const { x, labels } = loadBatch(data.data, records)
+      const { grad, loss, accuracy } = await engine.gradients(theta, x, labels, records.length)
+      for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - lr * grad[i]!
+      opts.onBatch?.({ epoch, batch: b, batches, loss, accuracy })
+    }
+  }
+  return theta
+}
+
+/**
+ * An evaluator's score of `theta` on the task's test split, in parts per
+ * million of accuracy, rounded down from the exact count of right answers.
+ */
+export async function testScore(engine: GradientEngine, data: TaskData, theta: Float32Array): Promise<{ scorePpm: number; correct: number; count: number }> {
+  const records = data.plan.testRecords
+  if (records.length === 0) throw dataPrepError('BAD_PARAMS', 'the task has no test records')
+  const { x, labels } = loadBatch(data.data, records)
+  const { accuracy } = await engine.evaluate(theta, x, labels, records.length)
+  const correct = Math.round(accuracy * records.length)
+  return { scorePpm: Math.floor((correct * 1_000_000) / records.length), correct, count: records.length }
+}
+
+// ---- the final model ----
+
+/** A selected miner's final parameters for a task, signed by the miner's key (the ticket's owner). */
+export interface FinalModel { taskHash: Uint8Array; miner: Uint8Array; theta: Float32Array; signature: Uint8Array }
+
+function thetaBytes(theta: Float32Array): Uint8Array {
+  const w = new Writer()
+  for (const v of theta) w.f32(v)
+  return w.finish()
+}
+
+export function finalModelSigHash(taskHash: Uint8Array, miner: Uint8Array, theta: Float32Array): Uint8Array {
+  return taggedHash(TAGS.taskModel, concatBytes(taskHash, miner, thetaBytes(theta)))
+}
+
+export async function signFinalModel(taskHash: Uint8Array, miner: { publicKey: Uint8Array; secretKey: Uint8Array }, theta: Float32Array): Promise<FinalModel> {
+  return { taskHash, miner: miner.publicKey, theta, signature: await signAsync(miner.secretKey, finalModelSigHash(taskHash, miner.publicKey, theta)) }
+}
+
+export function finalModelToBytes(m: FinalModel): Uint8Array {
+  return new Writer().fixed(m.taskHash, 32).fixed(m.miner, PUBLIC_KEY_SIZE).varBytes(thetaBytes(m.theta)).fixed(m.signature, SIGNATURE_SIZE).finish()
+}
+
+/** Reads a final model for `task`; its parameter count must be the task's (DATA_BAD_PARAMS). */
+export function finalModelFromBytes(bytes: Uint8Array, task: TaskSpec): FinalModel {
+  const r = new Reader(bytes, 'final model')
+  const taskHash = r.bytes(32, 'task hash')
+  const miner = r.bytes(PUBLIC_KEY_SIZE, 'miner')
+  const n = parameterCount(task.layers)
+  const raw = r.varBytes(4 * n, 'parameters')
+  if (raw.length !== 4 * n) throw dataPrepError('BAD_PARAMS', `a final model of ${raw.length / 4} parameters, the task has ${n}`)
+  const pr = new Reader(raw, 'parameters')
+  const theta = new Float32Array(n)
+  for (let i = 0; i < n; i++) theta[i] = pr.f32('parameter')
+  const signature = r.bytes(SIGNATURE_SIZE, 'signature')
+  r.end()
+  return { taskHash, miner, theta, signature }
+}
+
+export function verifyFinalModel(m: FinalModel): Promise<boolean> {
+  return verify(m.miner, finalModelSigHash(m.taskHash, m.miner, m.theta), m.signature)
+}
+
+// ---- TensorFlow.js layers format ----
+
+/**
+ * The model as TensorFlow.js's layers format: model.json (a Sequential of
+ * Dense layers, relu between, softmax last: the task's MLP, whose argmax is
+ * the logits') and the weights file it names, kernels [in, out] row-major and
+ * biases, little-endian float32 (the canonical layout, layer by layer).
+ */
+export function layersModel(task: TaskSpec, theta: Float32Array, weightsPath = 'weights.bin'): { modelJson: Record<string, unknown>; weights: Uint8Array } {
+  if (theta.length !== parameterCount(task.layers)) throw new Error(`internal: ${theta.length} parameters for a model of ${parameterCount(task.layers)}`)
+  const slices = layerSlices(task.layers)
+  const layers = slices.map((s, l) => ({
+    class_name: 'Dense',
+    config: {
+      name: `dense_${l + 1}`, units: s.outSize, activation: l + 1 < slices.length ? 'relu' : 'softmax', use_bias: true, trainable: true, dtype: 'float32',
+      ...(l === 0 ? { batch_input_shape: [null, s.inSize] } : {}),
+    },
+  }))
+  const manifest = slices.flatMap((s, l) => [
+    { name: `dense_${l + 1}/kernel`, shape: [s.inSize, s.outSize], dtype: 'float32' },
+    { name: `dense_${l + 1}/bias`, shape: [s.outSize], dtype: 'float32' },
+  ])
+  const le = new Float32Array(theta) // platform order; every platform tfjs runs on is little-endian
+  return {
+    modelJson: {
+      format: 'layers-model', generatedBy: 'pouw', convertedBy: null,
+      modelTopology: { class_name: 'Sequential', config: { name: 'pouw_task', layers }, keras_version: 'tfjs-layers', backend: 'tensor_flow.js' },
+      weightsManifest: [{ paths: [weightsPath], weights: manifest }],
+    },
+    weights: new Uint8Array(le.buffer),
+  }
+}

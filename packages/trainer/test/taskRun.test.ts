@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import * as tf from '@tensorflow/tfjs'
+import { generateKeyPair, taskHash, toHex } from '@pouw/protocol'
+import {
+  TaskData, applicationFromBytes, applicationToBytes, createClientTask, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
+  signApplication, signFinalModel, taskSeed, testScore, trainTask, verifyApplication, verifyFinalModel,
+} from '../src/index.js'
+import { createNodeEngine } from '../src/node.js'
+
+/** Four classes a small MLP can learn: the quadrant of (feature 0, feature 1); features 2 and 3 are noise. */
+function quadrants(count: number): { count: number; features: number; images: Uint8Array; labels: Uint8Array } {
+  let s = 12345
+  const rnd = (): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s % 256 }
+  const images = new Uint8Array(count * 4)
+  const labels = new Uint8Array(count)
+  for (let i = 0; i < count; i++) {
+    for (let f = 0; f < 4; f++) images[i * 4 + f] = rnd()
+    labels[i] = (images[i * 4]! >= 128 ? 1 : 0) + (images[i * 4 + 1]! >= 128 ? 2 : 0)
+  }
+  return { count, features: 4, images, labels }
+}
+
+describe('client task runs: applications, training alone, scores and the downloadable model', () => {
+  it('a selected miner trains the task; the evaluators\' score equals the accuracy of the TensorFlow.js model it downloads', async () => {
+    const dataset = quadrants(600)
+    const { spec } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(7), hidden: [16], epochs: 8, classes: 4 })
+    const data = new TaskData(spec, dataset, taskSeed(new Uint8Array(32).fill(9), spec))
+    const engine = await createNodeEngine(spec.layers)
+    let batches = 0
+    const theta = await trainTask(engine, data, { onBatch: () => { batches++ } })
+    assert.equal(batches, spec.epochs * data.plan.batchCount)
+    const score = await testScore(engine, data, theta)
+    assert.equal(score.count, data.plan.testRecords.length)
+    assert.ok(score.scorePpm > 700_000, `trained well above chance (25%): ${score.scorePpm} ppm`)
+    assert.deepEqual(await trainTask(engine, data), theta, 'training is deterministic on one backend')
+
+    const { modelJson, weights } = layersModel(spec, theta)
+    const artifacts = modelJson as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }
+    const model = await tf.loadLayersModel(tf.io.fromMemory({
+      modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightsManifest[0]!.weights, weightData: weights.slice().buffer,
+    }))
+    const { x, labels } = loadBatch(dataset, data.plan.testRecords)
+    const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [labels.length, 4])) as tf.Tensor).argMax(1).dataSync())
+    const correct = labels.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
+    assert.equal(correct, score.correct, 'the downloaded model gets the evaluators\' count right')
+  })
+
+  it('applications and final models are signed by the ticket owner and round-trip; tampering fails', async () => {
+    const owner = generateKeyPair()
+    const dataset = quadrants(120)
+    const { spec } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(3), hidden: [4], epochs: 1, classes: 4 })
+    const hash = taskHash(spec)
+    const app = await signApplication({ taskHash: hash, ticket: { txHash: new Uint8Array(32).fill(1), index: 2 }, vrfPublicKey: new Uint8Array(32).fill(5), pi: new Uint8Array(80).fill(6) }, owner.secretKey)
+    const back = applicationFromBytes(applicationToBytes(app))
+    assert.deepEqual(back, app)
+    assert.equal(await verifyApplication(back, owner.publicKey), true)
+    assert.equal(await verifyApplication({ ...back, ticket: { ...back.ticket, index: 3 } }, owner.publicKey), false)
+    assert.throws(() => applicationFromBytes(applicationToBytes(app).subarray(1)), { code: 'PROTOCOL_TRUNCATED' })
+
+    const theta = new Float32Array([...Array(4 * 4 + 4 + 4 * 4 + 4).keys()].map((i) => i / 7))
+    const m = await signFinalModel(hash, owner, theta)
+    const m2 = finalModelFromBytes(finalModelToBytes(m), spec)
+    assert.deepEqual(m2, m)
+    assert.equal(await verifyFinalModel(m2), true)
+    const changed = new Float32Array(theta)
+    changed[0] = 1
+    assert.equal(await verifyFinalModel({ ...m2, theta: changed }), false)
+    assert.throws(() => finalModelFromBytes(finalModelToBytes({ ...m, theta: theta.subarray(1) }), spec), { code: 'DATA_BAD_PARAMS' })
+    assert.equal(toHex(m2.taskHash), toHex(hash))
+  })
+})
