@@ -74,10 +74,8 @@ test('@client a client uploads a CSV, defines a task, pays its fee on chain from
     expect(listed.records).toBe(240)
     expect(listed.layers).toEqual([4, 16, 3])
     expect(listed.fee).toMatchObject({ state: 'revocable', amount: (5n * UNITS).toString(), client: wallet })
-    // the relay serves the stored fragments for the task's miners
-    const f0 = await fetch(`${net.url}/data/tasks/${task}/0`)
-    expect(f0.status).toBe(200)
-    expect((await f0.arrayBuffer()).byteLength).toBe(24 * 5) // 24 records of 4 features and a label
+    // no fragment is served before the task-definition block: its hash decides which fragments are the test set
+    expect((await fetch(`${net.url}/data/tasks/${task}/0`)).status).toBe(403)
   })
 
   await test.step('the client revokes the task and the fee comes back', async () => {

@@ -9,7 +9,7 @@
  *   and nothing kept; stored in one atomic batch; then handed on to the other
  *   relays this relay knows, so that every supervisor holds a full replica.
  * - GET /api/tasks: every stored task with its fee's state.
- * - GET /data/tasks/<task hash>/<i>: fragment i, for the task's miners.
+ * - its run, fragments for its miners and its model: taskRuns.ts.
  *
  * A fee's state: 'unpaid' (no task-fee output for it), 'pending' (only in
  * the mempool), 'revocable' (on chain; the client may still take it back,
@@ -45,8 +45,8 @@ export interface TaskListing extends TaskMeta {
 export interface ClientTasks {
   get: Record<string, ApiHandler>
   post: Record<string, PostHandler>
-  /** GET /data/tasks/<hash>/<i> */
-  fragment(pathname: string): Promise<Uint8Array | undefined>
+  /** a stored task's definition bytes and fragments, for its run (taskRuns.ts) */
+  loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined>
 }
 
 export function createClientTasks(deps: {
@@ -125,10 +125,18 @@ export function createClientTasks(deps: {
     })
   }
 
-  async function fragment(pathname: string): Promise<Uint8Array | undefined> {
-    const m = /^\/data\/tasks\/([0-9a-f]{64})\/(\d{1,5})$/.exec(pathname)
-    if (!m) return undefined
-    return store.get(KEYS.fragment(m[1]!, Number(m[2])))
+  async function loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined> {
+    const raw = await store.get(KEYS.meta(task))
+    const spec = await store.get(KEYS.spec(task))
+    if (raw === undefined || spec === undefined) return undefined
+    const meta = JSON.parse(new TextDecoder().decode(raw)) as TaskMeta
+    const fragments: Uint8Array[] = []
+    for (let i = 0; i < meta.fragments; i++) {
+      const f = await store.get(KEYS.fragment(task, i))
+      if (f === undefined) throw new Error(`internal: task ${task} lacks fragment ${i}`)
+      fragments.push(f)
+    }
+    return { spec, fragments }
   }
 
   return {
@@ -153,6 +161,6 @@ export function createClientTasks(deps: {
         }
       },
     },
-    fragment,
+    loadTask,
   }
 }

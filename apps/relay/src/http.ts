@@ -22,7 +22,8 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024
 const CORS = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type' }
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message) }
+  /** `code`: a machine-readable reason (RELAY_*), sent with the message */
+  constructor(readonly status: number, message: string, readonly code?: string) { super(message) }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -94,7 +95,7 @@ export function createHttpServer(opts: {
         // bad input from the caller (a malformed body) is a 400 with the protocol's code
         if (isPouwError(e)) return sendJson(res, 400, { error: e.message, code: e.code })
         const status = e instanceof HttpError ? e.status : 500
-        sendJson(res, status, { error: (e as Error).message })
+        sendJson(res, status, { error: (e as Error).message, ...(e instanceof HttpError && e.code !== undefined ? { code: e.code } : {}) })
       }
     })()
   })

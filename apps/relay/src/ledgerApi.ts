@@ -27,6 +27,8 @@ export interface LedgerApi {
   mempool: Mempool
   /** a transfer from gossip: judged like a posted one, kept or refused (the error says why) */
   onTx(data: Uint8Array, from: string): Promise<MempoolEntry>
+  /** a transaction this relay made (a charge): admitted like a posted one, then gossiped */
+  submit(tx: Tx): Promise<MempoolEntry>
   /** after every Chain.addBlock: the mempool follows the new tip */
   afterBlock(result: AddResult): Promise<void>
   get: Record<string, ApiHandler>
@@ -71,6 +73,12 @@ export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg:
     return admit(decode(data), from)
   }
 
+  async function submit(tx: Tx): Promise<MempoolEntry> {
+    const entry = await admit(tx, 'self')
+    void network.publish(TOPICS.txs, txToBytes(tx)).catch(() => {})
+    return entry
+  }
+
   async function onTxPosted(body: Uint8Array): Promise<{ tx: string; fee: string; size: number; status: 'accepted' }> {
     const tx = decode(body)
     const entry = await admit(tx, 'http')
@@ -100,7 +108,7 @@ export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg:
   }
 
   return {
-    mempool, onTx, stats,
+    mempool, onTx, stats, submit,
     afterBlock: (result) => mempool.update(result),
     get: {
       '/api/template': template,

@@ -13,7 +13,9 @@ import { createRelay } from './relay.js'
  * POUW_MIN_MINERS (epoch 0 starts once this many miners joined, default 1), POUW_JOIN_GRACE_MS
  * (and this long after, default 3000), POUW_EPOCHS (the built-in task's stopping rule, default 20)
  * POUW_VERIFIERS (verifiers chosen per block from the committee, default 10) and
- * POUW_COINBASE_MATURITY (blocks before a block reward may be spent, default 10).
+ * POUW_COINBASE_MATURITY (blocks before a block reward may be spent, default 10) and POUW_EVALUATORS
+ * (the evaluators' keys, comma-separated hex: the relays' verifier keys, the same list on every relay;
+ * default this relay's own key, see /api/status relay.verifier).
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const port = Number(process.env.PORT ?? 8080)
@@ -31,6 +33,7 @@ const relay = await createRelay({
   epochs: Number(process.env.POUW_EPOCHS ?? 20),
   verifiersPerBlock: process.env.POUW_VERIFIERS !== undefined ? Number(process.env.POUW_VERIFIERS) : undefined,
   coinbaseMaturity: process.env.POUW_COINBASE_MATURITY !== undefined ? Number(process.env.POUW_COINBASE_MATURITY) : undefined,
+  evaluators: process.env.POUW_EVALUATORS !== undefined ? process.env.POUW_EVALUATORS.split(',').map((k) => k.trim()).filter((k) => k !== '') : undefined,
 })
 console.log(`pouw relay ready: ${relay.url}`)
 

@@ -16,6 +16,7 @@ import {
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
 import { createLedgerApi } from './ledgerApi.js'
+import { TASK_RUNS_TOPIC, createTaskRuns } from './taskRuns.js'
 import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
@@ -41,6 +42,12 @@ export interface RelayOptions {
   verifiersPerBlock?: number
   /** blocks a coinbase output waits before it may be spent (default COINBASE_MATURITY, 10) */
   coinbaseMaturity?: number
+  /**
+   * The network's evaluators (hex Ed25519 keys: the testnet's relays' verifier keys), ceil(2n/3) of
+   * which approve a CHARGE_FOR_TASK; default this relay alone. Every relay of a testnet must be given
+   * the same list, or they disagree on blocks holding charges.
+   */
+  evaluators?: string[]
   log?: (msg: string, ctx?: Record<string, unknown>) => void
 }
 
@@ -114,11 +121,11 @@ const KEYS = {
  * relays with different values disagree only on blocks whose transfers spend young rewards
  * (LEDGER_IMMATURE_COINBASE on the stricter ones).
  */
-export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY): ChainParams {
+export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY, evaluators: Uint8Array[] = []): ChainParams {
   if (!Number.isInteger(coinbaseMaturity) || coinbaseMaturity < 1 || coinbaseMaturity > 1000) throw new RangeError(`coinbase maturity must be an integer in [1, 1000], got ${coinbaseMaturity}`)
   return {
     networkName: coinbaseMaturity === COINBASE_MATURITY ? 'pouw-local' : `pouw-local-m${coinbaseMaturity}`,
-    genesisTime: 1_763_769_600, bits: difficultyToBits(difficulty), subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity,
+    genesisTime: 1_763_769_600, bits: difficultyToBits(difficulty), subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators,
   }
 }
 
@@ -145,7 +152,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const task = createMnistTask(dataset, opts.epochs !== undefined ? { epochs: opts.epochs } : {})
   const engine = deps.engine ?? (await createNodeEngine(task.layers))
   const store = deps.store ?? (await LevelStore.open(path.join(opts.dataDir, 'chain')))
-  const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity)
+  const evaluators = (opts.evaluators ?? [toHex(verifierKeys.publicKey)]).map((k) => {
+    if (!/^[0-9a-f]{64}$/.test(k)) throw new RangeError(`evaluator key ${k} is not 64 lowercase hex digits`)
+    return fromHex(k)
+  })
+  const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity, evaluators)
   const chain = await Chain.open(store, params)
   const itresTopic = TOPICS.itres(toHex(task.taskId))
   const epochsTopic = TOPICS.epochs(toHex(task.taskId))
@@ -157,7 +168,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   const network = await createRelayNetwork({
     host: opts.host, port: opts.p2pPort, privateKey: p2pKey,
-    topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts, TOPICS.txs, epochsTopic, supervisorsTopic],
+    topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts, TOPICS.txs, epochsTopic, supervisorsTopic, TASK_RUNS_TOPIC],
     peers: opts.peers, url: `http://${opts.host}:${opts.httpPort}/`,
   })
   if (p2pKey === undefined) writeFileSync(path.join(opts.dataDir, 'p2p.key'), network.privateKeyBytes, { mode: 0o600 })
@@ -167,9 +178,12 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   })
   await supervisor.start()
   const ledger = createLedgerApi(chain, network, log)
-  const clientTasks = createClientTasks({
-    store, chain, mempool: ledger.mempool, log,
-    otherRelays: () => network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string),
+  const otherRelays = (): string[] =>
+    network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
+  const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
+  const taskRuns = createTaskRuns({
+    store, chain, network, keys: verifierKeys, log, otherRelays, loadTask: clientTasks.loadTask, submit: ledger.submit,
+    engineFor: (layers) => createNodeEngine(layers),
   })
 
   const rejections: Rejection[] = []
@@ -449,6 +463,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       return
     }
     await ledger.afterBlock(result)
+    void taskRuns.tick()
     log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: q.by.map((v) => v.slice(0, 16)) })
     releaseOrphans(hashHex)
   }
@@ -504,6 +519,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
         },
       })
       await ledger.afterBlock(result)
+      void taskRuns.tick()
       log('block accepted', { hash: hashHex, height: result.entry.height, status: result.status, miner: info?.miner?.slice(0, 16), iteration: info?.iteration, verify: info?.verify })
       await publishVerdict(hash, { accepted: true, height: result.entry.height })
       releaseOrphans(hashHex)
@@ -583,7 +599,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     // blocks are verified one at a time, in arrival order: a miner's next block (built on its own
     // last one) must not overtake its parent while the parent waits for its history slot
     const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? queuedBlock : topic === TOPICS.verdicts ? onVerdict
-      : topic === TOPICS.txs ? ledger.onTx : undefined
+      : topic === TOPICS.txs ? ledger.onTx : topic === TASK_RUNS_TOPIC ? taskRuns.onMessage : undefined
     if (!handler) return
     handler(data, from).catch((e: unknown) => {
       // a peer's bad message is refused and counted; the relay keeps serving
@@ -621,7 +637,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const server: Server = createHttpServer({
     webDir: opts.webDir,
     files,
-    blobs: (pathname) => fragmentBlob(pathname) ?? clientTasks.fragment(pathname),
+    blobs: (pathname) => fragmentBlob(pathname) ?? taskRuns.blob(pathname),
     api: {
       '/api/status': async () => {
         const tip = chain.tip()
@@ -659,12 +675,14 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       '/api/verdicts': heldVerdicts,
       ...ledger.get,
       ...clientTasks.get,
+      ...taskRuns.get,
     },
     post: {
       '/api/itres': async (_url, body) => onItResBatch(body),
       '/api/block': async (_url, body) => onBlockPosted(body),
       ...ledger.post,
       ...clientTasks.post,
+      ...taskRuns.post,
       // a TASK_JOIN (or any message of the epochs topic) handed over HTTP: judged like a gossiped one
       '/api/epochs': async (_url, body) => { epochMessageFromBytes(body); supervisor.onMessage(epochsTopic, body, 'http'); return { status: 'received' } },
     },
@@ -709,6 +727,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       clearInterval(confirmationSync)
       loopDelay.disable()
       supervisor.stop()
+      taskRuns.stop()
       for (const o of orphans.values()) clearTimeout(o.timer)
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()

@@ -12,9 +12,13 @@ import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
   fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash, taskToBytes,
-  signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type Block, type BlockHeader, type TransferTx, type Tx, type Verdict,
+  deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type Block, type BlockHeader, type TransferTx, type Tx, type Verdict,
 } from '@pouw/protocol'
-import { Miner, TaskData, createClientTask, taskPackageToBytes, type ChainTip } from '@pouw/trainer'
+import * as tf from '@tensorflow/tfjs'
+import {
+  Miner, TaskData, applicationToBytes, createClientTask, datasetFromFragments, finalModelToBytes, loadBatch, signApplication, signFinalModel,
+  taskPackageToBytes, taskSeed, trainTask, type ChainTip,
+} from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ItResDelivery } from '@pouw/network'
 import { Wallet, payTo, signTransfer, walletSourceFromJson, type ChainParams, type WalletJson } from '@pouw/ledger'
@@ -538,11 +542,10 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal((await postTask(taskPackageToBytes(twoClasses, fragments))).body.code, 'DATA_BAD_PARAMS')
     assert.deepEqual(await getJson<unknown[]>(r, '/api/tasks'), [])
 
-    // stored once; the fragments are served back byte for byte
+    // stored once; no fragment is served before the task-definition block (its hash decides the test split)
     assert.deepEqual((await postTask(taskPackageToBytes(spec, fragments))).body, { task, status: 'stored', records: count, fragments: 10 })
     assert.equal((await postTask(taskPackageToBytes(spec, fragments))).body.status, 'known')
-    const f7 = new Uint8Array(await (await fetch(new URL(`/data/tasks/${task}/7`, r.url))).arrayBuffer())
-    assert.deepEqual(f7, fragments[7])
+    assert.equal((await fetch(new URL(`/data/tasks/${task}/7`, r.url))).status, 403)
     assert.deepEqual((await listed())?.fee, { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] })
     const one = await getJson<{ spec: string; layers: number[] }>(r, `/api/task?hash=${task}`)
     assert.equal(one.spec, toHex(taskToBytes(spec)))
@@ -569,6 +572,118 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal((await listed())?.fee.state, 'unpaid')
     const supply = await getJson<{ coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
     assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
+  })
+
+  it('a paid task runs to CHARGE_FOR_TASK: miner tickets apply, are selected and train; the evaluator scores and splits the fee on chain; the best model downloads', { timeout: MINING_MS * 10 + WAIT_MS * 4 }, async () => {
+    assert.ok(mining, 'needs the miner of the previous tests')
+    const r = relay!
+    const payer = new Wallet(mining.keys)
+    const [w1, w2, outsider] = [new Wallet(), new Wallet(), new Wallet()]
+    const source = async (key: Uint8Array) => walletSourceFromJson(await getJson<WalletJson>(r, `/api/wallet?key=${toHex(key)}`), chainParams(await getJson<Status>(r, '/api/status')))
+    const postTx = async (tx: TransferTx): Promise<void> => {
+      const res = await fetch(new URL('/api/tx', r.url), { method: 'POST', body: txToBytes(tx) as BodyInit })
+      assert.equal(res.status, 200, await res.text())
+    }
+    const mined = (tx: TransferTx) => async (b: Block): Promise<boolean> => b.txs.some((t) => toHex(txHash(t)) === toHex(txHash(tx)))
+    const COIN = 100_000_000n
+    const fund = await payer.createTransfer(await source(mining.keys.publicKey), { outputs: [payTo(w1.keys.publicKey, COIN), payTo(w2.keys.publicKey, COIN)] })
+    await postTx(fund)
+    await mineWithTemplates(mined(fund))
+
+    // a learnable data set: the class is the quadrant of features 0 and 1
+    const count = 400
+    const images = new Uint8Array(count * 4).map((_, i) => (i * 7919 + (i >> 2) * 104729) % 256)
+    const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 4]! >= 128 ? 1 : 0) + (images[i * 4 + 1]! >= 128 ? 2 : 0))
+    const dataset = { count, features: 4, images, labels }
+    const { spec, fragments } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(42), hidden: [16], epochs: 6, classes: 4 })
+    const task = toHex(taskHash(spec))
+    assert.equal((await fetch(new URL('/api/tasks', r.url), { method: 'POST', body: taskPackageToBytes(spec, fragments) as BodyInit })).status, 200)
+
+    // BUY_TICKETS (a miner stake each) and PAY_FOR_TASK, mined together
+    const h0 = (await getJson<Status>(r, '/api/status')).height
+    const stake = (w: Wallet) => ({ amount: 10_000_000n, recipient: w.keys.publicKey, lock: { kind: 'stake' as const, role: 0, preferences: [1], expiry: h0 + 1000 } })
+    const tickets = [await w1.createTransfer(await source(w1.keys.publicKey), { outputs: [stake(w1)] }), await w2.createTransfer(await source(w2.keys.publicKey), { outputs: [stake(w2)] })]
+    const fee = 3n * COIN
+    const revokeBefore = h0 + 4
+    const pay = await payer.payForTask(await source(mining.keys.publicKey), taskHash(spec), fee, revokeBefore)
+    for (const t of [...tickets, pay]) await postTx(t)
+    await mineWithTemplates(mined(pay))
+    const run = (): Promise<Record<string, any>> => getJson<Record<string, any>>(r, `/api/task/run?hash=${task}`)
+    assert.equal((await run()).phase, 'waiting')
+    const early = await fetch(new URL('/api/task/join', r.url), { method: 'POST', body: new Uint8Array(1) as BodyInit })
+    assert.equal(early.status, 400, 'junk is refused')
+
+    // the task-definition block: applications open
+    await mineWithTemplates(async () => (await getJson<Status>(r, '/api/status')).height >= revokeBefore)
+    const tdb = (await waitFor('the task-definition block', async () => (await run()).definitionBlock ?? undefined)) as { height: number; hash: string }
+    assert.equal(tdb.height, revokeBefore)
+    const apply = async (w: Wallet, ticket: TransferTx, signer = w): Promise<Response> => {
+      const vrfKey = deriveVrfSecretKey(w.keys.secretKey)
+      const a = await signApplication({
+        taskHash: taskHash(spec), ticket: { txHash: txHash(ticket), index: 0 }, vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(tdb.hash), 'miner').pi,
+      }, signer.keys.secretKey)
+      return fetch(new URL('/api/task/join', r.url), { method: 'POST', body: applicationToBytes(a) as BodyInit })
+    }
+    const forged = await apply(w2, tickets[1]!, w1)
+    assert.deepEqual([forged.status, ((await forged.json()) as { code: string }).code], [400, 'RELAY_BAD_APPLICATION'], 'a ticket applies under its owner\'s signature only')
+    for (const [i, w] of [w1, w2].entries()) assert.equal((await apply(w, tickets[i]!)).status, 200)
+
+    // JOIN_BLOCKS later the committee is selected; the miners fetch the training fragments (not the test ones) and train
+    await mineWithTemplates(async () => (await getJson<Status>(r, '/api/status')).height >= tdb.height + 2)
+    const selection = (await waitFor('the selection', async () => (await run()).selection ?? undefined)) as { miners: { key: string }[]; outcome: string }
+    assert.equal(selection.outcome, 'completed')
+    assert.deepEqual(selection.miners.map((m) => m.key).sort(), [w1, w2].map((w) => toHex(w.keys.publicKey)).sort())
+    const plan = new TaskData(spec, dataset, taskSeed(fromHex(tdb.hash), spec)).plan
+    const got: Uint8Array[] = []
+    for (let i = 0; i < fragments.length; i++) {
+      const res = await fetch(new URL(`/data/tasks/${task}/${i}`, r.url))
+      if (plan.trainFragments.includes(i)) got.push(new Uint8Array(await res.arrayBuffer()))
+      else { assert.equal(res.status, 403, `test fragment ${i} is held back`); got.push(new Uint8Array(fragments[i]!.length)) }
+    }
+    const minerData = new TaskData(spec, datasetFromFragments(got, 4), taskSeed(fromHex(tdb.hash), spec))
+    const engine = await createNodeEngine(spec.layers)
+    const theta1 = await trainTask(engine, minerData)
+    const theta2 = await trainTask(engine, minerData, { shouldStop: (() => { let n = 0; return () => n++ >= minerData.plan.batchCount })() }) // a lazier miner: one epoch
+    const postModel = async (m: Uint8Array): Promise<Response> => fetch(new URL(`/api/task/model?task=${task}`, r.url), { method: 'POST', body: m as BodyInit })
+    const notSelected = await postModel(finalModelToBytes(await signFinalModel(taskHash(spec), outsider.keys, theta1)))
+    assert.deepEqual([notSelected.status, ((await notSelected.json()) as { code: string }).code], [403, 'RELAY_NOT_SELECTED'])
+    assert.equal((await postModel(finalModelToBytes(await signFinalModel(taskHash(spec), w1.keys, theta1)))).status, 200)
+    assert.equal((await postModel(finalModelToBytes(await signFinalModel(taskHash(spec), w2.keys, theta2)))).status, 200)
+
+    // the evaluator (this relay: the chain's one evaluator) scores both, commits, reveals, approves; a block mines the charge
+    await waitFor('the evaluators\' decision', async () => (await run()).result?.submitted ?? undefined, WAIT_MS * 2)
+    const result = (await run()).result
+    await mineWithTemplates(async (b) => b.txs.some((t) => t.type === 'transfer' && t.charge !== undefined && toHex(t.charge.taskHash) === task))
+    const done = await waitFor('the task charged', async () => { const s = await run(); return s.phase === 'charged' ? s : undefined })
+    const scores = new Map((done.myScores as { miner: string; scorePpm: number }[]).map((s) => [s.miner, s.scorePpm]))
+    const [s1, s2] = [scores.get(toHex(w1.keys.publicKey))!, scores.get(toHex(w2.keys.publicKey))!]
+    assert.ok(s1 > 600_000, `the fully trained model scores well above chance: ${s1} ppm`)
+    assert.equal(result.bestMiner, toHex((s1 >= s2 ? w1 : w2).keys.publicKey))
+    // the split: miners by score, the relay as supervisor and evaluator; the whole fee but the charge's own transaction fee
+    const payouts = result.payouts as { recipient: string; amount: string }[]
+    const paidTo = (k: Uint8Array): bigint => payouts.filter((p) => p.recipient === toHex(k)).reduce((a, p) => a + BigInt(p.amount), 0n)
+    const total = payouts.reduce((a, p) => a + BigInt(p.amount), 0n)
+    assert.ok(total < fee && fee - total < 2_000n, `the fee is split to the unit but the transaction fee: ${fee - total}`)
+    assert.ok(paidTo(w1.keys.publicKey) > 0n && paidTo(w2.keys.publicKey) > 0n)
+    const skew = paidTo(w1.keys.publicKey) * BigInt(s2) - paidTo(w2.keys.publicKey) * BigInt(s1)
+    assert.ok((skew < 0n ? -skew : skew) <= BigInt(s1 + s2), 'miners are paid in proportion to their scores (to the unit)')
+    assert.equal(paidTo(fromHex((await getJson<Status>(r, '/api/status')).relay.verifier)), total - paidTo(w1.keys.publicKey) - paidTo(w2.keys.publicKey))
+    const w1Wallet = await getJson<WalletJson>(r, `/api/wallet?key=${toHex(w1.keys.publicKey)}`)
+    assert.ok(w1Wallet.coins.some((c) => BigInt(c.amount) === paidTo(w1.keys.publicKey)), 'the miner\'s reward is its coin on chain')
+    const supply = await getJson<{ coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
+    assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
+
+    // the best model, in TensorFlow.js format; its accuracy on the (now revealed) test split is the evaluator's figure
+    const modelJson = await (await fetch(new URL(`/data/tasks/${task}/model.json`, r.url))).json() as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }
+    const weights = await (await fetch(new URL(`/data/tasks/${task}/weights.bin`, r.url))).arrayBuffer()
+    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData: weights }))
+    const revealed: Uint8Array[] = []
+    for (let i = 0; i < fragments.length; i++) revealed.push(new Uint8Array(await (await fetch(new URL(`/data/tasks/${task}/${i}`, r.url))).arrayBuffer()))
+    assert.deepEqual(revealed, fragments, 'every fragment is served once the task is charged')
+    const { x, labels: y } = loadBatch(dataset, plan.testRecords)
+    const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [y.length, 4])) as tf.Tensor).argMax(1).dataSync())
+    const correct = y.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
+    assert.equal(Math.floor((correct * 1_000_000) / y.length), result.bestScorePpm)
   })
 
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {

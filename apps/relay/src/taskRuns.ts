@@ -1,0 +1,502 @@
+/**
+ * A client task from its committed fee to CHARGE_FOR_TASK (paper 003 §4.1,
+ * §4.4), as each relay runs it. Every step is derived from the chain and the
+ * messages the relays exchange, so that every honest relay comes to the same
+ * charge:
+ *
+ *   joining     the fee is committed: the block at height revokeBefore is the
+ *               task-definition block (TDB). Miner tickets (stake outputs of
+ *               role 'miner', live at the TDB) apply with their VRF proof
+ *               over (hash_TDB || 'miner'): POST /api/task/join, gossiped.
+ *   training    JOIN_BLOCKS blocks after the TDB the committee is selected
+ *               (ledger selectCommittee: VRF and cosine similarity, ranked,
+ *               cut to the bounds). Selected miners fetch the training
+ *               fragments (the test fragments stay with the relays until the
+ *               charge) and post their final model: POST /api/task/model.
+ *   evaluating  once every selected miner posted (or TRAIN_BLOCKS passed),
+ *               each evaluator scores every model on the test split, commits
+ *               to its conclusion, reveals it once every evaluator committed
+ *               (or REVEAL_WAIT_MS passed), and when ceil(2n/3) identical
+ *               reveals decide, computes the split (ledger computeCharge),
+ *               signs the charge and gossips its approval.
+ *   charged     with ceil(2n/3) approvals any relay submits the charge to the
+ *               mempool; a block spends the fee. The best model is served in
+ *               TensorFlow.js format at /data/tasks/<hash>/model.json.
+ *
+ * A task whose committee cannot be filled is charged too: outcome 'not-run',
+ * the fee goes back to the client.
+ *
+ * The evaluators are the chain's federation (ChainParams.evaluators: the
+ * testnet's relays), which also supervise the task; evaluators chosen by
+ * ticket are not wired. Stakes stay locked to their expiry (not captured).
+ */
+import {
+  DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, bytesEqual, compareBytes, fromHex, isPouwError, signAsync, taggedHash, taskFromBytes,
+  taskHash, toHex, txHash, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
+} from '@pouw/protocol'
+import {
+  DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, agreementThreshold, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
+  computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointKey, selectCommittee,
+  withApprovals, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type Ticket, type TicketApplication,
+} from '@pouw/ledger'
+import {
+  TaskData, applicationFromBytes, applicationToBytes, datasetFromFragments, finalModelFromBytes, finalModelToBytes, layersModel, taskSeed,
+  testScore, verifyApplication, verifyFinalModel, type FinalModel, type GradientEngine, type TaskApplication,
+} from '@pouw/trainer'
+import type { PubSubNetwork } from '@pouw/network/node'
+import { HttpError, type ApiHandler, type PostHandler } from './http.js'
+
+export const TASK_RUNS_TOPIC = '/pouw/1/task-runs'
+/** blocks after the task-definition block during which miner tickets may apply */
+export const JOIN_BLOCKS = 2
+/** blocks after selection by which the selected miners post their final models */
+export const TRAIN_BLOCKS = 200
+/** how long an evaluator waits for the others' commitments before it reveals anyway */
+export const REVEAL_WAIT_MS = 30_000
+/** the testnet's miner tickets: live one block after purchase, at least this stake */
+export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 1_000_000n }
+/** a client task's preference vector (its hardware needs are not in the definition yet): any ticket compares fully */
+export const TASK_PREFERENCES = [1]
+const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
+
+export type RunPhase = 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
+
+interface Selected { key: string; ticket: string; stake: string }
+
+interface RunState {
+  task: string
+  spec: TaskSpec
+  /** the task-definition block */
+  tdb?: { height: number; hash: string }
+  applications: Map<string, TaskApplication>
+  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run' }
+  models: Map<string, FinalModel>
+  /** this evaluator's own conclusion and salt, once it scored */
+  mine?: { conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealed: boolean }
+  commits: Map<string, Uint8Array>
+  reveals: Map<string, Uint8Array>
+  decided?: { conclusion: Uint8Array; charge: TransferTx; bestMiner?: string; bestScorePpm?: number }
+  approvals: Map<string, Approval>
+  submitted?: string
+}
+
+/** Evaluator messages on TASK_RUNS_TOPIC, as JSON with hex fields, signed by the evaluator. */
+type EvalMessage =
+  | { kind: 'commit'; task: string; evaluator: string; commitment: string; sig: string }
+  | { kind: 'reveal'; task: string; evaluator: string; conclusion: string; salt: string; sig: string }
+  | { kind: 'approve'; task: string; evaluator: string; approval: string; sig: string }
+  | { kind: 'application'; task: string; application: string }
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const HEX64 = /^[0-9a-f]{64}$/
+
+const KEYS = {
+  application: (task: string, ticket: string) => `relay/run/${task}/app/${ticket}`,
+  applications: (task: string) => `relay/run/${task}/app/`,
+  model: (task: string, miner: string) => `relay/run/${task}/model/${miner}`,
+  models: (task: string) => `relay/run/${task}/model/`,
+  selection: (task: string) => `relay/run/${task}/selection`,
+}
+
+type Signed = Exclude<EvalMessage, { kind: 'application' }>
+function evalSigHash(m: Record<string, string>): Uint8Array {
+  return taggedHash(TAGS.evaluation, enc.encode(JSON.stringify(m)))
+}
+
+export interface TaskRuns {
+  get: Record<string, ApiHandler>
+  post: Record<string, PostHandler>
+  /** gossip on TASK_RUNS_TOPIC */
+  onMessage(data: Uint8Array, from: string): Promise<void>
+  /** /data/tasks/<hash>/<i> (training fragments only), /data/tasks/<hash>/model.json and weights.bin */
+  blob(pathname: string): Promise<Uint8Array | undefined>
+  /** after every block and on a timer: move every run on */
+  tick(): Promise<void>
+  stop(): void
+}
+
+export function createTaskRuns(deps: {
+  store: KeyValueStore
+  chain: Chain
+  network: PubSubNetwork
+  keys: KeyPair
+  /** the stored client task (definition and fragments), or undefined */
+  loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined>
+  /** hand a transaction to the mempool (and gossip it) */
+  submit(tx: TransferTx): Promise<unknown>
+  engineFor(layers: number[]): Promise<GradientEngine>
+  otherRelays: () => string[]
+  log: (msg: string, ctx?: Record<string, unknown>) => void
+  now?: () => number
+}): TaskRuns {
+  const { store, chain, network, keys, log } = deps
+  const now = deps.now ?? Date.now
+  const me = toHex(keys.publicKey)
+  const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
+  const runs = new Map<string, RunState>()
+  const data = new Map<string, TaskData>()
+  let queue: Promise<unknown> = Promise.resolve()
+  const serial = <T>(f: () => Promise<T>): Promise<T> => {
+    const run = queue.then(f)
+    queue = run.catch(() => undefined)
+    return run
+  }
+
+  async function runOf(task: string): Promise<RunState | undefined> {
+    let r = runs.get(task)
+    if (r !== undefined) return r
+    const stored = await deps.loadTask(task)
+    if (stored === undefined) return undefined
+    r = { task, spec: taskFromBytes(stored.spec), applications: new Map(), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map() }
+    for await (const [, v] of store.iterate(KEYS.applications(task))) {
+      const a = applicationFromBytes(v)
+      r.applications.set(outpointKey(a.ticket), a)
+    }
+    for await (const [, v] of store.iterate(KEYS.models(task))) {
+      const m = finalModelFromBytes(v, r.spec)
+      r.models.set(toHex(m.miner), m)
+    }
+    const sel = await store.get(KEYS.selection(task))
+    if (sel !== undefined) r.selection = JSON.parse(dec.decode(sel)) as RunState['selection']
+    runs.set(task, r)
+    return r
+  }
+
+  async function taskData(r: RunState): Promise<TaskData> {
+    let d = data.get(r.task)
+    if (d === undefined) {
+      const stored = await deps.loadTask(r.task)
+      if (stored === undefined || r.tdb === undefined) throw new Error(`internal: task ${r.task} has no data or no definition block`)
+      d = new TaskData(r.spec, datasetFromFragments(stored.fragments, r.spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), r.spec))
+      data.set(r.task, d)
+    }
+    return d
+  }
+
+  /** the task's committed fee coins on chain (empty: unpaid, revoked, still revocable, or charged) */
+  async function committedFee(task: string): Promise<{ outpoint: OutPoint; coin: Coin }[]> {
+    const coins = (await chain.taskFees()).get(task) ?? []
+    const height = chain.tip().height + 1
+    return coins.filter((c) => c.coin.lock.kind === 'task-fee' && height >= c.coin.lock.revokeBefore)
+  }
+
+  // ---- JOIN_TASK ----
+
+  function selectionParams(): SelectionParams {
+    // one miner seat per kB of data (the task definition has no expected training time yet)
+    return { omegaPpm: DEFAULT_OMEGA_PPM, committee: { ...DEFAULT_COMMITTEE_PARAMS, omegaDiskPpm: PPM, omegaTimePpm: 0, omegaFeePpm: 0 }, tickets: TICKET_PARAMS }
+  }
+
+  /** The ticket an application stakes, as ledger selection sees it; throws RELAY_BAD_APPLICATION. */
+  async function ticketOf(r: RunState, a: TaskApplication): Promise<Ticket> {
+    const bad = (msg: string): never => { throw new HttpError(400, msg, 'RELAY_BAD_APPLICATION') }
+    const coin = await chain.utxo(a.ticket)
+    if (coin === undefined) bad(`ticket ${outpointKey(a.ticket)} is not an unspent output`)
+    const lock = coin!.lock
+    if (lock.kind !== 'stake' || lock.role !== MINER_ROLE) bad(`output ${outpointKey(a.ticket)} is not a miner ticket`)
+    if (coin!.amount < TICKET_PARAMS.minPrice) bad(`ticket stakes ${coin!.amount}, a miner ticket stakes at least ${TICKET_PARAMS.minPrice}`)
+    if (!(await verifyApplication(a, coin!.recipient))) bad('the application is not signed by the ticket\'s owner')
+    const stake = lock as Extract<Coin['lock'], { kind: 'stake' }>
+    if (r.tdb !== undefined && stake.expiry <= r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) bad(`ticket expires at height ${stake.expiry}, before the task ends`)
+    return {
+      id: taggedHash(TAGS.taskApplication, enc.encode(outpointKey(a.ticket))), owner: coin!.recipient, vrfPublicKey: a.vrfPublicKey, role: 'miner',
+      preferences: stake.preferences, stake: coin!.amount, purchaseHeight: coin!.height,
+    }
+  }
+
+  async function onApplication(bytes: Uint8Array, from: string): Promise<{ status: 'accepted' | 'known' }> {
+    const a = applicationFromBytes(bytes)
+    const task = toHex(a.taskHash)
+    const r = await runOf(task)
+    if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`, 'RELAY_UNKNOWN_TASK')
+    await refreshTdb(r)
+    if (r.tdb === undefined) throw new HttpError(409, `task ${task}'s fee is not committed yet: applications open at its definition block`, 'RELAY_TASK_NOT_OPEN')
+    if (r.selection !== undefined || chain.tip().height >= r.tdb.height + JOIN_BLOCKS) throw new HttpError(409, `task ${task} has selected its miners`, 'RELAY_TASK_CLOSED')
+    const key = outpointKey(a.ticket)
+    if (r.applications.has(key)) return { status: 'known' }
+    await ticketOf(r, a)
+    r.applications.set(key, a)
+    await store.batch([{ type: 'put', key: KEYS.application(task, key), value: bytes }])
+    log('task application accepted', { task, ticket: key, from })
+    if (from === 'http') publish({ kind: 'application', task, application: toHex(bytes) })
+    return { status: 'accepted' }
+  }
+
+  async function refreshTdb(r: RunState): Promise<void> {
+    if (r.tdb !== undefined) return
+    const fee = await committedFee(r.task)
+    if (fee.length === 0) return
+    const height = Math.min(...fee.map((c) => (c.coin.lock as Extract<Coin['lock'], { kind: 'task-fee' }>).revokeBefore))
+    const entry = await chain.getByHeight(height)
+    if (entry !== undefined) r.tdb = { height, hash: entry.hashHex }
+  }
+
+  async function select(r: RunState): Promise<void> {
+    const tdb = r.tdb!
+    const apps: TicketApplication[] = []
+    for (const a of r.applications.values()) {
+      try {
+        apps.push({ ticket: await ticketOf(r, a), pi: a.pi })
+      } catch (e) {
+        log('task application dropped at selection', { task: r.task, ticket: outpointKey(a.ticket), error: String(e) })
+      }
+    }
+    const fee = (await committedFee(r.task)).reduce((s, c) => s + c.coin.amount, 0n)
+    const stored = await deps.loadTask(r.task)
+    const datasetKB = Math.ceil((stored?.fragments.reduce((s, f) => s + f.length, 0) ?? 0) / 1024)
+    const result = selectCommittee('miner', apps, {
+      definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
+      committee: { datasetKB, expectedTrainingSeconds: 0, fee },
+    }, selectionParams())
+    const owners = new Map([...r.applications.values()].map((a) => [toHex(a.vrfPublicKey), outpointKey(a.ticket)]))
+    const miners = (result.members ?? []).map((m) => ({ key: toHex(m.ticket.owner), ticket: owners.get(toHex(m.ticket.vrfPublicKey))!, stake: m.ticket.stake.toString() }))
+    r.selection = { miners, outcome: result.members === undefined ? 'not-run' : 'completed' }
+    await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
+    log('task miners selected', { task: r.task, applied: apps.length, qualified: result.qualified.length, bounds: result.bounds, miners: miners.map((m) => m.key.slice(0, 16)), outcome: r.selection.outcome })
+  }
+
+  // ---- final models ----
+
+  async function onModel(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' }> {
+    const task = url.searchParams.get('task') ?? ''
+    if (!HEX64.test(task)) throw new HttpError(400, 'task must be a task hash (64 lowercase hex digits)')
+    const r = await runOf(task)
+    if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`, 'RELAY_UNKNOWN_TASK')
+    const m = finalModelFromBytes(bytes, r.spec)
+    if (toHex(m.taskHash) !== task) throw new HttpError(400, 'the model is for another task', 'RELAY_BAD_MODEL')
+    const miner = toHex(m.miner)
+    if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${task}`, 'RELAY_NOT_SELECTED')
+    if (r.mine !== undefined) throw new HttpError(409, `task ${task} is being evaluated: models are closed`, 'RELAY_TASK_CLOSED')
+    if (r.models.has(miner)) return { status: 'known' }
+    if (!(await verifyFinalModel(m))) throw new HttpError(400, 'the model is not signed by its miner', 'RELAY_BAD_MODEL')
+    r.models.set(miner, m)
+    await store.batch([{ type: 'put', key: KEYS.model(task, miner), value: bytes }])
+    log('final model accepted', { task, miner: miner.slice(0, 16) })
+    if (url.searchParams.get('from') !== 'relay') {
+      for (const base of deps.otherRelays()) {
+        void fetch(new URL(`api/task/model?task=${task}&from=relay`, base), { method: 'POST', body: bytes as BodyInit, signal: AbortSignal.timeout(30_000) })
+          .catch((e: unknown) => log('final model not handed on', { task, relay: base, error: String(e) }))
+      }
+    }
+    return { status: 'accepted' }
+  }
+
+  // ---- evaluation ----
+
+  function publish(m: EvalMessage): void {
+    void network.publish(TASK_RUNS_TOPIC, enc.encode(JSON.stringify(m))).catch(() => {})
+  }
+
+  async function signed(m: Record<string, string>): Promise<Signed> {
+    return { ...m, sig: toHex(await signAsync(keys.secretKey, evalSigHash(m))) } as Signed
+  }
+
+  async function evaluate(r: RunState): Promise<void> {
+    const d = await taskData(r)
+    const engine = await deps.engineFor(r.spec.layers)
+    const scores: MinerScore[] = []
+    for (const [miner, m] of r.models) scores.push({ miner: fromHex(miner), scorePpm: (await testScore(engine, d, m.theta)).scorePpm })
+    const conclusion = conclusionToBytes(createConclusion(r.spec.taskId, 'match', scores, []))
+    const salt = crypto.getRandomValues(new Uint8Array(32))
+    r.mine = { conclusion, salt, scores, committedAt: now(), revealed: false }
+    const commitment = computeConclusionCommitment(r.spec.taskId, keys.publicKey, conclusion, salt)
+    r.commits.set(me, commitment)
+    log('task evaluated', { task: r.task, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })) })
+    publish(await signed({ kind: 'commit', task: r.task, evaluator: me, commitment: toHex(commitment) }))
+  }
+
+  async function reveal(r: RunState): Promise<void> {
+    r.mine!.revealed = true
+    r.reveals.set(me, r.mine!.conclusion)
+    publish(await signed({ kind: 'reveal', task: r.task, evaluator: me, conclusion: toHex(r.mine!.conclusion), salt: toHex(r.mine!.salt) }))
+  }
+
+  /** The agreed conclusion's charge: every evaluator computes the same transaction from the same inputs. */
+  async function decide(r: RunState): Promise<void> {
+    const agreement = decideAgreement(evaluators.map(fromHex), [...r.reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
+    if (!agreement.decided) {
+      if (r.reveals.size === evaluators.length) log('evaluators disagree: no conclusion', { task: r.task, largest: agreement.largest, needed: agreement.needed })
+      return
+    }
+    const conclusion = conclusionFromBytes(agreement.conclusion)
+    const fee = await committedFee(r.task)
+    if (fee.length === 0) return
+    const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
+    const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
+    const agreeing = new Set(agreement.agreeing.map(toHex))
+    const miners = (r.selection?.miners ?? []).map((m) => ({
+      key: fromHex(m.key), stake: 0n, status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
+    }))
+    const input = {
+      client: fee[0]!.coin.recipient, outcome: r.selection?.outcome === 'completed' ? 'completed' as const : 'not-run' as const, miners,
+      // the relays supervised the task (recorded its messages, held its data) and evaluated it
+      supervisors: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: 'honest' as const })),
+      evaluators: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: agreeing.has(k) ? 'honest' as const : 'outlier' as const })),
+    }
+    // the transaction fee comes off the client's fee first, sized for the most payouts the split can have
+    const txFee = chargeTxFee(fee.length, miners.length + 2 * evaluators.length + 1, evaluators.length)
+    const payouts = computeCharge({ ...input, fee: total - txFee })
+    const resultHash = taggedHash(TAGS.evaluation, agreement.conclusion)
+    const charge = chargeTx(fee.map((c) => c.outpoint), fromHex(r.task), resultHash, payouts)
+    const best = conclusion.bestMiner === undefined ? undefined : toHex(conclusion.bestMiner)
+    r.decided = { conclusion: agreement.conclusion, charge, bestMiner: best, bestScorePpm: best === undefined ? undefined : scored.get(best) }
+    log('evaluators agree', { task: r.task, agreeing: agreement.agreeing.length, bestMiner: best?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
+    if (evaluators.includes(me) && agreeing.has(me)) {
+      const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
+      r.approvals.set(me, approval)
+      publish(await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }))
+    }
+  }
+
+  async function trySubmit(r: RunState): Promise<void> {
+    const tx = withApprovals(r.decided!.charge, [...r.approvals.values()], evaluators.map(fromHex))
+    if (tx === undefined) return
+    r.submitted = toHex(txHash(tx))
+    try {
+      await deps.submit(tx)
+      log('charge submitted', { task: r.task, tx: r.submitted })
+    } catch (e) {
+      // another relay's copy got there first (a conflict), or it is already mined: either way the charge is on its way
+      log('charge not submitted', { task: r.task, error: isPouwError(e) ? e.code : String(e) })
+    }
+  }
+
+  async function onMessage(data: Uint8Array, from: string): Promise<void> {
+    const m = JSON.parse(dec.decode(data)) as EvalMessage
+    if (m === null || typeof m !== 'object' || typeof m.task !== 'string' || !HEX64.test(m.task)) throw new HttpError(400, 'malformed task-run message')
+    if (m.kind === 'application') { await serial(() => onApplication(fromHex(m.application), from)); return }
+    if (!evaluators.includes(m.evaluator) || m.evaluator === me) return
+    const { sig, ...body } = m
+    if (!(await verify(fromHex(m.evaluator), evalSigHash(body), fromHex(sig)))) throw new HttpError(400, `a ${m.kind} with a bad signature from ${m.evaluator}`, 'RELAY_BAD_SIGNATURE')
+    await serial(async () => {
+      const r = await runOf(m.task)
+      if (r === undefined) return
+      if (m.kind === 'commit') { if (!r.commits.has(m.evaluator)) r.commits.set(m.evaluator, fromHex(m.commitment)) }
+      else if (m.kind === 'reveal') {
+        const commitment = r.commits.get(m.evaluator)
+        if (commitment === undefined || r.reveals.has(m.evaluator)) return
+        checkReveal(commitment, r.spec.taskId, fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
+        r.reveals.set(m.evaluator, fromHex(m.conclusion))
+      } else if (m.kind === 'approve') r.approvals.set(m.evaluator, { evaluator: fromHex(m.evaluator), signature: fromHex(m.approval) })
+      await step(r)
+    })
+  }
+
+  // ---- the driver ----
+
+  function phase(r: RunState): RunPhase {
+    if (r.tdb === undefined) return 'waiting'
+    if (r.selection === undefined) return 'joining'
+    if (r.mine === undefined) return 'training'
+    if (r.decided === undefined) return 'evaluating'
+    return 'charging'
+  }
+
+  async function step(r: RunState): Promise<void> {
+    if (r.decided !== undefined && (await charged(r))) return
+    await refreshTdb(r)
+    if (r.tdb === undefined) return
+    const height = chain.tip().height
+    if (r.selection === undefined) {
+      if (height < r.tdb.height + JOIN_BLOCKS) return
+      await select(r)
+    }
+    const sel = r.selection!
+    if (r.mine === undefined) {
+      const allIn = sel.miners.every((m) => r.models.has(m.key))
+      if (!allIn && height < r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) return
+      if (!evaluators.includes(me)) return
+      await evaluate(r)
+    }
+    const mine = r.mine!
+    if (!mine.revealed && (r.commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
+    if (r.decided === undefined) await decide(r)
+    if (r.decided !== undefined && r.submitted === undefined) await trySubmit(r)
+  }
+
+  /** the fee is spent on chain by a charge for this task */
+  async function charged(r: RunState): Promise<boolean> {
+    if (r.decided === undefined) return false
+    const left = (await chain.taskFees()).get(r.task) ?? []
+    return !r.decided.charge.inputs.some((i) => left.some((c) => outpointKey(c.outpoint) === outpointKey(i.prevout)))
+  }
+
+  async function tick(): Promise<void> {
+    await serial(async () => {
+      for (const task of (await chain.taskFees()).keys()) await runOf(task)
+      for (const r of runs.values()) {
+        try {
+          await step(r)
+        } catch (e) {
+          log('task run step failed', { task: r.task, error: isPouwError(e) ? `${e.code}: ${e.message}` : String(e) })
+        }
+      }
+    })
+  }
+
+  const timer = setInterval(() => { void tick() }, 2_000)
+  timer.unref()
+
+  async function status(task: string): Promise<Record<string, unknown>> {
+    const r = await runOf(task)
+    if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`)
+    const isCharged = await charged(r)
+    return {
+      task, phase: isCharged ? 'charged' : phase(r), definitionBlock: r.tdb ?? null,
+      joinUntil: r.tdb === undefined ? null : r.tdb.height + JOIN_BLOCKS,
+      applications: [...r.applications.keys()].sort(),
+      selection: r.selection ?? null,
+      models: [...r.models.keys()].sort(),
+      evaluators, commits: [...r.commits.keys()].sort(), reveals: [...r.reveals.keys()].sort(), approvals: [...r.approvals.keys()].sort(),
+      myScores: r.mine?.scores.map((s) => ({ miner: toHex(s.miner), scorePpm: s.scorePpm })) ?? null,
+      result: r.decided === undefined ? null : {
+        conclusion: toHex(r.decided.conclusion), bestMiner: r.decided.bestMiner ?? null, bestScorePpm: r.decided.bestScorePpm ?? null,
+        charge: toHex(txHash(r.decided.charge)), submitted: r.submitted ?? null,
+        payouts: r.decided.charge.outputs.map((o) => ({ recipient: toHex(o.recipient), amount: o.amount.toString() })),
+        model: r.decided.bestMiner === undefined ? null : `/data/tasks/${task}/model.json`,
+      },
+      charged: isCharged,
+    }
+  }
+
+  async function blob(pathname: string): Promise<Uint8Array | undefined> {
+    const m = /^\/data\/tasks\/([0-9a-f]{64})\/(\d{1,5}|model\.json|weights\.bin)$/.exec(pathname)
+    if (!m) return undefined
+    const r = await runOf(m[1]!)
+    if (r === undefined) throw new HttpError(404, `no task ${m[1]} on this relay`, 'RELAY_UNKNOWN_TASK')
+    if (m[2] === 'model.json' || m[2] === 'weights.bin') {
+      const best = r.decided?.bestMiner
+      if (best === undefined || !(await charged(r))) throw new HttpError(404, `task ${r.task} has no charged result yet`, 'RELAY_NO_MODEL')
+      const model = layersModel(r.spec, r.models.get(best)!.theta)
+      return m[2] === 'weights.bin' ? model.weights : enc.encode(JSON.stringify(model.modelJson))
+    }
+    // the test fragments stay with the supervisors until the task is charged (§4.4: then the test set is revealed)
+    const i = Number(m[2])
+    if (i >= r.spec.fragmentHashes.length) throw new HttpError(404, `task ${r.task} has ${r.spec.fragmentHashes.length} fragments`)
+    await refreshTdb(r)
+    const held = (why: string): never => { throw new HttpError(403, `fragment ${i} of task ${r.task} is held back: ${why}`, 'RELAY_HELD_BACK') }
+    if (r.tdb === undefined) held('its task-definition block, whose hash splits train from test, is not mined yet')
+    const d = await taskData(r)
+    if (!d.plan.trainFragments.includes(i) && !(await charged(r))) held('it is in the test split, revealed once the task is charged')
+    return (await deps.loadTask(r.task))?.fragments[i]
+  }
+
+  return {
+    get: {
+      '/api/task/run': async (url) => {
+        const task = url.searchParams.get('hash') ?? ''
+        if (!HEX64.test(task)) throw new HttpError(400, 'hash must be a task hash (64 lowercase hex digits)')
+        return status(task)
+      },
+    },
+    post: {
+      '/api/task/join': async (_url, body) => serial(() => onApplication(body, 'http')),
+      '/api/task/model': async (url, body) => serial(() => onModel(url, body)),
+    },
+    onMessage,
+    blob,
+    tick,
+    stop: () => clearInterval(timer),
+  }
+}
