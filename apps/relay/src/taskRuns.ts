@@ -31,16 +31,16 @@
  * ticket are not wired. Stakes stay locked to their expiry (not captured).
  */
 import {
-  DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, bytesEqual, compareBytes, fromHex, isPouwError, signAsync, taggedHash, taskFromBytes,
-  taskHash, toHex, txHash, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
+  DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, fromHex, isPouwError, signAsync, taggedHash, taskFromBytes,
+  toHex, txHash, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
 } from '@pouw/protocol'
 import {
-  DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, agreementThreshold, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
+  DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
   computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointKey, selectCommittee,
   withApprovals, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type Ticket, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, applicationFromBytes, applicationToBytes, datasetFromFragments, finalModelFromBytes, finalModelToBytes, layersModel, taskSeed,
+  TaskData, applicationFromBytes, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
   testScore, verifyApplication, verifyFinalModel, type FinalModel, type GradientEngine, type TaskApplication,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
