@@ -13,6 +13,7 @@
  * POUW_E2E_VERBOSE=1 echoes relay output live.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { setPriority, tmpdir } from 'node:os'
@@ -57,6 +58,8 @@ export interface TestnetOptions {
   readyTimeoutMs?: number
   /** Prefix for echoed log lines when POUW_E2E_VERBOSE=1. */
   name?: string
+  /** The relay's verifier (and evaluator) key seed, written to DATA_DIR/verifier.key before it starts. */
+  verifierSeed?: Uint8Array
   /** Other relays' libp2p multiaddrs (POUW_PEERS): this relay keeps connected to them, one gossip mesh. */
   peers?: string[]
 }
@@ -153,6 +156,7 @@ export async function startTestnet(opts: TestnetOptions = {}): Promise<Testnet> 
   let proc!: ChildProcess
   let url = ''
 
+  if (opts.verifierSeed !== undefined) await writeFile(join(dataDir, 'verifier.key'), opts.verifierSeed, { mode: 0o600 })
   const launch = async (): Promise<void> => {
     const child = spawn(process.execPath, RELAY_ARGS, {
       cwd: REPO_ROOT,
@@ -328,8 +332,13 @@ export async function startRelayMesh(
 ): Promise<Testnet[]> {
   const relays: Testnet[] = []
   const peers = [...(opts.peers ?? [])]
+  // one evaluator federation for the whole mesh: every relay's key, known before any starts
+  // (Ed25519 from node:crypto: the JWK's d is the 32-byte seed the relay reads, x its public key)
+  const keys = Array.from({ length: count }, () => generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }))
+  const seeds = keys.map((k) => new Uint8Array(Buffer.from(k.d!, 'base64url')))
+  const env = { ...opts.env, POUW_EVALUATORS: keys.map((k) => Buffer.from(k.x!, 'base64url').toString('hex')).join(',') }
   for (let i = 0; i < count; i++) {
-    const net = await start({ env: opts.env, readyTimeoutMs: opts.readyTimeoutMs, peers: [...peers], name: opts.name ? `${opts.name}-${i}` : `relay-${i}` })
+    const net = await start({ env, verifierSeed: seeds[i], readyTimeoutMs: opts.readyTimeoutMs, peers: [...peers], name: opts.name ? `${opts.name}-${i}` : `relay-${i}` })
     relays.push(net)
     peers.push(...(await relayAddrs(net.url)))
   }

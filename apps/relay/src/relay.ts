@@ -649,6 +649,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           chain: {
             network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: nextBits(tip, params), subsidy: params.subsidy.toString(),
             genesisTime: params.genesisTime, bits: params.bits, maxFutureSeconds: params.maxFutureSeconds, coinbaseMaturity: coinbaseMaturity(params),
+            evaluators: evaluators.map(toHex),
           },
           mempool: { count: ledger.mempool.count, bytes: ledger.mempool.totalBytes, ...ledger.stats },
           task: {
