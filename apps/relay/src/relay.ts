@@ -16,7 +16,7 @@ import {
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
 import { createLedgerApi } from './ledgerApi.js'
-import { TASK_RUNS_TOPIC, createTaskRuns } from './taskRuns.js'
+import { TASK_RUNS_TOPIC, TASK_RUN_RULES, createTaskRuns } from './taskRuns.js'
 import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
@@ -651,6 +651,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             genesisTime: params.genesisTime, bits: params.bits, maxFutureSeconds: params.maxFutureSeconds, coinbaseMaturity: coinbaseMaturity(params),
             evaluators: evaluators.map(toHex),
           },
+          // how client tasks run here: the miner tickets they select from, the join and training windows
+          taskRuns: TASK_RUN_RULES,
           mempool: { count: ledger.mempool.count, bytes: ledger.mempool.totalBytes, ...ledger.stats },
           task: {
             id: toHex(task.taskId), hash: toHex(taskHash(task)), spec: toHex(taskToBytes(task)), parameters: parameterCount(task.layers),
@@ -728,7 +730,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       clearInterval(confirmationSync)
       loopDelay.disable()
       supervisor.stop()
-      taskRuns.stop()
+      await taskRuns.stop()
       for (const o of orphans.values()) clearTimeout(o.timer)
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()

@@ -16,9 +16,10 @@
  *   evaluating  once every selected miner posted (or TRAIN_BLOCKS passed),
  *               each evaluator scores every model on the test split, commits
  *               to its conclusion, reveals it once every evaluator committed
- *               (or REVEAL_WAIT_MS passed), and when ceil(2n/3) identical
- *               reveals decide, computes the split (ledger computeCharge),
- *               signs the charge and gossips its approval.
+ *               (or REVEAL_WAIT_MS passed); once every evaluator revealed
+ *               (or REVEAL_WAIT_MS passed again) and ceil(2n/3) reveals are
+ *               identical, computes the split (ledger computeCharge), signs
+ *               the charge and gossips its approval.
  *   charged     with ceil(2n/3) approvals any relay submits the charge to the
  *               mempool; a block spends the fee. The best model is served in
  *               TensorFlow.js format at /data/tasks/<hash>/model.json.
@@ -47,8 +48,11 @@ import type { PubSubNetwork } from '@pouw/network/node'
 import { HttpError, type ApiHandler, type PostHandler } from './http.js'
 
 export const TASK_RUNS_TOPIC = '/pouw/1/task-runs'
-/** blocks after the task-definition block during which miner tickets may apply */
-export const JOIN_BLOCKS = 2
+/**
+ * blocks after the task-definition block during which miner tickets may apply: a volunteer's tab
+ * has to see the block, prove its VRF output and post, so at testnet block times a few seconds
+ */
+export const JOIN_BLOCKS = 6
 /** blocks after selection by which the selected miners post their final models */
 export const TRAIN_BLOCKS = 200
 /** how long an evaluator waits for the others' commitments before it reveals anyway */
@@ -58,6 +62,15 @@ export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 
 /** a client task's preference vector (its hardware needs are not in the definition yet): any ticket compares fully */
 export const TASK_PREFERENCES = [1]
 const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
+
+/** What a volunteer needs to know to take part (GET /api/status `taskRuns`). */
+export const TASK_RUN_RULES = {
+  ticketRole: MINER_ROLE, ticketMinPrice: TICKET_PARAMS.minPrice.toString(), ticketMaturity: TICKET_PARAMS.maturity,
+  preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, trainBlocks: TRAIN_BLOCKS,
+}
+
+/** Chain.taskFees(): every task's fee coins, read once per step (a scan of the UTXO set) */
+type TaskFees = Awaited<ReturnType<Chain['taskFees']>>
 
 export type RunPhase = 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
 
@@ -72,7 +85,7 @@ interface RunState {
   selection?: { miners: Selected[]; outcome: 'completed' | 'not-run' }
   models: Map<string, FinalModel>
   /** this evaluator's own conclusion and salt, once it scored */
-  mine?: { conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealed: boolean }
+  mine?: { conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
   commits: Map<string, Uint8Array>
   reveals: Map<string, Uint8Array>
   decided?: { conclusion: Uint8Array; charge: TransferTx; bestMiner?: string; bestScorePpm?: number }
@@ -113,7 +126,8 @@ export interface TaskRuns {
   blob(pathname: string): Promise<Uint8Array | undefined>
   /** after every block and on a timer: move every run on */
   tick(): Promise<void>
-  stop(): void
+  /** stops the timer and waits for the step under way */
+  stop(): Promise<void>
 }
 
 export function createTaskRuns(deps: {
@@ -175,8 +189,8 @@ export function createTaskRuns(deps: {
   }
 
   /** the task's committed fee coins on chain (empty: unpaid, revoked, still revocable, or charged) */
-  async function committedFee(task: string): Promise<{ outpoint: OutPoint; coin: Coin }[]> {
-    const coins = (await chain.taskFees()).get(task) ?? []
+  function committedFee(task: string, fees: TaskFees): { outpoint: OutPoint; coin: Coin }[] {
+    const coins = fees.get(task) ?? []
     const height = chain.tip().height + 1
     return coins.filter((c) => c.coin.lock.kind === 'task-fee' && height >= c.coin.lock.revokeBefore)
   }
@@ -210,7 +224,7 @@ export function createTaskRuns(deps: {
     const task = toHex(a.taskHash)
     const r = await runOf(task)
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`, 'RELAY_UNKNOWN_TASK')
-    await refreshTdb(r)
+    await refreshTdb(r, await chain.taskFees())
     if (r.tdb === undefined) throw new HttpError(409, `task ${task}'s fee is not committed yet: applications open at its definition block`, 'RELAY_TASK_NOT_OPEN')
     if (r.selection !== undefined || chain.tip().height >= r.tdb.height + JOIN_BLOCKS) throw new HttpError(409, `task ${task} has selected its miners`, 'RELAY_TASK_CLOSED')
     const key = outpointKey(a.ticket)
@@ -223,16 +237,16 @@ export function createTaskRuns(deps: {
     return { status: 'accepted' }
   }
 
-  async function refreshTdb(r: RunState): Promise<void> {
+  async function refreshTdb(r: RunState, fees: TaskFees): Promise<void> {
     if (r.tdb !== undefined) return
-    const fee = await committedFee(r.task)
+    const fee = committedFee(r.task, fees)
     if (fee.length === 0) return
     const height = Math.min(...fee.map((c) => (c.coin.lock as Extract<Coin['lock'], { kind: 'task-fee' }>).revokeBefore))
     const entry = await chain.getByHeight(height)
     if (entry !== undefined) r.tdb = { height, hash: entry.hashHex }
   }
 
-  async function select(r: RunState): Promise<void> {
+  async function select(r: RunState, fees: TaskFees): Promise<void> {
     const tdb = r.tdb!
     const apps: TicketApplication[] = []
     for (const a of r.applications.values()) {
@@ -242,7 +256,7 @@ export function createTaskRuns(deps: {
         log('task application dropped at selection', { task: r.task, ticket: outpointKey(a.ticket), error: String(e) })
       }
     }
-    const fee = (await committedFee(r.task)).reduce((s, c) => s + c.coin.amount, 0n)
+    const fee = committedFee(r.task, fees).reduce((s, c) => s + c.coin.amount, 0n)
     const stored = await deps.loadTask(r.task)
     const datasetKB = Math.ceil((stored?.fragments.reduce((s, f) => s + f.length, 0) ?? 0) / 1024)
     const result = selectCommittee('miner', apps, {
@@ -299,7 +313,7 @@ export function createTaskRuns(deps: {
     for (const [miner, m] of r.models) scores.push({ miner: fromHex(miner), scorePpm: (await testScore(engine, d, m.theta)).scorePpm })
     const conclusion = conclusionToBytes(createConclusion(r.spec.taskId, 'match', scores, []))
     const salt = crypto.getRandomValues(new Uint8Array(32))
-    r.mine = { conclusion, salt, scores, committedAt: now(), revealed: false }
+    r.mine = { conclusion, salt, scores, committedAt: now() }
     const commitment = computeConclusionCommitment(r.spec.taskId, keys.publicKey, conclusion, salt)
     r.commits.set(me, commitment)
     log('task evaluated', { task: r.task, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })) })
@@ -307,20 +321,29 @@ export function createTaskRuns(deps: {
   }
 
   async function reveal(r: RunState): Promise<void> {
-    r.mine!.revealed = true
+    r.mine!.revealedAt = now()
     r.reveals.set(me, r.mine!.conclusion)
     publish(await signed({ kind: 'reveal', task: r.task, evaluator: me, conclusion: toHex(r.mine!.conclusion), salt: toHex(r.mine!.salt) }))
   }
 
-  /** The agreed conclusion's charge: every evaluator computes the same transaction from the same inputs. */
-  async function decide(r: RunState): Promise<void> {
+  /**
+   * The agreed conclusion's charge: every evaluator computes the same transaction from the same
+   * inputs. Those inputs include who agreed (an evaluator that did not is an outlier, unpaid), so
+   * the decision waits for every evaluator's reveal: deciding on the first ceil(2n/3) identical
+   * ones would let relays that heard different reveals first sign different charges (the e2e
+   * @lifecycle test caught exactly that). Only an evaluator silent for REVEAL_WAIT_MS past this
+   * one's own reveal is left out; then relays may still differ, and no charge gathers approvals.
+   */
+  async function decide(r: RunState, fees: TaskFees): Promise<void> {
+    const everyone = evaluators.every((e) => r.reveals.has(e))
+    if (!everyone && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return
     const agreement = decideAgreement(evaluators.map(fromHex), [...r.reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
     if (!agreement.decided) {
       if (r.reveals.size === evaluators.length) log('evaluators disagree: no conclusion', { task: r.task, largest: agreement.largest, needed: agreement.needed })
       return
     }
     const conclusion = conclusionFromBytes(agreement.conclusion)
-    const fee = await committedFee(r.task)
+    const fee = committedFee(r.task, fees)
     if (fee.length === 0) return
     const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
     const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
@@ -379,7 +402,7 @@ export function createTaskRuns(deps: {
         checkReveal(commitment, r.spec.taskId, fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
         r.reveals.set(m.evaluator, fromHex(m.conclusion))
       } else if (m.kind === 'approve') r.approvals.set(m.evaluator, { evaluator: fromHex(m.evaluator), signature: fromHex(m.approval) })
-      await step(r)
+      await step(r, await chain.taskFees())
     })
   }
 
@@ -393,14 +416,14 @@ export function createTaskRuns(deps: {
     return 'charging'
   }
 
-  async function step(r: RunState): Promise<void> {
-    if (r.decided !== undefined && (await charged(r))) return
-    await refreshTdb(r)
+  async function step(r: RunState, fees: TaskFees): Promise<void> {
+    if (charged(r, fees)) return
+    await refreshTdb(r, fees)
     if (r.tdb === undefined) return
     const height = chain.tip().height
     if (r.selection === undefined) {
       if (height < r.tdb.height + JOIN_BLOCKS) return
-      await select(r)
+      await select(r, fees)
     }
     const sel = r.selection!
     if (r.mine === undefined) {
@@ -410,29 +433,34 @@ export function createTaskRuns(deps: {
       await evaluate(r)
     }
     const mine = r.mine!
-    if (!mine.revealed && (r.commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
-    if (r.decided === undefined) await decide(r)
+    if (mine.revealedAt === undefined && (r.commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
+    if (mine.revealedAt !== undefined && r.decided === undefined) await decide(r, fees)
     if (r.decided !== undefined && r.submitted === undefined) await trySubmit(r)
   }
 
   /** the fee is spent on chain by a charge for this task */
-  async function charged(r: RunState): Promise<boolean> {
+  function charged(r: RunState, fees: TaskFees): boolean {
     if (r.decided === undefined) return false
-    const left = (await chain.taskFees()).get(r.task) ?? []
+    const left = fees.get(r.task) ?? []
     return !r.decided.charge.inputs.some((i) => left.some((c) => outpointKey(c.outpoint) === outpointKey(i.prevout)))
   }
 
+  let stopped = false
+  /** never throws: a failed step is logged and retried on the next tick */
   async function tick(): Promise<void> {
     await serial(async () => {
-      for (const task of (await chain.taskFees()).keys()) await runOf(task)
+      if (stopped) return
+      const fees = await chain.taskFees()
+      for (const task of fees.keys()) await runOf(task)
       for (const r of runs.values()) {
+        if (stopped) return
         try {
-          await step(r)
+          await step(r, fees)
         } catch (e) {
           log('task run step failed', { task: r.task, error: isPouwError(e) ? `${e.code}: ${e.message}` : String(e) })
         }
       }
-    })
+    }).catch((e: unknown) => { if (!stopped) log('task runs tick failed', { error: String(e) }) })
   }
 
   const timer = setInterval(() => { void tick() }, 2_000)
@@ -441,7 +469,7 @@ export function createTaskRuns(deps: {
   async function status(task: string): Promise<Record<string, unknown>> {
     const r = await runOf(task)
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`)
-    const isCharged = await charged(r)
+    const isCharged = charged(r, await chain.taskFees())
     return {
       task, phase: isCharged ? 'charged' : phase(r), definitionBlock: r.tdb ?? null,
       joinUntil: r.tdb === undefined ? null : r.tdb.height + JOIN_BLOCKS,
@@ -467,18 +495,19 @@ export function createTaskRuns(deps: {
     if (r === undefined) throw new HttpError(404, `no task ${m[1]} on this relay`, 'RELAY_UNKNOWN_TASK')
     if (m[2] === 'model.json' || m[2] === 'weights.bin') {
       const best = r.decided?.bestMiner
-      if (best === undefined || !(await charged(r))) throw new HttpError(404, `task ${r.task} has no charged result yet`, 'RELAY_NO_MODEL')
+      if (best === undefined || !charged(r, await chain.taskFees())) throw new HttpError(404, `task ${r.task} has no charged result yet`, 'RELAY_NO_MODEL')
       const model = layersModel(r.spec, r.models.get(best)!.theta)
       return m[2] === 'weights.bin' ? model.weights : enc.encode(JSON.stringify(model.modelJson))
     }
     // the test fragments stay with the supervisors until the task is charged (§4.4: then the test set is revealed)
     const i = Number(m[2])
     if (i >= r.spec.fragmentHashes.length) throw new HttpError(404, `task ${r.task} has ${r.spec.fragmentHashes.length} fragments`)
-    await refreshTdb(r)
+    const fees = await chain.taskFees()
+    await refreshTdb(r, fees)
     const held = (why: string): never => { throw new HttpError(403, `fragment ${i} of task ${r.task} is held back: ${why}`, 'RELAY_HELD_BACK') }
     if (r.tdb === undefined) held('its task-definition block, whose hash splits train from test, is not mined yet')
     const d = await taskData(r)
-    if (!d.plan.trainFragments.includes(i) && !(await charged(r))) held('it is in the test split, revealed once the task is charged')
+    if (!d.plan.trainFragments.includes(i) && !charged(r, fees)) held('it is in the test split, revealed once the task is charged')
     return (await deps.loadTask(r.task))?.fragments[i]
   }
 
@@ -497,6 +526,10 @@ export function createTaskRuns(deps: {
     onMessage,
     blob,
     tick,
-    stop: () => clearInterval(timer),
+    stop: async () => {
+      stopped = true
+      clearInterval(timer)
+      await queue // the step under way finishes before the store closes
+    },
   }
 }

@@ -25,6 +25,7 @@ import { Wallet, payTo, signTransfer, walletSourceFromJson, type ChainParams, ty
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 import type { TaskListing } from '../src/clientTasks.js'
+import { JOIN_BLOCKS } from '../src/taskRuns.js'
 
 const WAIT_MS = 15_000
 const BLOCKS_WANTED = 2
@@ -629,7 +630,7 @@ describe('relay: gossip, verification, persistence', () => {
     for (const [i, w] of [w1, w2].entries()) assert.equal((await apply(w, tickets[i]!)).status, 200)
 
     // JOIN_BLOCKS later the committee is selected; the miners fetch the training fragments (not the test ones) and train
-    await mineWithTemplates(async () => (await getJson<Status>(r, '/api/status')).height >= tdb.height + 2)
+    await mineWithTemplates(async () => (await getJson<Status>(r, '/api/status')).height >= tdb.height + JOIN_BLOCKS)
     const selection = (await waitFor('the selection', async () => (await run()).selection ?? undefined)) as { miners: { key: string }[]; outcome: string }
     assert.equal(selection.outcome, 'completed')
     assert.deepEqual(selection.miners.map((m) => m.key).sort(), [w1, w2].map((w) => toHex(w.keys.publicKey)).sort())
