@@ -16,6 +16,14 @@ export function assignmentParams(task: TaskSpec): AssignmentParams {
   return { method: task.assignment, kappa: task.kappa, loadFactorPermille: task.loadFactorPermille }
 }
 
+/** The task's data plan under `seed` (no data needed): which fragments train and test, and the batches. */
+export function taskPlan(task: TaskSpec, seed: Uint8Array): DataPlan {
+  return planData({
+    recordCount: task.recordCount, fragmentCount: task.fragmentHashes.length,
+    trainPermille: task.trainPermille, valPermille: task.valPermille, batchSize: task.batchSize,
+  }, seed)
+}
+
 /**
  * A task with its data: the plan (fragments, train/validation/test split,
  * mini-batches) and the per-epoch assignment of batches to miners. `data` is
@@ -28,10 +36,7 @@ export class TaskData {
   private cache = new Map<string, Map<string, number[]>>()
 
   constructor(readonly task: TaskSpec, readonly data: Dataset, readonly seed: Uint8Array) {
-    this.plan = planData({
-      recordCount: task.recordCount, fragmentCount: task.fragmentHashes.length,
-      trainPermille: task.trainPermille, valPermille: task.valPermille, batchSize: task.batchSize,
-    }, seed)
+    this.plan = taskPlan(task, seed)
     this.params = assignmentParams(task)
   }
 
