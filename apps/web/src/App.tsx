@@ -1,7 +1,9 @@
+import { useTaskMiner } from './taskMiner'
 import { useVolunteer } from './volunteer'
 import { useWallet } from './wallet'
 import { BackendPanel } from './ui/BackendPanel'
 import { BlocksPanel } from './ui/BlocksPanel'
+import { ClientTasksPanel } from './ui/ClientTasksPanel'
 import { Controls } from './ui/Controls'
 import { NetworkPanel } from './ui/NetworkPanel'
 import { TaskPanel } from './ui/TaskPanel'
@@ -18,6 +20,8 @@ export function App() {
 function VolunteerApp() {
   const wallet = useWallet()
   const { view, start, stop } = useVolunteer(wallet.view.key)
+  // client tasks take this tab's compute too: only while the volunteer has started it
+  const taskMiner = useTaskMiner(wallet, view.status === 'training')
 
   return (
     <div className="app">
@@ -48,7 +52,8 @@ function VolunteerApp() {
           <TaskPanel task={view.task} />
           <BackendPanel backend={view.backend} selecting={view.status === 'selecting-backend'} />
           <NetworkPanel relay={view.relay} p2p={view.p2p} chain={view.chain} minerId={view.minerId} />
-          <WalletPanel wallet={wallet.view} send={wallet.send} />
+          <WalletPanel wallet={wallet.view} send={wallet.send} buyTicket={wallet.buyTicket} />
+          <ClientTasksPanel miner={taskMiner} />
         </div>
         <BlocksPanel blocks={view.blocks} />
       </main>

@@ -67,17 +67,23 @@ async function fetchExact(url: string, size: number, onBytes: (n: number) => voi
 /**
  * Every fragment of the task from `${baseUrl}<i>`, checked, in fragment
  * order. A transport failure is retried; a wrong fragment is not (it is the
- * server's fault and throws at once).
+ * server's fault and throws at once). With `only`, just those fragments are
+ * fetched; the others come back as zeros of their size (a client task's
+ * miner gets the training split only: the test split stays with the relays).
  */
 export async function downloadFragments(
   task: TaskSpec,
   onProgress: (p: FragmentProgress) => void,
   baseUrl = '/data/fragments/',
+  only?: readonly number[],
 ): Promise<Uint8Array[]> {
   const sizes = fragmentSizes(task)
-  const progress: FragmentProgress = { done: 0, total: sizes.length, bytes: 0, totalBytes: sizes.reduce((a, b) => a + b, 0) }
+  const wanted = only === undefined ? sizes.map((_, i) => i) : [...only].sort((a, b) => a - b)
+  const outside = wanted.find((i) => !Number.isInteger(i) || i < 0 || i >= sizes.length)
+  if (outside !== undefined) throw dataPrepError('BAD_FRAGMENT', `fragment ${outside}: the task has ${sizes.length} fragments`)
+  const progress: FragmentProgress = { done: 0, total: wanted.length, bytes: 0, totalBytes: wanted.reduce((a, i) => a + (sizes[i] ?? 0), 0) }
   onProgress({ ...progress })
-  const out: Uint8Array[] = new Array<Uint8Array>(sizes.length)
+  const out: Uint8Array[] = sizes.map((n) => new Uint8Array(n))
   let next = 0
   let failed = false
   const one = async (i: number): Promise<void> => {
@@ -99,12 +105,12 @@ export async function downloadFragments(
   }
   const lane = async (): Promise<void> => {
     try {
-      while (!failed && next < sizes.length) await one(next++)
+      while (!failed && next < wanted.length) await one(wanted[next++]!)
     } catch (e) {
       failed = true // the other lanes stop after their current fragment
       throw e
     }
   }
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, sizes.length) }, lane))
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, wanted.length) }, lane))
   return out
 }

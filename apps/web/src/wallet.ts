@@ -8,7 +8,8 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { fromHex, generateKeyPair, toHex, txHash, txToBytes, SECRET_KEY_SIZE, type KeyPair, type OutPoint, type TransferTx } from '@pouw/protocol'
-import { Wallet, walletSourceFromJson, type ChainParams, type WalletJson, type WalletSource } from '@pouw/ledger'
+import { Wallet, coinFromJson, walletSourceFromJson, type ChainParams, type WalletJson, type WalletSource } from '@pouw/ledger'
+import { getJson, postBytes } from './api'
 
 const DB_NAME = 'pouw-wallet'
 const STORE = 'keys'
@@ -27,7 +28,24 @@ export interface WalletView {
   height: number | null
   /** transfers this page sent, newest first */
   sent: { tx: string; to: string; amount: bigint; fee: bigint; at: number }[]
+  /** BUY_TICKETS stakes this key holds (paper 003 §3.3): what a client task's selection draws from */
+  tickets: TicketView[]
   error: string | null
+}
+
+export interface TicketView {
+  /** "txHash:index" */
+  outpoint: string
+  txHash: string
+  index: number
+  amount: bigint
+  /** index in SELECTION_ROLES (0: miner) */
+  role: number
+  preferences: number[]
+  /** the block that bought it */
+  height: number
+  /** the stake comes back from this height on */
+  expiry: number
 }
 
 function request<T>(r: IDBRequest<T>): Promise<T> {
@@ -95,15 +113,8 @@ function paramsOf(c: StatusChain): ChainParams {
   }
 }
 
-async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { cache: 'no-store' })
-  const body = (await res.json()) as T & { error?: string; code?: string }
-  if (!res.ok) throw new Error(body.code !== undefined ? `${body.code}: ${body.error}` : `HTTP ${res.status}: ${body.error ?? ''}`)
-  return body
-}
-
 /** Builds a signed transfer with the profile's wallet over its coins (send, payForTask, revokeTask, ...). */
-export type BuildTransfer = (wallet: Wallet, source: WalletSource & { pending: (o: OutPoint) => boolean }) => Promise<TransferTx>
+export type BuildTransfer = (wallet: Wallet, source: WalletSource & { pending: (o: OutPoint) => boolean }, rules?: TaskRunRules) => Promise<TransferTx>
 
 export interface WalletHandle {
   view: WalletView
@@ -111,10 +122,17 @@ export interface WalletHandle {
   send(toHex: string, amount: bigint): Promise<string>
   /** any transfer: built and signed here, handed to the relay; resolves with its hash, or throws the relay's refusal */
   transact(build: BuildTransfer): Promise<string>
+  /** BUY_TICKETS: stakes `amount` as a miner ticket valid for `blocks` blocks (the relay's TASK_RUN_RULES give role and preferences) */
+  buyTicket(amount: bigint, blocks: number): Promise<string>
+  /** the profile's key pair, once loaded: it also signs what a ticket's owner signs (task applications, final models) */
+  keys(): KeyPair | null
 }
 
+/** GET /api/status `taskRuns`: how this relay runs client tasks (apps/relay taskRuns.ts TASK_RUN_RULES). */
+export interface TaskRunRules { ticketRole: number; ticketMinPrice: string; ticketMaturity: number; preferences: number[]; joinBlocks: number; trainBlocks: number }
+
 export function useWallet(): WalletHandle {
-  const [view, setView] = useState<WalletView>({ key: null, persisted: null, balance: null, coins: 0, height: null, sent: [], error: null })
+  const [view, setView] = useState<WalletView>({ key: null, persisted: null, balance: null, coins: 0, height: null, sent: [], tickets: [], error: null })
   const keys = useRef<KeyPair | null>(null)
 
   const refresh = useCallback(async (): Promise<WalletJson | null> => {
@@ -122,8 +140,15 @@ export function useWallet(): WalletHandle {
     if (k === null) return null
     const w = await getJson<WalletJson>(`/api/wallet?key=${toHex(k.publicKey)}`)
     const b = w.balance
+    const tickets: TicketView[] = []
+    for (const c of w.coins.map(coinFromJson)) {
+      if (c.coin.lock.kind !== 'stake') continue
+      const { role, preferences, expiry } = c.coin.lock
+      const txHash = toHex(c.outpoint.txHash)
+      tickets.push({ outpoint: `${txHash}:${c.outpoint.index}`, txHash, index: c.outpoint.index, amount: c.coin.amount, role, preferences, height: c.coin.height, expiry })
+    }
     setView((v) => ({
-      ...v, height: w.height, coins: w.coins.length, error: null,
+      ...v, height: w.height, coins: w.coins.length, tickets, error: null,
       balance: { total: BigInt(b.total), spendable: BigInt(b.spendable), immature: BigInt(b.immature), locked: BigInt(b.locked) },
     }))
     return w
@@ -146,12 +171,10 @@ export function useWallet(): WalletHandle {
   const submit = useCallback(async (build: BuildTransfer): Promise<{ tx: string; fee: bigint }> => {
     const k = keys.current
     if (k === null) throw new Error('the wallet key is not loaded yet')
-    const [status, w] = await Promise.all([getJson<{ chain: StatusChain }>('/api/status'), refresh()])
+    const [status, w] = await Promise.all([getJson<{ chain: StatusChain; taskRuns?: TaskRunRules }>('/api/status'), refresh()])
     if (w === null) throw new Error('the wallet key is not loaded yet')
-    const tx = await build(new Wallet(k), walletSourceFromJson(w, paramsOf(status.chain)))
-    const res = await fetch('/api/tx', { method: 'POST', body: txToBytes(tx) as BodyInit })
-    const body = (await res.json()) as { tx?: string; fee?: string; error?: string; code?: string }
-    if (!res.ok) throw new Error(`${body.code ?? `HTTP ${res.status}`}: ${body.error ?? ''}`)
+    const tx = await build(new Wallet(k), walletSourceFromJson(w, paramsOf(status.chain)), status.taskRuns)
+    const body = await postBytes<{ tx?: string; fee?: string }>('/api/tx', txToBytes(tx))
     void refresh().catch(() => {})
     return { tx: toHex(txHash(tx)), fee: BigInt(body.fee ?? '0') }
   }, [refresh])
@@ -165,5 +188,17 @@ export function useWallet(): WalletHandle {
     return tx
   }, [submit])
 
-  return { view, send, transact }
+  const buyTicket = useCallback(async (amount: bigint, blocks: number): Promise<string> => {
+    if (!Number.isInteger(blocks) || blocks < 1 || blocks > 1_000_000) throw new Error('a ticket is valid for a whole number of blocks in [1, 1000000]')
+    return (await submit(async (wallet, source, rules) => {
+      if (rules === undefined) throw new Error('this relay runs no client tasks (its status has no taskRuns)')
+      if (amount < BigInt(rules.ticketMinPrice)) throw new Error(`a miner ticket stakes at least ${formatCoins(BigInt(rules.ticketMinPrice))} coins`)
+      const expiry = source.tip().height + 1 + blocks
+      return wallet.buyTickets(source, amount, { role: rules.ticketRole, preferences: rules.preferences, expiry }, { exclude: source.pending })
+    })).tx
+  }, [submit])
+
+  const getKeys = useCallback((): KeyPair | null => keys.current, [])
+
+  return { view, send, transact, buyTicket, keys: getKeys }
 }

@@ -6,6 +6,8 @@ import { Panel } from './Panel'
 export interface WalletPanelProps {
   wallet: WalletView
   send(to: string, amount: bigint): Promise<string>
+  /** BUY_TICKETS as a miner (the volunteer's page): client tasks select their miners from tickets */
+  buyTicket?(amount: bigint, blocks: number): Promise<string>
 }
 
 type SendState = { state: 'idle' } | { state: 'sending' } | { state: 'ok'; tx: string } | { state: 'error'; message: string }
@@ -14,7 +16,7 @@ type SendState = { state: 'idle' } | { state: 'sending' } | { state: 'ok'; tx: s
  * The tab's wallet: the key its block rewards pay, what it holds (a block reward is spendable
  * once it is `coinbaseMaturity` blocks deep), and a form to pay another key.
  */
-export function WalletPanel({ wallet, send }: WalletPanelProps) {
+export function WalletPanel({ wallet, send, buyTicket }: WalletPanelProps) {
   const [to, setTo] = useState('')
   const [amount, setAmount] = useState('')
   const [result, setResult] = useState<SendState>({ state: 'idle' })
@@ -60,7 +62,60 @@ export function WalletPanel({ wallet, send }: WalletPanelProps) {
         {result.state === 'ok' ? `sent: transaction ${shortHex(result.tx, 8)}, waiting for a block`
           : result.state === 'error' ? result.message : result.state === 'sending' ? 'signing and sending…' : ''}
       </p>
+      {buyTicket ? <Tickets wallet={wallet} buyTicket={buyTicket} /> : null}
       {wallet.error ? <p className="muted" role="status">{wallet.error}</p> : null}
     </Panel>
+  )
+}
+
+/**
+ * The wallet's miner tickets, and a form to buy one: a stake locked until its expiry, from which
+ * client tasks select their miners (paper 003 §3.3, §4.1). A ticket this tab holds applies to every
+ * client task that opens while it is live (see taskMiner.ts).
+ */
+function Tickets({ wallet, buyTicket }: { wallet: WalletView; buyTicket(amount: bigint, blocks: number): Promise<string> }) {
+  const [amount, setAmount] = useState('0.1')
+  const [blocks, setBlocks] = useState('1000')
+  const [result, setResult] = useState<SendState>({ state: 'idle' })
+  const height = wallet.height ?? 0
+
+  const onBuy = (e: FormEvent): void => {
+    e.preventDefault()
+    let units: bigint
+    try {
+      units = parseCoins(amount)
+    } catch (err) {
+      setResult({ state: 'error', message: (err as Error).message })
+      return
+    }
+    setResult({ state: 'sending' })
+    buyTicket(units, Number(blocks)).then(
+      (tx) => setResult({ state: 'ok', tx }),
+      (err: Error) => setResult({ state: 'error', message: err.message }),
+    )
+  }
+
+  return (
+    <div className="tickets">
+      <h3 className="subhead">Miner tickets</h3>
+      {wallet.tickets.length === 0 ? <p className="muted" data-testid="tickets-none">none: buy one to be selected for client tasks</p> : (
+        <ul className="ticket-list" data-testid="tickets">
+          {wallet.tickets.map((t) => (
+            <li key={t.outpoint} className="mono" data-testid="ticket" data-outpoint={t.outpoint} data-live={String(t.expiry > height)}>
+              {formatCoins(t.amount)} staked at height {t.height}, {t.expiry > height ? `until height ${t.expiry}` : 'expired: the stake is spendable again'}
+            </li>
+          ))}
+        </ul>
+      )}
+      <form className="send-form" onSubmit={onBuy}>
+        <input className="mono" placeholder="stake" value={amount} onChange={(e) => setAmount(e.target.value)} data-testid="ticket-amount" inputMode="decimal" title="coins to stake" />
+        <input className="mono" placeholder="blocks" value={blocks} onChange={(e) => setBlocks(e.target.value)} data-testid="ticket-blocks" inputMode="numeric" title="blocks the ticket stays valid" />
+        <button type="submit" className="button button-start" disabled={result.state === 'sending' || wallet.key === null} data-testid="ticket-buy">Buy a miner ticket</button>
+      </form>
+      <p className="muted send-result" data-testid="ticket-result" data-state={result.state} title={result.state === 'ok' ? result.tx : undefined}>
+        {result.state === 'ok' ? `ticket bought: transaction ${shortHex(result.tx, 8)}, waiting for a block`
+          : result.state === 'error' ? result.message : result.state === 'sending' ? 'signing and sending…' : ''}
+      </p>
+    </div>
   )
 }

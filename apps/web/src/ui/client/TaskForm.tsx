@@ -1,8 +1,9 @@
 import { useEffect, useState, type FormEvent } from 'react'
-import { fromHex, isPouwError, taskHash, toHex } from '@pouw/protocol'
+import { fromHex, isPouwError, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
 import { createClientTask, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
 import { formatCoins, parseCoins, type WalletHandle } from '../../wallet'
 import { Panel } from '../Panel'
+import { TaskRun } from './TaskRun'
 
 /** GET /api/tasks: one task's listing (apps/relay clientTasks.ts). */
 interface TaskListing {
@@ -13,7 +14,7 @@ interface TaskListing {
   fee: { state: 'unpaid' | 'pending' | 'revocable' | 'committed'; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[] }
 }
 
-type Step = { kind: 'form' } | { kind: 'busy'; what: string } | { kind: 'error'; message: string } | { kind: 'submitted'; task: string; tx: string }
+type Step = { kind: 'form' } | { kind: 'busy'; what: string } | { kind: 'error'; message: string } | { kind: 'submitted'; task: string; tx: string; spec: TaskSpec }
 
 const POLL_MS = 3000
 
@@ -62,7 +63,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
         if (!res.ok) throw new Error(`${stored.code ?? `HTTP ${res.status}`}: ${stored.error ?? ''}`)
         setStep({ kind: 'busy', what: 'signing and sending the fee' })
         const tx = await wallet.transact((w, source) => w.payForTask(source, hash, units, source.tip().height + 1 + blocks, { exclude: source.pending }))
-        setStep({ kind: 'submitted', task: toHex(hash), tx })
+        setStep({ kind: 'submitted', task: toHex(hash), tx, spec })
       } catch (err) {
         setStep({ kind: 'error', message: isPouwError(err) ? `${err.code}: ${err.message.replace(`${err.code}: `, '')}` : (err as Error).message })
       }
@@ -90,6 +91,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
           {listing?.fee.state === 'revocable' ? (
             <button type="button" className="button button-stop" onClick={revoke} data-testid="task-revoke">Revoke the task and take the fee back</button>
           ) : null}
+          <TaskRun task={step.task} spec={step.spec} dataset={upload.dataset} client={wallet.view.key} />
         </div>
       ) : (
         <form className="task-form" onSubmit={onSubmit}>

@@ -1,0 +1,47 @@
+/**
+ * The relay's HTTP API as the page calls it: JSON answers, and binary
+ * bodies posted. A refusal throws an Error whose message starts with the
+ * relay's error code (e.g. "RELAY_TASK_CLOSED: ..."), so the page can show it.
+ */
+
+function refusal(status: number, body: { error?: string; code?: string }): Error {
+  return new Error(`${body.code ?? `HTTP ${status}`}: ${body.error ?? ''}`)
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(path, { cache: 'no-store' })
+  const body = (await res.json()) as T & { error?: string; code?: string }
+  if (!res.ok) throw refusal(res.status, body)
+  return body
+}
+
+export async function postBytes<T>(path: string, bytes: Uint8Array): Promise<T> {
+  const res = await fetch(path, { method: 'POST', body: bytes as BodyInit })
+  const body = (await res.json()) as T & { error?: string; code?: string }
+  if (!res.ok) throw refusal(res.status, body)
+  return body
+}
+
+/** GET /api/task/run?hash=: one client task's run as a relay sees it (apps/relay taskRuns.ts). */
+export interface TaskRunJson {
+  task: string
+  phase: 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
+  definitionBlock: { height: number; hash: string } | null
+  joinUntil: number | null
+  /** the tickets that applied (outpointKey) */
+  applications: string[]
+  selection: { miners: { key: string; ticket: string; stake: string }[]; outcome: 'completed' | 'not-run' } | null
+  /** the selected miners whose final model the relay holds */
+  models: string[]
+  evaluators: string[]
+  commits: string[]
+  reveals: string[]
+  approvals: string[]
+  /** this relay's own scores (it is an evaluator), ppm */
+  myScores: { miner: string; scorePpm: number }[] | null
+  result: {
+    conclusion: string; bestMiner: string | null; bestScorePpm: number | null; charge: string; submitted: string | null
+    payouts: { recipient: string; amount: string }[]; model: string | null
+  } | null
+  charged: boolean
+}

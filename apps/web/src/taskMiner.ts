@@ -1,0 +1,186 @@
+/**
+ * A volunteer's share of client tasks (paper 003 §4.1, §4.4), driven from
+ * the page while the tab is started:
+ *
+ *   apply    when a paid task's definition block is mined, every live miner
+ *            ticket of this profile's wallet applies (JOIN_TASK): the VRF
+ *            proof over (hash_TDB || 'miner'), signed by the ticket's owner;
+ *   train    if the relays select the ticket, a worker of its own
+ *            (taskWorker.ts) downloads the training split and trains the
+ *            task's model; the page signs the parameters with the wallet key
+ *            (the ticket's owner) and posts them (POST /api/task/model);
+ *   paid     once the evaluators agree, CHARGE_FOR_TASK pays the wallet its
+ *            share of the fee: shown here.
+ *
+ * One tab per browser profile does this work for the wallet (a Web Lock):
+ * two tabs of one profile would apply and train twice for one ticket.
+ */
+import * as Comlink from 'comlink'
+import { useEffect, useRef, useState } from 'react'
+import { deriveVrfSecretKey, fromHex, proveSelection, toHex, vrfPublicKey, type KeyPair } from '@pouw/protocol'
+import { outpointKey } from '@pouw/ledger'
+import { applicationToBytes, finalModelToBytes, signApplication, signFinalModel } from '@pouw/trainer'
+import { getJson, postBytes, type TaskRunJson } from './api'
+import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
+import type { TaskRunRules, TicketView, WalletHandle } from './wallet'
+
+export interface ClientTaskView {
+  task: string
+  phase: TaskRunJson['phase']
+  /** the ticket this wallet applied with (outpointKey), if it did */
+  applied: string | null
+  /** null until the relays select */
+  selected: boolean | null
+  training: ClientTaskProgress | null
+  /** the relay holds this wallet's final model */
+  posted: boolean
+  /** what the charge paid this wallet (base units), once the task is charged */
+  paid: bigint | null
+  /** the last thing that went wrong for this task (it is retried) */
+  note: string | null
+}
+
+export interface TaskMinerView {
+  state: 'off' | 'waiting-lock' | 'on'
+  tasks: ClientTaskView[]
+  error: string | null
+}
+
+const POLL_MS = 2000
+const LOCK = 'pouw-client-tasks'
+/** training attempts per task before this tab gives up on it */
+const ATTEMPTS = 3
+
+interface Job { attempts: number; running: boolean; worker?: Worker }
+
+const sameTicket = (t: TicketView): string => outpointKey({ txHash: fromHex(t.txHash), index: t.index })
+
+/** A ticket the relays will accept for a task whose definition block is at `tdbHeight`. */
+function eligible(t: TicketView, rules: TaskRunRules, tdbHeight: number): boolean {
+  return t.role === rules.ticketRole && t.amount >= BigInt(rules.ticketMinPrice) && t.height + rules.ticketMaturity <= tdbHeight
+    && t.expiry > tdbHeight + rules.joinBlocks + rules.trainBlocks
+}
+
+export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerView {
+  const [view, setView] = useState<TaskMinerView>({ state: 'off', tasks: [], error: null })
+  // the loop reads the wallet's latest tickets and keys without restarting on every render
+  const walletRef = useRef(wallet)
+  walletRef.current = wallet
+
+  useEffect(() => {
+    if (!active) { setView((v) => ({ ...v, state: 'off' })); return undefined }
+    const abort = new AbortController()
+    const jobs = new Map<string, Job>()
+    const tasks = new Map<string, ClientTaskView>()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let release = (): void => {}
+    const publish = (error: string | null = null): void => {
+      setView({ state: 'on', tasks: [...tasks.values()], error })
+    }
+    const update = (task: string, patch: Partial<ClientTaskView>): void => {
+      const t = tasks.get(task)
+      if (t !== undefined) { tasks.set(task, { ...t, ...patch }); publish() }
+    }
+
+    const apply = async (run: TaskRunJson, keys: KeyPair, ticket: TicketView): Promise<void> => {
+      const vrfKey = deriveVrfSecretKey(keys.secretKey)
+      const application = await signApplication({
+        taskHash: fromHex(run.task), ticket: { txHash: fromHex(ticket.txHash), index: ticket.index },
+        vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(run.definitionBlock!.hash), 'miner').pi,
+      }, keys.secretKey)
+      await postBytes('/api/task/join', applicationToBytes(application))
+    }
+
+    const train = async (run: TaskRunJson, keys: KeyPair): Promise<void> => {
+      const { spec } = await getJson<{ spec: string }>(`/api/task?hash=${run.task}`)
+      const worker = new Worker(new URL('./taskWorker.ts', import.meta.url), { type: 'module' })
+      jobs.get(run.task)!.worker = worker
+      try {
+        const trainer = Comlink.wrap<ClientTaskTrainer>(worker)
+        const { theta } = await trainer.train(
+          { task: run.task, spec: fromHex(spec), definitionBlockHash: run.definitionBlock!.hash, wasmBaseUrl: '/tfjs-wasm/' },
+          Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
+        )
+        const model = await signFinalModel(fromHex(run.task), keys, theta)
+        await postBytes(`/api/task/model?task=${run.task}`, finalModelToBytes(model))
+        update(run.task, { posted: true })
+      } finally {
+        worker.terminate()
+      }
+    }
+
+    const startTraining = (run: TaskRunJson, keys: KeyPair): void => {
+      const job = jobs.get(run.task) ?? { attempts: 0, running: false }
+      jobs.set(run.task, job)
+      if (job.running || job.attempts >= ATTEMPTS) return
+      job.running = true
+      job.attempts++
+      train(run, keys).catch((e: Error) => update(run.task, { note: `training: ${e.message}` }))
+        .finally(() => { job.running = false })
+    }
+
+    const visit = async (task: string, rules: TaskRunRules | undefined, keys: KeyPair): Promise<void> => {
+      const run = await getJson<TaskRunJson>(`/api/task/run?hash=${task}`)
+      const me = toHex(keys.publicKey)
+      const mine = new Set(walletRef.current.view.tickets.map(sameTicket))
+      const view: ClientTaskView = tasks.get(task) ?? { task, phase: run.phase, applied: null, selected: null, training: null, posted: false, paid: null, note: null }
+      const applied = run.applications.find((a) => mine.has(a)) ?? null
+      const selected = run.selection === null ? null : run.selection.miners.some((m) => m.key === me)
+      const paid = run.charged && run.result !== null
+        ? run.result.payouts.filter((p) => p.recipient === me).reduce((a, p) => a + BigInt(p.amount), 0n) : null
+      tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), paid })
+      if (run.phase === 'joining' && applied === null && rules !== undefined) {
+        const ticket = walletRef.current.view.tickets.find((t) => eligible(t, rules, run.definitionBlock!.height))
+        if (ticket !== undefined) {
+          await apply(run, keys, ticket).then(
+            () => { tasks.set(task, { ...tasks.get(task)!, applied: sameTicket(ticket), note: null }) },
+            (e: Error) => { tasks.set(task, { ...tasks.get(task)!, note: `applying: ${e.message}` }) },
+          )
+        }
+      }
+      if (run.phase === 'training' && selected === true && !run.models.includes(me)) startTraining(run, keys)
+    }
+
+    const poll = async (): Promise<void> => {
+      const keys = walletRef.current.keys()
+      if (keys === null) return
+      const [status, listing] = await Promise.all([
+        getJson<{ taskRuns?: TaskRunRules }>('/api/status'),
+        getJson<{ task: string; fee: { state: string } }[]>('/api/tasks'),
+      ])
+      // a task is followed from its committed fee until it is charged (or its fee revoked)
+      const open = listing.filter((t) => t.fee.state === 'committed' || tasks.has(t.task)).map((t) => t.task)
+      for (const task of open) {
+        if (tasks.get(task)?.phase === 'charged' && tasks.get(task)?.paid !== null) continue
+        await visit(task, status.taskRuns, keys).catch((e: Error) => update(task, { note: e.message }))
+      }
+      publish()
+    }
+
+    const loop = (): void => {
+      poll().catch((e: Error) => publish(`client tasks: ${e.message}`)).finally(() => {
+        if (!abort.signal.aborted) timer = setTimeout(loop, POLL_MS)
+      })
+    }
+    const run = (): Promise<void> => {
+      publish()
+      loop()
+      return new Promise((resolve) => { release = resolve })
+    }
+
+    const locks = (navigator as { locks?: LockManager }).locks
+    if (locks === undefined) void run()
+    else {
+      setView((v) => ({ ...v, state: 'waiting-lock' }))
+      locks.request(LOCK, { signal: abort.signal }, run).catch(() => { /* aborted while waiting: this tab stopped */ })
+    }
+    return () => {
+      abort.abort()
+      if (timer !== undefined) clearTimeout(timer)
+      for (const j of jobs.values()) j.worker?.terminate()
+      release()
+    }
+  }, [active])
+
+  return view
+}

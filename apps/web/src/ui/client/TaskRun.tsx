@@ -1,0 +1,113 @@
+import { useEffect, useState } from 'react'
+import { fromHex, type TaskSpec } from '@pouw/protocol'
+import { loadBatch, taskPlan, taskSeed, type Dataset } from '@pouw/trainer'
+import { getJson, type TaskRunJson } from '../../api'
+import { formatCoins } from '../../wallet'
+import { shortHex } from '../format'
+
+const POLL_MS = 3000
+
+type Check = { state: 'idle' | 'checking' } | { state: 'done'; ppm: number; correct: number; count: number } | { state: 'error'; message: string }
+
+const percent = (ppm: number | null | undefined): string => (ppm == null ? '—' : `${(ppm / 10_000).toFixed(2)}%`)
+
+/**
+ * The client's own check of the evaluators' figure: loads the best model as
+ * any TensorFlow.js user would (tf.loadLayersModel from the relay's
+ * model.json), predicts the task's test split from the client's own copy of
+ * the data, and counts right answers exactly as the evaluators do (ppm,
+ * rounded down). On tfjs's cpu backend: float32 in plain JavaScript, the
+ * arithmetic the relays' evaluators use.
+ */
+async function checkModel(task: string, spec: TaskSpec, dataset: Dataset, definitionBlockHash: string): Promise<Check> {
+  const tf = await import('@tensorflow/tfjs')
+  await tf.setBackend('cpu')
+  const model = await tf.loadLayersModel(`/data/tasks/${task}/model.json`)
+  const records = taskPlan(spec, taskSeed(fromHex(definitionBlockHash), spec)).testRecords
+  const { x, labels } = loadBatch(dataset, records)
+  const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [labels.length, dataset.features])) as import('@tensorflow/tfjs').Tensor).argMax(1).dataSync())
+  model.dispose()
+  const correct = labels.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
+  return { state: 'done', ppm: Math.floor((correct * 1_000_000) / labels.length), correct, count: labels.length }
+}
+
+/**
+ * A paid task's run as the relay reports it (GET /api/task/run): the definition block, the miners'
+ * applications and selection, their models, the evaluators' commit, reveal and approval, the charge
+ * that splits the fee; then the best model to download and check.
+ */
+export function TaskRun({ task, spec, dataset, client }: { task: string; spec: TaskSpec; dataset: Dataset; client: string | null }) {
+  const [run, setRun] = useState<TaskRunJson | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const [check, setCheck] = useState<Check>({ state: 'idle' })
+
+  useEffect(() => {
+    let stopped = false
+    const tick = (): void => {
+      getJson<TaskRunJson>(`/api/task/run?hash=${task}`).then((r) => { if (!stopped) { setRun(r); setError(null) } }, (e: Error) => setError(e.message))
+    }
+    tick()
+    const timer = setInterval(tick, POLL_MS)
+    return () => { stopped = true; clearInterval(timer) }
+  }, [task])
+
+  if (run === null) return <p className="muted" data-testid="run-phase" data-phase="unknown">{error ?? 'asking the relay…'}</p>
+  const n = run.evaluators.length
+  const sel = run.selection
+  const result = run.result
+  const paidTo = (key: string | null): bigint => (result?.payouts ?? []).filter((p) => p.recipient === key).reduce((a, p) => a + BigInt(p.amount), 0n)
+  const onCheck = (): void => {
+    setCheck({ state: 'checking' })
+    checkModel(task, spec, dataset, run.definitionBlock!.hash).then(setCheck, (e: Error) => setCheck({ state: 'error', message: e.message }))
+  }
+
+  return (
+    <div className="task-run" data-testid="task-run">
+      <p>Run: <span className="badge" data-testid="run-phase" data-phase={run.phase}>{run.phase}</span></p>
+      <ol className="run-steps">
+        <li data-done={String(run.definitionBlock !== null)}>
+          Definition block: {run.definitionBlock === null ? 'waiting for the fee to be committed' : `height ${run.definitionBlock.height}, applications until ${run.joinUntil}`}
+        </li>
+        <li data-done={String(sel !== null)}>
+          Miners: {run.applications.length} applied
+          {sel === null ? '' : sel.outcome === 'not-run' ? ', too few to run: the fee goes back' : `, ${sel.miners.length} selected (${sel.miners.map((m) => shortHex(m.key, 4)).join(', ')})`}
+        </li>
+        <li data-done={String(sel !== null && run.models.length >= sel.miners.length)}>Final models: {run.models.length} of {sel?.miners.length ?? '—'}</li>
+        <li data-done={String(result !== null)}>
+          Evaluators: {run.commits.length} of {n} committed, {run.reveals.length} revealed, {run.approvals.length} approved the charge
+        </li>
+        <li data-done={String(run.charged)}>
+          {result === null ? 'Charge: after the evaluators agree'
+            : `Charge ${shortHex(result.charge, 6)}: ${run.charged ? 'mined' : 'waiting for a block'}; the best model scores ${percent(result.bestScorePpm)} on the test split`}
+        </li>
+      </ol>
+      {result !== null ? (
+        <dl className="facts">
+          <dt>Best score</dt>
+          <dd className="mono" data-testid="run-best" data-ppm={result.bestScorePpm ?? ''}>{percent(result.bestScorePpm)}</dd>
+          <dt>Fee split</dt>
+          <dd className="mono" data-testid="run-payouts">
+            {result.payouts.length} payouts{client !== null && paidTo(client) > 0n ? `, ${formatCoins(paidTo(client))} back to you` : ''}
+          </dd>
+        </dl>
+      ) : null}
+      {run.charged && result?.model ? (
+        <div className="model-download">
+          <p>
+            Download the model (TensorFlow.js layers format, <code>tf.loadLayersModel</code>):{' '}
+            <a href={result.model} download="model.json" data-testid="model-json">model.json</a>{' · '}
+            <a href={`/data/tasks/${task}/weights.bin`} download="weights.bin" data-testid="model-weights">weights.bin</a>
+          </p>
+          <button type="button" className="button" onClick={onCheck} disabled={check.state === 'checking'} data-testid="model-check-run">
+            Check it on my test split
+          </button>
+          <p className="muted" data-testid="model-check" data-state={check.state} data-ppm={check.state === 'done' ? check.ppm : ''}>
+            {check.state === 'done' ? `checked here: ${percent(check.ppm)} (${check.correct} of ${check.count} test records right); the evaluators: ${percent(result.bestScorePpm)}`
+              : check.state === 'error' ? `the check failed: ${check.message}` : check.state === 'checking' ? 'loading the model and predicting…' : ''}
+          </p>
+        </div>
+      ) : null}
+      {error !== null ? <p className="muted" role="status">{error}</p> : null}
+    </div>
+  )
+}
