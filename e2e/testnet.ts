@@ -14,6 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { setPriority, tmpdir } from 'node:os'
@@ -27,8 +28,17 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 /**
  * Relays run at a higher CPU priority than the browser (nice -10 where allowed, as root).
  * On a 2-core machine, tabs training flat out otherwise starve the relay processes for seconds at
- * a time: websocket handshakes time out, links drop and gossip is lost. On a real network relays
- * and volunteers' browsers are different machines; this keeps them apart here.
+ * a time: websocket handshakes time out, links drop, gossip is lost, and blocks wait past their
+ * verifiers' deadline. On a real network relays and volunteers' browsers are different machines;
+ * this keeps them apart here.
+ *
+ * A process's nice value alone is not enough where the kernel groups processes by session
+ * (CONFIG_SCHED_AUTOGROUP, on by default in Debian's kernels): the CPU is first shared between
+ * sessions, and nice only orders processes within one. Chromium starts its own session, so the
+ * relays (in the test runner's session) got an even split with the whole browser at best:
+ * measured from /proc/<pid>/schedstat, a relay's main thread spent 78% of 10 s runnable but
+ * waiting for a CPU. So the relays' session is given the same nice value too
+ * (/proc/<pid>/autogroup; it holds only the runner and its relays).
  */
 const RELAY_NICE = -10
 let priorityWarned = false
@@ -39,6 +49,16 @@ function raisePriority(pid: number | undefined): void {
   } catch (e) {
     if (!priorityWarned) console.warn(`[testnet] cannot raise the relays' CPU priority (${(e as Error).message}); they share the CPU with the tabs`)
     priorityWarned = true
+    return
+  }
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(RELAY_NICE))
+  } catch (e) {
+    // ENOENT: no autogroups here (nice alone orders the processes)
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && !priorityWarned) {
+      console.warn(`[testnet] cannot raise the relays' session priority (${(e as Error).message}); they share the CPU with the browser's session`)
+      priorityWarned = true
+    }
   }
 }
 
