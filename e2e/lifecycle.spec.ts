@@ -1,0 +1,185 @@
+import type { Page } from '@playwright/test'
+import { readFile } from 'node:fs/promises'
+import { expect, getStatus, startRelayMesh, test, waitFor } from './testnet'
+import { openTab, type Tab } from './tabs'
+
+/**
+ * A client task from upload to a paid, downloaded model (issue 4), on three relays that are the
+ * network's evaluators. Two volunteer tabs (two browser profiles: two wallets) train MNIST and mine;
+ * with their block rewards each buys a miner ticket from its wallet panel. The first volunteer's
+ * profile is also the client: on the client page it uploads a CSV the test generates, defines the
+ * model and pays the fee (PAY_FOR_TASK). At the task-definition block both tickets apply, the relays
+ * select both, and each tab trains the client's model in a worker and posts it signed. Each relay
+ * scores every model on the test split, commits, reveals; 2 of 3 identical conclusions decide and
+ * their approvals make CHARGE_FOR_TASK valid; a tab mines it. Then: every coin reconciles, the fee is
+ * split to the unit, and the client downloads the best model and checks its accuracy on the test
+ * split itself (tf.loadLayersModel), which equals the evaluators' figure.
+ */
+const RELAYS = 3
+const UNITS = 100_000_000n
+const FEE = 5n * UNITS
+
+interface WalletJson { height: number; balance: { total: string; spendable: string } }
+interface Supply { height: number; coinbases: string; fees: string; utxo: string }
+interface RunJson {
+  phase: string
+  selection: { miners: { key: string }[]; outcome: string } | null
+  evaluators: string[]
+  reveals: string[]
+  approvals: string[]
+  result: { charge: string; bestMiner: string | null; bestScorePpm: number | null; payouts: { recipient: string; amount: string }[] } | null
+  charged: boolean
+}
+
+const json = async <T>(url: string): Promise<T> => {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`)
+  return (await res.json()) as T
+}
+
+/**
+ * 600 rows, 4 numeric features, 3 classes named by words. The class shifts features a and b, whose
+ * spread overlaps the neighbouring class's: learnable, but not to 100%, so that the client's check
+ * and the evaluators' figure are compared on a model that gets some test records wrong.
+ */
+function csv(): string {
+  const names = ['alpha', 'beta', 'gamma']
+  const rows = ['a,b,c,d,label']
+  for (let i = 0; i < 600; i++) {
+    const k = (i * 7) % 3
+    rows.push([k * 2 + ((i * 37) % 11) / 3.3, 6 - k * 2 + ((i * 53) % 7) / 2, (i * 13) % 17, (i * 29) % 5, names[k]].join(','))
+  }
+  return rows.join('\n') + '\n'
+}
+
+async function walletAddress(page: Page): Promise<string> {
+  await expect(page.getByTestId('wallet-address')).toHaveText(/^[0-9a-f]{64}$/, { timeout: 30_000 })
+  return (await page.getByTestId('wallet-address').textContent())!.trim()
+}
+
+test('@lifecycle a client pays for a task; ticket holders are selected and train; 3 evaluators agree and split the fee; the model downloads and checks', async ({ browser, testnet }, testInfo) => {
+  test.setTimeout(20 * 60_000)
+  const relays = await startRelayMesh(testnet, RELAYS, {
+    env: { POUW_SUPERVISORS: String(RELAYS), POUW_DIFFICULTY: '4000', POUW_COINBASE_MATURITY: '2', POUW_VERIFIERS: '2' },
+  })
+  await waitFor(async () => (await Promise.all(relays.map((r) => getStatus(r.url)))).every((s) => (s.supervisors as { dkg: string }).dkg === 'done') || undefined,
+    { timeoutMs: 120_000, message: 'the DKG to finish on every relay' })
+  const evaluators = ((await getStatus(relays[0]!.url)).chain as { evaluators: string[] }).evaluators
+  expect(evaluators).toHaveLength(RELAYS)
+
+  const tabs: Tab[] = []
+  try {
+    for (let i = 0; i < 2; i++) tabs.push(await openTab(() => browser.newContext(), `volunteer${i}`, `${relays[i]!.url}?backend=wasm`, ''))
+    const wallets = await Promise.all(tabs.map((t) => walletAddress(t.page)))
+    expect(wallets[0]).not.toBe(wallets[1])
+    for (const t of tabs) await t.page.getByTestId('start').click()
+
+    await test.step('each volunteer buys a miner ticket with its block rewards', async () => {
+      for (const [i, t] of tabs.entries()) {
+        await waitFor(async () => BigInt((await json<WalletJson>(`${relays[0]!.url}/api/wallet?key=${wallets[i]}`)).balance.spendable) >= (i === 0 ? 7n : 1n) * UNITS,
+          { timeoutMs: 300_000, message: `volunteer ${i}'s spendable rewards` })
+        await t.page.getByTestId('ticket-amount').fill('0.5')
+        await t.page.getByTestId('ticket-buy').click()
+        await expect(t.page.getByTestId('ticket-result')).toHaveAttribute('data-state', 'ok', { timeout: 30_000 })
+      }
+      for (const t of tabs) await expect(t.page.getByTestId('ticket')).toHaveCount(1, { timeout: 120_000 })
+    })
+
+    // the client: the first volunteer's browser profile (its wallet), on the client page
+    const client = await tabs[0]!.context.newPage()
+    let task = ''
+    await test.step('the client uploads a CSV, defines the model and pays', async () => {
+      await client.goto(`${relays[0]!.url}/#/client`)
+      await expect(client.getByTestId('wallet-address')).toHaveText(wallets[0]!, { timeout: 30_000 })
+      await client.getByTestId('upload-input').setInputFiles({ name: 'three-classes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv()) })
+      await expect(client.getByTestId('upload-state')).toHaveAttribute('data-state', 'preview', { timeout: 30_000 })
+      await client.getByTestId('upload-confirm').click()
+      await client.getByTestId('task-hidden').fill('16')
+      await client.getByTestId('task-epochs').fill('8')
+      await client.getByTestId('task-fee').fill('5')
+      await client.getByTestId('task-window').fill('2')
+      await client.getByTestId('task-submit').click()
+      await expect(client.getByTestId('task-submitted')).toBeVisible({ timeout: 30_000 })
+      task = (await client.getByTestId('task-submitted').getAttribute('data-task'))!
+    })
+
+    await test.step('both tickets apply and are selected; each tab trains the task and posts its model', async () => {
+      for (const t of tabs) {
+        const row = t.page.locator(`[data-testid=client-task][data-task="${task}"]`)
+        await expect(row).toHaveAttribute('data-applied', 'true', { timeout: 300_000 })
+        await expect(row).toHaveAttribute('data-selected', 'true', { timeout: 120_000 })
+        await expect(row).toHaveAttribute('data-posted', 'true', { timeout: 300_000 })
+      }
+      const run = await json<RunJson>(`${relays[0]!.url}/api/task/run?hash=${task}`)
+      expect(run.selection?.outcome).toBe('completed')
+      expect(run.selection?.miners.map((m) => m.key).sort()).toEqual([...wallets].sort())
+    })
+
+    let result: NonNullable<RunJson['result']> | undefined
+    await test.step('the evaluators agree; the charge is mined; every relay holds the same result', async () => {
+      await expect(client.getByTestId('run-phase')).toHaveAttribute('data-phase', 'charged', { timeout: 300_000 })
+      const runs = await waitFor(async () => {
+        const rs = await Promise.all(relays.map((r) => json<RunJson>(`${r.url}/api/task/run?hash=${task}`)))
+        return rs.every((r) => r.charged) ? rs : undefined
+      }, { timeoutMs: 120_000, message: 'every relay to see the charge' })
+      result = runs[0]!.result!
+      for (const r of runs) {
+        expect(r.result?.charge).toBe(result.charge)
+        expect(r.reveals).toHaveLength(RELAYS) // the decision waits for every evaluator's reveal
+        expect(r.approvals.length).toBeGreaterThanOrEqual(2) // ceil(2n/3) of 3 make the charge valid
+      }
+      console.log(`[lifecycle] evaluators' best score ${result.bestScorePpm} ppm; payouts ${JSON.stringify(result.payouts)}`)
+    expect(result.bestScorePpm!).toBeGreaterThan(500_000) // three overlapping classes: well above chance (333,333)
+      for (const t of tabs) await expect(t.page.locator(`[data-testid=client-task][data-task="${task}"]`)).toHaveAttribute('data-paid', /^[1-9]\d*$/, { timeout: 60_000 })
+    })
+
+    await test.step('the balances reconcile to the unit', async () => {
+      const paid = result!.payouts.reduce((a, p) => a + BigInt(p.amount), 0n)
+      const to = (k: string): bigint => result!.payouts.filter((p) => p.recipient === k).reduce((a, p) => a + BigInt(p.amount), 0n)
+      // the whole fee is split but the charge's own transaction fee, which its block's miner earns
+      expect(paid).toBeLessThan(FEE)
+      expect(FEE - paid).toBeLessThan(10_000n)
+      for (const w of wallets) expect(to(w)).toBeGreaterThan(0n)
+      // each relay supervised and evaluated, and agreed: two shares each
+    for (const e of evaluators) expect(result!.payouts.filter((p) => p.recipient === e)).toHaveLength(2)
+      expect(new Set(result!.payouts.map((p) => p.recipient))).toEqual(new Set([...wallets, ...evaluators]))
+      // every coin there is: the coinbases minus the fees burnt into them, held by the two volunteers' wallets
+      // and the three relays (the fee's supervisor and evaluator shares), read at one tip
+      for (const t of tabs) await t.page.getByTestId('stop').click()
+      await waitFor(async () => {
+        const r = relays[0]!
+        const [s, ...held] = await Promise.all([json<Supply>(`${r.url}/api/supply`), ...[...wallets, ...evaluators].map((k) => json<WalletJson>(`${r.url}/api/wallet?key=${k}`))])
+        if (held.some((w) => (w as WalletJson).height !== (s as Supply).height)) return undefined
+        const supply = s as Supply
+        expect(BigInt(supply.utxo)).toBe(BigInt(supply.coinbases) - BigInt(supply.fees))
+        return held.reduce((a, w) => a + BigInt((w as WalletJson).balance.total), 0n) === BigInt(supply.utxo) || undefined
+      }, { timeoutMs: 60_000, message: 'the five keys holding the whole supply' })
+    })
+
+    await test.step('the client downloads the model and its accuracy on the test split is the evaluators\' figure', async () => {
+      await expect(client.getByTestId('run-best')).toHaveAttribute('data-ppm', String(result!.bestScorePpm))
+      const download = client.waitForEvent('download')
+      await client.getByTestId('model-json').click()
+      const saved = testInfo.outputPath('model.json')
+      await (await download).saveAs(saved)
+      const model = JSON.parse(await readFile(saved, 'utf8')) as { format: string; modelTopology: { config: { layers: unknown[] } }; weightsManifest: { paths: string[]; weights: { shape: number[] }[] }[] }
+      expect(model.format).toBe('layers-model')
+      expect(model.modelTopology.config.layers).toHaveLength(2) // 4 → 16 → 3
+      const weights = await fetch(`${relays[0]!.url}/data/tasks/${task}/${model.weightsManifest[0]!.paths[0]}`)
+      const floats = model.weightsManifest[0]!.weights.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0)
+      expect((await weights.arrayBuffer()).byteLength).toBe(floats * 4)
+      await client.getByTestId('model-check-run').click()
+      await expect(client.getByTestId('model-check')).toHaveAttribute('data-state', 'done', { timeout: 60_000 })
+      expect(Number(await client.getByTestId('model-check').getAttribute('data-ppm'))).toBe(result!.bestScorePpm)
+    })
+  } catch (err) {
+    for (const t of tabs) {
+      const text = await t.page.locator('body').innerText({ timeout: 5_000 }).catch((e: Error) => `(no page text: ${e.message})`)
+      console.error(`--- ${t.name} console ---\n${t.logs.slice(-30).join('\n')}\n--- ${t.name} page ---\n${text.slice(0, 3000)}`)
+    }
+    throw err
+  } finally {
+    await Promise.all(tabs.map((t) => t.context.close()))
+  }
+})
+
