@@ -1,6 +1,6 @@
 import type { Page } from '@playwright/test'
 import { readFile } from 'node:fs/promises'
-import { expect, getStatus, startRelayMesh, test, waitFor } from './testnet'
+import { expect, getJson as json, getStatus, startRelayMesh, test, waitFor } from './testnet'
 import { openTab, type Tab } from './tabs'
 
 /**
@@ -29,12 +29,6 @@ interface RunJson {
   approvals: string[]
   result: { charge: string; bestMiner: string | null; bestScorePpm: number | null; payouts: { recipient: string; amount: string }[] } | null
   charged: boolean
-}
-
-const json = async <T>(url: string): Promise<T> => {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`)
-  return (await res.json()) as T
 }
 
 /**

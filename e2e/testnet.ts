@@ -279,6 +279,13 @@ export async function startTestnet(opts: TestnetOptions = {}): Promise<Testnet> 
 }
 
 /** GET `${url}/api/status`, checked to have at least `{ height: number, hash: string, peers: number }`. */
+/** GET `url` as JSON (10 s limit); throws on an HTTP error. */
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`)
+  return (await res.json()) as T
+}
+
 export async function getStatus(url: string): Promise<RelayStatus> {
   const res = await fetch(`${url}/api/status`, { signal: AbortSignal.timeout(10_000) })
   if (!res.ok) throw new Error(`GET ${url}/api/status: HTTP ${res.status}`)

@@ -12,6 +12,22 @@ export interface WalletPanelProps {
 
 type SendState = { state: 'idle' } | { state: 'sending' } | { state: 'ok'; tx: string } | { state: 'error'; message: string }
 
+/** Parses the amount a form holds (a clear error if it is not one), then signs and sends with it. */
+function submitAmount(text: string, setResult: (s: SendState) => void, act: (units: bigint) => Promise<string>): void {
+  let units: bigint
+  try {
+    units = parseCoins(text)
+  } catch (err) {
+    setResult({ state: 'error', message: (err as Error).message })
+    return
+  }
+  setResult({ state: 'sending' })
+  act(units).then(
+    (tx) => setResult({ state: 'ok', tx }),
+    (err: Error) => setResult({ state: 'error', message: err.message }),
+  )
+}
+
 /**
  * The tab's wallet: the key its block rewards pay, what it holds (a block reward is spendable
  * once it is `coinbaseMaturity` blocks deep), and a form to pay another key.
@@ -25,18 +41,7 @@ export function WalletPanel({ wallet, send, buyTicket }: WalletPanelProps) {
 
   const onSubmit = (e: FormEvent): void => {
     e.preventDefault()
-    let units: bigint
-    try {
-      units = parseCoins(amount)
-    } catch (err) {
-      setResult({ state: 'error', message: (err as Error).message })
-      return
-    }
-    setResult({ state: 'sending' })
-    send(to.trim().toLowerCase(), units).then(
-      (tx) => setResult({ state: 'ok', tx }),
-      (err: Error) => setResult({ state: 'error', message: err.message }),
-    )
+    submitAmount(amount, setResult, (units) => send(to.trim().toLowerCase(), units))
   }
 
   return (
@@ -81,18 +86,7 @@ function Tickets({ wallet, buyTicket }: { wallet: WalletView; buyTicket(amount: 
 
   const onBuy = (e: FormEvent): void => {
     e.preventDefault()
-    let units: bigint
-    try {
-      units = parseCoins(amount)
-    } catch (err) {
-      setResult({ state: 'error', message: (err as Error).message })
-      return
-    }
-    setResult({ state: 'sending' })
-    buyTicket(units, Number(blocks)).then(
-      (tx) => setResult({ state: 'ok', tx }),
-      (err: Error) => setResult({ state: 'error', message: err.message }),
-    )
+    submitAmount(amount, setResult, (units) => buyTicket(units, Number(blocks)))
   }
 
   return (
