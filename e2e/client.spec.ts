@@ -1,4 +1,4 @@
-import { expect, test, waitFor } from './testnet'
+import { expect, getJson as json, test, waitFor } from './testnet'
 
 /**
  * The client's first half of a task's life (issue 4): with coins its volunteer tab earned, a client
@@ -12,12 +12,6 @@ const UNITS = 100_000_000n
 
 interface TaskListing { task: string; records: number; layers: number[]; fee: { state: string; amount: string; client: string | null } }
 interface WalletJson { balance: { total: string; spendable: string; locked: string } }
-
-async function json<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`)
-  return (await res.json()) as T
-}
 
 /** 240 rows, 4 numeric features, 3 classes named by words */
 function csv(): string {

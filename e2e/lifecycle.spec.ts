@@ -140,14 +140,14 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       // every coin there is: the coinbases minus the fees burnt into them, held by the two volunteers' wallets
       // and the three relays (the fee's supervisor and evaluator shares), read at one tip
       for (const t of tabs) await t.page.getByTestId('stop').click()
-      await waitFor(async () => {
-        const r = relays[0]!
-        const [s, ...held] = await Promise.all([json<Supply>(`${r.url}/api/supply`), ...[...wallets, ...evaluators].map((k) => json<WalletJson>(`${r.url}/api/wallet?key=${k}`))])
-        if (held.some((w) => (w as WalletJson).height !== (s as Supply).height)) return undefined
-        const supply = s as Supply
-        expect(BigInt(supply.utxo)).toBe(BigInt(supply.coinbases) - BigInt(supply.fees))
-        return held.reduce((a, w) => a + BigInt((w as WalletJson).balance.total), 0n) === BigInt(supply.utxo) || undefined
-      }, { timeoutMs: 60_000, message: 'the five keys holding the whole supply' })
+      const r = relays[0]!
+      const { supply, held } = await waitFor(async () => {
+        const [s, ...w] = await Promise.all([json<Supply>(`${r.url}/api/supply`), ...[...wallets, ...evaluators].map((k) => json<WalletJson>(`${r.url}/api/wallet?key=${k}`))])
+        const ws = w as WalletJson[]
+        return ws.every((x) => x.height === (s as Supply).height) ? { supply: s as Supply, held: ws } : undefined
+      }, { timeoutMs: 60_000, message: 'the supply and the five wallets read at one tip' })
+      expect(BigInt(supply.utxo)).toBe(BigInt(supply.coinbases) - BigInt(supply.fees))
+      expect(held.reduce((a, w) => a + BigInt(w.balance.total), 0n)).toBe(BigInt(supply.utxo))
     })
 
     await test.step('the client downloads the model and its accuracy on the test split is the evaluators\' figure', async () => {

@@ -12,7 +12,7 @@ import { allLinked, openTab, rows, type Tab } from './tabs'
  *
  * Sizing: MNIST has 892 training batches an epoch, so each of 4 tabs trains 223 per epoch.
  * Difficulty: a tab tries 118 nonces an iteration, so 20,000 expected hashes per block is one
- * block every ~170 tab iterations: about ten blocks over the run, each verified three times.
+ * block every ~170 tab iterations: about ten blocks over the run, each verified by two relays (chosen from its hash) and taken by the third on their verdicts.
  */
 const RELAYS = 3
 const TABS = 4

@@ -278,7 +278,6 @@ export async function startTestnet(opts: TestnetOptions = {}): Promise<Testnet> 
   return testnet
 }
 
-/** GET `${url}/api/status`, checked to have at least `{ height: number, hash: string, peers: number }`. */
 /** GET `url` as JSON (10 s limit); throws on an HTTP error. */
 export async function getJson<T>(url: string): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
@@ -286,10 +285,9 @@ export async function getJson<T>(url: string): Promise<T> {
   return (await res.json()) as T
 }
 
+/** GET `${url}/api/status`, checked to have at least `{ height: number, hash: string, peers: number }`. */
 export async function getStatus(url: string): Promise<RelayStatus> {
-  const res = await fetch(`${url}/api/status`, { signal: AbortSignal.timeout(10_000) })
-  if (!res.ok) throw new Error(`GET ${url}/api/status: HTTP ${res.status}`)
-  const body: unknown = await res.json()
+  const body = await getJson<unknown>(`${url}/api/status`)
   if (
     typeof body !== 'object' ||
     body === null ||

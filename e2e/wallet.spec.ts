@@ -1,5 +1,5 @@
 import type { Page } from '@playwright/test'
-import { expect, test, waitFor } from './testnet'
+import { expect, getJson as json, test, waitFor } from './testnet'
 
 /**
  * Money on the chain (issue 4's ledger, wired): a volunteer's block rewards pay the wallet key its
@@ -21,12 +21,6 @@ interface WalletJson {
   coins: { txHash: string; amount: string; coinbase: boolean; pending: boolean; height: number }[]
 }
 interface Supply { height: number; coinbases: string; fees: string; utxo: string }
-
-async function json<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`)
-  return (await res.json()) as T
-}
 
 async function walletAddress(page: Page): Promise<string> {
   await expect(page.getByTestId('wallet-address')).toHaveText(/^[0-9a-f]{64}$/, { timeout: 30_000 })

@@ -47,6 +47,10 @@ export interface ClientTasks {
   post: Record<string, PostHandler>
   /** a stored task's definition bytes and fragments, for its run (taskRuns.ts) */
   loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined>
+  /** the stored definition alone (taskToBytes), or undefined */
+  loadSpec(task: string): Promise<Uint8Array | undefined>
+  /** one stored fragment, or undefined */
+  loadFragment(task: string, i: number): Promise<Uint8Array | undefined>
 }
 
 export function createClientTasks(deps: {
@@ -162,5 +166,7 @@ export function createClientTasks(deps: {
       },
     },
     loadTask,
+    loadSpec: (task) => store.get(KEYS.spec(task)),
+    loadFragment: (task, i) => store.get(KEYS.fragment(task, i)),
   }
 }

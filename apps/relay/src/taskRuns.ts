@@ -38,10 +38,10 @@ import {
 import {
   DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
   computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointKey, selectCommittee,
-  withApprovals, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type Ticket, type TicketApplication,
+  withApprovals, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type Ticket, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, applicationFromBytes, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
+  TaskData, applicationFromBytes, recordSize, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
   testScore, verifyApplication, verifyFinalModel, type FinalModel, type GradientEngine, type TaskApplication,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
@@ -63,14 +63,15 @@ export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 
 export const TASK_PREFERENCES = [1]
 const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
 
+/** how often an evaluator sends its commit, reveal and approval again until the charge is mined */
+const RESEND_MS = 10_000
+
 /** What a volunteer needs to know to take part (GET /api/status `taskRuns`). */
 export const TASK_RUN_RULES = {
   ticketRole: MINER_ROLE, ticketMinPrice: TICKET_PARAMS.minPrice.toString(), ticketMaturity: TICKET_PARAMS.maturity,
   preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, trainBlocks: TRAIN_BLOCKS,
 }
 
-/** Chain.taskFees(): every task's fee coins, read once per step (a scan of the UTXO set) */
-type TaskFees = Awaited<ReturnType<Chain['taskFees']>>
 
 export type RunPhase = 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
 
@@ -91,6 +92,9 @@ interface RunState {
   decided?: { conclusion: Uint8Array; charge: TransferTx; bestMiner?: string; bestScorePpm?: number }
   approvals: Map<string, Approval>
   submitted?: string
+  /** this evaluator's own signed messages, sent again until the charge is mined (gossip loses some) */
+  said: Signed[]
+  saidAt: number
 }
 
 /** Evaluator messages on TASK_RUNS_TOPIC, as JSON with hex fields, signed by the evaluator. */
@@ -135,8 +139,11 @@ export function createTaskRuns(deps: {
   chain: Chain
   network: PubSubNetwork
   keys: KeyPair
-  /** the stored client task (definition and fragments), or undefined */
+  /** the stored client task (definition and fragments), or undefined: for evaluation */
   loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined>
+  /** its definition alone, and one fragment: what a run's state and a fragment download need */
+  loadSpec(task: string): Promise<Uint8Array | undefined>
+  loadFragment(task: string, i: number): Promise<Uint8Array | undefined>
   /** hand a transaction to the mempool (and gossip it) */
   submit(tx: TransferTx): Promise<unknown>
   engineFor(layers: number[]): Promise<GradientEngine>
@@ -148,7 +155,7 @@ export function createTaskRuns(deps: {
   const now = deps.now ?? Date.now
   const me = toHex(keys.publicKey)
   const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
-  const runs = new Map<string, RunState>()
+  const runs = new Map<string, Promise<RunState | undefined>>()
   const data = new Map<string, TaskData>()
   let queue: Promise<unknown> = Promise.resolve()
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
@@ -157,12 +164,24 @@ export function createTaskRuns(deps: {
     return run
   }
 
-  async function runOf(task: string): Promise<RunState | undefined> {
+  /**
+   * The task's run state, loaded once: concurrent callers (the tick, a status request) share one
+   * load, so no one steps a copy that the map does not hold.
+   */
+  function runOf(task: string): Promise<RunState | undefined> {
     let r = runs.get(task)
-    if (r !== undefined) return r
-    const stored = await deps.loadTask(task)
-    if (stored === undefined) return undefined
-    r = { task, spec: taskFromBytes(stored.spec), applications: new Map(), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map() }
+    if (r === undefined) {
+      r = loadRun(task)
+      runs.set(task, r)
+      void r.then((loaded) => { if (loaded === undefined && runs.get(task) === r) runs.delete(task) }, () => runs.delete(task))
+    }
+    return r
+  }
+
+  async function loadRun(task: string): Promise<RunState | undefined> {
+    const spec = await deps.loadSpec(task)
+    if (spec === undefined) return undefined
+    const r: RunState = { task, spec: taskFromBytes(spec), applications: new Map(), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map(), said: [], saidAt: 0 }
     for await (const [, v] of store.iterate(KEYS.applications(task))) {
       const a = applicationFromBytes(v)
       r.applications.set(outpointKey(a.ticket), a)
@@ -173,7 +192,6 @@ export function createTaskRuns(deps: {
     }
     const sel = await store.get(KEYS.selection(task))
     if (sel !== undefined) r.selection = JSON.parse(dec.decode(sel)) as RunState['selection']
-    runs.set(task, r)
     return r
   }
 
@@ -257,8 +275,7 @@ export function createTaskRuns(deps: {
       }
     }
     const fee = committedFee(r.task, fees).reduce((s, c) => s + c.coin.amount, 0n)
-    const stored = await deps.loadTask(r.task)
-    const datasetKB = Math.ceil((stored?.fragments.reduce((s, f) => s + f.length, 0) ?? 0) / 1024)
+    const datasetKB = Math.ceil((r.spec.recordCount * recordSize(r.spec.layers[0]!)) / 1024)
     const result = selectCommittee('miner', apps, {
       definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
       committee: { datasetKB, expectedTrainingSeconds: 0, fee },
@@ -298,6 +315,12 @@ export function createTaskRuns(deps: {
 
   // ---- evaluation ----
 
+  function say(r: RunState, m: Signed): void {
+    r.said.push(m)
+    r.saidAt = now()
+    publish(m)
+  }
+
   function publish(m: EvalMessage): void {
     void network.publish(TASK_RUNS_TOPIC, enc.encode(JSON.stringify(m))).catch(() => {})
   }
@@ -317,13 +340,13 @@ export function createTaskRuns(deps: {
     const commitment = computeConclusionCommitment(r.spec.taskId, keys.publicKey, conclusion, salt)
     r.commits.set(me, commitment)
     log('task evaluated', { task: r.task, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })) })
-    publish(await signed({ kind: 'commit', task: r.task, evaluator: me, commitment: toHex(commitment) }))
+    say(r, await signed({ kind: 'commit', task: r.task, evaluator: me, commitment: toHex(commitment) }))
   }
 
   async function reveal(r: RunState): Promise<void> {
     r.mine!.revealedAt = now()
     r.reveals.set(me, r.mine!.conclusion)
-    publish(await signed({ kind: 'reveal', task: r.task, evaluator: me, conclusion: toHex(r.mine!.conclusion), salt: toHex(r.mine!.salt) }))
+    say(r, await signed({ kind: 'reveal', task: r.task, evaluator: me, conclusion: toHex(r.mine!.conclusion), salt: toHex(r.mine!.salt) }))
   }
 
   /**
@@ -368,7 +391,7 @@ export function createTaskRuns(deps: {
     if (evaluators.includes(me) && agreeing.has(me)) {
       const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
       r.approvals.set(me, approval)
-      publish(await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }))
+      say(r, await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }))
     }
   }
 
@@ -418,6 +441,11 @@ export function createTaskRuns(deps: {
 
   async function step(r: RunState, fees: TaskFees): Promise<void> {
     if (charged(r, fees)) return
+    // what this evaluator said, again: a commit or reveal lost in gossip would stall or split the decision
+    if (r.said.length > 0 && now() - r.saidAt > RESEND_MS) {
+      r.saidAt = now()
+      for (const m of r.said) publish(m)
+    }
     await refreshTdb(r, fees)
     if (r.tdb === undefined) return
     const height = chain.tip().height
@@ -452,7 +480,9 @@ export function createTaskRuns(deps: {
       if (stopped) return
       const fees = await chain.taskFees()
       for (const task of fees.keys()) await runOf(task)
-      for (const r of runs.values()) {
+      for (const loaded of runs.values()) {
+        const r = await loaded.catch(() => undefined)
+        if (r === undefined) continue
         if (stopped) return
         try {
           await step(r, fees)
@@ -508,7 +538,7 @@ export function createTaskRuns(deps: {
     if (r.tdb === undefined) held('its task-definition block, whose hash splits train from test, is not mined yet')
     const d = await taskData(r)
     if (!d.plan.trainFragments.includes(i) && !charged(r, fees)) held('it is in the test split, revealed once the task is charged')
-    return (await deps.loadTask(r.task))?.fragments[i]
+    return deps.loadFragment(r.task, i)
   }
 
   return {

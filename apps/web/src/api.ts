@@ -45,3 +45,8 @@ export interface TaskRunJson {
   } | null
   charged: boolean
 }
+
+/** What a charged run's payouts give `key` (base units). */
+export function paidTo(run: TaskRunJson, key: string | null): bigint {
+  return (run.result?.payouts ?? []).filter((p) => p.recipient === key).reduce((a, p) => a + BigInt(p.amount), 0n)
+}

@@ -81,9 +81,11 @@ export async function downloadFragments(
   const wanted = only === undefined ? sizes.map((_, i) => i) : [...only].sort((a, b) => a - b)
   const outside = wanted.find((i) => !Number.isInteger(i) || i < 0 || i >= sizes.length)
   if (outside !== undefined) throw dataPrepError('BAD_FRAGMENT', `fragment ${outside}: the task has ${sizes.length} fragments`)
-  const progress: FragmentProgress = { done: 0, total: wanted.length, bytes: 0, totalBytes: wanted.reduce((a, i) => a + (sizes[i] ?? 0), 0) }
+  const progress: FragmentProgress = { done: 0, total: wanted.length, bytes: 0, totalBytes: wanted.reduce((a, i) => a + sizes[i]!, 0) }
   onProgress({ ...progress })
-  const out: Uint8Array[] = sizes.map((n) => new Uint8Array(n))
+  // zeros only where nothing is downloaded: the others are filled by one()
+  const want = new Set(wanted)
+  const out: Uint8Array[] = sizes.map((n, i) => (want.has(i) ? new Uint8Array(0) : new Uint8Array(n)))
   let next = 0
   let failed = false
   const one = async (i: number): Promise<void> => {

@@ -20,7 +20,7 @@ import { useEffect, useRef, useState } from 'react'
 import { deriveVrfSecretKey, fromHex, proveSelection, toHex, vrfPublicKey, type KeyPair } from '@pouw/protocol'
 import { outpointKey } from '@pouw/ledger'
 import { applicationToBytes, finalModelToBytes, signApplication, signFinalModel } from '@pouw/trainer'
-import { getJson, postBytes, type TaskRunJson } from './api'
+import { getJson, paidTo, postBytes, type TaskRunJson } from './api'
 import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
 import type { TaskRunRules, TicketView, WalletHandle } from './wallet'
 
@@ -97,7 +97,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       jobs.get(run.task)!.worker = worker
       try {
         const trainer = Comlink.wrap<ClientTaskTrainer>(worker)
-        const { theta } = await trainer.train(
+        const theta = await trainer.train(
           { task: run.task, spec: fromHex(spec), definitionBlockHash: run.definitionBlock!.hash, wasmBaseUrl: '/tfjs-wasm/' },
           Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
         )
@@ -126,8 +126,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       const view: ClientTaskView = tasks.get(task) ?? { task, phase: run.phase, applied: null, selected: null, training: null, posted: false, paid: null, note: null }
       const applied = run.applications.find((a) => mine.has(a)) ?? null
       const selected = run.selection === null ? null : run.selection.miners.some((m) => m.key === me)
-      const paid = run.charged && run.result !== null
-        ? run.result.payouts.filter((p) => p.recipient === me).reduce((a, p) => a + BigInt(p.amount), 0n) : null
+      const paid = run.charged && run.result !== null ? paidTo(run, me) : null
       tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), paid })
       if (run.phase === 'joining' && applied === null && rules !== undefined) {
         const ticket = walletRef.current.view.tickets.find((t) => eligible(t, rules, run.definitionBlock!.height))
@@ -141,18 +140,18 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       if (run.phase === 'training' && selected === true && !run.models.includes(me)) startTraining(run, keys)
     }
 
+    // the relay's rules for client tasks are constants: read once
+    let rules: TaskRunRules | undefined
     const poll = async (): Promise<void> => {
       const keys = walletRef.current.keys()
       if (keys === null) return
-      const [status, listing] = await Promise.all([
-        getJson<{ taskRuns?: TaskRunRules }>('/api/status'),
-        getJson<{ task: string; fee: { state: string } }[]>('/api/tasks'),
-      ])
+      rules ??= (await getJson<{ taskRuns?: TaskRunRules }>('/api/status')).taskRuns
+      const listing = await getJson<{ task: string; fee: { state: string } }[]>('/api/tasks')
       // a task is followed from its committed fee until it is charged (or its fee revoked)
       const open = listing.filter((t) => t.fee.state === 'committed' || tasks.has(t.task)).map((t) => t.task)
       for (const task of open) {
         if (tasks.get(task)?.phase === 'charged' && tasks.get(task)?.paid !== null) continue
-        await visit(task, status.taskRuns, keys).catch((e: Error) => update(task, { note: e.message }))
+        await visit(task, rules, keys).catch((e: Error) => update(task, { note: e.message }))
       }
       publish()
     }

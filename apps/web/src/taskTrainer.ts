@@ -27,5 +27,5 @@ export interface ClientTaskProgress {
 
 export interface ClientTaskTrainer {
   /** Downloads the training split, trains the task's model on it and returns its parameters. */
-  train(job: ClientTaskJob, onProgress: (p: ClientTaskProgress) => void): Promise<{ theta: Float32Array; backend: string }>
+  train(job: ClientTaskJob, onProgress: (p: ClientTaskProgress) => void): Promise<Float32Array>
 }

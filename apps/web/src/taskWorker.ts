@@ -44,7 +44,7 @@ const api: ClientTaskTrainer = {
       },
     })
     onProgress({ ...progress })
-    return Comlink.transfer({ theta, backend: backend.name }, [theta.buffer as ArrayBuffer])
+    return Comlink.transfer(theta, [theta.buffer as ArrayBuffer])
   },
 }
 

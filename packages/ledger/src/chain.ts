@@ -95,6 +95,9 @@ export interface AddResult {
  * without that check (its branch's UTXO set does not exist yet): it is
  * checked when its branch would become the main chain.
  */
+/** Chain.taskFees: unspent task-fee coins by task hash (hex) */
+export type TaskFees = ReadonlyMap<string, readonly { outpoint: OutPoint; coin: Coin }[]>
+
 export class Chain {
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -218,12 +221,25 @@ export class Chain {
     return out
   }
 
+  /** taskFees' answer for one tip: the UTXO set changes only when the tip does */
+  private taskFeesAt?: { tip: string; fees: Promise<TaskFees> }
+
   /**
-   * Every unspent task fee (PAY_FOR_TASK outputs), by task hash (hex). Scans the whole UTXO set:
-   * a relay lists tasks with it, which a testnet's UTXO set keeps cheap; an index by task is the
-   * next step when that stops being true.
+   * Every unspent task fee (PAY_FOR_TASK outputs), by task hash (hex). Scans the whole UTXO set
+   * once per tip (the answer is shared: callers must not change it): a relay reads it on every
+   * tick and many requests. An index by task is the next step when the scan itself grows costly.
    */
-  async taskFees(): Promise<Map<string, { outpoint: OutPoint; coin: Coin }[]>> {
+  taskFees(): Promise<TaskFees> {
+    const tip = this.tipEntry.hashHex
+    if (this.taskFeesAt?.tip !== tip) {
+      const fees = this.scanTaskFees()
+      this.taskFeesAt = { tip, fees }
+      fees.catch(() => { if (this.taskFeesAt?.fees === fees) this.taskFeesAt = undefined }) // a failed scan is not kept
+    }
+    return this.taskFeesAt!.fees
+  }
+
+  private async scanTaskFees(): Promise<TaskFees> {
     const out = new Map<string, { outpoint: OutPoint; coin: Coin }[]>()
     for await (const [key, bytes] of this.store.iterate(CHAIN_KEYS.utxoPrefix)) {
       const coin = corruptIfThrows(() => coinFromBytes(bytes), `coin ${key}`)

@@ -1,5 +1,5 @@
 import {
-  PUBLIC_KEY_SIZE, SIGNATURE_SIZE, compareBytes, signAsync, toHex, transferOutputToBytes, txSigHash,
+  PUBKEY_OUTPUT_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, TX_INPUT_SIZE, compareBytes, signAsync, toHex, txSigHash,
   type Approval, type OutPoint, type TransferTx,
 } from '@pouw/protocol'
 import { agreementThreshold } from './finalisation.js'
@@ -18,8 +18,7 @@ import { payTo } from './wallet.js'
 
 /** Encoded size of a charge with these inputs and outputs and `approvals` approvals. */
 export function chargeSize(inputs: number, payouts: number, approvals: number): number {
-  const output = transferOutputToBytes(payTo(new Uint8Array(PUBLIC_KEY_SIZE), 1n)).length
-  return 2 + 1 + 2 + inputs * (32 + 4 + SIGNATURE_SIZE) + 2 + payouts * output + 32 + 32 + 1 + approvals * (PUBLIC_KEY_SIZE + SIGNATURE_SIZE)
+  return 2 + 1 + 2 + inputs * TX_INPUT_SIZE + 2 + payouts * PUBKEY_OUTPUT_SIZE + 32 + 32 + 1 + approvals * (PUBLIC_KEY_SIZE + SIGNATURE_SIZE)
 }
 
 /**

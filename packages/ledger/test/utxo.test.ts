@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { TAGS, taggedHash, txFromBytes, txHash, txToBytes, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx } from '@pouw/protocol'
 import {
-  COINBASE_MATURITY, MAX_MONEY, approveCharge, chargeTx, chargeTxFee, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock,
+  COINBASE_MATURITY, MAX_MONEY, approveCharge, chargeSize, chargeTx, chargeTxFee, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock,
   outpointFromKey, outpointKey, undoFromBytes, undoToBytes, withApprovals, type Coin,
 } from '../src/index.js'
 import { PARAMS, keyPair, pay, transfer } from './fixtures.js'
@@ -166,6 +166,7 @@ describe('UTXO rules', () => {
     assert.equal(charge.charge!.approvals.length, 2, 'two of three suffice and the outsider is dropped')
     assert.deepEqual(txFromBytes(txToBytes(charge)), charge, 'a charge round-trips')
     assert.ok(txToBytes(charge).length <= txFee, 'the fee covers its size at one unit per byte')
+    assert.equal(chargeSize(1, 2, 2), txToBytes(charge).length, 'chargeSize is the encoded size exactly')
 
     const at = new Map(v)
     const { fees } = await connectBlock(at, [cb(0n), charge], HEIGHT + 5, params)

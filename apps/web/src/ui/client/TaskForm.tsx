@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react'
 import { fromHex, isPouwError, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
 import { createClientTask, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
+import { getJson, postBytes } from '../../api'
 import { formatCoins, parseCoins, type WalletHandle } from '../../wallet'
 import { Panel } from '../Panel'
 import { TaskRun } from './TaskRun'
@@ -36,10 +37,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
   useEffect(() => {
     if (task === null) return undefined
     const tick = (): void => {
-      fetch('/api/tasks', { cache: 'no-store' }).then(async (res) => {
-        const list = (await res.json()) as TaskListing[]
-        setListing(list.find((t) => t.task === task) ?? null)
-      }).catch(() => {})
+      getJson<TaskListing>(`/api/task?hash=${task}`).then(setListing, () => {})
     }
     tick()
     const timer = setInterval(tick, POLL_MS)
@@ -58,9 +56,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
         const { spec, fragments } = createClientTask(upload.dataset, { taskId, hidden: layers, epochs: Number(epochs), classes: upload.classes.length })
         const hash = taskHash(spec)
         setStep({ kind: 'busy', what: 'storing the data set on the relay' })
-        const res = await fetch('/api/tasks', { method: 'POST', body: taskPackageToBytes(spec, fragments) as BodyInit })
-        const stored = (await res.json()) as { task?: string; code?: string; error?: string }
-        if (!res.ok) throw new Error(`${stored.code ?? `HTTP ${res.status}`}: ${stored.error ?? ''}`)
+        await postBytes('/api/tasks', taskPackageToBytes(spec, fragments))
         setStep({ kind: 'busy', what: 'signing and sending the fee' })
         const tx = await wallet.transact((w, source) => w.payForTask(source, hash, units, source.tip().height + 1 + blocks, { exclude: source.pending }))
         setStep({ kind: 'submitted', task: toHex(hash), tx, spec })

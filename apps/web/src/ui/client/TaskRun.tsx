@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react'
 import { fromHex, type TaskSpec } from '@pouw/protocol'
 import { loadBatch, taskPlan, taskSeed, type Dataset } from '@pouw/trainer'
-import { getJson, type TaskRunJson } from '../../api'
+import { getJson, paidTo, type TaskRunJson } from '../../api'
 import { formatCoins } from '../../wallet'
 import { shortHex } from '../format'
 
@@ -55,7 +55,6 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
   const n = run.evaluators.length
   const sel = run.selection
   const result = run.result
-  const paidTo = (key: string | null): bigint => (result?.payouts ?? []).filter((p) => p.recipient === key).reduce((a, p) => a + BigInt(p.amount), 0n)
   const onCheck = (): void => {
     setCheck({ state: 'checking' })
     checkModel(task, spec, dataset, run.definitionBlock!.hash).then(setCheck, (e: Error) => setCheck({ state: 'error', message: e.message }))
@@ -87,7 +86,7 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
           <dd className="mono" data-testid="run-best" data-ppm={result.bestScorePpm ?? ''}>{percent(result.bestScorePpm)}</dd>
           <dt>Fee split</dt>
           <dd className="mono" data-testid="run-payouts">
-            {result.payouts.length} payouts{client !== null && paidTo(client) > 0n ? `, ${formatCoins(paidTo(client))} back to you` : ''}
+            {result.payouts.length} payouts{paidTo(run, client) > 0n ? `, ${formatCoins(paidTo(run, client))} back to you` : ''}
           </dd>
         </dl>
       ) : null}
