@@ -12,7 +12,7 @@ import {
   type Block, type KeyPair, type OutPoint, type TransferTx, type Tx,
 } from '@pouw/protocol'
 import {
-  checkBlockTxs, connectBlock, createGenesisEntry, difficultyToBits, outpointKey, validateBlock, type ChainParams, type Coin, type VerifyFn,
+  checkBlockTxs, connectBlock, createGenesisEntry, difficultyToBits, outpointKey, timingOf, validateBlock, type ChainParams, type Coin, type VerifyFn,
 } from '@pouw/ledger'
 
 type Emit = (name: string, value: number, unit: string, note: string) => void
@@ -80,7 +80,7 @@ async function validateBlockMs(bytes: Uint8Array, coins: [string, Coin][], verif
   const parent = createGenesisEntry(PARAMS)
   const t0 = performance.now()
   const block = blockFromBytes(bytes)
-  const v = validateBlock(parent, block, PARAMS, PARAMS.genesisTime + 100)
+  const v = validateBlock(parent, block, PARAMS, PARAMS.genesisTime + 100, [timingOf(parent)])
   await connectBlock(view, block.txs, v.height, PARAMS, { verify: verifyFn, txHashes: v.txHashes })
   return performance.now() - t0
 }

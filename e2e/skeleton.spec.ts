@@ -1,5 +1,5 @@
 import type { Page } from '@playwright/test'
-import { expect, getStatus, test, waitFor } from './testnet'
+import { expect, getJson, getStatus, test, waitFor } from './testnet'
 
 /**
  * The walking skeleton (issue 2): a volunteer tab trains the MNIST task in a
@@ -11,6 +11,22 @@ import { expect, getStatus, test, waitFor } from './testnet'
  * few seconds without flooding the relay.
  */
 const DIFFICULTY = '1500'
+/**
+ * A 10-minute target block time, far above this test's pace: every block makes the next one
+ * harder (about 3% a block), so the tab must compute each next block's bits itself after each of
+ * its own blocks (a wrong one would be refused as LEDGER_BAD_BITS).
+ */
+const BLOCK_SECONDS = '600'
+
+/** What this test reads of /api/status's `chain`. */
+interface ChainStatus { bits: number; nextBits: number; window: { hash: string; time: number; bits: number }[]; difficulty: { targetSpacing: number } }
+
+/** The target a compact bits value encodes (Bitcoin's nBits: exponent byte, 3-byte mantissa). */
+function targetOf(bits: number): bigint {
+  const exponent = bits >>> 24
+  const mantissa = BigInt(bits & 0x7f_ffff)
+  return exponent <= 3 ? mantissa >> BigInt(8 * (3 - exponent)) : mantissa << BigInt(8 * (exponent - 3))
+}
 
 async function num(page: Page, id: string): Promise<number> {
   return parseFloat((await page.getByTestId(id).first().textContent()) ?? '')
@@ -19,7 +35,7 @@ async function num(page: Page, id: string): Promise<number> {
 interface BlockInfo { height: number; hash: string; miner: string | null; iteration: number; backend: string }
 
 test('@skeleton a tab trains, its loss falls, the relay accepts its blocks and keeps them after SIGKILL', async ({ page, testnet }) => {
-  const net = await testnet({ env: { POUW_DIFFICULTY: DIFFICULTY } })
+  const net = await testnet({ env: { POUW_DIFFICULTY: DIFFICULTY, POUW_BLOCK_SECONDS: BLOCK_SECONDS } })
   await page.goto(net.url)
   await expect(page.getByTestId('relay-status')).toHaveAttribute('data-connected', 'true', { timeout: 30_000 })
   await page.getByTestId('start').click()
@@ -47,6 +63,15 @@ test('@skeleton a tab trains, its loss falls, the relay accepts its blocks and k
     const late = await num(page, 'loss-avg')
     expect(late).toBeLessThan(early * 0.5)
     expect(await num(page, 'accuracy-avg')).toBeGreaterThan(0.75)
+  })
+
+  await test.step('the difficulty rose, and the tab mined with the adjusted bits', async () => {
+    const s = await getJson<{ chain: ChainStatus }>(`${net.url}/api/status`)
+    expect(s.chain.difficulty.targetSpacing).toBe(Number(BLOCK_SECONDS))
+    expect(s.chain.window.at(-1)!.bits).not.toBe(s.chain.bits) // the tip itself carries adjusted bits
+    expect(targetOf(s.chain.nextBits)).toBeLessThan(targetOf(s.chain.bits))
+    await expect.poll(() => num(page, 'blocks-accepted')).toBeGreaterThanOrEqual(3)
+    await expect(page.locator('[data-testid=block-row][data-verdict=rejected]')).toHaveCount(0)
   })
 
   await test.step('a relay killed with SIGKILL and restarted keeps its chain', async () => {

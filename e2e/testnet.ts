@@ -182,6 +182,10 @@ export async function startTestnet(opts: TestnetOptions = {}): Promise<Testnet> 
       cwd: REPO_ROOT,
       env: {
         ...process.env,
+        // a 2 s target block time: the tests' sizes are tuned to their POUW_DIFFICULTY, which is also the
+        // easiest the adjustment allows, so the difficulty rises only if blocks come faster than that
+        // (@skeleton sets a long block time to see it rise)
+        POUW_BLOCK_SECONDS: '2',
         ...opts.env,
         ...(opts.peers !== undefined && opts.peers.length > 0 ? { POUW_PEERS: opts.peers.join(',') } : {}),
         PORT: String(port),

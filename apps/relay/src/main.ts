@@ -6,7 +6,8 @@ import { createRelay } from './relay.js'
  * `npm start`: one relay of the local testnet, serving the page.
  * Environment: PORT (HTTP, default 8080), P2P_PORT (libp2p websockets,
  * default PORT + 1), DATA_DIR (default .data/relay), POUW_DIFFICULTY (about
- * this many header hashes per block, default 20000), HOST (default 127.0.0.1), POUW_PEERS
+ * this many header hashes per block at genesis and at the easiest, default 20000), POUW_BLOCK_SECONDS
+ * (the block time difficulty adjustment holds, default 30), HOST (default 127.0.0.1), POUW_PEERS
  * (other relays' libp2p multiaddrs, comma-separated, each ending in /p2p/<peer id>: the relays
  * keep connected to each other and form one gossip mesh; they also learn of each other at runtime),
  * POUW_SUPERVISORS (the supervisor committee's size: the testnet's relay count, default 1),
@@ -25,6 +26,7 @@ const relay = await createRelay({
   p2pPort: Number(process.env.P2P_PORT ?? port + 1),
   dataDir: path.resolve(process.env.DATA_DIR ?? path.join(root, '.data/relay')),
   difficulty: BigInt(process.env.POUW_DIFFICULTY ?? 20000),
+  blockSeconds: process.env.POUW_BLOCK_SECONDS !== undefined ? Number(process.env.POUW_BLOCK_SECONDS) : undefined,
   webDir: path.join(root, 'apps/web/dist'),
   peers: (process.env.POUW_PEERS ?? '').split(',').map((a) => a.trim()).filter((a) => a !== ''),
   supervisors: Number(process.env.POUW_SUPERVISORS ?? 1),

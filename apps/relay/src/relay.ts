@@ -8,7 +8,7 @@ import {
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type KeyPair, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
-import { COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, coinbaseMaturity, difficultyToBits, nextBits, type ChainParams, type IterateOptions, type KeyValueStore } from '@pouw/ledger'
+import { COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, coinbaseMaturity, difficultyToBits, timingOf, type ChainParams, type IterateOptions, type KeyValueStore } from '@pouw/ledger'
 import {
   METRICS_WINDOW, TaskData, createMnistTask, fragmentBytes, taskFragments, taskSeed, verifyProofOfUsefulWork,
   type Dataset, type GradientEngine, type RecordedLoss,
@@ -26,8 +26,10 @@ export interface RelayOptions {
   httpPort: number
   p2pPort: number
   dataDir: string
-  /** about this many header hashes per block */
+  /** about this many header hashes per block at genesis, and at the easiest (the proof-of-work limit) */
   difficulty: bigint
+  /** the block time difficulty adjustment holds, seconds (default BLOCK_SECONDS, 30) */
+  blockSeconds?: number
   webDir: string
   /** other relays' libp2p multiaddrs (…/ws/p2p/ID), kept connected so that gossip crosses relays */
   peers?: string[]
@@ -114,18 +116,30 @@ const KEYS = {
   rejection: (at: number, n: number) => `relay/rejected/${at.toString(16).padStart(12, '0')}${n.toString(16).padStart(4, '0')}`,
 }
 
+/** The local testnet's target block time, seconds (POUW_BLOCK_SECONDS). */
+export const BLOCK_SECONDS = 30
+
 /**
  * The local testnet's chain. `coinbaseMaturity` (default COINBASE_MATURITY, 10 blocks) may be
  * lowered for a short testnet. It is a consensus rule that the genesis block does not show, so it
  * enters the network's name (in /api/status) for people and tests to see; nothing compares names:
  * relays with different values disagree only on blocks whose transfers spend young rewards
- * (LEDGER_IMMATURE_COINBASE on the stricter ones).
+ * (LEDGER_IMMATURE_COINBASE on the stricter ones). `blockSeconds` likewise (`-t<seconds>`).
+ *
+ * Difficulty adjustment (ledger difficulty.ts): a target spacing of `blockSeconds`, a half-life of
+ * 20 block times (10 minutes at 30 s) and solve times clamped to ±5 block times, so one block moves
+ * the target by at most 2^(5/20), about 19%. The genesis difficulty is also the easiest one (the
+ * proof-of-work limit, as in Bitcoin): slow blocks bring the difficulty back down to `difficulty`,
+ * never below, so a testnet with few volunteers is never flooded with cheap blocks.
  */
-export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY, evaluators: Uint8Array[] = []): ChainParams {
+export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY, evaluators: Uint8Array[] = [], blockSeconds = BLOCK_SECONDS): ChainParams {
   if (!Number.isInteger(coinbaseMaturity) || coinbaseMaturity < 1 || coinbaseMaturity > 1000) throw new RangeError(`coinbase maturity must be an integer in [1, 1000], got ${coinbaseMaturity}`)
+  if (!Number.isInteger(blockSeconds) || blockSeconds < 1 || blockSeconds > 86_400) throw new RangeError(`the block time must be an integer number of seconds in [1, 86400], got ${blockSeconds}`)
+  const bits = difficultyToBits(difficulty)
+  const name = `pouw-local${coinbaseMaturity === COINBASE_MATURITY ? '' : `-m${coinbaseMaturity}`}${blockSeconds === BLOCK_SECONDS ? '' : `-t${blockSeconds}`}`
   return {
-    networkName: coinbaseMaturity === COINBASE_MATURITY ? 'pouw-local' : `pouw-local-m${coinbaseMaturity}`,
-    genesisTime: 1_763_769_600, bits: difficultyToBits(difficulty), subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators,
+    networkName: name, genesisTime: 1_763_769_600, bits, subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators,
+    difficulty: { targetSpacing: blockSeconds, halfLife: 20 * blockSeconds, maxSolveDeviation: 5 * blockSeconds, powLimitBits: bits },
   }
 }
 
@@ -156,7 +170,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (!/^[0-9a-f]{64}$/.test(k)) throw new RangeError(`evaluator key ${k} is not 64 lowercase hex digits`)
     return fromHex(k)
   })
-  const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity, evaluators)
+  const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity, evaluators, opts.blockSeconds)
   const chain = await Chain.open(store, params)
   const itresTopic = TOPICS.itres(toHex(task.taskId))
   const epochsTopic = TOPICS.epochs(toHex(task.taskId))
@@ -272,8 +286,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const tip = chain.tip()
     const v = signVerdict({
       blockHash, accepted: result.accepted, code: result.accepted ? '' : result.code, detail: result.accepted ? '' : result.detail,
-      height: result.accepted ? result.height : 0, tipHash: tip.hash, tipHeight: tip.height, tipTime: tip.header.time,
-      nextBits: nextBits(tip, params), verifier: verifierKeys.publicKey,
+      height: result.accepted ? result.height : 0, tipHash: tip.hash, tipHeight: tip.height,
+      tipWindow: chain.tipWindow().map(timingOf), nextBits: chain.nextBits(), verifier: verifierKeys.publicKey,
     }, verifierKeys.secretKey)
     await recordVerdict(v)
     await network.publish(TOPICS.verdicts, verdictToBytes(v))
@@ -543,8 +557,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   /** Keep a block as an orphan; false when it cannot be kept (no proof of work, pool full): verify it now (and refuse it). */
   function holdOrphan(hashHex: string, parentHex: string, block: Block, data: Uint8Array, from: string): boolean {
-    if (orphans.size >= ORPHAN_MAX || block.header.bits !== nextBits(chain.tip(), params)) return false
-    if (!hashMeetsTarget(headerHash(block.header), targetFromBits(block.header.bits))) return false
+    if (orphans.size >= ORPHAN_MAX) return false
+    // its bits depend on ancestors we lack: ask for at least half the work of a block on our tip
+    // (the adjustment moves the target by at most ~19% a block) and a hash that meets them
+    const target = targetFromBits(block.header.bits)
+    if (target > 2n * targetFromBits(chain.nextBits()) || !hashMeetsTarget(headerHash(block.header), target)) return false
     const timer = setTimeout(() => { void refuseOrphan(hashHex, `its parent ${parentHex} did not arrive in ${ORPHAN_WAIT_MS / 1000} s`) }, ORPHAN_WAIT_MS)
     timer.unref()
     orphans.set(hashHex, { parent: parentHex, data, from, timer })
@@ -647,7 +664,10 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           relay: { peerId: network.peerId, addrs: network.addrs(), verifier: toHex(verifierKeys.publicKey) },
           relays: network.relays(), // this relay first, then the others it knows: [{ peerId, addrs, url }]
           chain: {
-            network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: nextBits(tip, params), subsidy: params.subsidy.toString(),
+            network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: chain.nextBits(), subsidy: params.subsidy.toString(),
+            // the tip and its last ancestors (oldest first): a tab computes the bits after its own blocks from them
+            window: chain.tipWindow().map((e) => ({ hash: e.hashHex, time: e.header.time, bits: e.header.bits })),
+            difficulty: params.difficulty,
             genesisTime: params.genesisTime, bits: params.bits, maxFutureSeconds: params.maxFutureSeconds, coinbaseMaturity: coinbaseMaturity(params),
             evaluators: evaluators.map(toHex),
           },

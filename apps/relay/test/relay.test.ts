@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
-  TOPICS, ZERO_HASH, blockToBytes, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
+  TOPICS, ZERO_HASH, blockToBytes, targetFromBits, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
   fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash, taskToBytes,
-  deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type Block, type BlockHeader, type TransferTx, type Tx, type Verdict,
+  deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type Block, type BlockHeader, type BlockTiming, type TransferTx, type Tx, type Verdict,
 } from '@pouw/protocol'
 import * as tf from '@tensorflow/tfjs'
 import {
@@ -21,7 +21,7 @@ import {
 } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ItResDelivery } from '@pouw/network'
-import { Wallet, payTo, signTransfer, walletSourceFromJson, type ChainParams, type WalletJson } from '@pouw/ledger'
+import { Wallet, computeNextBits, payTo, signTransfer, walletSourceFromJson, type ChainParams, type DifficultyParams, type WalletJson } from '@pouw/ledger'
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 import type { TaskListing } from '../src/clientTasks.js'
@@ -36,12 +36,20 @@ interface Status {
   hash: string
   peers: number
   relay: { peerId: string; addrs: string[]; verifier: string }
-  chain: { network: string; genesis: string; tipTime: number; nextBits: number; subsidy: string; genesisTime: number; bits: number; maxFutureSeconds: number; coinbaseMaturity: number }
+  chain: {
+    network: string; genesis: string; tipTime: number; nextBits: number; subsidy: string; genesisTime: number; bits: number; maxFutureSeconds: number; coinbaseMaturity: number
+    window: { hash: string; time: number; bits: number }[]; difficulty: DifficultyParams
+  }
   task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
   supervisors: { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; history: { slots: number; lastSlotHash: string | null } }
   epoch: { current: number | null; miners: string[] }
   mempool: { count: number; bytes: number; txAccepted: number; txRefused: number }
   stats: { itres: number; itresRedelivered: number; itresFromEvidence: number; itresRejected: number; malformed: number; verdicts: number; verdictsFetched: number; verdictsRefused: number; orphans: number }
+}
+
+/** The relay's tip as a miner needs it: with the timing window its own blocks' bits follow from. */
+function tipOf(st: Status): ChainTip {
+  return { hash: fromHex(st.hash), height: st.height, nextBits: st.chain.nextBits, subsidy: BigInt(st.chain.subsidy), window: st.chain.window.map(({ time, bits }) => ({ time, bits })) }
 }
 
 function chainParams(s: Status): ChainParams {
@@ -119,10 +127,7 @@ describe('relay: gossip, verification, persistence', () => {
       const st = await getJson<Status>(r, '/api/status')
       if (st.hash !== tipSet) {
         const t = await getJson<{ txs: string[]; fees: string }>(r, `/api/template?parent=${st.hash}`)
-        miner.setTip({
-          hash: fromHex(st.hash), height: st.height, nextBits: st.chain.nextBits, subsidy: BigInt(st.chain.subsidy),
-          txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees),
-        })
+        miner.setTip({ ...tipOf(st), txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees) })
         tipSet = st.hash
       }
       const res = await miner.step()
@@ -204,7 +209,7 @@ describe('relay: gossip, verification, persistence', () => {
     await c.publish(status0.task.topic, badSig)
     // a verdict signed by a key outside the supervisor committee, and bytes that are no verdict
     const outsider = signVerdict({
-      blockHash: ZERO_HASH, accepted: true, code: '', detail: '', height: 1, tipHash: ZERO_HASH, tipHeight: 1, tipTime: header.time,
+      blockHash: ZERO_HASH, accepted: true, code: '', detail: '', height: 1, tipHash: ZERO_HASH, tipHeight: 1, tipWindow: [{ time: header.time, bits: header.bits }],
       nextBits: status0.chain.nextBits, verifier: keys.publicKey,
     }, keys.secretKey)
     await c.publish(TOPICS.verdicts, verdictToBytes(outsider))
@@ -260,7 +265,9 @@ describe('relay: gossip, verification, persistence', () => {
     const data = new TaskData(task, loadMnistAll(), fromHex(status.task.seed))
     const engine = await createNodeEngine(task.layers, 'wasm') // the relay's verifier uses wasm too: one global backend
     const keys = generateKeyPair()
-    const miner = new Miner(data, engine, keys, { now: () => Math.floor(Date.now() / 1000) })
+    // the network's difficulty rule: the miner computes the bits after its own blocks
+    const nextBits = (w: readonly BlockTiming[]): number => computeNextBits(w, status.chain.difficulty)
+    const miner = new Miner(data, engine, keys, { now: () => Math.floor(Date.now() / 1000), nextBits })
     mining = { miner, keys }
 
     // TASK_JOIN until the supervisors start epoch 0 with us in it (a threshold-signed EPOCH record)
@@ -277,8 +284,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.ok(decoded.kind === 'record' && verifyEpochRecord(decoded, fromHex((await getJson<Status>(r, '/api/status')).supervisors.groupPublicKey!)))
     assert.deepEqual(record.miners, [toHex(keys.publicKey)])
     miner.startEpoch(0, [keys.publicKey])
-    const tip: ChainTip = { hash: fromHex(status.hash), height: status.height, nextBits: status.chain.nextBits, subsidy: BigInt(status.chain.subsidy) }
-    miner.setTip(tip)
+    miner.setTip(tipOf(status))
 
     const deadline = Date.now() + MINING_MS
     let iterations = 0
@@ -401,7 +407,7 @@ describe('relay: gossip, verification, persistence', () => {
     // the previous test left one iteration unrecorded (the forged one): mine past its slot, on the relay's tip
     for (let i = 0; i < 3; i++) await step()
     const status = await getJson<Status>(r, '/api/status')
-    miner.setTip({ hash: fromHex(status.hash), height: status.height, nextBits: status.chain.nextBits, subsidy: BigInt(status.chain.subsidy) })
+    miner.setTip(tipOf(status))
     const found: Array<{ hash: string; height: number; submission: Uint8Array }> = []
     const deadline = Date.now() + MINING_MS
     while (found.length < 2) {
@@ -702,6 +708,10 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(again.hash, first.hash)
     assert.equal(again.hash, accepted.at(-1)!.hash)
     assert.equal(again.chain.genesis, first.chain.genesis)
+    // difficulty adjustment: blocks seconds apart against a 30 s target made it harder; the tip's window survives
+    assert.ok(targetFromBits(first.chain.nextBits) < targetFromBits(first.chain.bits), 'the difficulty rose above the genesis one')
+    assert.deepEqual(again.chain.window, first.chain.window)
+    assert.equal(again.chain.nextBits, first.chain.nextBits)
     assert.equal(again.relay.peerId, first.relay.peerId)
     assert.equal(again.relay.verifier, first.relay.verifier)
     assert.equal(again.task.hash, first.task.hash)

@@ -16,10 +16,17 @@
  * converge on one chain. A block not yet verified may turn out invalid: when
  * a verdict rejects one we followed, we go back to the relay's tip.
  *
- * Work is compared by height: the difficulty does not adjust yet (ledger
- * `nextBits` returns the network's bits), so every block has the same work.
+ * The difficulty adjusts (ledger `nextBits`): each known block keeps its timing
+ * window (its own and its last ancestors' time and bits), from which the bits
+ * of a block on top of it follow, so a peer's block is checked against its own
+ * parent's rule and the miner builds on its own block with the right bits.
+ *
+ * Work is compared by height, not by the relays' cumulative work: one block
+ * moves the target by at most ~19%, so a higher block always has more work; at
+ * equal heights on two branches the tab's lower-hash tie-break may differ from
+ * the relays' heavier-branch choice, until the next block settles it.
  */
-import { blockFromBytes, hashMeetsTarget, headerHash, submissionFromBytes, targetFromBits, toHex } from '@pouw/protocol'
+import { DIFFICULTY_WINDOW, blockFromBytes, hashMeetsTarget, headerHash, submissionFromBytes, targetFromBits, toHex, type BlockHeader, type BlockTiming } from '@pouw/protocol'
 import type { TipInfo } from '@pouw/trainer'
 
 /** how many block hashes (and their heights) the follower remembers */
@@ -36,21 +43,32 @@ export function tipBeats(candidate: { hashHex: string; height: number }, tip: { 
   return candidate.hashHex < tip.hashHex // lowercase hex of equal length: the byte order
 }
 
+/** The difficulty rule: the bits of a block whose parent's timing window is `window` (the parent last). */
+export type NextBitsRule = (window: readonly BlockTiming[]) => number
+
+interface KnownBlock { height: number; window?: BlockTiming[] }
+
 export class TipFollower {
   private current: TipInfo | null = null
-  /** block hash → height, for blocks we know exist (verified tips, ours, peers' that passed the checks) */
-  private readonly known = new Map<string, number>()
+  /** blocks we know exist (verified tips, ours, peers' that passed the checks): height and timing window */
+  private readonly known = new Map<string, KnownBlock>()
   /** blocks we built on before any verdict: a rejection of one of them sends us back */
   private readonly unverified = new Set<string>()
 
+  /** @param rule the network's difficulty rule; absent, every block has the bits the relay gave */
+  constructor(private rule?: NextBitsRule) {}
+
   get tip(): TipInfo | null { return this.current }
+
+  /** The network's difficulty rule, once the relay's status told it. */
+  setRule(rule: NextBitsRule | undefined): void { this.rule = rule }
 
   /** the blocks we follow that no verdict has settled yet, newest last (the page asks the relay about them) */
   unverifiedBlocks(): string[] { return [...this.unverified] }
 
   /** A tip the relay verified (its status, a verdict): followed when it wins, or always when `force`. */
   onVerified(t: TipInfo, force = false): boolean {
-    this.remember(t.hashHex, t.height)
+    this.remember(t.hashHex, t.height, t.window)
     this.unverified.delete(t.hashHex)
     if (!force && !tipBeats(t, this.current)) return false
     if (this.current?.hashHex === t.hashHex) return false
@@ -64,11 +82,29 @@ export class TipFollower {
     this.unverified.delete(hashHex)
   }
 
-  /** Our miner found a block and already builds on it. */
-  onOwnBlock(hashHex: string, height: number): void {
-    this.remember(hashHex, height)
+  /** Our miner found a block (its submission) and already builds on it. */
+  onOwnBlock(hashHex: string, height: number, submission: Uint8Array): void {
+    const t = this.current
+    const next = t === null ? undefined : this.child(t, blockFromBytes(submissionFromBytes(submission).block).header)
+    this.remember(hashHex, height, next?.window)
     this.unverified.add(hashHex)
-    if (this.current) this.current = { ...this.current, hashHex, height }
+    // without its parent's window the miner pauses too (Miner.tipAfter) until a relay's tip arrives
+    if (t !== null && next !== undefined) this.current = { ...t, hashHex, height, ...next }
+  }
+
+  /** The bits expected of a block on top of the known block `parentHex`; undefined when its window is unknown. */
+  private bitsAfter(parentHex: string, parent: KnownBlock): number | undefined {
+    if (this.rule === undefined) return this.current?.nextBits
+    if (parent.window !== undefined) return this.rule(parent.window)
+    return parentHex === this.current?.hashHex ? this.current.nextBits : undefined
+  }
+
+  /** The window and next bits of a block with `header` on top of `parent`. */
+  private child(parent: Pick<TipInfo, 'nextBits' | 'window'>, header: BlockHeader): Pick<TipInfo, 'nextBits' | 'window'> | undefined {
+    if (this.rule === undefined) return { nextBits: parent.nextBits }
+    if (parent.window === undefined) return undefined
+    const window = [...parent.window, { time: header.time, bits: header.bits }].slice(-DIFFICULTY_WINDOW)
+    return { nextBits: this.rule(window), window }
   }
 
   /** A peer's block submission heard by gossip: follow it when its header checks out and it wins. */
@@ -85,18 +121,21 @@ export class TipFollower {
     } catch {
       return { adopted: false, reason: 'malformed' }
     }
-    if (header.bits !== t.nextBits) return { adopted: false, reason: 'wrong-bits' }
+    const parentHex = toHex(header.prevHash)
+    const parent = this.known.get(parentHex)
+    const expected = parent === undefined ? undefined : this.bitsAfter(parentHex, parent)
+    if (parent === undefined || expected === undefined) return { adopted: false, reason: 'parent-unknown' }
+    if (header.bits !== expected) return { adopted: false, reason: 'wrong-bits' }
     const hash = headerHash(header)
     if (!hashMeetsTarget(hash, targetFromBits(header.bits))) return { adopted: false, reason: 'high-hash' }
-    const parentHeight = this.known.get(toHex(header.prevHash))
-    if (parentHeight === undefined) return { adopted: false, reason: 'parent-unknown' }
-    const height = parentHeight + 1
+    const height = parent.height + 1
     if (coinbaseHeight !== height) return { adopted: false, reason: 'bad-height' }
     const hashHex = toHex(hash)
-    this.remember(hashHex, height)
-    if (!tipBeats({ hashHex, height }, t)) return { adopted: false, reason: 'not-better' }
+    const next = this.child({ nextBits: expected, window: parent.window }, header)
+    this.remember(hashHex, height, next?.window)
+    if (next === undefined || !tipBeats({ hashHex, height }, t)) return { adopted: false, reason: 'not-better' }
     this.unverified.add(hashHex)
-    this.current = { ...t, hashHex, height }
+    this.current = { ...t, hashHex, height, ...next }
     return { adopted: true, tip: this.current }
   }
 
@@ -110,9 +149,10 @@ export class TipFollower {
     return this.onVerified(relayTip, true)
   }
 
-  private remember(hashHex: string, height: number): void {
+  private remember(hashHex: string, height: number, window?: BlockTiming[]): void {
+    const had = this.known.get(hashHex)
     this.known.delete(hashHex)
-    this.known.set(hashHex, height)
+    this.known.set(hashHex, { height, window: window ?? had?.window })
     if (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value!)
     if (this.unverified.size > KNOWN_MAX) this.unverified.delete(this.unverified.values().next().value!)
   }

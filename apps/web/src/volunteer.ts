@@ -14,6 +14,7 @@ import * as Comlink from 'comlink'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { TOPICS, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict } from '@pouw/protocol'
 import type { BackendChoice, Fault, StepResult, TipInfo, TrainerApi, TrainerInit } from '@pouw/trainer'
+import { computeNextBits, type DifficultyParams } from '@pouw/ledger'
 import { createEpochBook, type EpochBook } from './epochBook.js'
 import { downloadFragments, type FragmentProgress } from './fragments.js'
 import { ItResDelivery, createBrowserNetwork, postToSupervisors, type ConnectionInfo, type PubSubNetwork, type RelayInfo } from './p2p.js'
@@ -64,7 +65,14 @@ interface RelayStatus {
   relay: { peerId: string; addrs: string[]; verifier: string }
   /** every relay the relay knows, itself first (tabs fail over to the others) */
   relays?: RelayInfo[]
-  chain: { nextBits: number; subsidy: string }
+  chain: {
+    nextBits: number
+    subsidy: string
+    /** the tip and its last ancestors, oldest first */
+    window: { hash: string; time: number; bits: number }[]
+    /** the difficulty rule's parameters (ledger DifficultyParams); absent: fixed bits */
+    difficulty?: DifficultyParams
+  }
   /** transfers waiting in the relay's mempool (absent from relays older than the ledger wiring) */
   mempool?: { count: number; bytes: number }
   task: { spec: string; seed: string; batchSize: number; topics: { itres: string; epochs: string } }
@@ -93,6 +101,11 @@ const INITIAL_VIEW: VolunteerView = {
   status: 'connecting', backend: null, relay: { connected: false, peerId: null, addr: null }, p2p: { peerId: null, connections: [] }, minerId: null, fault: null,
   iterations: 0, itersPerSec: 0, samplesPerSec: 0, batchIndex: null, lossCurve: [], lossAvg: null, accuracyAvg: null,
   blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, task: INITIAL_TASK, error: null,
+}
+
+/** The relay's verified tip as the miner sees it. */
+function statusTip(s: RelayStatus): TipInfo {
+  return { hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy, window: s.chain.window.map(({ time, bits }) => ({ time, bits })) }
 }
 
 async function fetchStatus(): Promise<RelayStatus> {
@@ -221,7 +234,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const applyVerdict = useCallback(async (v: Verdict, s: RelayStatus) => {
     if (!committee.current.has(toHex(v.verifier)) || !(await verifyVerdictSignature(v))) return
     const hash = toHex(v.blockHash)
-    const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy }
+    const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy, window: v.tipWindow }
     if (v.accepted) follower.current.onAccepted(hash, v.height)
     if (v.accepted ? follower.current.onVerified(relayTip) : follower.current.onRejected(hash, relayTip)) tipMoved()
     // a verifier's tip that we build on: ask our relay for its template now rather than at the next
@@ -254,7 +267,9 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
         const s = await fetchStatus()
         status.current = s
         committee.current = new Set(s.supervisors.committee)
-        updateTip({ hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy })
+        const difficulty = s.chain.difficulty
+        follower.current.setRule(difficulty === undefined ? undefined : (w) => computeNextBits(w, difficulty))
+        updateTip(statusTip(s))
         const spec = taskFromBytes(fromHex(s.task.spec))
         const epochs = createEpochBook(spec.taskId, spec.epochs)
         epochs.setGroupKey(s.supervisors.groupPublicKey)
@@ -299,7 +314,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
         }
         poll = setInterval(() => {
           fetchStatus().then((st) => {
-            updateTip({ hashHex: st.hash, height: st.height, nextBits: st.chain.nextBits, subsidy: st.chain.subsidy })
+            updateTip(statusTip(st))
             refreshTemplate(st.hash, st.mempool?.count ?? 0)
             epochs.setGroupKey(st.supervisors.groupPublicKey)
             committee.current = new Set(st.supervisors.committee)
@@ -360,7 +375,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     const block = r.block
     if (block === undefined) return
     // the miner already builds on its own block; follow it until a verdict says otherwise
-    follower.current.onOwnBlock(block.hashHex, block.height)
+    follower.current.onOwnBlock(block.hashHex, block.height, block.submission)
     setView((v) => ({
       ...v, chain: { height: block.height, tipHash: block.hashHex },
       blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
@@ -383,7 +398,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     const init: TrainerInit = {
       taskBytes: fromHex(s.task.spec), seed: fromHex(s.task.seed), fragments, wasmBaseUrl: '/tfjs-wasm/', fault: faultFromUrl(), tip: at,
       backend: new URLSearchParams(location.search).get('backend') ?? undefined, persistKey: persistKeyFromUrl(),
-      payTo: payToRef.current ?? undefined,
+      payTo: payToRef.current ?? undefined, difficulty: s.chain.difficulty,
     }
     // the fragments move to the worker: the page keeps no copy of the dataset
     const r = await remote.init(Comlink.transfer(init, fragments.map((f) => f.buffer as ArrayBuffer)))

@@ -18,6 +18,7 @@ import {
   FAULTS, Miner, TaskData, createTfEngine, datasetFromFragments, loadBatch,
   type ChainTip, type GradientEngine, type StepResult, type TestEvaluation, type TipInfo, type TrainerApi, type TrainerInit,
 } from '@pouw/trainer'
+import { computeNextBits } from '@pouw/ledger'
 import { chooseBackend } from './backend.js'
 import { checkFragment, fragmentSizes } from './fragments.js'
 import { loadMinerKey } from './minerKey.js'
@@ -36,7 +37,7 @@ function need(): State {
 }
 
 function toChainTip(t: TipInfo): ChainTip {
-  const tip: ChainTip = { hash: fromHex(t.hashHex), height: t.height, nextBits: t.nextBits, subsidy: BigInt(t.subsidy) }
+  const tip: ChainTip = { hash: fromHex(t.hashHex), height: t.height, nextBits: t.nextBits, subsidy: BigInt(t.subsidy), window: t.window }
   if (t.template === undefined) return tip
   const txs = t.template.txs.map((hex) => txFromBytes(fromHex(hex)))
   if (!txs.every(isTransfer)) throw new Error('a block template holds transfers only')
@@ -81,7 +82,9 @@ const api: TrainerApi = {
       const engine = createTfEngine(tf, task.layers)
       const payTo = init.payTo === undefined ? undefined : fromHex(init.payTo)
       if (payTo !== undefined && payTo.length !== PUBLIC_KEY_SIZE) throw new Error(`payTo must be a ${PUBLIC_KEY_SIZE}-byte key, got ${payTo.length} bytes`)
-      const miner = new Miner(data, engine, key.keys, { now: () => Math.floor(Date.now() / 1000), fault: init.fault, payTo })
+      const difficulty = init.difficulty
+      const nextBits = difficulty === undefined ? undefined : (w: readonly { time: number; bits: number }[]) => computeNextBits(w, difficulty)
+      const miner = new Miner(data, engine, key.keys, { now: () => Math.floor(Date.now() / 1000), fault: init.fault, payTo, nextBits })
       miner.setTip(toChainTip(init.tip))
       state = { task, data, engine, miner, keys: key.keys }
       return {

@@ -5,6 +5,7 @@ import {
   submissionToBytes, targetFromBits, toHex, type BlockHeader, type Tx,
 } from '@pouw/protocol'
 import type { TipInfo } from '@pouw/trainer'
+import { computeNextBits, type DifficultyParams } from '@pouw/ledger'
 import { TipFollower, tipBeats } from '../src/tipFollower.js'
 
 // an easy target (about one header in 16 meets it) keeps the grinding short
@@ -12,14 +13,14 @@ const BITS = bitsFromTarget((1n << 252n) - 1n)
 const GENESIS: TipInfo = { hashHex: '11'.repeat(32), height: 0, nextBits: BITS, subsidy: '5000000000' }
 
 /** A block submission on `parentHex` at `height` whose header meets `bits` (or misses it, with `meets: false`). */
-function submission(parentHex: string, height: number, opts: { bits?: number; meets?: boolean; coinbaseHeight?: number; salt?: number } = {}): { bytes: Uint8Array; hashHex: string } {
+function submission(parentHex: string, height: number, opts: { bits?: number; meets?: boolean; coinbaseHeight?: number; salt?: number; time?: number } = {}): { bytes: Uint8Array; hashHex: string } {
   const bits = opts.bits ?? BITS
   const txs: Tx[] = [{ type: 'coinbase', height: opts.coinbaseHeight ?? height, outputs: [{ amount: 1n, recipient: new Uint8Array(32).fill(opts.salt ?? 7) }] }]
   for (let n = 0; n < 100_000; n++) {
     const nonce = new Uint8Array(32)
     new DataView(nonce.buffer).setUint32(0, n)
     const header: BlockHeader = {
-      version: BLOCK_VERSION, prevHash: fromHex(parentHex), merkleRoot: computeMerkleRoot(txs), time: 1_763_769_700,
+      version: BLOCK_VERSION, prevHash: fromHex(parentHex), merkleRoot: computeMerkleRoot(txs), time: opts.time ?? 1_763_769_700,
       bits, nonce, hashMsg: ZERO_HASH, hashMsgHist: ZERO_HASH,
     }
     const hash = headerHash(header)
@@ -77,7 +78,7 @@ test('of two blocks at one height, the lower hash is followed whichever came fir
   }
   // our own block loses to a lower-hash sibling too, as it would on the relays
   const f = started()
-  f.onOwnBlock(high.hashHex, 1)
+  f.onOwnBlock(high.hashHex, 1, high.bytes)
   assert.equal(f.onPeerBlock(low.bytes).adopted, true)
   assert.deepEqual(f.onPeerBlock(high.bytes), { adopted: false, reason: 'not-better' })
 })
@@ -85,7 +86,7 @@ test('of two blocks at one height, the lower hash is followed whichever came fir
 test('a verified tip replaces ours only when it wins; a rejection of a block we built on sends us back', () => {
   const f = started()
   const mine = submission(GENESIS.hashHex, 1)
-  f.onOwnBlock(mine.hashHex, 1)
+  f.onOwnBlock(mine.hashHex, 1, mine.bytes)
   const peer = submission(mine.hashHex, 2)
   assert.equal(f.onPeerBlock(peer.bytes).adopted, true)
   // the relay's tip is still the genesis: we keep building on the newer blocks
@@ -106,8 +107,42 @@ test('a verified tip replaces ours only when it wins; a rejection of a block we 
 test('an accepted block leaves the open list and can be built on by peers', () => {
   const f = started()
   const mine = submission(GENESIS.hashHex, 1)
-  f.onOwnBlock(mine.hashHex, 1)
+  f.onOwnBlock(mine.hashHex, 1, mine.bytes)
   f.onAccepted(mine.hashHex, 1)
   assert.deepEqual(f.unverifiedBlocks(), [])
   assert.equal(f.onPeerBlock(submission(mine.hashHex, 2).bytes).adopted, true)
+})
+
+/** A rule that moves fast: a 60 s target, 100 s half-life; the limit is BITS, so only faster blocks change it. */
+const DIFFICULTY: DifficultyParams = { targetSpacing: 60, halfLife: 100, maxSolveDeviation: 300, powLimitBits: BITS }
+const rule = (w: readonly { time: number; bits: number }[]): number => computeNextBits(w, DIFFICULTY)
+const T0 = 1_763_769_600
+
+test('with difficulty adjustment: peers\' blocks are checked against their parent\'s rule, and our own block gives the next bits', () => {
+  const f = new TipFollower(rule)
+  const window = [{ time: T0, bits: BITS }]
+  f.onVerified({ ...GENESIS, nextBits: rule(window), window })
+  // a peer's block 10 s after genesis: its bits are the genesis rule's (the limit, BITS)
+  const a = submission(GENESIS.hashHex, 1, { time: T0 + 10 })
+  assert.equal(f.onPeerBlock(a.bytes).adopted, true)
+  const afterA = rule([...window, { time: T0 + 10, bits: BITS }])
+  assert.ok(targetFromBits(afterA) < targetFromBits(BITS), 'a fast block makes the next one harder')
+  assert.equal(f.tip?.nextBits, afterA)
+  assert.deepEqual(f.tip?.window, [...window, { time: T0 + 10, bits: BITS }])
+  // on top of it, the old bits are wrong now; the rule's are right
+  assert.deepEqual(f.onPeerBlock(submission(a.hashHex, 2, { time: T0 + 20, bits: BITS }).bytes), { adopted: false, reason: 'wrong-bits' })
+  const own = submission(a.hashHex, 2, { time: T0 + 20, bits: afterA })
+  f.onOwnBlock(own.hashHex, 2, own.bytes)
+  assert.equal(f.tip?.hashHex, own.hashHex)
+  assert.equal(f.tip?.nextBits, rule([...window, { time: T0 + 10, bits: BITS }, { time: T0 + 20, bits: afterA }]))
+  // a sibling of `a` (the same parent) is judged by the genesis rule, not by the current tip's
+  const sibling = submission(GENESIS.hashHex, 1, { time: T0 + 30, salt: 9 })
+  assert.deepEqual(f.onPeerBlock(sibling.bytes), { adopted: false, reason: 'not-better' }, 'its bits pass; it is only lower')
+})
+
+test('with difficulty adjustment, a block on a parent whose window is unknown is not followed', () => {
+  const f = new TipFollower(rule)
+  f.onVerified({ ...GENESIS, window: [{ time: T0, bits: BITS }] })
+  f.onAccepted('55'.repeat(32), 1) // known to exist, its times unknown
+  assert.deepEqual(f.onPeerBlock(submission('55'.repeat(32), 2).bytes), { adopted: false, reason: 'parent-unknown' })
 })

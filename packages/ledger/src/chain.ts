@@ -1,10 +1,10 @@
 import {
-  blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, txHash,
+  DIFFICULTY_WINDOW, blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, txHash,
   type Block, type OutPoint,
 } from '@pouw/protocol'
 import { chainEntryFromBytes, chainEntryToBytes, createChainEntry, type ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
-import { createGenesis, createGenesisEntry, type ChainParams } from './params.js'
+import { createGenesis, createGenesisEntry, nextBits, timingOf, type ChainParams } from './params.js'
 import type { BatchOp, KeyValueStore } from './store.js'
 import {
   coinFromBytes, coinToBytes, connectBlock, disconnectBlock, outpointFromKey, outpointKey, undoFromBytes, undoToBytes,
@@ -106,6 +106,8 @@ export class Chain {
     readonly params: ChainParams,
     readonly genesisHash: Uint8Array,
     private tipEntry: ChainEntry,
+    /** the tip's timing window (timingWindow(tip)), kept with the tip so nextBits() needs no read */
+    private tipWindowEntries: ChainEntry[],
   ) {}
 
   /**
@@ -127,7 +129,7 @@ export class Chain {
         // the genesis coinbase pays nothing: the UTXO set starts empty
         { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash },
       ])
-      return new Chain(store, params, genesisHash, entry)
+      return new Chain(store, params, genesisHash, entry, [entry])
     }
     if (!bytesEqual(stored, genesisHash)) {
       throw ledgerError('GENESIS_MISMATCH', `the store's genesis ${toHex(stored)} is not ${toHex(genesisHash)} of network ${params.networkName}`,
@@ -136,7 +138,7 @@ export class Chain {
     const tipHash = await store.get(CHAIN_KEYS.tip)
     const tip = tipHash === undefined ? undefined : await readEntry(store, toHex(tipHash))
     if (tip === undefined) throw ledgerError('STORE_CORRUPT', 'the store has a genesis but no tip entry')
-    const chain = new Chain(store, params, genesisHash, tip)
+    const chain = new Chain(store, params, genesisHash, tip, await entryWindow(store, tip))
     const best = await store.get(CHAIN_KEYS.utxoBest)
     // a store written before the UTXO set existed (issue 2): build it from the main chain
     if (best === undefined || !bytesEqual(best, tip.hash)) await chain.rebuildUtxo()
@@ -168,6 +170,16 @@ export class Chain {
 
   tip(): ChainEntry {
     return this.tipEntry
+  }
+
+  /** The tip and up to DIFFICULTY_WINDOW - 1 of its ancestors, oldest first: the blocks nextBits() reads. */
+  tipWindow(): readonly ChainEntry[] {
+    return this.tipWindowEntries
+  }
+
+  /** Rule: the compact bits required of a block on top of the tip (params.ts nextBits). */
+  nextBits(): number {
+    return nextBits(this.tipWindowEntries.map(timingOf), this.params)
   }
 
   getEntry(hashHex: string): Promise<ChainEntry | undefined> {
@@ -325,7 +337,8 @@ export class Chain {
     const parentHex = toHex(block.header.prevHash)
     const parent = await this.getEntry(parentHex)
     if (parent === undefined) throw ledgerError('PARENT_UNKNOWN', `parent ${parentHex} of block ${hashHex} is unknown`, { hash: hashHex, parent: parentHex })
-    const v = validateBlock(parent, block, this.params, opts.now)
+    const window = await entryWindow(this.store, parent)
+    const v = validateBlock(parent, block, this.params, opts.now, window.map(timingOf))
     const entry = createChainEntry(block, v.height, v.cumulativeWork, opts.now, v.hash)
     const oldTip = this.tipEntry
     const newTip = beats(entry, oldTip)
@@ -352,6 +365,7 @@ export class Chain {
     ops.push({ type: 'put', key: CHAIN_KEYS.tip, value: entry.hash }, { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash })
     await this.store.batch(ops)
     this.tipEntry = entry
+    this.tipWindowEntries = [...window, entry].slice(-DIFFICULTY_WINDOW)
     return { status: disconnected.length === 0 ? 'extended' : 'reorg', entry, disconnected, connected }
   }
 
@@ -479,6 +493,19 @@ class StoreCoinView implements UtxoView {
 export function beats(candidate: ChainEntry, tip: ChainEntry): boolean {
   if (candidate.cumulativeWork !== tip.cumulativeWork) return candidate.cumulativeWork > tip.cumulativeWork
   return compareBytes(candidate.hash, tip.hash) < 0
+}
+
+/** `entry` and up to DIFFICULTY_WINDOW - 1 of its ancestors, oldest first. */
+async function entryWindow(store: KeyValueStore, entry: ChainEntry): Promise<ChainEntry[]> {
+  const out = [entry]
+  for (let e = entry; out.length < DIFFICULTY_WINDOW && e.height > 0;) {
+    const parentHex = toHex(e.header.prevHash)
+    const parent = await readEntry(store, parentHex)
+    if (parent === undefined) throw ledgerError('STORE_CORRUPT', `the entry of ${parentHex}, parent of stored block ${e.hashHex}, is missing`)
+    out.unshift(parent)
+    e = parent
+  }
+  return out
 }
 
 async function readEntry(store: KeyValueStore, hashHex: string): Promise<ChainEntry | undefined> {

@@ -1,4 +1,4 @@
-import { bitsFromTarget, targetFromBits } from '@pouw/protocol'
+import { DIFFICULTY_WINDOW, bitsFromTarget, targetFromBits, type BlockTiming } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
 
 /**
@@ -52,13 +52,7 @@ import { ledgerError } from './errors.js'
  *     bitsFromTarget (rounding down).
  */
 
-/** One block's time and compact bits: what the rule reads from each ancestor. */
-export interface BlockTiming {
-  /** u32 UNIX seconds from the header */
-  time: number
-  /** compact target from the header */
-  bits: number
-}
+export { DIFFICULTY_WINDOW, type BlockTiming }
 
 export interface DifficultyParams {
   /** T, the block time to hold, seconds */
@@ -70,9 +64,6 @@ export interface DifficultyParams {
   /** the easiest target allowed, compact */
   powLimitBits: number
 }
-
-/** How many blocks, the parent last, the rule reads. */
-export const DIFFICULTY_WINDOW = 4
 
 /**
  * Our starting values: one-minute blocks, a one-hour half-life (60 blocks), and

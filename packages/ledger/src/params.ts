@@ -1,13 +1,20 @@
 import { BLOCK_VERSION, ZERO_HASH, bitsFromTarget, computeMerkleRoot, workFromBits, type Block, type Tx } from '@pouw/protocol'
 import { createChainEntry, type ChainEntry } from './chainEntry.js'
+import { computeNextBits, type BlockTiming, type DifficultyParams } from './difficulty.js'
 
 /** Everything that makes one network's chain differ from another's. */
 export interface ChainParams {
   networkName: string
   /** u32 UNIX seconds, the genesis block's time */
   genesisTime: number
-  /** compact target required of every block (see nextBits) */
+  /** the genesis block's compact target; every block's too when `difficulty` is absent (see nextBits) */
   bits: number
+  /**
+   * Difficulty adjustment (difficulty.ts, relative ASERT): each block's bits follow from its
+   * ancestors' times so that blocks come every `targetSpacing` seconds. Absent: every block
+   * needs `bits` (unit tests, benchmarks).
+   */
+  difficulty?: DifficultyParams
   /** most a coinbase may pay out in total */
   subsidy: bigint
   /** how far ahead of the validator's clock a block's time may be */
@@ -54,12 +61,18 @@ export interface MempoolPolicy {
 export const DEFAULT_MEMPOOL_POLICY: Readonly<MempoolPolicy> = { minFeeRate: 1n, maxBytes: 8_000_000, maxTxBytes: 20_000 }
 
 /**
- * Rule: the compact target required of a block whose parent is `parent`.
- * Today every block needs params.bits; difficulty adjustment (a later issue)
- * changes only this function.
+ * Rule: the compact target required of a block whose parent's timing window is
+ * `window` (the parent and up to DIFFICULTY_WINDOW - 1 of its ancestors, oldest
+ * first, the parent last: Chain.timingWindow). With params.difficulty,
+ * computeNextBits; without, params.bits for every block.
  */
-export function nextBits(_parent: ChainEntry, params: ChainParams): number {
-  return params.bits
+export function nextBits(window: readonly BlockTiming[], params: ChainParams): number {
+  return params.difficulty === undefined ? params.bits : computeNextBits(window, params.difficulty)
+}
+
+/** The time and bits of a chain entry's header. */
+export function timingOf(e: Pick<ChainEntry, 'header'>): BlockTiming {
+  return { time: e.header.time, bits: e.header.bits }
 }
 
 /**

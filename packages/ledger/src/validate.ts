@@ -1,6 +1,6 @@
 import {
   BLOCK_VERSION, HEADER_SIZE, MAX_BLOCK_BYTES, MAX_TXS, TAGS, bytesEqual, hashMeetsTarget, headerHash, isPouwError, merkleRoot,
-  protocolError, taggedHash, targetFromBits, toHex, txToBytes, workFromBits, type Block, type CoinbaseTx,
+  protocolError, taggedHash, targetFromBits, toHex, txToBytes, workFromBits, type Block, type BlockTiming, type CoinbaseTx,
 } from '@pouw/protocol'
 import type { ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
@@ -93,7 +93,8 @@ function checkBlock(block: Block, params: ChainParams): { hash: Uint8Array; txHa
  * All consensus rules for `block` on top of `parent` (pure, deterministic;
  * `now` is the validator's clock in UNIX seconds). Besides checkBlockSyntax:
  * - header.prevHash is parent.hash (LEDGER_PARENT_UNKNOWN);
- * - bits = nextBits(parent, params) (LEDGER_BAD_BITS);
+ * - bits = nextBits(window, params) (LEDGER_BAD_BITS), `window` being the
+ *   parent's timing window (the parent last: Chain.timingWindow);
  * - parent.header.time <= time (LEDGER_TIME_TOO_OLD) and
  *   time <= now + params.maxFutureSeconds (LEDGER_TIME_TOO_NEW);
  * - the coinbase's height is parent.height + 1 (LEDGER_BAD_COINBASE).
@@ -101,13 +102,17 @@ function checkBlock(block: Block, params: ChainParams): { hash: Uint8Array; txHa
  * of useful work (expensive, needs the evidence) are checked by
  * Chain.addBlock when the block joins the main chain.
  */
-export function validateBlock(parent: ChainEntry, block: Block, params: ChainParams, now: number): ValidatedBlock {
+export function validateBlock(parent: ChainEntry, block: Block, params: ChainParams, now: number, window: readonly BlockTiming[]): ValidatedBlock {
   const h = block.header
   if (!bytesEqual(h.prevHash, parent.hash)) {
     throw ledgerError('PARENT_UNKNOWN', `block's prevHash ${toHex(h.prevHash)} is not the given parent ${parent.hashHex}`)
   }
+  const last = window[window.length - 1]
+  if (last === undefined || last.time !== parent.header.time || last.bits !== parent.header.bits) {
+    throw new Error('internal: the timing window must end with the parent')
+  }
   const { hash, txHashes } = checkBlock(block, params)
-  const bits = nextBits(parent, params)
+  const bits = nextBits(window, params)
   if (h.bits !== bits) throw ledgerError('BAD_BITS', `bits 0x${h.bits.toString(16)}, expected 0x${bits.toString(16)}`, { bits: h.bits, expected: bits })
   if (h.time < parent.header.time) {
     throw ledgerError('TIME_TOO_OLD', `time ${h.time} is before its parent's ${parent.header.time}`, { time: h.time, parentTime: parent.header.time })

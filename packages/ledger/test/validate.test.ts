@@ -2,14 +2,14 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { computeMerkleRoot, headerHash, toHex, workFromBits, type Block } from '@pouw/protocol'
 import {
-  checkBlockSyntax, createGenesis, createGenesisEntry, difficultyToBits, nextBits, validateBlock, type ChainEntry,
+  checkBlockSyntax, createGenesis, createGenesisEntry, difficultyToBits, nextBits, timingOf, validateBlock, type ChainEntry,
 } from '../src/index.js'
 import { NOW, PARAMS, blockOn, mine, minedOn, recipient } from './fixtures.js'
 
 const genesis = createGenesisEntry(PARAMS)
 
 function rejects(parent: ChainEntry, block: Block, code: string, now = NOW): void {
-  assert.throws(() => validateBlock(parent, block, PARAMS, now), (e: { code?: string }) => e.code === code)
+  assert.throws(() => validateBlock(parent, block, PARAMS, now, [timingOf(parent)]), (e: { code?: string }) => e.code === code)
 }
 
 describe('params', () => {
@@ -33,19 +33,19 @@ describe('params', () => {
   })
 
   it('nextBits is params.bits for now', () => {
-    assert.equal(nextBits(genesis, PARAMS), PARAMS.bits)
+    assert.equal(nextBits([timingOf(genesis)], PARAMS), PARAMS.bits)
   })
 })
 
 describe('validateBlock', () => {
   it('accepts a valid block and returns its hash, height and work', () => {
     const block = minedOn(genesis)
-    const v = validateBlock(genesis, block, PARAMS, NOW)
+    const v = validateBlock(genesis, block, PARAMS, NOW, [timingOf(genesis)])
     assert.deepEqual(v.hash, headerHash(block.header))
     assert.equal(v.height, 1)
     assert.equal(v.work, workFromBits(PARAMS.bits))
     assert.equal(v.cumulativeWork, genesis.cumulativeWork + v.work)
-    assert.deepEqual(validateBlock(genesis, block, PARAMS, NOW), v, 'deterministic')
+    assert.deepEqual(validateBlock(genesis, block, PARAMS, NOW, [timingOf(genesis)]), v, 'deterministic')
   })
 
   it('bits must be nextBits(parent)', () => {
@@ -56,13 +56,13 @@ describe('validateBlock', () => {
 
   it('time must not be before the parent', () => {
     const t = genesis.header.time
-    validateBlock(genesis, minedOn(genesis, { time: t }), PARAMS, NOW)
+    validateBlock(genesis, minedOn(genesis, { time: t }), PARAMS, NOW, [timingOf(genesis)])
     rejects(genesis, minedOn(genesis, { time: t - 1 }), 'LEDGER_TIME_TOO_OLD')
   })
 
   it('time must not be more than maxFutureSeconds ahead of now', () => {
     const limit = NOW + PARAMS.maxFutureSeconds
-    validateBlock(genesis, minedOn(genesis, { time: limit }), PARAMS, NOW)
+    validateBlock(genesis, minedOn(genesis, { time: limit }), PARAMS, NOW, [timingOf(genesis)])
     rejects(genesis, minedOn(genesis, { time: limit + 1 }), 'LEDGER_TIME_TOO_NEW')
   })
 
@@ -79,8 +79,8 @@ describe('validateBlock', () => {
 
   it('coinbase may pay at most the subsidy, split or not', () => {
     const half = PARAMS.subsidy / 2n
-    validateBlock(genesis, minedOn(genesis, { outputs: [{ amount: half, recipient: recipient(1) }, { amount: half, recipient: recipient(2) }] }), PARAMS, NOW)
-    validateBlock(genesis, minedOn(genesis, { outputs: [] }), PARAMS, NOW)
+    validateBlock(genesis, minedOn(genesis, { outputs: [{ amount: half, recipient: recipient(1) }, { amount: half, recipient: recipient(2) }] }), PARAMS, NOW, [timingOf(genesis)])
+    validateBlock(genesis, minedOn(genesis, { outputs: [] }), PARAMS, NOW, [timingOf(genesis)])
     rejects(genesis, minedOn(genesis, { outputs: [{ amount: PARAMS.subsidy + 1n, recipient: recipient(1) }] }), 'LEDGER_BAD_COINBASE')
     rejects(genesis, minedOn(genesis, { outputs: [{ amount: half + 1n, recipient: recipient(1) }, { amount: half, recipient: recipient(2) }] }), 'LEDGER_BAD_COINBASE')
   })

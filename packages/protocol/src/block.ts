@@ -25,6 +25,20 @@ export interface BlockHeader {
   hashMsgHist: Uint8Array
 }
 
+/** One block's time and compact bits: what difficulty adjustment reads from each ancestor. */
+export interface BlockTiming {
+  /** u32 UNIX seconds from the header */
+  time: number
+  /** compact target from the header */
+  bits: number
+}
+
+/**
+ * How many blocks' timings, the parent last, the difficulty rule reads
+ * (ledger difficulty.ts); a verdict carries its tip's window of this size.
+ */
+export const DIFFICULTY_WINDOW = 4
+
 export function headerToBytes(h: BlockHeader): Uint8Array {
   return new Writer()
     .u32(h.version).fixed(h.prevHash, 32).fixed(h.merkleRoot, 32).u32(h.time).u32(h.bits)

@@ -1,9 +1,10 @@
+import { DIFFICULTY_WINDOW, type BlockTiming } from './block.js'
 import { Reader, Writer } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, verify } from './sign.js'
 
-export const VERDICT_VERSION = 1
+export const VERDICT_VERSION = 2
 const MAX_TEXT = 1024
 
 /**
@@ -18,7 +19,12 @@ export interface Verdict {
   height: number // the block's height (0 when rejected before it was known)
   tipHash: Uint8Array // the verifier's best tip after processing
   tipHeight: number
-  tipTime: number
+  /**
+   * time and bits of the tip and its ancestors, oldest first, the tip last (1 to DIFFICULTY_WINDOW
+   * entries, fewer only near genesis): with them a miner that finds a block on this tip computes
+   * the bits of the next one itself (ledger nextBits)
+   */
+  tipWindow: BlockTiming[]
   nextBits: number // target bits required of a block on top of the tip
   verifier: Uint8Array
   signature: Uint8Array
@@ -40,10 +46,13 @@ function textBytes(s: string): Uint8Array {
 function body(v: Omit<Verdict, 'signature'>): Uint8Array {
   const code = textBytes(v.code)
   const detail = textBytes(v.detail)
-  return new Writer().u16(VERDICT_VERSION).fixed(v.blockHash, 32).u8(v.accepted ? 1 : 0)
+  const n = v.tipWindow.length
+  if (n < 1 || n > DIFFICULTY_WINDOW) throw protocolError('BAD_VALUE', `verdict tip window has ${n} blocks, expected 1 to ${DIFFICULTY_WINDOW}`)
+  const w = new Writer().u16(VERDICT_VERSION).fixed(v.blockHash, 32).u8(v.accepted ? 1 : 0)
     .u16(code.length).bytes(code).u16(detail.length).bytes(detail)
-    .u32(v.height).fixed(v.tipHash, 32).u32(v.tipHeight).u32(v.tipTime).u32(v.nextBits)
-    .fixed(v.verifier, PUBLIC_KEY_SIZE).finish()
+    .u32(v.height).fixed(v.tipHash, 32).u32(v.tipHeight).u8(n)
+  for (const t of v.tipWindow) w.u32(t.time).u32(t.bits)
+  return w.u32(v.nextBits).fixed(v.verifier, PUBLIC_KEY_SIZE).finish()
 }
 
 export function signVerdict(v: Omit<Verdict, 'signature'>, secretKey: Uint8Array): Verdict {
@@ -56,6 +65,12 @@ export async function verifyVerdictSignature(v: Verdict): Promise<boolean> {
 
 export function verdictToBytes(v: Verdict): Uint8Array {
   return new Writer().bytes(body(v)).fixed(v.signature, SIGNATURE_SIZE).finish()
+}
+
+function tipWindow(r: Reader): BlockTiming[] {
+  const n = r.u8('tip window length')
+  if (n < 1 || n > DIFFICULTY_WINDOW) throw protocolError('BAD_VALUE', `verdict tip window has ${n} blocks, expected 1 to ${DIFFICULTY_WINDOW}`)
+  return Array.from({ length: n }, () => ({ time: r.u32('tip window time'), bits: r.u32('tip window bits') }))
 }
 
 export function verdictFromBytes(bytes: Uint8Array): Verdict {
@@ -74,7 +89,7 @@ export function verdictFromBytes(bytes: Uint8Array): Verdict {
   const v: Verdict = {
     blockHash, accepted: acc === 1, code: text('code'), detail: text('detail'),
     height: r.u32('height'), tipHash: r.bytes(32, 'tip hash'), tipHeight: r.u32('tip height'),
-    tipTime: r.u32('tip time'), nextBits: r.u32('next bits'),
+    tipWindow: tipWindow(r), nextBits: r.u32('next bits'),
     verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), signature: r.bytes(SIGNATURE_SIZE, 'signature'),
   }
   r.end()

@@ -131,7 +131,7 @@ const EVIDENCE_MIN: Evidence = { slot: [new Uint8Array(0)], model: f32([]), resi
 function verdict(name: string): Verdict {
   const base: Omit<Verdict, 'signature'> = {
     blockHash: headerHash(HEADER_1), accepted: true, code: '', detail: '', height: 1, tipHash: headerHash(HEADER_1),
-    tipHeight: 1, tipTime: HEADER_1.time, nextBits: 0x207f_ffff, verifier: VERIFIER,
+    tipHeight: 1, tipWindow: [{ time: HEADER_1.time - 60, bits: 0x207f_ffff }, { time: HEADER_1.time, bits: 0x207f_ffff }], nextBits: 0x207f_ffff, verifier: VERIFIER,
   }
   switch (name) {
     case 'accepted': return signVerdict(base, VERIFIER_SEED)
@@ -316,9 +316,14 @@ function verdictInvalid(): Invalid[] {
   const v = verdictBytes('rejected')
   const codeLen = 'POUW_MAP_MISMATCH'.length
   const detailAt = 37 + codeLen
+  const detailLen = new TextEncoder().encode('entry 3: τ band 2 > 1 allowed').length
+  const windowAt = detailAt + 2 + detailLen + 4 + 32 + 4 // after height, tip hash, tip height
   return [
     ...framing(v),
-    bad('version 2', patch(v, 0, u16be(2)), VER),
+    bad('version 1 (before the tip window)', patch(v, 0, u16be(1)), VER),
+    bad('version 3', patch(v, 0, u16be(3)), VER),
+    bad('tip window of 0 blocks', patch(v, windowAt, [0]), VALUE),
+    bad('tip window of 5 blocks', patch(v, windowAt, [5]), VALUE),
     bad('accepted flag 2', patch(v, 34, [2]), VALUE),
     bad('accepted flag 255', patch(v, 34, [255]), VALUE),
     bad('code length 1025, one over the cap', patch(v, 35, u16be(1025)), LARGE),

@@ -3,7 +3,7 @@ import {
   applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
   evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
   parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
-  verifyItResSignature, zeroNonceHash, Tx, TransferTx,
+  verifyItResSignature, zeroNonceHash, Tx, TransferTx, DIFFICULTY_WINDOW, type BlockTiming,
 } from '@pouw/protocol'
 import { batchHash, loadBatch } from './batches.js'
 import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
@@ -27,6 +27,12 @@ export interface ChainTip {
   height: number
   nextBits: number
   subsidy: bigint
+  /**
+   * Time and bits of the tip and its last ancestors, oldest first, the tip last (a relay's status
+   * or verdict gives them): with the miner's `nextBits` rule, the bits of the block after one it
+   * finds on this tip.
+   */
+  window?: BlockTiming[]
   /**
    * The block template: transfers valid on top of this tip (a relay's mempool selection, parents
    * before children) and the fees they pay, which the coinbase claims on top of the subsidy.
@@ -113,6 +119,12 @@ export class Miner {
        * IT_RES commits to the coinbase, so no one else can redirect the reward.
        */
       payTo?: Uint8Array
+      /**
+       * The network's difficulty rule (ledger nextBits over a timing window, the parent last), to
+       * build on its own block at once. Absent: the bits never change (a network without
+       * difficulty adjustment).
+       */
+      nextBits?: (window: readonly BlockTiming[]) => number
     },
   ) {
     this.task = data.task
@@ -306,8 +318,22 @@ export class Miner {
     const height = this.tip.height + 1
     // Like any miner, build on our own block at once rather than mining its siblings;
     // if verifiers reject it, the caller moves the tip back with setTip().
-    this.tip = { hash, height, nextBits: this.tip.nextBits, subsidy: this.tip.subsidy } // its template is spent: coinbase only until told otherwise
+    this.tip = this.tipAfter(finalHeader, hash, height)
     return { hash, height, submission: submissionToBytes(submission) }
+  }
+
+  /**
+   * The tip once our block `header` extends this.tip: coinbase only (its template is spent until
+   * told otherwise), with the bits the difficulty rule gives after it. Null when the rule needs a
+   * timing window the old tip lacked: no mining until setTip() says what the next bits are.
+   */
+  private tipAfter(header: BlockHeader, hash: Uint8Array, height: number): ChainTip | null {
+    const tip = this.tip!
+    const rule = this.opts.nextBits
+    if (rule === undefined) return { hash, height, nextBits: tip.nextBits, subsidy: tip.subsidy }
+    if (tip.window === undefined) return null
+    const window = [...tip.window, { time: header.time, bits: header.bits }].slice(-DIFFICULTY_WINDOW)
+    return { hash, height, nextBits: rule(window), subsidy: tip.subsidy, window }
   }
 
   /** The 'nonce' fault: a nonce that meets the target but was not derived from the work. */

@@ -1,3 +1,4 @@
+import type { BlockTiming } from '@pouw/protocol'
 import type { Fault, IterationResult } from './miner.js'
 
 /**
@@ -15,6 +16,8 @@ export interface TipInfo {
   height: number
   nextBits: number
   subsidy: string
+  /** time and bits of the tip and its last ancestors, the tip last (ChainTip.window) */
+  window?: BlockTiming[]
   /** the relay's block template for this tip (GET /api/template): transfers (txToBytes, hex) and their fees (decimal) */
   template?: { txs: string[]; fees: string }
 }
@@ -52,6 +55,11 @@ export interface TrainerInit {
    * miner key, always survives a reload. Default: the miner key.
    */
   payTo?: string
+  /**
+   * The network's difficulty adjustment (ledger DifficultyParams, from the relay's status): the
+   * miner computes the bits after its own blocks with it. Absent: the bits never change.
+   */
+  difficulty?: { targetSpacing: number; halfLife: number; maxSolveDeviation: number; powLimitBits: number }
 }
 
 export interface TrainerInfo {
