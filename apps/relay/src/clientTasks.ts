@@ -14,7 +14,8 @@
  * A fee's state: 'unpaid' (no task-fee output for it), 'pending' (only in
  * the mempool), 'revocable' (on chain; the client may still take it back,
  * REVOKE_TASK, in blocks below revokeBefore), 'committed' (on chain past
- * revokeBefore: the fee belongs to the task now).
+ * revokeBefore: the fee belongs to the task now), 'charged' (spent by the
+ * task's CHARGE_FOR_TASK: `amount` is what it paid out, `charge` its hash).
  */
 import { isPouwError, taskToBytes, toHex, type OutPoint, type OutputLock } from '@pouw/protocol'
 import type { Chain, KeyValueStore, Mempool } from '@pouw/ledger'
@@ -36,10 +37,10 @@ interface TaskMeta { task: string; storedAt: number; records: number; bytes: num
 /** an outpoint as the API shows it: `<txHash hex>:<index>` */
 const outpointText = (o: OutPoint): string => `${toHex(o.txHash)}:${o.index}`
 
-export type FeeState = 'unpaid' | 'pending' | 'revocable' | 'committed'
+export type FeeState = 'unpaid' | 'pending' | 'revocable' | 'committed' | 'charged'
 
 export interface TaskListing extends TaskMeta {
-  fee: { state: FeeState; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[] }
+  fee: { state: FeeState; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[]; charge?: string }
 }
 
 export interface ClientTasks {
@@ -59,6 +60,8 @@ export function createClientTasks(deps: {
   mempool: Mempool
   /** the other relays' HTTP bases, to hand a new task on to */
   otherRelays: () => string[]
+  /** the task's mined charge (taskRuns.ts), once its fee is spent: its hash and what it paid out */
+  chargeOf: (task: string) => Promise<{ tx: string; paid: bigint } | undefined>
   log: (msg: string, ctx?: Record<string, unknown>) => void
 }): ClientTasks {
   const { store, chain, mempool, log } = deps
@@ -108,7 +111,7 @@ export function createClientTasks(deps: {
       })
     }
     const next = chain.tip().height + 1
-    return (await metas()).map((m) => {
+    return Promise.all((await metas()).map(async (m): Promise<TaskListing> => {
       const coins = onChain.get(m.task) ?? []
       if (coins.length > 0) {
         const amount = coins.reduce((a, c) => a + c.coin.amount, 0n)
@@ -125,8 +128,10 @@ export function createClientTasks(deps: {
       if (p.length > 0) {
         return { ...m, fee: { state: 'pending', amount: p.reduce((a, x) => a + x.amount, 0n).toString(), client: p[0]!.client, revokeBefore: p[0]!.revokeBefore, outpoints: p.map((x) => x.outpoint) } }
       }
+      const charge = await deps.chargeOf(m.task)
+      if (charge !== undefined) return { ...m, fee: { state: 'charged', amount: charge.paid.toString(), client: null, revokeBefore: null, outpoints: [], charge: charge.tx } }
       return { ...m, fee: { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] } }
-    })
+    }))
   }
 
   async function loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined> {

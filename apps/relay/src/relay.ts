@@ -194,7 +194,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const ledger = createLedgerApi(chain, network, log)
   const otherRelays = (): string[] =>
     network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
-  const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
+  // the listing shows a charged fee as such: taskRuns knows the charge (created just below)
+  const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays, chargeOf: (task) => taskRuns.chargeOf(task) })
   const taskRuns = createTaskRuns({
     store, chain, network, keys: verifierKeys, log, otherRelays, loadTask: clientTasks.loadTask, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, submit: ledger.submit,
     engineFor: (layers) => createNodeEngine(layers),

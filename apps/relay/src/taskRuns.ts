@@ -33,16 +33,16 @@
  */
 import {
   DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, fromHex, isPouwError, signAsync, taggedHash, taskFromBytes,
-  toHex, txHash, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
+  toHex, txFromBytes, txHash, txToBytes, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
 } from '@pouw/protocol'
 import {
   DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
   computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointKey, selectCommittee,
-  withApprovals, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type Ticket, type TicketApplication,
+  withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type Ticket, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, applicationFromBytes, recordSize, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
-  testScore, verifyApplication, verifyFinalModel, type FinalModel, type GradientEngine, type TaskApplication,
+  TaskData, applicationFromBytes, applicationToBytes, recordSize, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
+  taskPlan, testScore, verifyApplication, verifyFinalModel, type FinalModel, type GradientEngine, type TaskApplication,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
 import { HttpError, type ApiHandler, type PostHandler } from './http.js'
@@ -63,8 +63,13 @@ export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 
 export const TASK_PREFERENCES = [1]
 const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
 
-/** how often an evaluator sends its commit, reveal and approval again until the charge is mined */
+/**
+ * how often a relay gossips the applications it holds again during the join window, and an
+ * evaluator its commit, reveal and approval until the charge is mined
+ */
 const RESEND_MS = 10_000
+/** applications kept per task while this relay waits for the definition block */
+const MAX_EARLY_APPLICATIONS = 256
 
 /** What a volunteer needs to know to take part (GET /api/status `taskRuns`). */
 export const TASK_RUN_RULES = {
@@ -92,6 +97,15 @@ interface RunState {
   decided?: { conclusion: Uint8Array; charge: TransferTx; bestMiner?: string; bestScorePpm?: number }
   approvals: Map<string, Approval>
   submitted?: string
+  /**
+   * applications gossiped before this relay had the definition block (another relay got the block
+   * a moment earlier): taken up once it arrives, rather than lost
+   */
+  early: Map<string, Uint8Array>
+  /** when the applications were last gossiped again, during the join window */
+  appsSentAt: number
+  /** the data plan's training fragments, once the definition block is known (served before the charge) */
+  trainFragments?: readonly number[]
   /** this evaluator's own signed messages, sent again until the charge is mined (gossip loses some) */
   said: Signed[]
   saidAt: number
@@ -114,7 +128,17 @@ const KEYS = {
   model: (task: string, miner: string) => `relay/run/${task}/model/${miner}`,
   models: (task: string) => `relay/run/${task}/model/`,
   selection: (task: string) => `relay/run/${task}/selection`,
+  tdb: (task: string) => `relay/run/${task}/tdb`,
+  /** this evaluator's conclusion, salt and scores: written before its commitment goes out, so a restart can still reveal */
+  mine: (task: string) => `relay/run/${task}/mine`,
+  /** every evaluator's signed commit, reveal and approval (this one's included), as received */
+  message: (task: string, kind: Signed['kind'], evaluator: string) => `relay/run/${task}/msg/${kind}/${evaluator}`,
+  messages: (task: string, kind: Signed['kind']) => `relay/run/${task}/msg/${kind}/`,
+  decided: (task: string) => `relay/run/${task}/decided`,
 }
+
+/** The order in which a restarted relay replays the stored messages (a reveal needs its commit). */
+const SIGNED_KINDS = ['commit', 'reveal', 'approve'] as const satisfies readonly Signed['kind'][]
 
 type Signed = Exclude<EvalMessage, { kind: 'application' }>
 function evalSigHash(m: Record<string, string>): Uint8Array {
@@ -126,6 +150,8 @@ export interface TaskRuns {
   post: Record<string, PostHandler>
   /** gossip on TASK_RUNS_TOPIC */
   onMessage(data: Uint8Array, from: string): Promise<void>
+  /** the task's charge once a block spent its fee: the hash of the charge this relay decided, and what it paid out */
+  chargeOf(task: string): Promise<{ tx: string; paid: bigint } | undefined>
   /** /data/tasks/<hash>/<i> (training fragments only), /data/tasks/<hash>/model.json and weights.bin */
   blob(pathname: string): Promise<Uint8Array | undefined>
   /** after every block and on a timer: move every run on */
@@ -156,7 +182,6 @@ export function createTaskRuns(deps: {
   const me = toHex(keys.publicKey)
   const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
   const runs = new Map<string, Promise<RunState | undefined>>()
-  const data = new Map<string, TaskData>()
   let queue: Promise<unknown> = Promise.resolve()
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const run = queue.then(f)
@@ -181,7 +206,10 @@ export function createTaskRuns(deps: {
   async function loadRun(task: string): Promise<RunState | undefined> {
     const spec = await deps.loadSpec(task)
     if (spec === undefined) return undefined
-    const r: RunState = { task, spec: taskFromBytes(spec), applications: new Map(), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map(), said: [], saidAt: 0 }
+    const r: RunState = {
+      task, spec: taskFromBytes(spec), applications: new Map(), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map(),
+      said: [], saidAt: 0, early: new Map(), appsSentAt: now(),
+    }
     for await (const [, v] of store.iterate(KEYS.applications(task))) {
       const a = applicationFromBytes(v)
       r.applications.set(outpointKey(a.ticket), a)
@@ -192,18 +220,72 @@ export function createTaskRuns(deps: {
     }
     const sel = await store.get(KEYS.selection(task))
     if (sel !== undefined) r.selection = JSON.parse(dec.decode(sel)) as RunState['selection']
+    await loadEvaluation(r)
     return r
   }
 
-  async function taskData(r: RunState): Promise<TaskData> {
-    let d = data.get(r.task)
-    if (d === undefined) {
-      const stored = await deps.loadTask(r.task)
-      if (stored === undefined || r.tdb === undefined) throw new Error(`internal: task ${r.task} has no data or no definition block`)
-      d = new TaskData(r.spec, datasetFromFragments(stored.fragments, r.spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), r.spec))
-      data.set(r.task, d)
+  /**
+   * What a restart must not forget (the evaluation is kept in LevelDB as it goes): the definition
+   * block (the fee that names it is spent once the task is charged), this evaluator's salt and
+   * conclusion (a new evaluation would draw a new salt that matches no commitment the others hold),
+   * every evaluator's signed messages, and the decided charge (the model and the test split are
+   * served once it is mined).
+   */
+  async function loadEvaluation(r: RunState): Promise<void> {
+    const json = async <T>(key: string): Promise<T | undefined> => {
+      const v = await store.get(key)
+      return v === undefined ? undefined : JSON.parse(dec.decode(v)) as T
     }
-    return d
+    r.tdb = await json<RunState['tdb']>(KEYS.tdb(r.task))
+    const mine = await json<{ conclusion: string; salt: string; scores: { miner: string; scorePpm: number }[] }>(KEYS.mine(r.task))
+    if (mine !== undefined) {
+      r.mine = { conclusion: fromHex(mine.conclusion), salt: fromHex(mine.salt), scores: mine.scores.map((x) => ({ miner: fromHex(x.miner), scorePpm: x.scorePpm })), committedAt: now() }
+    }
+    for (const kind of SIGNED_KINDS) {
+      for await (const [, v] of store.iterate(KEYS.messages(r.task, kind))) {
+        const m = JSON.parse(dec.decode(v)) as Signed
+        record(r, m)
+        if (m.evaluator === me) r.said.push(m)
+        if (m.evaluator === me && m.kind === 'reveal' && r.mine !== undefined) r.mine.revealedAt = now()
+      }
+    }
+    const decided = await json<{ conclusion: string; charge: string; bestMiner?: string; bestScorePpm?: number; submitted?: string }>(KEYS.decided(r.task))
+    if (decided !== undefined) {
+      r.decided = { conclusion: fromHex(decided.conclusion), charge: txFromBytes(fromHex(decided.charge)) as TransferTx, bestMiner: decided.bestMiner, bestScorePpm: decided.bestScorePpm }
+      r.submitted = decided.submitted
+    }
+  }
+
+  /** A checked evaluator message into the run's state; false when it adds nothing (a repeat, or a reveal before its commit). */
+  function record(r: RunState, m: Signed): boolean {
+    if (m.kind === 'commit') {
+      if (r.commits.has(m.evaluator)) return false
+      r.commits.set(m.evaluator, fromHex(m.commitment))
+    } else if (m.kind === 'reveal') {
+      const commitment = r.commits.get(m.evaluator)
+      if (commitment === undefined || r.reveals.has(m.evaluator)) return false
+      checkReveal(commitment, r.spec.taskId, fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
+      r.reveals.set(m.evaluator, fromHex(m.conclusion))
+    } else {
+      if (r.approvals.has(m.evaluator)) return false
+      r.approvals.set(m.evaluator, { evaluator: fromHex(m.evaluator), signature: fromHex(m.approval) })
+    }
+    return true
+  }
+
+  const messagePut = (m: Signed): BatchOp => ({ type: 'put', key: KEYS.message(m.task, m.kind, m.evaluator), value: enc.encode(JSON.stringify(m)) })
+
+  /** The task with its whole data set, for its evaluation: read when needed, not kept. */
+  async function taskData(r: RunState): Promise<TaskData> {
+    const stored = await deps.loadTask(r.task)
+    if (stored === undefined || r.tdb === undefined) throw new Error(`internal: task ${r.task} has no data or no definition block`)
+    return new TaskData(r.spec, datasetFromFragments(stored.fragments, r.spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), r.spec))
+  }
+
+  /** Which fragments are the training set: the data plan alone (no data), kept with the run. */
+  function trainFragments(r: RunState, tdb: NonNullable<RunState['tdb']>): readonly number[] {
+    r.trainFragments ??= taskPlan(r.spec, taskSeed(fromHex(tdb.hash), r.spec)).trainFragments
+    return r.trainFragments
   }
 
   /** the task's committed fee coins on chain (empty: unpaid, revoked, still revocable, or charged) */
@@ -237,12 +319,16 @@ export function createTaskRuns(deps: {
     }
   }
 
-  async function onApplication(bytes: Uint8Array, from: string): Promise<{ status: 'accepted' | 'known' }> {
+  async function onApplication(bytes: Uint8Array, from: string): Promise<{ status: 'accepted' | 'known' | 'held' }> {
     const a = applicationFromBytes(bytes)
     const task = toHex(a.taskHash)
     const r = await runOf(task)
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`, 'RELAY_UNKNOWN_TASK')
     await refreshTdb(r, await chain.taskFees())
+    if (r.tdb === undefined && from !== 'http' && r.early.size < MAX_EARLY_APPLICATIONS) {
+      r.early.set(toHex(bytes), bytes)
+      return { status: 'held' }
+    }
     if (r.tdb === undefined) throw new HttpError(409, `task ${task}'s fee is not committed yet: applications open at its definition block`, 'RELAY_TASK_NOT_OPEN')
     if (r.selection !== undefined || chain.tip().height >= r.tdb.height + JOIN_BLOCKS) throw new HttpError(409, `task ${task} has selected its miners`, 'RELAY_TASK_CLOSED')
     const key = outpointKey(a.ticket)
@@ -255,13 +341,25 @@ export function createTaskRuns(deps: {
     return { status: 'accepted' }
   }
 
+  /** The applications that came before the definition block, now that it is here. */
+  async function takeEarly(r: RunState): Promise<void> {
+    const early = [...r.early.values()]
+    r.early.clear()
+    for (const bytes of early) {
+      await onApplication(bytes, 'gossip, before the definition block')
+        .catch((e: unknown) => log('early task application refused', { task: r.task, error: isPouwError(e) ? `${e.code}: ${e.message}` : String(e) }))
+    }
+  }
+
   async function refreshTdb(r: RunState, fees: TaskFees): Promise<void> {
     if (r.tdb !== undefined) return
     const fee = committedFee(r.task, fees)
     if (fee.length === 0) return
     const height = Math.min(...fee.map((c) => (c.coin.lock as Extract<Coin['lock'], { kind: 'task-fee' }>).revokeBefore))
     const entry = await chain.getByHeight(height)
-    if (entry !== undefined) r.tdb = { height, hash: entry.hashHex }
+    if (entry === undefined) return
+    r.tdb = { height, hash: entry.hashHex }
+    await store.batch([{ type: 'put', key: KEYS.tdb(r.task), value: enc.encode(JSON.stringify(r.tdb)) }])
   }
 
   async function select(r: RunState, fees: TaskFees): Promise<void> {
@@ -315,7 +413,10 @@ export function createTaskRuns(deps: {
 
   // ---- evaluation ----
 
-  function say(r: RunState, m: Signed): void {
+  /** Our own message: into the state and the store (with `also`, in the same batch), then out. */
+  async function say(r: RunState, m: Signed, also: BatchOp[] = []): Promise<void> {
+    record(r, m)
+    await store.batch([...also, messagePut(m)])
     r.said.push(m)
     r.saidAt = now()
     publish(m)
@@ -336,17 +437,17 @@ export function createTaskRuns(deps: {
     for (const [miner, m] of r.models) scores.push({ miner: fromHex(miner), scorePpm: (await testScore(engine, d, m.theta)).scorePpm })
     const conclusion = conclusionToBytes(createConclusion(r.spec.taskId, 'match', scores, []))
     const salt = crypto.getRandomValues(new Uint8Array(32))
-    r.mine = { conclusion, salt, scores, committedAt: now() }
     const commitment = computeConclusionCommitment(r.spec.taskId, keys.publicKey, conclusion, salt)
-    r.commits.set(me, commitment)
     log('task evaluated', { task: r.task, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })) })
-    say(r, await signed({ kind: 'commit', task: r.task, evaluator: me, commitment: toHex(commitment) }))
+    const mine = { conclusion: toHex(conclusion), salt: toHex(salt), scores: scores.map((x) => ({ miner: toHex(x.miner), scorePpm: x.scorePpm })) }
+    await say(r, await signed({ kind: 'commit', task: r.task, evaluator: me, commitment: toHex(commitment) }),
+      [{ type: 'put', key: KEYS.mine(r.task), value: enc.encode(JSON.stringify(mine)) }])
+    r.mine = { conclusion, salt, scores, committedAt: now() }
   }
 
   async function reveal(r: RunState): Promise<void> {
+    await say(r, await signed({ kind: 'reveal', task: r.task, evaluator: me, conclusion: toHex(r.mine!.conclusion), salt: toHex(r.mine!.salt) }))
     r.mine!.revealedAt = now()
-    r.reveals.set(me, r.mine!.conclusion)
-    say(r, await signed({ kind: 'reveal', task: r.task, evaluator: me, conclusion: toHex(r.mine!.conclusion), salt: toHex(r.mine!.salt) }))
   }
 
   /**
@@ -387,18 +488,26 @@ export function createTaskRuns(deps: {
     const charge = chargeTx(fee.map((c) => c.outpoint), fromHex(r.task), resultHash, payouts)
     const best = conclusion.bestMiner === undefined ? undefined : toHex(conclusion.bestMiner)
     r.decided = { conclusion: agreement.conclusion, charge, bestMiner: best, bestScorePpm: best === undefined ? undefined : scored.get(best) }
+    await saveDecided(r)
     log('evaluators agree', { task: r.task, agreeing: agreement.agreeing.length, bestMiner: best?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
     if (evaluators.includes(me) && agreeing.has(me)) {
       const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
-      r.approvals.set(me, approval)
-      say(r, await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }))
+      await say(r, await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }))
     }
+  }
+
+  /** the decided charge (and the approved copy this relay submitted), kept for a restart */
+  async function saveDecided(r: RunState): Promise<void> {
+    const d = r.decided!
+    const json = { conclusion: toHex(d.conclusion), charge: toHex(txToBytes(d.charge)), bestMiner: d.bestMiner, bestScorePpm: d.bestScorePpm, submitted: r.submitted }
+    await store.batch([{ type: 'put', key: KEYS.decided(r.task), value: enc.encode(JSON.stringify(json)) }])
   }
 
   async function trySubmit(r: RunState): Promise<void> {
     const tx = withApprovals(r.decided!.charge, [...r.approvals.values()], evaluators.map(fromHex))
     if (tx === undefined) return
     r.submitted = toHex(txHash(tx))
+    await saveDecided(r)
     try {
       await deps.submit(tx)
       log('charge submitted', { task: r.task, tx: r.submitted })
@@ -418,13 +527,8 @@ export function createTaskRuns(deps: {
     await serial(async () => {
       const r = await runOf(m.task)
       if (r === undefined) return
-      if (m.kind === 'commit') { if (!r.commits.has(m.evaluator)) r.commits.set(m.evaluator, fromHex(m.commitment)) }
-      else if (m.kind === 'reveal') {
-        const commitment = r.commits.get(m.evaluator)
-        if (commitment === undefined || r.reveals.has(m.evaluator)) return
-        checkReveal(commitment, r.spec.taskId, fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
-        r.reveals.set(m.evaluator, fromHex(m.conclusion))
-      } else if (m.kind === 'approve') r.approvals.set(m.evaluator, { evaluator: fromHex(m.evaluator), signature: fromHex(m.approval) })
+      if (!record(r, m as Signed)) return
+      await store.batch([messagePut(m as Signed)])
       await step(r, await chain.taskFees())
     })
   }
@@ -450,7 +554,15 @@ export function createTaskRuns(deps: {
     if (r.tdb === undefined) return
     const height = chain.tip().height
     if (r.selection === undefined) {
-      if (height < r.tdb.height + JOIN_BLOCKS) return
+      await takeEarly(r)
+      if (height < r.tdb.height + JOIN_BLOCKS) {
+        // the applications, again: a relay that missed one would select another committee
+        if (r.applications.size > 0 && now() - r.appsSentAt > RESEND_MS) {
+          r.appsSentAt = now()
+          for (const a of r.applications.values()) publish({ kind: 'application', task: r.task, application: toHex(applicationToBytes(a)) })
+        }
+        return
+      }
       await select(r, fees)
     }
     const sel = r.selection!
@@ -535,9 +647,8 @@ export function createTaskRuns(deps: {
     const fees = await chain.taskFees()
     await refreshTdb(r, fees)
     const held = (why: string): never => { throw new HttpError(403, `fragment ${i} of task ${r.task} is held back: ${why}`, 'RELAY_HELD_BACK') }
-    if (r.tdb === undefined) held('its task-definition block, whose hash splits train from test, is not mined yet')
-    const d = await taskData(r)
-    if (!d.plan.trainFragments.includes(i) && !charged(r, fees)) held('it is in the test split, revealed once the task is charged')
+    if (r.tdb === undefined) return held('its task-definition block, whose hash splits train from test, is not mined yet')
+    if (!trainFragments(r, r.tdb).includes(i) && !charged(r, fees)) held('it is in the test split, revealed once the task is charged')
     return deps.loadFragment(r.task, i)
   }
 
@@ -554,6 +665,11 @@ export function createTaskRuns(deps: {
       '/api/task/model': async (url, body) => serial(() => onModel(url, body)),
     },
     onMessage,
+    chargeOf: async (task) => {
+      const r = await runOf(task)
+      if (r === undefined || !charged(r, await chain.taskFees())) return undefined
+      return { tx: toHex(txHash(r.decided!.charge)), paid: r.decided!.charge.outputs.reduce((a, o) => a + o.amount, 0n) }
+    },
     blob,
     tick,
     stop: async () => {

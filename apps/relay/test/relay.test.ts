@@ -109,6 +109,8 @@ describe('relay: gossip, verification, persistence', () => {
   let badVerdictSignatures = 0
   const accepted: Array<{ hash: string; height: number }> = []
   let mining: { miner: Miner; keys: ReturnType<typeof generateKeyPair>; lastBlock?: Uint8Array } | undefined
+  /** the client task charged by the task-run test, and its run as the relay reported it then */
+  let charged: { task: string; run: Record<string, unknown> } | undefined
 
   /**
    * The miner of the mining test builds on the relay's tip with the relay's block template (as a tab
@@ -679,6 +681,8 @@ describe('relay: gossip, verification, persistence', () => {
     assert.ok(w1Wallet.coins.some((c) => BigInt(c.amount) === paidTo(w1.keys.publicKey)), 'the miner\'s reward is its coin on chain')
     const supply = await getJson<{ coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
     assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
+    const listing = (await getJson<TaskListing[]>(r, '/api/tasks')).find((t) => t.task === task)
+    assert.deepEqual([listing?.fee.state, listing?.fee.amount, listing?.fee.charge], ['charged', total.toString(), result.charge], 'the listing shows the fee paid out')
 
     // the best model, in TensorFlow.js format; its accuracy on the (now revealed) test split is the evaluator's figure
     const modelJson = await (await fetch(new URL(`/data/tasks/${task}/model.json`, r.url))).json() as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }
@@ -691,6 +695,7 @@ describe('relay: gossip, verification, persistence', () => {
     const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [y.length, 4])) as tf.Tensor).argMax(1).dataSync())
     const correct = y.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
     assert.equal(Math.floor((correct * 1_000_000) / y.length), result.bestScorePpm)
+    charged = { task, run: await run() }
   })
 
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {
@@ -718,5 +723,16 @@ describe('relay: gossip, verification, persistence', () => {
     assert.deepEqual(await getJson<unknown>(relay, '/api/supply'), supplyBefore, 'the UTXO set survives the restart')
     const blocks = await getJson<BlockInfo[]>(relay, '/api/blocks')
     assert.deepEqual(blocks.filter((b) => b.height > 0).map((b) => b.hash).sort(), accepted.map((a) => a.hash).sort())
+    // the charged task's evaluation survives too: its run, its model and its test split are still served
+    assert.ok(charged, 'needs the charged task of the task-run test')
+    const run = await getJson<Record<string, unknown>>(relay, `/api/task/run?hash=${charged.task}`)
+    for (const field of ['phase', 'definitionBlock', 'selection', 'models', 'commits', 'reveals', 'approvals', 'myScores', 'result', 'charged']) {
+      assert.deepEqual(run[field], charged.run[field], `${field} after the restart`)
+    }
+    const base = relay.url
+    for (const file of ['model.json', 'weights.bin', '0']) {
+      const res: Response = await fetch(new URL(`/data/tasks/${charged.task}/${file}`, base))
+      assert.equal(res.status, 200, `${file} after the restart`)
+    }
   })
 })

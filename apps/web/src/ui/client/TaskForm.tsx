@@ -12,7 +12,7 @@ interface TaskListing {
   records: number
   layers: number[]
   epochs: number
-  fee: { state: 'unpaid' | 'pending' | 'revocable' | 'committed'; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[] }
+  fee: { state: 'unpaid' | 'pending' | 'revocable' | 'committed' | 'charged'; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[] }
 }
 
 type Step = { kind: 'form' } | { kind: 'busy'; what: string } | { kind: 'error'; message: string } | { kind: 'submitted'; task: string; tx: string; spec: TaskSpec }
@@ -81,7 +81,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
           <p>Task <code className="mono">{step.task}</code>, fee transaction <code className="mono">{step.tx.slice(0, 16)}…</code></p>
           <p>
             Fee: <span className="badge" data-testid="task-fee-state" data-state={listing?.fee.state ?? 'unknown'}>{listing?.fee.state ?? '…'}</span>{' '}
-            {listing ? `${formatCoins(BigInt(listing.fee.amount))} coins` : null}
+            {listing ? `${formatCoins(BigInt(listing.fee.amount))} coins${listing.fee.state === 'charged' ? ' paid out' : ''}` : null}
             {listing?.fee.revokeBefore != null ? `, revocable below height ${listing.fee.revokeBefore}` : null}
           </p>
           {listing?.fee.state === 'revocable' ? (
