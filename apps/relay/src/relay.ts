@@ -16,7 +16,7 @@ import {
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
 import { createLedgerApi } from './ledgerApi.js'
-import { TASK_RUNS_TOPIC, TASK_RUN_RULES, createTaskRuns } from './taskRuns.js'
+import { TASK_RUNS_TOPIC, TASK_RUN_RULES, TICKET_PARAMS, createTaskRuns } from './taskRuns.js'
 import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
@@ -139,6 +139,8 @@ export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_M
   const name = `pouw-local${coinbaseMaturity === COINBASE_MATURITY ? '' : `-m${coinbaseMaturity}`}${blockSeconds === BLOCK_SECONDS ? '' : `-t${blockSeconds}`}`
   return {
     networkName: name, genesisTime: 1_763_769_600, bits, subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators,
+    // a ticket (stake output) costs at least the testnet's ticket price; at most 50 per block (paper 003 §3.3)
+    tickets: { price: TICKET_PARAMS.minPrice, maxPerBlock: TICKET_PARAMS.maxTicketsPerBlock },
     difficulty: { targetSpacing: blockSeconds, halfLife: 20 * blockSeconds, maxSolveDeviation: 5 * blockSeconds, powLimitBits: bits },
   }
 }

@@ -2,7 +2,7 @@ import { MAX_TXS, toHex, txHash, txToBytes, type Block, type OutPoint, type Tran
 import type { AddResult } from './chain.js'
 import type { ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
-import { DEFAULT_MEMPOOL_POLICY, type ChainParams, type MempoolPolicy } from './params.js'
+import { DEFAULT_MEMPOOL_POLICY, checkTicketPurchases, type ChainParams, type MempoolPolicy } from './params.js'
 import { checkTx, createdCoins, outpointKey, planTransfer, verifySignatures, type Coin, type VerifyFn } from './utxo.js'
 
 /** What the mempool reads from the chain (Chain has all of it). */
@@ -106,6 +106,7 @@ export class Mempool {
     const hashHex = toHex(hash)
     if (this.entries.has(hashHex)) throw ledgerError('MEMPOOL_DUPLICATE', `transaction ${hashHex} is already in the mempool`, { hash: hashHex })
     checkTx(tx)
+    checkTicketPurchases([tx], this.chain.params) // a purchase no block may hold would wait forever
     for (const i of tx.inputs) {
       const key = outpointKey(i.prevout)
       const other = this.spentBy.get(key)
@@ -204,12 +205,15 @@ export class Mempool {
   /**
    * The block template: highest fee rate first, a child only after its
    * parents (no child-pays-for-parent), within `maxBytes` of transaction
-   * encodings (4 + size each) and MAX_TXS - 1 transfers.
+   * encodings (4 + size each), MAX_TXS - 1 transfers and the block's ticket
+   * cap (params.tickets.maxPerBlock: purchases beyond it wait for a later block).
    */
   selectForBlock(maxBytes: number): BlockTemplate {
     const sorted = this.byFeeRate()
     const included = new Set<string>()
     const out: BlockTemplate = { txs: [], fees: 0n, bytes: 0 }
+    const maxTickets = this.chain.params.tickets?.maxPerBlock ?? Number.POSITIVE_INFINITY
+    let tickets = 0
     let progress = true
     while (progress && out.txs.length < MAX_TXS - 1) {
       progress = false
@@ -220,6 +224,9 @@ export class Mempool {
           return !this.entries.has(p) || included.has(p)
         })
         if (!parentsIn) continue
+        const bought = e.tx.outputs.filter((o) => o.lock.kind === 'stake').length
+        if (tickets + bought > maxTickets) continue
+        tickets += bought
         included.add(e.hashHex)
         out.txs.push(e.tx)
         out.fees += e.fee

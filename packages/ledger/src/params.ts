@@ -1,6 +1,7 @@
 import { BLOCK_VERSION, ZERO_HASH, bitsFromTarget, computeMerkleRoot, workFromBits, type Block, type Tx } from '@pouw/protocol'
 import { createChainEntry, type ChainEntry } from './chainEntry.js'
 import { computeNextBits, type BlockTiming, type DifficultyParams } from './difficulty.js'
+import { ledgerError } from './errors.js'
 
 /** Everything that makes one network's chain differ from another's. */
 export interface ChainParams {
@@ -27,6 +28,13 @@ export interface ChainParams {
    * evaluators are chosen by ticket (see docs/economics.md); none: no charge is valid.
    */
   evaluators?: Uint8Array[]
+  /**
+   * BUY_TICKETS rules (paper 003 §3.3): each `stake` output is one ticket and stakes at least
+   * `price` (LEDGER_BAD_TICKET_PURCHASE); a block buys at most `maxPerBlock` tickets
+   * (LEDGER_TOO_MANY_TICKETS). A fixed price: Decred's adjustment (tickets.ts
+   * computeTicketPrice) is not wired. Absent: any stake amount, no cap (unit tests).
+   */
+  tickets?: { price: bigint; maxPerBlock: number }
 }
 
 /**
@@ -35,6 +43,29 @@ export interface ChainParams {
  * than that cannot make transfers that spent a block reward disappear with it.
  */
 export const COINBASE_MATURITY = 10
+
+/**
+ * Rule (with params.tickets): every stake output of `txs` stakes at least the ticket price, and
+ * there are at most maxPerBlock of them. Returns how many tickets they buy.
+ */
+export function checkTicketPurchases(txs: readonly Tx[], params: ChainParams): number {
+  const rules = params.tickets
+  let count = 0
+  for (const tx of txs) {
+    if (tx.type !== 'transfer') continue
+    for (const [n, o] of tx.outputs.entries()) {
+      if (o.lock.kind !== 'stake') continue
+      count++
+      if (rules !== undefined && o.amount < rules.price) {
+        throw ledgerError('BAD_TICKET_PURCHASE', `output ${n}: a ticket stakes ${o.amount}, the price is ${rules.price}`, { amount: String(o.amount), price: String(rules.price) })
+      }
+    }
+  }
+  if (rules !== undefined && count > rules.maxPerBlock) {
+    throw ledgerError('TOO_MANY_TICKETS', `${count} tickets, at most ${rules.maxPerBlock} per block`, { count, max: rules.maxPerBlock })
+  }
+  return count
+}
 
 export function coinbaseMaturity(params: ChainParams): number {
   return params.coinbaseMaturity ?? COINBASE_MATURITY

@@ -4,7 +4,7 @@ import {
 } from '@pouw/protocol'
 import type { ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
-import { nextBits, type ChainParams } from './params.js'
+import { checkTicketPurchases, nextBits, type ChainParams } from './params.js'
 import { checkTx } from './utxo.js'
 
 export interface ValidatedBlock {
@@ -38,7 +38,8 @@ export function checkBlockSyntax(block: Block, params: ChainParams): Uint8Array 
  * - at least one and at most MAX_TXS transactions, at most MAX_BLOCK_BYTES
  *   encoded (LEDGER_BLOCK_TOO_LARGE; a decoded block holds these already);
  * - the first is a coinbase, every other one a transfer (LEDGER_BAD_COINBASE);
- * - each passes checkTx;
+ * - each passes checkTx; the tickets they buy follow params.tickets
+ *   (checkTicketPurchases: price and cap);
  * - a block without transfers has no fees: its coinbase pays at most
  *   params.subsidy (LEDGER_BAD_COINBASE). With transfers the bound is
  *   subsidy + fees, which needs the UTXO set: connectBlock checks it.
@@ -54,6 +55,7 @@ export function checkBlockTxs(block: Block, params: ChainParams): Uint8Array[] {
     if (txs[i]!.type !== 'transfer') throw ledgerError('BAD_COINBASE', `transaction ${i} is a ${String(txs[i]!.type)}; only the first may be a coinbase`)
   }
   for (const tx of txs) checkTx(tx)
+  checkTicketPurchases(txs, params)
   if (txs.length === 1) {
     let paid = 0n
     for (const o of coinbase.outputs) paid += o.amount
