@@ -71,6 +71,9 @@ test('@skeleton a tab trains, its loss falls, the relay accepts its blocks and k
     expect(s.chain.window.at(-1)!.bits).not.toBe(s.chain.bits) // the tip itself carries adjusted bits
     expect(targetOf(s.chain.nextBits)).toBeLessThan(targetOf(s.chain.bits))
     await expect.poll(() => num(page, 'blocks-accepted')).toBeGreaterThanOrEqual(3)
+    // the page shows it too: about this many header hashes per block, more than at genesis
+    const shown = Number(/~(\d+) hashes\/block/.exec((await page.getByTestId('difficulty').textContent()) ?? '')?.[1])
+    expect(shown).toBeGreaterThan(Number(DIFFICULTY) * 1.02)
     await expect(page.locator('[data-testid=block-row][data-verdict=rejected]')).toHaveCount(0)
   })
 

@@ -60,8 +60,6 @@ export function createClientTasks(deps: {
   mempool: Mempool
   /** the other relays' HTTP bases, to hand a new task on to */
   otherRelays: () => string[]
-  /** the task's mined charge (taskRuns.ts), once its fee is spent: its hash and what it paid out */
-  chargeOf: (task: string) => Promise<{ tx: string; paid: bigint } | undefined>
   log: (msg: string, ctx?: Record<string, unknown>) => void
 }): ClientTasks {
   const { store, chain, mempool, log } = deps
@@ -128,7 +126,7 @@ export function createClientTasks(deps: {
       if (p.length > 0) {
         return { ...m, fee: { state: 'pending', amount: p.reduce((a, x) => a + x.amount, 0n).toString(), client: p[0]!.client, revokeBefore: p[0]!.revokeBefore, outpoints: p.map((x) => x.outpoint) } }
       }
-      const charge = await deps.chargeOf(m.task)
+      const charge = await chain.chargeOf(m.task)
       if (charge !== undefined) return { ...m, fee: { state: 'charged', amount: charge.paid.toString(), client: null, revokeBefore: null, outpoints: [], charge: charge.tx } }
       return { ...m, fee: { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] } }
     }))

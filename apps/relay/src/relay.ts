@@ -124,7 +124,10 @@ export const BLOCK_SECONDS = 30
  * lowered for a short testnet. It is a consensus rule that the genesis block does not show, so it
  * enters the network's name (in /api/status) for people and tests to see; nothing compares names:
  * relays with different values disagree only on blocks whose transfers spend young rewards
- * (LEDGER_IMMATURE_COINBASE on the stricter ones). `blockSeconds` likewise (`-t<seconds>`).
+ * (LEDGER_IMMATURE_COINBASE on the stricter ones). `blockSeconds` enters the name too (`-t<seconds>`),
+ * but relays with different values disagree on nearly every block's bits (LEDGER_BAD_BITS): give
+ * every relay of a testnet the same value. A store opens with another value without complaint (its
+ * blocks are not checked again); new blocks follow the new rule.
  *
  * Difficulty adjustment (ledger difficulty.ts): a target spacing of `blockSeconds`, a half-life of
  * 20 block times (10 minutes at 30 s) and solve times clamped to ±5 block times, so one block moves
@@ -196,8 +199,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const ledger = createLedgerApi(chain, network, log)
   const otherRelays = (): string[] =>
     network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
-  // the listing shows a charged fee as such: taskRuns knows the charge (created just below)
-  const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays, chargeOf: (task) => taskRuns.chargeOf(task) })
+  const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
   const taskRuns = createTaskRuns({
     store, chain, network, keys: verifierKeys, log, otherRelays, loadTask: clientTasks.loadTask, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, submit: ledger.submit,
     engineFor: (layers) => createNodeEngine(layers),
@@ -564,7 +566,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     // its bits depend on ancestors we lack: ask for at least half the work of a block on our tip
     // (the adjustment moves the target by at most ~19% a block) and a hash that meets them
     const target = targetFromBits(block.header.bits)
-    if (target > 2n * targetFromBits(chain.nextBits()) || !hashMeetsTarget(headerHash(block.header), target)) return false
+    const limit = params.difficulty === undefined ? undefined : targetFromBits(params.difficulty.powLimitBits)
+    if (target > 2n * targetFromBits(chain.nextBits()) || (limit !== undefined && target > limit) || !hashMeetsTarget(headerHash(block.header), target)) return false
     const timer = setTimeout(() => { void refuseOrphan(hashHex, `its parent ${parentHex} did not arrive in ${ORPHAN_WAIT_MS / 1000} s`) }, ORPHAN_WAIT_MS)
     timer.unref()
     orphans.set(hashHex, { parent: parentHex, data, from, timer })

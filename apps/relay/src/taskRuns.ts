@@ -97,6 +97,8 @@ interface RunState {
   decided?: { conclusion: Uint8Array; charge: TransferTx; bestMiner?: string; bestScorePpm?: number }
   approvals: Map<string, Approval>
   submitted?: string
+  /** when this relay last handed its approved charge to the mempool */
+  submittedAt?: number
   /**
    * applications gossiped before this relay had the definition block (another relay got the block
    * a moment earlier): taken up once it arrives, rather than lost
@@ -150,8 +152,6 @@ export interface TaskRuns {
   post: Record<string, PostHandler>
   /** gossip on TASK_RUNS_TOPIC */
   onMessage(data: Uint8Array, from: string): Promise<void>
-  /** the task's charge once a block spent its fee: the hash of the charge this relay decided, and what it paid out */
-  chargeOf(task: string): Promise<{ tx: string; paid: bigint } | undefined>
   /** /data/tasks/<hash>/<i> (training fragments only), /data/tasks/<hash>/model.json and weights.bin */
   blob(pathname: string): Promise<Uint8Array | undefined>
   /** after every block and on a timer: move every run on */
@@ -249,10 +249,9 @@ export function createTaskRuns(deps: {
         if (m.evaluator === me && m.kind === 'reveal' && r.mine !== undefined) r.mine.revealedAt = now()
       }
     }
-    const decided = await json<{ conclusion: string; charge: string; bestMiner?: string; bestScorePpm?: number; submitted?: string }>(KEYS.decided(r.task))
+    const decided = await json<{ conclusion: string; charge: string; bestMiner?: string; bestScorePpm?: number }>(KEYS.decided(r.task))
     if (decided !== undefined) {
       r.decided = { conclusion: fromHex(decided.conclusion), charge: txFromBytes(fromHex(decided.charge)) as TransferTx, bestMiner: decided.bestMiner, bestScorePpm: decided.bestScorePpm }
-      r.submitted = decided.submitted
     }
   }
 
@@ -326,7 +325,8 @@ export function createTaskRuns(deps: {
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`, 'RELAY_UNKNOWN_TASK')
     await refreshTdb(r, await chain.taskFees())
     if (r.tdb === undefined && from !== 'http' && r.early.size < MAX_EARLY_APPLICATIONS) {
-      r.early.set(toHex(bytes), bytes)
+      await ticketOf(r, a) // a live miner ticket, signed by its owner: no one fills the slots with junk
+      r.early.set(outpointKey(a.ticket), bytes)
       return { status: 'held' }
     }
     if (r.tdb === undefined) throw new HttpError(409, `task ${task}'s fee is not committed yet: applications open at its definition block`, 'RELAY_TASK_NOT_OPEN')
@@ -415,15 +415,19 @@ export function createTaskRuns(deps: {
 
   /** Our own message: into the state and the store (with `also`, in the same batch), then out. */
   async function say(r: RunState, m: Signed, also: BatchOp[] = []): Promise<void> {
-    record(r, m)
     await store.batch([...also, messagePut(m)])
+    record(r, m)
     r.said.push(m)
     r.saidAt = now()
     publish(m)
   }
 
+  /**
+   * Gossips `m` with the time it is sent, outside what is signed: the gossip layer drops bytes it
+   * saw in the last two minutes (message id = hash of the data), so a message sent again must differ.
+   */
   function publish(m: EvalMessage): void {
-    void network.publish(TASK_RUNS_TOPIC, enc.encode(JSON.stringify(m))).catch(() => {})
+    void network.publish(TASK_RUNS_TOPIC, enc.encode(JSON.stringify({ ...m, sent: now() }))).catch(() => {})
   }
 
   async function signed(m: Record<string, string>): Promise<Signed> {
@@ -488,32 +492,40 @@ export function createTaskRuns(deps: {
     const charge = chargeTx(fee.map((c) => c.outpoint), fromHex(r.task), resultHash, payouts)
     const best = conclusion.bestMiner === undefined ? undefined : toHex(conclusion.bestMiner)
     r.decided = { conclusion: agreement.conclusion, charge, bestMiner: best, bestScorePpm: best === undefined ? undefined : scored.get(best) }
-    await saveDecided(r)
     log('evaluators agree', { task: r.task, agreeing: agreement.agreeing.length, bestMiner: best?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
     if (evaluators.includes(me) && agreeing.has(me)) {
       const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
-      await say(r, await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }))
+      // the decision and our approval of it in one batch: a restart in between would never approve
+      await say(r, await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }), [decidedPut(r)])
+    } else {
+      await store.batch([decidedPut(r)])
     }
   }
 
-  /** the decided charge (and the approved copy this relay submitted), kept for a restart */
-  async function saveDecided(r: RunState): Promise<void> {
+  /** the decided charge (the unapproved transaction: the same on every relay that decided alike), kept for a restart */
+  function decidedPut(r: RunState): BatchOp {
     const d = r.decided!
-    const json = { conclusion: toHex(d.conclusion), charge: toHex(txToBytes(d.charge)), bestMiner: d.bestMiner, bestScorePpm: d.bestScorePpm, submitted: r.submitted }
-    await store.batch([{ type: 'put', key: KEYS.decided(r.task), value: enc.encode(JSON.stringify(json)) }])
+    const json = { conclusion: toHex(d.conclusion), charge: toHex(txToBytes(d.charge)), bestMiner: d.bestMiner, bestScorePpm: d.bestScorePpm }
+    return { type: 'put', key: KEYS.decided(r.task), value: enc.encode(JSON.stringify(json)) }
   }
 
+  /**
+   * The charge with enough approvals, to the mempool: again every RESEND_MS until a block holds it
+   * (the mempool is in memory: a restart, or a reorg that drops it, would otherwise leave it unmined).
+   */
   async function trySubmit(r: RunState): Promise<void> {
     const tx = withApprovals(r.decided!.charge, [...r.approvals.values()], evaluators.map(fromHex))
     if (tx === undefined) return
-    r.submitted = toHex(txHash(tx))
-    await saveDecided(r)
+    r.submittedAt = now()
+    const hash = toHex(txHash(tx))
     try {
       await deps.submit(tx)
-      log('charge submitted', { task: r.task, tx: r.submitted })
+      r.submitted = hash
+      log('charge submitted', { task: r.task, tx: hash })
     } catch (e) {
-      // another relay's copy got there first (a conflict), or it is already mined: either way the charge is on its way
-      log('charge not submitted', { task: r.task, error: isPouwError(e) ? e.code : String(e) })
+      // already in the mempool, or another relay's copy (other approvals) got there first: the charge is on its way
+      if (isPouwError(e) && e.code === 'LEDGER_MEMPOOL_DUPLICATE') r.submitted = hash
+      else log('charge not submitted', { task: r.task, error: isPouwError(e) ? e.code : String(e) })
     }
   }
 
@@ -522,13 +534,14 @@ export function createTaskRuns(deps: {
     if (m === null || typeof m !== 'object' || typeof m.task !== 'string' || !HEX64.test(m.task)) throw new HttpError(400, 'malformed task-run message')
     if (m.kind === 'application') { await serial(() => onApplication(fromHex(m.application), from)); return }
     if (!evaluators.includes(m.evaluator) || m.evaluator === me) return
-    const { sig, ...body } = m
+    const { sig, sent: _sent, ...body } = m as Signed & { sent?: number }
     if (!(await verify(fromHex(m.evaluator), evalSigHash(body), fromHex(sig)))) throw new HttpError(400, `a ${m.kind} with a bad signature from ${m.evaluator}`, 'RELAY_BAD_SIGNATURE')
+    const msg = { ...body, sig } as Signed
     await serial(async () => {
       const r = await runOf(m.task)
       if (r === undefined) return
-      if (!record(r, m as Signed)) return
-      await store.batch([messagePut(m as Signed)])
+      if (!record(r, msg)) return
+      await store.batch([messagePut(msg)])
       await step(r, await chain.taskFees())
     })
   }
@@ -544,7 +557,7 @@ export function createTaskRuns(deps: {
   }
 
   async function step(r: RunState, fees: TaskFees): Promise<void> {
-    if (charged(r, fees)) return
+    if (await charged(r)) return
     // what this evaluator said, again: a commit or reveal lost in gossip would stall or split the decision
     if (r.said.length > 0 && now() - r.saidAt > RESEND_MS) {
       r.saidAt = now()
@@ -575,14 +588,12 @@ export function createTaskRuns(deps: {
     const mine = r.mine!
     if (mine.revealedAt === undefined && (r.commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
     if (mine.revealedAt !== undefined && r.decided === undefined) await decide(r, fees)
-    if (r.decided !== undefined && r.submitted === undefined) await trySubmit(r)
+    if (r.decided !== undefined && now() - (r.submittedAt ?? 0) > RESEND_MS) await trySubmit(r)
   }
 
-  /** the fee is spent on chain by a charge for this task */
-  function charged(r: RunState, fees: TaskFees): boolean {
-    if (r.decided === undefined) return false
-    const left = fees.get(r.task) ?? []
-    return !r.decided.charge.inputs.some((i) => left.some((c) => outpointKey(c.outpoint) === outpointKey(i.prevout)))
+  /** a block on the main chain holds the task's CHARGE_FOR_TASK (Chain's charge index) */
+  async function charged(r: RunState): Promise<boolean> {
+    return (await chain.chargeOf(r.task)) !== undefined
   }
 
   let stopped = false
@@ -591,7 +602,8 @@ export function createTaskRuns(deps: {
     await serial(async () => {
       if (stopped) return
       const fees = await chain.taskFees()
-      for (const task of fees.keys()) await runOf(task)
+      // a run whose stored state does not load is logged and tried again next tick; the others go on
+      for (const task of fees.keys()) await runOf(task).catch((e: unknown) => log('task run not loaded', { task, error: String(e) }))
       for (const loaded of runs.values()) {
         const r = await loaded.catch(() => undefined)
         if (r === undefined) continue
@@ -611,9 +623,9 @@ export function createTaskRuns(deps: {
   async function status(task: string): Promise<Record<string, unknown>> {
     const r = await runOf(task)
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`)
-    const isCharged = charged(r, await chain.taskFees())
+    const mined = await chain.chargeOf(task)
     return {
-      task, phase: isCharged ? 'charged' : phase(r), definitionBlock: r.tdb ?? null,
+      task, phase: mined !== undefined ? 'charged' : phase(r), definitionBlock: r.tdb ?? null,
       joinUntil: r.tdb === undefined ? null : r.tdb.height + JOIN_BLOCKS,
       applications: [...r.applications.keys()].sort(),
       selection: r.selection ?? null,
@@ -626,7 +638,9 @@ export function createTaskRuns(deps: {
         payouts: r.decided.charge.outputs.map((o) => ({ recipient: toHex(o.recipient), amount: o.amount.toString() })),
         model: r.decided.bestMiner === undefined ? null : `/data/tasks/${task}/model.json`,
       },
-      charged: isCharged,
+      charged: mined !== undefined,
+      // the CHARGE_FOR_TASK a block holds (its hash, approvals included), once mined
+      chargeTx: mined?.tx ?? null,
     }
   }
 
@@ -637,7 +651,7 @@ export function createTaskRuns(deps: {
     if (r === undefined) throw new HttpError(404, `no task ${m[1]} on this relay`, 'RELAY_UNKNOWN_TASK')
     if (m[2] === 'model.json' || m[2] === 'weights.bin') {
       const best = r.decided?.bestMiner
-      if (best === undefined || !charged(r, await chain.taskFees())) throw new HttpError(404, `task ${r.task} has no charged result yet`, 'RELAY_NO_MODEL')
+      if (best === undefined || !(await charged(r))) throw new HttpError(404, `task ${r.task} has no charged result yet`, 'RELAY_NO_MODEL')
       const model = layersModel(r.spec, r.models.get(best)!.theta)
       return m[2] === 'weights.bin' ? model.weights : enc.encode(JSON.stringify(model.modelJson))
     }
@@ -648,7 +662,7 @@ export function createTaskRuns(deps: {
     await refreshTdb(r, fees)
     const held = (why: string): never => { throw new HttpError(403, `fragment ${i} of task ${r.task} is held back: ${why}`, 'RELAY_HELD_BACK') }
     if (r.tdb === undefined) return held('its task-definition block, whose hash splits train from test, is not mined yet')
-    if (!trainFragments(r, r.tdb).includes(i) && !charged(r, fees)) held('it is in the test split, revealed once the task is charged')
+    if (!trainFragments(r, r.tdb).includes(i) && !(await charged(r))) held('it is in the test split, revealed once the task is charged')
     return deps.loadFragment(r.task, i)
   }
 
@@ -665,11 +679,6 @@ export function createTaskRuns(deps: {
       '/api/task/model': async (url, body) => serial(() => onModel(url, body)),
     },
     onMessage,
-    chargeOf: async (task) => {
-      const r = await runOf(task)
-      if (r === undefined || !charged(r, await chain.taskFees())) return undefined
-      return { tx: toHex(txHash(r.decided!.charge)), paid: r.decided!.charge.outputs.reduce((a, o) => a + o.amount, 0n) }
-    },
     blob,
     tick,
     stop: async () => {

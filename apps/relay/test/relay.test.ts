@@ -110,7 +110,7 @@ describe('relay: gossip, verification, persistence', () => {
   const accepted: Array<{ hash: string; height: number }> = []
   let mining: { miner: Miner; keys: ReturnType<typeof generateKeyPair>; lastBlock?: Uint8Array } | undefined
   /** the client task charged by the task-run test, and its run as the relay reported it then */
-  let charged: { task: string; run: Record<string, unknown> } | undefined
+  let charged: { task: string; run: Record<string, unknown>; testFragment: number } | undefined
 
   /**
    * The miner of the mining test builds on the relay's tip with the relay's block template (as a tab
@@ -662,7 +662,12 @@ describe('relay: gossip, verification, persistence', () => {
     // the evaluator (this relay: the chain's one evaluator) scores both, commits, reveals, approves; a block mines the charge
     await waitFor('the evaluators\' decision', async () => (await run()).result?.submitted ?? undefined, WAIT_MS * 2)
     const result = (await run()).result
-    await mineWithTemplates(async (b) => b.txs.some((t) => t.type === 'transfer' && t.charge !== undefined && toHex(t.charge.taskHash) === task))
+    let minedCharge = ''
+    await mineWithTemplates(async (b) => {
+      const c = b.txs.find((t) => t.type === 'transfer' && t.charge !== undefined && toHex(t.charge.taskHash) === task)
+      if (c !== undefined) minedCharge = toHex(txHash(c))
+      return c !== undefined
+    })
     const done = await waitFor('the task charged', async () => { const s = await run(); return s.phase === 'charged' ? s : undefined })
     const scores = new Map((done.myScores as { miner: string; scorePpm: number }[]).map((s) => [s.miner, s.scorePpm]))
     const [s1, s2] = [scores.get(toHex(w1.keys.publicKey))!, scores.get(toHex(w2.keys.publicKey))!]
@@ -682,7 +687,8 @@ describe('relay: gossip, verification, persistence', () => {
     const supply = await getJson<{ coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
     assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
     const listing = (await getJson<TaskListing[]>(r, '/api/tasks')).find((t) => t.task === task)
-    assert.deepEqual([listing?.fee.state, listing?.fee.amount, listing?.fee.charge], ['charged', total.toString(), result.charge], 'the listing shows the fee paid out')
+    assert.equal(done.chargeTx, minedCharge, 'the run names the mined charge (approvals included)')
+    assert.deepEqual([listing?.fee.state, listing?.fee.amount, listing?.fee.charge], ['charged', total.toString(), minedCharge], 'the listing shows the fee paid out')
 
     // the best model, in TensorFlow.js format; its accuracy on the (now revealed) test split is the evaluator's figure
     const modelJson = await (await fetch(new URL(`/data/tasks/${task}/model.json`, r.url))).json() as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }
@@ -695,7 +701,7 @@ describe('relay: gossip, verification, persistence', () => {
     const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [y.length, 4])) as tf.Tensor).argMax(1).dataSync())
     const correct = y.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
     assert.equal(Math.floor((correct * 1_000_000) / y.length), result.bestScorePpm)
-    charged = { task, run: await run() }
+    charged = { task, run: await run(), testFragment: fragments.findIndex((_, i) => !plan.trainFragments.includes(i)) }
   })
 
   it('reopens on the same data directory with the same tip, keys and peer id', { timeout: WAIT_MS * 2 }, async () => {
@@ -726,11 +732,14 @@ describe('relay: gossip, verification, persistence', () => {
     // the charged task's evaluation survives too: its run, its model and its test split are still served
     assert.ok(charged, 'needs the charged task of the task-run test')
     const run = await getJson<Record<string, unknown>>(relay, `/api/task/run?hash=${charged.task}`)
-    for (const field of ['phase', 'definitionBlock', 'selection', 'models', 'commits', 'reveals', 'approvals', 'myScores', 'result', 'charged']) {
-      assert.deepEqual(run[field], charged.run[field], `${field} after the restart`)
+    for (const field of ['phase', 'definitionBlock', 'selection', 'models', 'commits', 'reveals', 'approvals', 'myScores', 'result', 'charged', 'chargeTx']) {
+      // `submitted` is what this process handed to its mempool, not kept across a restart
+      const strip = (v: unknown): unknown => (field === 'result' && v !== null ? { ...(v as object), submitted: null } : v)
+      assert.deepEqual(strip(run[field]), strip(charged.run[field]), `${field} after the restart`)
     }
     const base = relay.url
-    for (const file of ['model.json', 'weights.bin', '0']) {
+    assert.ok(charged.testFragment >= 0)
+    for (const file of ['model.json', 'weights.bin', String(charged.testFragment)]) {
       const res: Response = await fetch(new URL(`/data/tasks/${charged.task}/${file}`, base))
       assert.equal(res.status, 200, `${file} after the restart`)
     }

@@ -51,7 +51,7 @@ function VolunteerApp() {
         <div className="side">
           <TaskPanel task={view.task} />
           <BackendPanel backend={view.backend} selecting={view.status === 'selecting-backend'} />
-          <NetworkPanel relay={view.relay} p2p={view.p2p} chain={view.chain} minerId={view.minerId} />
+          <NetworkPanel relay={view.relay} p2p={view.p2p} chain={view.chain} blockSeconds={view.blockSeconds} minerId={view.minerId} />
           <WalletPanel wallet={wallet.view} send={wallet.send} buyTicket={wallet.buyTicket} />
           <ClientTasksPanel miner={taskMiner} />
         </div>

@@ -21,12 +21,14 @@
  * of a block on top of it follow, so a peer's block is checked against its own
  * parent's rule and the miner builds on its own block with the right bits.
  *
- * Work is compared by height, not by the relays' cumulative work: one block
- * moves the target by at most ~19%, so a higher block always has more work; at
- * equal heights on two branches the tab's lower-hash tie-break may differ from
- * the relays' heavier-branch choice, until the next block settles it.
+ * Work is compared by height, not by the relays' cumulative work (the tab does
+ * not know every branch's work). Near enough while branches are short: one
+ * block moves the target by at most ~19%, so of two branches a few blocks deep
+ * the higher is nearly always the heavier. Deeper forks with timestamps pushed
+ * forward can make a longer branch lighter; the tab may then mine on it until a
+ * relay's verified tip that is higher arrives.
  */
-import { DIFFICULTY_WINDOW, blockFromBytes, hashMeetsTarget, headerHash, submissionFromBytes, targetFromBits, toHex, type BlockHeader, type BlockTiming } from '@pouw/protocol'
+import { DIFFICULTY_WINDOW, blockFromBytes, extendWindow, hashMeetsTarget, headerHash, submissionFromBytes, targetFromBits, toHex, type BlockHeader, type BlockTiming } from '@pouw/protocol'
 import type { TipInfo } from '@pouw/trainer'
 
 /** how many block hashes (and their heights) the follower remembers */
@@ -66,14 +68,35 @@ export class TipFollower {
   /** the blocks we follow that no verdict has settled yet, newest last (the page asks the relay about them) */
   unverifiedBlocks(): string[] { return [...this.unverified] }
 
-  /** A tip the relay verified (its status, a verdict): followed when it wins, or always when `force`. */
-  onVerified(t: TipInfo, force = false): boolean {
+  /**
+   * A tip the relay verified (its status, a verdict): followed when it wins, or always when `force`.
+   * Its window is kept only when whole (the tip and min(3, height) ancestors) and when the rule
+   * over it gives the relay's own next bits; otherwise the miner pauses after its own block there.
+   */
+  onVerified(tip: TipInfo, force = false): boolean {
+    const { window: _given, ...rest } = tip
+    const window = this.checkedWindow(tip)
+    const t: TipInfo = window === undefined ? rest : { ...rest, window }
     this.remember(t.hashHex, t.height, t.window)
     this.unverified.delete(t.hashHex)
-    if (!force && !tipBeats(t, this.current)) return false
-    if (this.current?.hashHex === t.hashHex) return false
-    this.current = t
+    const same = this.current?.hashHex === t.hashHex
+    // the same block with other bits: ours computed from a window that a relay now corrects
+    if (same && this.current!.nextBits === t.nextBits) return false
+    if (!same && !force && !tipBeats(t, this.current)) return false
+    // (the same block keeps the block template the page fetched for it)
+    this.current = same && this.current!.template !== undefined ? { ...t, template: this.current!.template } : t
     return true
+  }
+
+  private checkedWindow(t: TipInfo): BlockTiming[] | undefined {
+    const w = t.window
+    if (w === undefined || w.length !== Math.min(DIFFICULTY_WINDOW, t.height + 1)) return undefined
+    if (this.rule === undefined) return w
+    try {
+      return this.rule(w) === t.nextBits ? w : undefined
+    } catch {
+      return undefined
+    }
   }
 
   /** A verifier accepted this block: it exists at this height. */
@@ -82,29 +105,46 @@ export class TipFollower {
     this.unverified.delete(hashHex)
   }
 
-  /** Our miner found a block (its submission) and already builds on it. */
+  /**
+   * Our miner found a block (its submission) and already builds on it. Its parent is the block
+   * its header names, which may no longer be our tip (a peer's block came in while it was mined).
+   */
   onOwnBlock(hashHex: string, height: number, submission: Uint8Array): void {
     const t = this.current
-    const next = t === null ? undefined : this.child(t, blockFromBytes(submissionFromBytes(submission).block).header)
+    const header = blockFromBytes(submissionFromBytes(submission).block).header
+    const parentHex = toHex(header.prevHash)
+    const known = this.known.get(parentHex)
+    const parent = t !== null && t.hashHex === parentHex ? t
+      : known === undefined ? undefined : { nextBits: this.bitsAfter(parentHex, known), window: known.window }
+    const next = parent === undefined || parent.nextBits === undefined ? undefined : this.child({ nextBits: parent.nextBits, window: parent.window }, header)
     this.remember(hashHex, height, next?.window)
     this.unverified.add(hashHex)
     // without its parent's window the miner pauses too (Miner.tipAfter) until a relay's tip arrives
-    if (t !== null && next !== undefined) this.current = { ...t, hashHex, height, ...next }
+    if (t !== null && next !== undefined && (parent === t || tipBeats({ hashHex, height }, t))) this.current = { ...t, hashHex, height, ...next }
   }
 
   /** The bits expected of a block on top of the known block `parentHex`; undefined when its window is unknown. */
   private bitsAfter(parentHex: string, parent: KnownBlock): number | undefined {
     if (this.rule === undefined) return this.current?.nextBits
-    if (parent.window !== undefined) return this.rule(parent.window)
-    return parentHex === this.current?.hashHex ? this.current.nextBits : undefined
+    if (parentHex === this.current?.hashHex) return this.current.nextBits
+    if (parent.window === undefined) return undefined
+    try {
+      return this.rule(parent.window)
+    } catch {
+      return undefined
+    }
   }
 
   /** The window and next bits of a block with `header` on top of `parent`. */
   private child(parent: Pick<TipInfo, 'nextBits' | 'window'>, header: BlockHeader): Pick<TipInfo, 'nextBits' | 'window'> | undefined {
     if (this.rule === undefined) return { nextBits: parent.nextBits }
     if (parent.window === undefined) return undefined
-    const window = [...parent.window, { time: header.time, bits: header.bits }].slice(-DIFFICULTY_WINDOW)
-    return { nextBits: this.rule(window), window }
+    const window = extendWindow(parent.window, { time: header.time, bits: header.bits })
+    try {
+      return { nextBits: this.rule(window), window }
+    } catch {
+      return undefined // bits that do not decode: not a block to build on
+    }
   }
 
   /** A peer's block submission heard by gossip: follow it when its header checks out and it wins. */

@@ -42,7 +42,10 @@ export interface VolunteerView {
   lossAvg: number | null
   accuracyAvg: number | null
   blocks: { found: number; accepted: number; rejected: number; recent: BlockRecord[] }
-  chain: { height: number; tipHash: string } | null
+  /** the tip this tab mines on, and the compact bits a block on it must meet */
+  chain: { height: number; tipHash: string; nextBits: number } | null
+  /** the block time the network's difficulty adjustment holds (seconds), from the relay */
+  blockSeconds: number | null
   task: TaskView
   error: string | null
 }
@@ -69,7 +72,7 @@ interface RelayStatus {
     nextBits: number
     subsidy: string
     /** the tip and its last ancestors, oldest first */
-    window: { hash: string; time: number; bits: number }[]
+    window?: { hash: string; time: number; bits: number }[]
     /** the difficulty rule's parameters (ledger DifficultyParams); absent: fixed bits */
     difficulty?: DifficultyParams
   }
@@ -100,12 +103,12 @@ const INITIAL_TASK: TaskView = { ...initialTrainingView(), epochs: null, fragmen
 const INITIAL_VIEW: VolunteerView = {
   status: 'connecting', backend: null, relay: { connected: false, peerId: null, addr: null }, p2p: { peerId: null, connections: [] }, minerId: null, fault: null,
   iterations: 0, itersPerSec: 0, samplesPerSec: 0, batchIndex: null, lossCurve: [], lossAvg: null, accuracyAvg: null,
-  blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, task: INITIAL_TASK, error: null,
+  blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, blockSeconds: null, task: INITIAL_TASK, error: null,
 }
 
 /** The relay's verified tip as the miner sees it. */
 function statusTip(s: RelayStatus): TipInfo {
-  return { hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy, window: s.chain.window.map(({ time, bits }) => ({ time, bits })) }
+  return { hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy, window: s.chain.window?.map(({ time, bits }) => ({ time, bits })) }
 }
 
 async function fetchStatus(): Promise<RelayStatus> {
@@ -196,7 +199,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const tipMoved = useCallback(() => {
     const t = follower.current.tip
     if (t === null) return
-    setView((v) => ({ ...v, chain: { height: t.height, tipHash: t.hashHex } }))
+    setView((v) => ({ ...v, chain: { height: t.height, tipHash: t.hashHex, nextBits: t.nextBits } }))
     void trainer.current?.setTip(t)
   }, [])
 
@@ -269,6 +272,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
         committee.current = new Set(s.supervisors.committee)
         const difficulty = s.chain.difficulty
         follower.current.setRule(difficulty === undefined ? undefined : (w) => computeNextBits(w, difficulty))
+        setView((v) => ({ ...v, blockSeconds: difficulty?.targetSpacing ?? null }))
         updateTip(statusTip(s))
         const spec = taskFromBytes(fromHex(s.task.spec))
         const epochs = createEpochBook(spec.taskId, spec.epochs)
@@ -376,8 +380,9 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     if (block === undefined) return
     // the miner already builds on its own block; follow it until a verdict says otherwise
     follower.current.onOwnBlock(block.hashHex, block.height, block.submission)
+    const nextBits = follower.current.tip?.nextBits
     setView((v) => ({
-      ...v, chain: { height: block.height, tipHash: block.hashHex },
+      ...v, chain: nextBits === undefined ? v.chain : { height: block.height, tipHash: block.hashHex, nextBits },
       blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
     }))
     if (network) void network.publish(TOPICS.blocks, block.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))

@@ -146,3 +146,37 @@ test('with difficulty adjustment, a block on a parent whose window is unknown is
   f.onAccepted('55'.repeat(32), 1) // known to exist, its times unknown
   assert.deepEqual(f.onPeerBlock(submission('55'.repeat(32), 2).bytes), { adopted: false, reason: 'parent-unknown' })
 })
+
+test('with difficulty adjustment: our own block takes its window from the parent its header names, not from a tip that moved meanwhile', () => {
+  const f = new TipFollower(rule)
+  const window = [{ time: T0, bits: BITS }]
+  f.onVerified({ ...GENESIS, nextBits: rule(window), window })
+  // a peer's block on genesis arrives while our miner still mines on genesis
+  const peer = submission(GENESIS.hashHex, 1, { time: T0 + 10, salt: 1 })
+  assert.equal(f.onPeerBlock(peer.bytes).adopted, true)
+  // our block, also on genesis, at the same height: its window is [genesis, ours]; it does not replace a lower-hash tip
+  const own = submission(GENESIS.hashHex, 1, { time: T0 + 50, salt: 2 })
+  f.onOwnBlock(own.hashHex, 1, own.bytes)
+  const ownWins = own.hashHex < peer.hashHex
+  assert.equal(f.tip?.hashHex, ownWins ? own.hashHex : peer.hashHex)
+  if (ownWins) assert.deepEqual(f.tip?.window, [...window, { time: T0 + 50, bits: BITS }])
+  // a block on ours is checked against ours' own window whichever is the tip
+  const onOwn = submission(own.hashHex, 2, { time: T0 + 60, bits: rule([...window, { time: T0 + 50, bits: BITS }]) })
+  assert.equal(f.onPeerBlock(onOwn.bytes).adopted, true)
+})
+
+test('a relay tip with the same hash but other bits corrects ours; an inconsistent relay window is dropped', () => {
+  const f = new TipFollower(rule)
+  const window = [{ time: T0, bits: BITS }]
+  f.onVerified({ ...GENESIS, nextBits: rule(window), window })
+  assert.equal(f.onVerified({ ...GENESIS, nextBits: rule(window), window }), false, 'nothing new')
+  const corrected = { ...GENESIS, nextBits: BITS - 1, window: undefined }
+  assert.equal(f.onVerified(corrected), true)
+  assert.equal(f.tip?.nextBits, BITS - 1)
+  // a window whose rule does not give the relay's next bits, or that is not whole, is not kept
+  const g = new TipFollower(rule)
+  g.onVerified({ ...GENESIS, nextBits: BITS - 1, window })
+  assert.equal(g.tip?.window, undefined)
+  g.onVerified({ ...GENESIS, hashHex: '66'.repeat(32), height: 5, nextBits: rule(window), window })
+  assert.equal(g.tip?.window, undefined, 'a tip at height 5 has a window of 4')
+})

@@ -1,6 +1,6 @@
 import {
-  DIFFICULTY_WINDOW, blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, txHash,
-  type Block, type OutPoint,
+  DIFFICULTY_WINDOW, Reader, Writer, extendWindow, blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, txHash,
+  type Block, type OutPoint, type Tx,
 } from '@pouw/protocol'
 import { chainEntryFromBytes, chainEntryToBytes, createChainEntry, type ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
@@ -34,7 +34,40 @@ export const CHAIN_KEYS = {
   undo: (hashHex: string) => `chain/undo/${hashHex}`,
   /** the block the UTXO set is the state after: always the tip (written in the tip's batch) */
   utxoBest: 'chain/utxo-best',
+  /** each task's CHARGE_FOR_TASK on the main chain: task hash hex -> chargeRecordToBytes */
+  chargePrefix: 'chain/charge/',
+  charge: (taskHex: string) => `chain/charge/${taskHex}`,
+  /** present once the charge index covers the whole main chain (a store written before it is rebuilt) */
+  chargeIndex: 'chain/charge-index',
 } as const
+
+/** Chain.chargeOf: where a task's fee was charged on the main chain. */
+export interface ChargeRecord {
+  /** the CHARGE_FOR_TASK transaction's hash (hex), approvals included */
+  tx: string
+  height: number
+  /** what its outputs paid out (the fee less the transaction's own fee) */
+  paid: bigint
+}
+
+function chargeRecordToBytes(r: { txHash: Uint8Array; height: number; paid: bigint }): Uint8Array {
+  return new Writer().fixed(r.txHash, 32).u32(r.height).u64(r.paid).finish()
+}
+
+function chargeRecordFromBytes(bytes: Uint8Array): ChargeRecord {
+  const r = new Reader(bytes, 'charge record')
+  const rec = { tx: toHex(r.bytes(32, 'tx hash')), height: r.u32('height'), paid: r.u64('paid') }
+  r.end()
+  return rec
+}
+
+/** The charge-index puts of a main-chain block's CHARGE_FOR_TASK transactions. */
+function chargePuts(txs: readonly Tx[], height: number, hashes: readonly Uint8Array[] = txs.map(txHash)): BatchOp[] {
+  return txs.flatMap((tx, i): BatchOp[] => tx.type !== 'transfer' || tx.charge === undefined ? [] : [{
+    type: 'put', key: CHAIN_KEYS.charge(toHex(tx.charge.taskHash)),
+    value: chargeRecordToBytes({ txHash: hashes[i]!, height, paid: tx.outputs.reduce((a, o) => a + o.amount, 0n) }),
+  }])
+}
 
 /** Chain.supply(): the main chain's money, in base units. */
 export interface Supply {
@@ -106,7 +139,7 @@ export class Chain {
     readonly params: ChainParams,
     readonly genesisHash: Uint8Array,
     private tipEntry: ChainEntry,
-    /** the tip's timing window (timingWindow(tip)), kept with the tip so nextBits() needs no read */
+    /** the tip and its last ancestors (entryWindow(tip)), kept with the tip so nextBits() needs no read */
     private tipWindowEntries: ChainEntry[],
   ) {}
 
@@ -128,6 +161,7 @@ export class Chain {
         { type: 'put', key: CHAIN_KEYS.genesis, value: entry.hash },
         // the genesis coinbase pays nothing: the UTXO set starts empty
         { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash },
+        { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) },
       ])
       return new Chain(store, params, genesisHash, entry, [entry])
     }
@@ -140,8 +174,8 @@ export class Chain {
     if (tip === undefined) throw ledgerError('STORE_CORRUPT', 'the store has a genesis but no tip entry')
     const chain = new Chain(store, params, genesisHash, tip, await entryWindow(store, tip))
     const best = await store.get(CHAIN_KEYS.utxoBest)
-    // a store written before the UTXO set existed (issue 2): build it from the main chain
-    if (best === undefined || !bytesEqual(best, tip.hash)) await chain.rebuildUtxo()
+    // a store written before the UTXO set (issue 2) or the charge index existed: build them from the main chain
+    if (best === undefined || !bytesEqual(best, tip.hash) || (await store.get(CHAIN_KEYS.chargeIndex)) === undefined) await chain.rebuildUtxo()
     return chain
   }
 
@@ -152,7 +186,7 @@ export class Chain {
    */
   private async rebuildUtxo(): Promise<void> {
     const ops: BatchOp[] = []
-    for (const prefix of [CHAIN_KEYS.utxoPrefix, 'chain/owner/', CHAIN_KEYS.undoPrefix]) {
+    for (const prefix of [CHAIN_KEYS.utxoPrefix, 'chain/owner/', CHAIN_KEYS.undoPrefix, CHAIN_KEYS.chargePrefix]) {
       for await (const [key] of this.store.iterate(prefix)) ops.push({ type: 'del', key })
     }
     const view = new Map<string, Coin>()
@@ -161,10 +195,10 @@ export class Chain {
       const block = entry === undefined ? undefined : await this.getBlock(entry.hashHex)
       if (entry === undefined || block === undefined) throw ledgerError('STORE_CORRUPT', `main-chain block at height ${h} is missing`)
       const { undo } = await connectBlock(view, block.txs, h, this.params)
-      ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) })
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) }, ...chargePuts(block.txs, h))
     }
     for (const [key, coin] of view) ops.push(...coinPuts(key, coin))
-    ops.push({ type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash })
+    ops.push({ type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash }, { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) })
     await this.store.batch(ops)
   }
 
@@ -175,6 +209,12 @@ export class Chain {
   /** The tip and up to DIFFICULTY_WINDOW - 1 of its ancestors, oldest first: the blocks nextBits() reads. */
   tipWindow(): readonly ChainEntry[] {
     return this.tipWindowEntries
+  }
+
+  /** The task's CHARGE_FOR_TASK on the main chain (the hash hex of its task), or undefined. */
+  async chargeOf(taskHex: string): Promise<ChargeRecord | undefined> {
+    const bytes = await this.store.get(CHAIN_KEYS.charge(taskHex))
+    return bytes === undefined ? undefined : corruptIfThrows(() => chargeRecordFromBytes(bytes), `charge record of ${taskHex}`)
   }
 
   /** Rule: the compact bits required of a block on top of the tip (params.ts nextBits). */
@@ -365,7 +405,7 @@ export class Chain {
     ops.push({ type: 'put', key: CHAIN_KEYS.tip, value: entry.hash }, { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash })
     await this.store.batch(ops)
     this.tipEntry = entry
-    this.tipWindowEntries = [...window, entry].slice(-DIFFICULTY_WINDOW)
+    this.tipWindowEntries = extendWindow(window, entry)
     return { status: disconnected.length === 0 ? 'extended' : 'reorg', entry, disconnected, connected }
   }
 
@@ -389,13 +429,14 @@ export class Chain {
       await view.load(old.txs.flatMap((tx, i) => tx.outputs.map((_, index) => outpointKey({ txHash: hashes[i]!, index }))))
       disconnectBlock(view, old.txs, undo, hashes)
       ops.push({ type: 'del', key: CHAIN_KEYS.undo(d.hashHex) })
+      for (const tx of old.txs) if (tx.type === 'transfer' && tx.charge !== undefined) ops.push({ type: 'del', key: CHAIN_KEYS.charge(toHex(tx.charge.taskHash)) })
     }
     for (const c of path.connected) {
       const last = c === path.connected[path.connected.length - 1]
       const b = last ? block : await this.mustGetBlock(c.hashHex)
       await view.load(b.txs.flatMap((tx) => tx.type === 'transfer' ? tx.inputs.map((i) => outpointKey(i.prevout)) : []))
       const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined })
-      ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) })
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargePuts(b.txs, c.height, last ? txHashes : undefined))
     }
     return [...view.ops(), ...ops]
   }

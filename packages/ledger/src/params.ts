@@ -94,7 +94,7 @@ export const DEFAULT_MEMPOOL_POLICY: Readonly<MempoolPolicy> = { minFeeRate: 1n,
 /**
  * Rule: the compact target required of a block whose parent's timing window is
  * `window` (the parent and up to DIFFICULTY_WINDOW - 1 of its ancestors, oldest
- * first, the parent last: Chain.timingWindow). With params.difficulty,
+ * first, the parent last: what Chain reads for each block, Chain.tipWindow for the tip). With params.difficulty,
  * computeNextBits; without, params.bits for every block.
  */
 export function nextBits(window: readonly BlockTiming[], params: ChainParams): number {

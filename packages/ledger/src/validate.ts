@@ -96,7 +96,7 @@ function checkBlock(block: Block, params: ChainParams): { hash: Uint8Array; txHa
  * `now` is the validator's clock in UNIX seconds). Besides checkBlockSyntax:
  * - header.prevHash is parent.hash (LEDGER_PARENT_UNKNOWN);
  * - bits = nextBits(window, params) (LEDGER_BAD_BITS), `window` being the
- *   parent's timing window (the parent last: Chain.timingWindow);
+ *   parent's timing window (the parent and up to 3 ancestors, the parent last);
  * - parent.header.time <= time (LEDGER_TIME_TOO_OLD) and
  *   time <= now + params.maxFutureSeconds (LEDGER_TIME_TOO_NEW);
  * - the coinbase's height is parent.height + 1 (LEDGER_BAD_COINBASE).

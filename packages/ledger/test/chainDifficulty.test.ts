@@ -77,3 +77,15 @@ describe('Chain with difficulty adjustment', () => {
     assert.equal(chain.nextBits(), PARAMS.bits)
   })
 })
+
+describe('Chain with difficulty adjustment: reorg', () => {
+  it('a side branch that overtakes the main chain brings its own tip window and next bits', async () => {
+    const chain = await Chain.open(new MemoryStore(), ADJUSTING)
+    const main = await extend(chain, chain.tip(), [10, 10, 10])
+    const side = await extend(chain, main[0]!, [200, 200, 200], 2)
+    assert.equal(chain.tip().hashHex, side.at(-1)!.hashHex, 'the longer branch (more work) is the main chain now')
+    const genesis = (await chain.getByHeight(0))!
+    assert.deepEqual(chain.tipWindow().map((e) => e.hashHex), [main[0]!, ...side].map((e) => e.hashHex))
+    assert.equal(chain.nextBits(), computeNextBits([genesis, main[0]!, ...side].slice(-4).map(timingOf), DIFFICULTY))
+  })
+})

@@ -29,7 +29,8 @@ const buy = (c: OutPoint, n: number, amount = PRICE) =>
 describe('ticket purchases (params.tickets)', () => {
   it('checkTicketPurchases: the price per stake output and the cap per block', () => {
     const c: OutPoint = { txHash: new Uint8Array(32), index: 0 }
-    assert.equal(checkTicketPurchases([buy(c, 3)], TICKETS), 3)
+    assert.equal(checkTicketPurchases([buy(c, 3)], TICKETS), 3, 'exactly the cap')
+    assert.equal(checkTicketPurchases([buy(c, 1, PRICE * 7n)], TICKETS), 1, 'a ticket may stake more than the price')
     assert.throws(() => checkTicketPurchases([buy(c, 1, PRICE - 1n)], TICKETS), { code: 'LEDGER_BAD_TICKET_PURCHASE' })
     assert.throws(() => checkTicketPurchases([buy(c, 2), buy(c, 2)], TICKETS), { code: 'LEDGER_TOO_MANY_TICKETS' })
     assert.equal(checkTicketPurchases([buy(c, 2, 1n), buy(c, 2, 1n)], PARAMS), 4, 'without rules: counted, not refused')

@@ -39,6 +39,11 @@ export interface BlockTiming {
  */
 export const DIFFICULTY_WINDOW = 4
 
+/** The timing window of a block: its parent's window with the block appended, cut to the last DIFFICULTY_WINDOW. */
+export function extendWindow<T>(window: readonly T[], block: T): T[] {
+  return [...window, block].slice(-DIFFICULTY_WINDOW)
+}
+
 export function headerToBytes(h: BlockHeader): Uint8Array {
   return new Writer()
     .u32(h.version).fixed(h.prevHash, 32).fixed(h.merkleRoot, 32).u32(h.time).u32(h.bits)

@@ -3,7 +3,7 @@ import {
   applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
   evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
   parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
-  verifyItResSignature, zeroNonceHash, Tx, TransferTx, DIFFICULTY_WINDOW, type BlockTiming,
+  verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, type BlockTiming,
 } from '@pouw/protocol'
 import { batchHash, loadBatch } from './batches.js'
 import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
@@ -296,9 +296,11 @@ export class Miner {
   /** Algorithm 2 with the block committed k iterations ago, if it still extends the tip. */
   private async mine(thetaAfter: Float32Array, map: MessageMap): Promise<IterationResult['block'] | undefined> {
     const k = this.task.commitLead
-    if (this.records.length < k + 1 || this.tip === null) return undefined
+    // the tip as it is now: a setTip() arriving during the awaits below must not mix into this block
+    const tip = this.tip
+    if (this.records.length < k + 1 || tip === null) return undefined
     const committed = this.records[0]!.commitment
-    if (committed === null || !bytesEqual(committed.znb.prevHash, this.tip.hash) || committed.znb.bits !== this.tip.nextBits) return undefined
+    if (committed === null || !bytesEqual(committed.znb.prevHash, tip.hash) || committed.znb.bits !== tip.nextBits) return undefined
     const { znb, txs } = committed
     const lucky = this.records[k]!
     const { nonce } = await computeNonce(thetaAfter, map)
@@ -315,10 +317,10 @@ export class Miner {
     const evidence = evidenceToBytes({ slot, model, residual: lucky.residualStart, peerUpdates: lucky.peers.map((p) => p.bytes) })
     const submission: BlockSubmission = { block: blockToBytes({ header: finalHeader, txs }), evidence }
     const hash = headerHash(finalHeader)
-    const height = this.tip.height + 1
+    const height = tip.height + 1
     // Like any miner, build on our own block at once rather than mining its siblings;
     // if verifiers reject it, the caller moves the tip back with setTip().
-    this.tip = this.tipAfter(finalHeader, hash, height)
+    this.tip = this.tipAfter(tip, finalHeader, hash, height)
     return { hash, height, submission: submissionToBytes(submission) }
   }
 
@@ -327,13 +329,16 @@ export class Miner {
    * told otherwise), with the bits the difficulty rule gives after it. Null when the rule needs a
    * timing window the old tip lacked: no mining until setTip() says what the next bits are.
    */
-  private tipAfter(header: BlockHeader, hash: Uint8Array, height: number): ChainTip | null {
-    const tip = this.tip!
+  private tipAfter(tip: ChainTip, header: BlockHeader, hash: Uint8Array, height: number): ChainTip | null {
     const rule = this.opts.nextBits
     if (rule === undefined) return { hash, height, nextBits: tip.nextBits, subsidy: tip.subsidy }
     if (tip.window === undefined) return null
-    const window = [...tip.window, { time: header.time, bits: header.bits }].slice(-DIFFICULTY_WINDOW)
-    return { hash, height, nextBits: rule(window), subsidy: tip.subsidy, window }
+    const window = extendWindow(tip.window, { time: header.time, bits: header.bits })
+    try {
+      return { hash, height, nextBits: rule(window), subsidy: tip.subsidy, window }
+    } catch {
+      return null // a window whose bits do not decode (a lying relay): pause rather than lose the step
+    }
   }
 
   /** The 'nonce' fault: a nonce that meets the target but was not derived from the work. */

@@ -1,3 +1,4 @@
+import { workFromBits } from '@pouw/protocol'
 import type { ConnectionInfo } from '../p2p'
 import type { VolunteerView } from '../volunteer'
 import { MISSING, formatInt } from './format'
@@ -7,6 +8,7 @@ export interface NetworkPanelProps {
   relay: VolunteerView['relay']
   p2p: VolunteerView['p2p']
   chain: VolunteerView['chain']
+  blockSeconds: VolunteerView['blockSeconds']
   minerId: string | null
 }
 
@@ -24,7 +26,7 @@ function shortPeer(id: string): string {
   return id.length <= 14 ? id : `…${id.slice(-10)}`
 }
 
-export function NetworkPanel({ relay, p2p, chain, minerId }: NetworkPanelProps) {
+export function NetworkPanel({ relay, p2p, chain, blockSeconds, minerId }: NetworkPanelProps) {
   const connections = [...p2p.connections].sort((a, b) => ORDER[a.transport] - ORDER[b.transport])
   const direct = connections.filter((c) => c.transport === 'webrtc').length
   return (
@@ -64,6 +66,11 @@ export function NetworkPanel({ relay, p2p, chain, minerId }: NetworkPanelProps) 
         <dt>Tip</dt>
         <dd className="mono truncate" title={chain?.tipHash} data-testid="tip-hash">
           {chain?.tipHash ?? MISSING}
+        </dd>
+        <dt>Difficulty</dt>
+        <dd className="mono" data-testid="difficulty" title="header hashes a block on the tip needs on average (the difficulty adjusts to hold the block time)">
+          {chain ? `~${formatInt(Number(workFromBits(chain.nextBits)))} hashes/block` : MISSING}
+          {blockSeconds != null ? `, target ${blockSeconds} s` : ''}
         </dd>
         <dt>Links</dt>
         <dd className="mono">
