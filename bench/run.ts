@@ -8,6 +8,7 @@ import { bitsFromTarget, generateKeyPair, submissionFromBytes, blockFromBytes, p
 import { Miner, TaskData, createMnistTask, initialParameters, loadBatch, taskSeed, verifyProofOfUsefulWork, type GradientEngine } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ledgerFigures } from './ledger.js'
+import { difficultyFigures } from './difficulty.js'
 
 function emit(name: string, value: number, unit: string, note: string): void {
   console.log(JSON.stringify({ name, value: Number(value.toPrecision(4)), unit, note }))
@@ -69,6 +70,8 @@ async function minerLoop(task: TaskSpec, data: TaskData, engine: GradientEngine,
 
 // issue 4: ledger_tx_per_s, ledger_tx_per_s_noble, block_validate_ms (a few seconds, before the training figures)
 await ledgerFigures(emit)
+// issue 4: difficulty_block_time_ratio (simulated, milliseconds)
+difficultyFigures(emit)
 
 const dataset = loadMnistAll()
 const task = createMnistTask(dataset)

@@ -604,10 +604,12 @@ export function createTaskRuns(deps: {
       const fees = await chain.taskFees()
       // a run whose stored state does not load is logged and tried again next tick; the others go on
       for (const task of fees.keys()) await runOf(task).catch((e: unknown) => log('task run not loaded', { task, error: String(e) }))
-      for (const loaded of runs.values()) {
+      for (const [task, loaded] of runs) {
         const r = await loaded.catch(() => undefined)
         if (r === undefined) continue
         if (stopped) return
+        // a charged run has nothing left to do: out of memory (a request loads it again from LevelDB)
+        if (await charged(r)) { runs.delete(task); continue }
         try {
           await step(r, fees)
         } catch (e) {
