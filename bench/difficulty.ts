@@ -9,7 +9,7 @@
  * at genesis, as before the rule was wired.
  */
 import { difficultyToBits, computeNextBits, type DifficultyParams } from '@pouw/ledger'
-import { extendWindow, targetFromBits, workFromBits, type BlockTiming } from '@pouw/protocol'
+import { extendWindow, workFromBits, type BlockTiming } from '@pouw/protocol'
 import { splitMix32 } from '@pouw/trainer'
 
 const T = 30
@@ -26,7 +26,7 @@ function meanSolveTime(rate: number, adjust: boolean, seed: number): number {
   let total = 0
   for (let i = 0; i < BLOCKS; i++) {
     const bits = adjust ? computeNextBits(window, PARAMS) : GENESIS_BITS
-    const work = Number((1n << 256n) / (targetFromBits(bits) + 1n))
+    const work = Number(workFromBits(bits))
     const solve = Math.max(1, Math.round((-Math.log((next() + 1) / 2 ** 32) * work) / rate))
     if (i >= BLOCKS / 2) total += solve
     window = extendWindow(window, { time: window[window.length - 1]!.time + solve, bits })

@@ -1,7 +1,6 @@
-import type { Page } from '@playwright/test'
 import { readFile } from 'node:fs/promises'
 import { expect, getJson as json, getStatus, startRelayMesh, test, waitFor } from './testnet'
-import { openTab, type Tab } from './tabs'
+import { openTab, walletAddress, type Tab } from './tabs'
 
 /**
  * A client task from upload to a paid, downloaded model (issue 4), on three relays that are the
@@ -44,11 +43,6 @@ function csv(): string {
     rows.push([k * 2 + ((i * 37) % 11) / 3.3, 6 - k * 2 + ((i * 53) % 7) / 2, (i * 13) % 17, (i * 29) % 5, names[k]].join(','))
   }
   return rows.join('\n') + '\n'
-}
-
-async function walletAddress(page: Page): Promise<string> {
-  await expect(page.getByTestId('wallet-address')).toHaveText(/^[0-9a-f]{64}$/, { timeout: 30_000 })
-  return (await page.getByTestId('wallet-address').textContent())!.trim()
 }
 
 test('@lifecycle a client pays for a task; ticket holders are selected and train; 3 evaluators agree and split the fee; the model downloads and checks', async ({ browser, testnet }, testInfo) => {

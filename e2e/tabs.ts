@@ -55,3 +55,9 @@ export async function allLinked(tabs: Tab[]): Promise<boolean> {
   const counts = await Promise.all(tabs.map(async (t) => Number(await t.page.getByTestId('conn-direct-count').textContent())))
   return counts.every((n) => n >= tabs.length - 1)
 }
+
+/** The page's wallet key (hex), once the Wallet panel shows it. */
+export async function walletAddress(page: Page): Promise<string> {
+  await expect(page.getByTestId('wallet-address')).toHaveText(/^[0-9a-f]{64}$/, { timeout: 30_000 })
+  return (await page.getByTestId('wallet-address').textContent())!.trim()
+}

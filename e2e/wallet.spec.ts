@@ -1,4 +1,5 @@
 import type { Page } from '@playwright/test'
+import { walletAddress } from './tabs'
 import { expect, getJson as json, test, waitFor } from './testnet'
 
 /**
@@ -22,23 +23,24 @@ interface WalletJson {
 }
 interface Supply { height: number; coinbases: string; fees: string; utxo: string }
 
-async function walletAddress(page: Page): Promise<string> {
-  await expect(page.getByTestId('wallet-address')).toHaveText(/^[0-9a-f]{64}$/, { timeout: 30_000 })
+/** The profile's wallet key, once it is kept in IndexedDB. */
+async function persistedWallet(page: Page): Promise<string> {
+  const address = await walletAddress(page)
   await expect(page.getByTestId('wallet-address')).toHaveAttribute('data-persisted', 'true')
-  return (await page.getByTestId('wallet-address').textContent())!.trim()
+  return address
 }
 
 test('@wallet block rewards pay the page\'s wallet; it pays another volunteer through a mined block; the money reconciles', async ({ page, browser, testnet }) => {
   const net = await testnet({ env: { POUW_DIFFICULTY: DIFFICULTY, POUW_COINBASE_MATURITY: MATURITY } })
   await page.goto(net.url)
   await expect(page.getByTestId('relay-status')).toHaveAttribute('data-connected', 'true', { timeout: 30_000 })
-  const payer = await walletAddress(page)
+  const payer = await persistedWallet(page)
 
   // a second volunteer in its own browser profile: another wallet key
   const other = await browser.newContext()
   const page2 = await other.newPage()
   await page2.goto(net.url)
-  const payee = await walletAddress(page2)
+  const payee = await persistedWallet(page2)
   expect(payee).not.toBe(payer)
 
   await page.getByTestId('start').click()
@@ -104,7 +106,7 @@ test('@wallet block rewards pay the page\'s wallet; it pays another volunteer th
 
   await test.step('the wallet key survives a reload', async () => {
     await page.reload()
-    expect(await walletAddress(page)).toBe(payer)
+    expect(await persistedWallet(page)).toBe(payer)
   })
   await other.close()
 })

@@ -17,8 +17,8 @@
  * revokeBefore: the fee belongs to the task now), 'charged' (spent by the
  * task's CHARGE_FOR_TASK: `amount` is what it paid out, `charge` its hash).
  */
-import { isPouwError, taskToBytes, toHex, type OutPoint, type OutputLock } from '@pouw/protocol'
-import type { Chain, KeyValueStore, Mempool } from '@pouw/ledger'
+import { isPouwError, taskToBytes, toHex, type OutPoint } from '@pouw/protocol'
+import { feeRevokeBefore, type Chain, type KeyValueStore, type Mempool, type TaskFees } from '@pouw/ledger'
 import { taskPackageFromBytes } from '@pouw/trainer'
 import { HttpError, MAX_BODY_BYTES, type ApiHandler, type PostHandler } from './http.js'
 
@@ -46,8 +46,6 @@ export interface TaskListing extends TaskMeta {
 export interface ClientTasks {
   get: Record<string, ApiHandler>
   post: Record<string, PostHandler>
-  /** a stored task's definition bytes and fragments, for its run (taskRuns.ts) */
-  loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined>
   /** the stored definition alone (taskToBytes), or undefined */
   loadSpec(task: string): Promise<Uint8Array | undefined>
   /** one stored fragment, or undefined */
@@ -98,9 +96,11 @@ export function createClientTasks(deps: {
     return { task, status: 'stored', records: meta.records, fragments: meta.fragments }
   }
 
-  async function listing(): Promise<TaskListing[]> {
-    const onChain = await chain.taskFees()
-    const pending = new Map<string, { amount: bigint; client: string; revokeBefore: number; outpoint: string }[]>()
+  type PendingFees = Map<string, { amount: bigint; client: string; revokeBefore: number; outpoint: string }[]>
+
+  /** the task fees the mempool holds, by task */
+  function pendingFees(): PendingFees {
+    const pending: PendingFees = new Map()
     for (const e of mempool.all()) {
       e.tx.outputs.forEach((o, index) => {
         if (o.lock.kind !== 'task-fee') return
@@ -108,42 +108,35 @@ export function createClientTasks(deps: {
         pending.set(t, [...(pending.get(t) ?? []), { amount: o.amount, client: toHex(o.recipient), revokeBefore: o.lock.revokeBefore, outpoint: outpointText({ txHash: e.hash, index }) }])
       })
     }
-    const next = chain.tip().height + 1
-    return Promise.all((await metas()).map(async (m): Promise<TaskListing> => {
-      const coins = onChain.get(m.task) ?? []
-      if (coins.length > 0) {
-        const amount = coins.reduce((a, c) => a + c.coin.amount, 0n)
-        // Chain.taskFees holds task-fee coins only; the earliest revokeBefore decides
-        const revokeBefore = Math.min(...coins.map((c) => (c.coin.lock as Extract<OutputLock, { kind: 'task-fee' }>).revokeBefore))
-        return {
-          ...m, fee: {
-            state: next < revokeBefore ? 'revocable' : 'committed', amount: amount.toString(), client: toHex(coins[0]!.coin.recipient),
-            revokeBefore, outpoints: coins.map((c) => outpointText(c.outpoint)),
-          },
-        }
-      }
-      const p = pending.get(m.task) ?? []
-      if (p.length > 0) {
-        return { ...m, fee: { state: 'pending', amount: p.reduce((a, x) => a + x.amount, 0n).toString(), client: p[0]!.client, revokeBefore: p[0]!.revokeBefore, outpoints: p.map((x) => x.outpoint) } }
-      }
-      const charge = await chain.chargeOf(m.task)
-      if (charge !== undefined) return { ...m, fee: { state: 'charged', amount: charge.paid.toString(), client: null, revokeBefore: null, outpoints: [], charge: charge.tx } }
-      return { ...m, fee: { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] } }
-    }))
+    return pending
   }
 
-  async function loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined> {
-    const raw = await store.get(KEYS.meta(task))
-    const spec = await store.get(KEYS.spec(task))
-    if (raw === undefined || spec === undefined) return undefined
-    const meta = JSON.parse(new TextDecoder().decode(raw)) as TaskMeta
-    const fragments: Uint8Array[] = []
-    for (let i = 0; i < meta.fragments; i++) {
-      const f = await store.get(KEYS.fragment(task, i))
-      if (f === undefined) throw new Error(`internal: task ${task} lacks fragment ${i}`)
-      fragments.push(f)
+  async function listing(): Promise<TaskListing[]> {
+    const [onChain, pending] = [await chain.taskFees(), pendingFees()]
+    return Promise.all((await metas()).map((m) => withFee(m, onChain, pending)))
+  }
+
+  /** A stored task with its fee's state. */
+  async function withFee(m: TaskMeta, onChain: TaskFees, pending: PendingFees): Promise<TaskListing> {
+    const coins = onChain.get(m.task) ?? []
+    if (coins.length > 0) {
+      const amount = coins.reduce((a, c) => a + c.coin.amount, 0n)
+      const revokeBefore = feeRevokeBefore(coins)
+      const next = chain.tip().height + 1
+      return {
+        ...m, fee: {
+          state: next < revokeBefore ? 'revocable' : 'committed', amount: amount.toString(), client: toHex(coins[0]!.coin.recipient),
+          revokeBefore, outpoints: coins.map((c) => outpointText(c.outpoint)),
+        },
+      }
     }
-    return { spec, fragments }
+    const p = pending.get(m.task) ?? []
+    if (p.length > 0) {
+      return { ...m, fee: { state: 'pending', amount: p.reduce((a, x) => a + x.amount, 0n).toString(), client: p[0]!.client, revokeBefore: p[0]!.revokeBefore, outpoints: p.map((x) => x.outpoint) } }
+    }
+    const charge = await chain.chargeOf(m.task)
+    if (charge !== undefined) return { ...m, fee: { state: 'charged', amount: charge.paid.toString(), client: null, revokeBefore: null, outpoints: [], charge: charge.tx } }
+    return { ...m, fee: { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] } }
   }
 
   return {
@@ -152,10 +145,9 @@ export function createClientTasks(deps: {
       '/api/task': async (url) => {
         const task = url.searchParams.get('hash') ?? ''
         if (!/^[0-9a-f]{64}$/.test(task)) throw new HttpError(400, 'hash must be a task hash (64 lowercase hex digits)')
-        const spec = await store.get(KEYS.spec(task))
-        const found = (await listing()).find((t) => t.task === task)
-        if (spec === undefined || found === undefined) throw new HttpError(404, `no task ${task} on this relay`)
-        return { ...found, spec: toHex(spec) }
+        const [spec, meta] = [await store.get(KEYS.spec(task)), await store.get(KEYS.meta(task))]
+        if (spec === undefined || meta === undefined) throw new HttpError(404, `no task ${task} on this relay`)
+        return { ...await withFee(JSON.parse(new TextDecoder().decode(meta)) as TaskMeta, await chain.taskFees(), pendingFees()), spec: toHex(spec) }
       },
     },
     post: {
@@ -168,7 +160,6 @@ export function createClientTasks(deps: {
         }
       },
     },
-    loadTask,
     loadSpec: (task) => store.get(KEYS.spec(task)),
     loadFragment: (task, i) => store.get(KEYS.fragment(task, i)),
   }

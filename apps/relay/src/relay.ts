@@ -201,7 +201,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
   const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
   const taskRuns = createTaskRuns({
-    store, chain, network, keys: verifierKeys, log, otherRelays, loadTask: clientTasks.loadTask, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, submit: ledger.submit,
+    store, chain, network, keys: verifierKeys, log, otherRelays, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, submit: ledger.submit,
     engineFor: (layers) => createNodeEngine(layers),
   })
 
@@ -566,8 +566,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     // its bits depend on ancestors we lack: ask for at least half the work of a block on our tip
     // (the adjustment moves the target by at most ~19% a block) and a hash that meets them
     const target = targetFromBits(block.header.bits)
-    const limit = params.difficulty === undefined ? undefined : targetFromBits(params.difficulty.powLimitBits)
-    if (target > 2n * targetFromBits(chain.nextBits()) || (limit !== undefined && target > limit) || !hashMeetsTarget(headerHash(block.header), target)) return false
+    const limit = targetFromBits(params.difficulty?.powLimitBits ?? params.bits)
+    if (target > 2n * targetFromBits(chain.nextBits()) || target > limit || !hashMeetsTarget(headerHash(block.header), target)) return false
     const timer = setTimeout(() => { void refuseOrphan(hashHex, `its parent ${parentHex} did not arrive in ${ORPHAN_WAIT_MS / 1000} s`) }, ORPHAN_WAIT_MS)
     timer.unref()
     orphans.set(hashHex, { parent: parentHex, data, from, timer })

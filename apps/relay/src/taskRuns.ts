@@ -38,7 +38,7 @@ import {
 import {
   DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
   computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointKey, selectCommittee,
-  withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type Ticket, type TicketApplication,
+  feeRevokeBefore, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type Ticket, type TicketApplication,
 } from '@pouw/ledger'
 import {
   TaskData, applicationFromBytes, applicationToBytes, recordSize, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
@@ -165,9 +165,7 @@ export function createTaskRuns(deps: {
   chain: Chain
   network: PubSubNetwork
   keys: KeyPair
-  /** the stored client task (definition and fragments), or undefined: for evaluation */
-  loadTask(task: string): Promise<{ spec: Uint8Array; fragments: Uint8Array[] } | undefined>
-  /** its definition alone, and one fragment: what a run's state and a fragment download need */
+  /** a stored client task's definition, and one of its fragments (all of them for the evaluation) */
   loadSpec(task: string): Promise<Uint8Array | undefined>
   loadFragment(task: string, i: number): Promise<Uint8Array | undefined>
   /** hand a transaction to the mempool (and gossip it) */
@@ -249,10 +247,16 @@ export function createTaskRuns(deps: {
         if (m.evaluator === me && m.kind === 'reveal' && r.mine !== undefined) r.mine.revealedAt = now()
       }
     }
-    const decided = await json<{ conclusion: string; charge: string; bestMiner?: string; bestScorePpm?: number }>(KEYS.decided(r.task))
-    if (decided !== undefined) {
-      r.decided = { conclusion: fromHex(decided.conclusion), charge: txFromBytes(fromHex(decided.charge)) as TransferTx, bestMiner: decided.bestMiner, bestScorePpm: decided.bestScorePpm }
-    }
+    const decided = await json<{ conclusion: string; charge: string }>(KEYS.decided(r.task))
+    if (decided !== undefined) r.decided = decision(fromHex(decided.conclusion), txFromBytes(fromHex(decided.charge)) as TransferTx)
+  }
+
+  /** The decided charge with the best model it names, read from the agreed conclusion. */
+  function decision(conclusionBytes: Uint8Array, charge: TransferTx): NonNullable<RunState['decided']> {
+    const c = conclusionFromBytes(conclusionBytes)
+    const best = c.bestMiner === undefined ? undefined : toHex(c.bestMiner)
+    const bestScorePpm = best === undefined ? undefined : c.scores.find((s) => toHex(s.miner) === best)?.scorePpm
+    return { conclusion: conclusionBytes, charge, bestMiner: best, bestScorePpm }
   }
 
   /** A checked evaluator message into the run's state; false when it adds nothing (a repeat, or a reveal before its commit). */
@@ -276,9 +280,9 @@ export function createTaskRuns(deps: {
 
   /** The task with its whole data set, for its evaluation: read when needed, not kept. */
   async function taskData(r: RunState): Promise<TaskData> {
-    const stored = await deps.loadTask(r.task)
-    if (stored === undefined || r.tdb === undefined) throw new Error(`internal: task ${r.task} has no data or no definition block`)
-    return new TaskData(r.spec, datasetFromFragments(stored.fragments, r.spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), r.spec))
+    const fragments = await Promise.all(r.spec.fragmentHashes.map((_, i) => deps.loadFragment(r.task, i)))
+    if (r.tdb === undefined || fragments.some((f) => f === undefined)) throw new Error(`internal: task ${r.task} lacks data or its definition block`)
+    return new TaskData(r.spec, datasetFromFragments(fragments as Uint8Array[], r.spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), r.spec))
   }
 
   /** Which fragments are the training set: the data plan alone (no data), kept with the run. */
@@ -308,7 +312,6 @@ export function createTaskRuns(deps: {
     if (coin === undefined) bad(`ticket ${outpointKey(a.ticket)} is not an unspent output`)
     const lock = coin!.lock
     if (lock.kind !== 'stake' || lock.role !== MINER_ROLE) bad(`output ${outpointKey(a.ticket)} is not a miner ticket`)
-    if (coin!.amount < TICKET_PARAMS.minPrice) bad(`ticket stakes ${coin!.amount}, a miner ticket stakes at least ${TICKET_PARAMS.minPrice}`)
     if (!(await verifyApplication(a, coin!.recipient))) bad('the application is not signed by the ticket\'s owner')
     const stake = lock as Extract<Coin['lock'], { kind: 'stake' }>
     if (r.tdb !== undefined && stake.expiry <= r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) bad(`ticket expires at height ${stake.expiry}, before the task ends`)
@@ -355,7 +358,7 @@ export function createTaskRuns(deps: {
     if (r.tdb !== undefined) return
     const fee = committedFee(r.task, fees)
     if (fee.length === 0) return
-    const height = Math.min(...fee.map((c) => (c.coin.lock as Extract<Coin['lock'], { kind: 'task-fee' }>).revokeBefore))
+    const height = feeRevokeBefore(fee)
     const entry = await chain.getByHeight(height)
     if (entry === undefined) return
     r.tdb = { height, hash: entry.hashHex }
@@ -365,9 +368,13 @@ export function createTaskRuns(deps: {
   async function select(r: RunState, fees: TaskFees): Promise<void> {
     const tdb = r.tdb!
     const apps: TicketApplication[] = []
+    /** ticket id -> its outpoint: a selected member names its ticket (one owner's tickets share a VRF key) */
+    const outpoints = new Map<string, string>()
     for (const a of r.applications.values()) {
       try {
-        apps.push({ ticket: await ticketOf(r, a), pi: a.pi })
+        const ticket = await ticketOf(r, a)
+        apps.push({ ticket, pi: a.pi })
+        outpoints.set(toHex(ticket.id), outpointKey(a.ticket))
       } catch (e) {
         log('task application dropped at selection', { task: r.task, ticket: outpointKey(a.ticket), error: String(e) })
       }
@@ -378,8 +385,7 @@ export function createTaskRuns(deps: {
       definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
       committee: { datasetKB, expectedTrainingSeconds: 0, fee },
     }, selectionParams())
-    const owners = new Map([...r.applications.values()].map((a) => [toHex(a.vrfPublicKey), outpointKey(a.ticket)]))
-    const miners = (result.members ?? []).map((m) => ({ key: toHex(m.ticket.owner), ticket: owners.get(toHex(m.ticket.vrfPublicKey))!, stake: m.ticket.stake.toString() }))
+    const miners = (result.members ?? []).map((m) => ({ key: toHex(m.ticket.owner), ticket: outpoints.get(toHex(m.ticket.id))!, stake: m.ticket.stake.toString() }))
     r.selection = { miners, outcome: result.members === undefined ? 'not-run' : 'completed' }
     await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
     log('task miners selected', { task: r.task, applied: apps.length, qualified: result.qualified.length, bounds: result.bounds, miners: miners.map((m) => m.key.slice(0, 16)), outcome: r.selection.outcome })
@@ -490,9 +496,8 @@ export function createTaskRuns(deps: {
     const payouts = computeCharge({ ...input, fee: total - txFee })
     const resultHash = taggedHash(TAGS.evaluation, agreement.conclusion)
     const charge = chargeTx(fee.map((c) => c.outpoint), fromHex(r.task), resultHash, payouts)
-    const best = conclusion.bestMiner === undefined ? undefined : toHex(conclusion.bestMiner)
-    r.decided = { conclusion: agreement.conclusion, charge, bestMiner: best, bestScorePpm: best === undefined ? undefined : scored.get(best) }
-    log('evaluators agree', { task: r.task, agreeing: agreement.agreeing.length, bestMiner: best?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
+    r.decided = decision(agreement.conclusion, charge)
+    log('evaluators agree', { task: r.task, agreeing: agreement.agreeing.length, bestMiner: r.decided.bestMiner?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
     if (evaluators.includes(me) && agreeing.has(me)) {
       const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
       // the decision and our approval of it in one batch: a restart in between would never approve
@@ -505,7 +510,7 @@ export function createTaskRuns(deps: {
   /** the decided charge (the unapproved transaction: the same on every relay that decided alike), kept for a restart */
   function decidedPut(r: RunState): BatchOp {
     const d = r.decided!
-    const json = { conclusion: toHex(d.conclusion), charge: toHex(txToBytes(d.charge)), bestMiner: d.bestMiner, bestScorePpm: d.bestScorePpm }
+    const json = { conclusion: toHex(d.conclusion), charge: toHex(txToBytes(d.charge)) }
     return { type: 'put', key: KEYS.decided(r.task), value: enc.encode(JSON.stringify(json)) }
   }
 
@@ -597,19 +602,20 @@ export function createTaskRuns(deps: {
   }
 
   let stopped = false
+  /** the tick waiting in the queue: a timer or a block that asks for one meanwhile joins it */
+  let queuedTick: Promise<void> | undefined
   /** never throws: a failed step is logged and retried on the next tick */
-  async function tick(): Promise<void> {
-    await serial(async () => {
+  function tick(): Promise<void> {
+    queuedTick ??= serial(async () => {
+      queuedTick = undefined
       if (stopped) return
       const fees = await chain.taskFees()
       // a run whose stored state does not load is logged and tried again next tick; the others go on
       for (const task of fees.keys()) await runOf(task).catch((e: unknown) => log('task run not loaded', { task, error: String(e) }))
-      for (const [task, loaded] of runs) {
+      for (const loaded of runs.values()) {
         const r = await loaded.catch(() => undefined)
         if (r === undefined) continue
         if (stopped) return
-        // a charged run has nothing left to do: out of memory (a request loads it again from LevelDB)
-        if (await charged(r)) { runs.delete(task); continue }
         try {
           await step(r, fees)
         } catch (e) {
@@ -617,6 +623,7 @@ export function createTaskRuns(deps: {
         }
       }
     }).catch((e: unknown) => { if (!stopped) log('task runs tick failed', { error: String(e) }) })
+    return queuedTick
   }
 
   const timer = setInterval(() => { void tick() }, 2_000)

@@ -98,7 +98,10 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       try {
         const trainer = Comlink.wrap<ClientTaskTrainer>(worker)
         const theta = await trainer.train(
-          { task: run.task, spec: fromHex(spec), definitionBlockHash: run.definitionBlock!.hash, wasmBaseUrl: '/tfjs-wasm/' },
+          {
+            task: run.task, spec: fromHex(spec), definitionBlockHash: run.definitionBlock!.hash, wasmBaseUrl: '/tfjs-wasm/',
+            backend: new URLSearchParams(location.search).get('backend') ?? undefined,
+          },
           Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
         )
         const model = await signFinalModel(fromHex(run.task), keys, theta)

@@ -12,6 +12,8 @@ export interface ClientTaskJob {
   definitionBlockHash: string
   /** where the tfjs wasm binaries are served */
   wasmBaseUrl: string
+  /** a backend to use instead of measuring them (the page's ?backend=, as the mining worker takes it) */
+  backend?: string
 }
 
 export interface ClientTaskProgress {

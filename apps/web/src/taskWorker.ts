@@ -28,7 +28,7 @@ const api: ClientTaskTrainer = {
     const progress: ClientTaskProgress = { stage: 'backend', backend: null, epoch: 0, epochs: task.epochs, batch: 0, batches: 0, loss: null }
     onProgress({ ...progress })
     setWasmPaths(job.wasmBaseUrl)
-    const backend = await chooseBackend(tf, task.layers, task.batchSize)
+    const backend = await chooseBackend(tf, task.layers, task.batchSize, job.backend)
     const plan = taskPlan(task, seed)
     Object.assign(progress, { stage: 'download', backend: backend.name, batches: plan.batchCount })
     onProgress({ ...progress })

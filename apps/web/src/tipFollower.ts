@@ -106,21 +106,17 @@ export class TipFollower {
   }
 
   /**
-   * Our miner found a block (its submission) and already builds on it. Its parent is the block
-   * its header names, which may no longer be our tip (a peer's block came in while it was mined).
+   * Our miner found a block on `parentHex` and already builds on it, with the bits and window it
+   * computed for the next block (`next`; null when it could not tell, and then pauses until a
+   * relay's tip arrives). The parent may no longer be our tip (a peer's block came in meanwhile):
+   * the block is then followed only if it wins.
    */
-  onOwnBlock(hashHex: string, height: number, submission: Uint8Array): void {
+  onOwnBlock(hashHex: string, height: number, parentHex: string, next: Pick<TipInfo, 'nextBits' | 'window'> | null): void {
     const t = this.current
-    const header = blockFromBytes(submissionFromBytes(submission).block).header
-    const parentHex = toHex(header.prevHash)
-    const known = this.known.get(parentHex)
-    const parent = t !== null && t.hashHex === parentHex ? t
-      : known === undefined ? undefined : { nextBits: this.bitsAfter(parentHex, known), window: known.window }
-    const next = parent === undefined || parent.nextBits === undefined ? undefined : this.child({ nextBits: parent.nextBits, window: parent.window }, header)
     this.remember(hashHex, height, next?.window)
     this.unverified.add(hashHex)
-    // without its parent's window the miner pauses too (Miner.tipAfter) until a relay's tip arrives
-    if (t !== null && next !== undefined && (parent === t || tipBeats({ hashHex, height }, t))) this.current = { ...t, hashHex, height, ...next }
+    if (t === null || next === null) return
+    if (t.hashHex === parentHex || tipBeats({ hashHex, height }, t)) this.current = { ...t, hashHex, height, ...next }
   }
 
   /** The bits expected of a block on top of the known block `parentHex`; undefined when its window is unknown. */

@@ -379,7 +379,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     const block = r.block
     if (block === undefined) return
     // the miner already builds on its own block; follow it until a verdict says otherwise
-    follower.current.onOwnBlock(block.hashHex, block.height, block.submission)
+    follower.current.onOwnBlock(block.hashHex, block.height, block.parentHex, block.next)
     const nextBits = follower.current.tip?.nextBits
     setView((v) => ({
       ...v, chain: nextBits === undefined ? v.chain : { height: block.height, tipHash: block.hashHex, nextBits },

@@ -132,7 +132,7 @@ const api: TrainerApi = {
       }
       if (r.block === undefined) return out
       const submission = r.block.submission
-      out.block = { hashHex: toHex(r.block.hash), height: r.block.height, submission }
+      out.block = { hashHex: toHex(r.block.hash), height: r.block.height, submission, parentHex: toHex(r.block.parent), next: r.block.next }
       return Comlink.transfer(out, [submission.buffer as ArrayBuffer])
     })
   },

@@ -78,7 +78,7 @@ test('of two blocks at one height, the lower hash is followed whichever came fir
   }
   // our own block loses to a lower-hash sibling too, as it would on the relays
   const f = started()
-  f.onOwnBlock(high.hashHex, 1, high.bytes)
+  f.onOwnBlock(high.hashHex, 1, GENESIS.hashHex, { nextBits: BITS })
   assert.equal(f.onPeerBlock(low.bytes).adopted, true)
   assert.deepEqual(f.onPeerBlock(high.bytes), { adopted: false, reason: 'not-better' })
 })
@@ -86,7 +86,7 @@ test('of two blocks at one height, the lower hash is followed whichever came fir
 test('a verified tip replaces ours only when it wins; a rejection of a block we built on sends us back', () => {
   const f = started()
   const mine = submission(GENESIS.hashHex, 1)
-  f.onOwnBlock(mine.hashHex, 1, mine.bytes)
+  f.onOwnBlock(mine.hashHex, 1, GENESIS.hashHex, { nextBits: BITS })
   const peer = submission(mine.hashHex, 2)
   assert.equal(f.onPeerBlock(peer.bytes).adopted, true)
   // the relay's tip is still the genesis: we keep building on the newer blocks
@@ -107,7 +107,7 @@ test('a verified tip replaces ours only when it wins; a rejection of a block we 
 test('an accepted block leaves the open list and can be built on by peers', () => {
   const f = started()
   const mine = submission(GENESIS.hashHex, 1)
-  f.onOwnBlock(mine.hashHex, 1, mine.bytes)
+  f.onOwnBlock(mine.hashHex, 1, GENESIS.hashHex, { nextBits: BITS })
   f.onAccepted(mine.hashHex, 1)
   assert.deepEqual(f.unverifiedBlocks(), [])
   assert.equal(f.onPeerBlock(submission(mine.hashHex, 2).bytes).adopted, true)
@@ -118,7 +118,7 @@ const DIFFICULTY: DifficultyParams = { targetSpacing: 60, halfLife: 100, maxSolv
 const rule = (w: readonly { time: number; bits: number }[]): number => computeNextBits(w, DIFFICULTY)
 const T0 = 1_763_769_600
 
-test('with difficulty adjustment: peers\' blocks are checked against their parent\'s rule, and our own block gives the next bits', () => {
+test('with difficulty adjustment: peers\' blocks are checked against their parent\'s rule, also on top of our own block', () => {
   const f = new TipFollower(rule)
   const window = [{ time: T0, bits: BITS }]
   f.onVerified({ ...GENESIS, nextBits: rule(window), window })
@@ -131,10 +131,14 @@ test('with difficulty adjustment: peers\' blocks are checked against their paren
   assert.deepEqual(f.tip?.window, [...window, { time: T0 + 10, bits: BITS }])
   // on top of it, the old bits are wrong now; the rule's are right
   assert.deepEqual(f.onPeerBlock(submission(a.hashHex, 2, { time: T0 + 20, bits: BITS }).bytes), { adopted: false, reason: 'wrong-bits' })
+  // our own block on it, with the next bits and window the miner computed (Miner.tipAfter)
   const own = submission(a.hashHex, 2, { time: T0 + 20, bits: afterA })
-  f.onOwnBlock(own.hashHex, 2, own.bytes)
+  const ownWindow = [...window, { time: T0 + 10, bits: BITS }, { time: T0 + 20, bits: afterA }]
+  f.onOwnBlock(own.hashHex, 2, a.hashHex, { nextBits: rule(ownWindow), window: ownWindow })
   assert.equal(f.tip?.hashHex, own.hashHex)
-  assert.equal(f.tip?.nextBits, rule([...window, { time: T0 + 10, bits: BITS }, { time: T0 + 20, bits: afterA }]))
+  // a peer's block on ours must carry the bits of our block's window, not a's
+  assert.deepEqual(f.onPeerBlock(submission(own.hashHex, 3, { time: T0 + 30, bits: afterA }).bytes), { adopted: false, reason: 'wrong-bits' })
+  assert.equal(f.onPeerBlock(submission(own.hashHex, 3, { time: T0 + 30, bits: rule(ownWindow) }).bytes).adopted, true)
   // a sibling of `a` (the same parent) is judged by the genesis rule, not by the current tip's
   const sibling = submission(GENESIS.hashHex, 1, { time: T0 + 30, salt: 9 })
   assert.deepEqual(f.onPeerBlock(sibling.bytes), { adopted: false, reason: 'not-better' }, 'its bits pass; it is only lower')
@@ -147,22 +151,25 @@ test('with difficulty adjustment, a block on a parent whose window is unknown is
   assert.deepEqual(f.onPeerBlock(submission('55'.repeat(32), 2).bytes), { adopted: false, reason: 'parent-unknown' })
 })
 
-test('with difficulty adjustment: our own block takes its window from the parent its header names, not from a tip that moved meanwhile', () => {
-  const f = new TipFollower(rule)
+test('our own block on a parent that is no longer our tip is followed only if it wins; blocks on it are checked by its window either way', () => {
   const window = [{ time: T0, bits: BITS }]
-  f.onVerified({ ...GENESIS, nextBits: rule(window), window })
-  // a peer's block on genesis arrives while our miner still mines on genesis
   const peer = submission(GENESIS.hashHex, 1, { time: T0 + 10, salt: 1 })
-  assert.equal(f.onPeerBlock(peer.bytes).adopted, true)
-  // our block, also on genesis, at the same height: its window is [genesis, ours]; it does not replace a lower-hash tip
-  const own = submission(GENESIS.hashHex, 1, { time: T0 + 50, salt: 2 })
-  f.onOwnBlock(own.hashHex, 1, own.bytes)
-  const ownWins = own.hashHex < peer.hashHex
-  assert.equal(f.tip?.hashHex, ownWins ? own.hashHex : peer.hashHex)
-  if (ownWins) assert.deepEqual(f.tip?.window, [...window, { time: T0 + 50, bits: BITS }])
-  // a block on ours is checked against ours' own window whichever is the tip
-  const onOwn = submission(own.hashHex, 2, { time: T0 + 60, bits: rule([...window, { time: T0 + 50, bits: BITS }]) })
-  assert.equal(f.onPeerBlock(onOwn.bytes).adopted, true)
+  const ownWindow = [...window, { time: T0 + 50, bits: BITS }]
+  // two of our blocks on genesis, one whose hash is below the peer's and one above (salts searched, not assumed)
+  const ours = Array.from({ length: 40 }, (_, i) => submission(GENESIS.hashHex, 1, { time: T0 + 50, salt: 10 + i }))
+  const lower = ours.find((o) => o.hashHex < peer.hashHex)!
+  const higher = ours.find((o) => o.hashHex > peer.hashHex)!
+  for (const [own, wins] of [[lower, true], [higher, false]] as const) {
+    const f = new TipFollower(rule)
+    f.onVerified({ ...GENESIS, nextBits: rule(window), window })
+    // a peer's block on genesis arrives while our miner still mines on genesis
+    assert.equal(f.onPeerBlock(peer.bytes).adopted, true)
+    f.onOwnBlock(own.hashHex, 1, GENESIS.hashHex, { nextBits: rule(ownWindow), window: ownWindow })
+    assert.equal(f.tip?.hashHex, wins ? own.hashHex : peer.hashHex)
+    if (wins) assert.deepEqual(f.tip?.window, ownWindow)
+    const onOwn = submission(own.hashHex, 2, { time: T0 + 60, bits: rule(ownWindow) })
+    assert.equal(f.onPeerBlock(onOwn.bytes).adopted, true, 'a block on ours, by our window')
+  }
 })
 
 test('a relay tip with the same hash but other bits corrects ours; an inconsistent relay window is dropped', () => {

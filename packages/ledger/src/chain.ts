@@ -34,9 +34,9 @@ export const CHAIN_KEYS = {
   undo: (hashHex: string) => `chain/undo/${hashHex}`,
   /** the block the UTXO set is the state after: always the tip (written in the tip's batch) */
   utxoBest: 'chain/utxo-best',
-  /** each task's CHARGE_FOR_TASK on the main chain: task hash hex -> chargeRecordToBytes */
+  /** each CHARGE_FOR_TASK on the main chain, by task: task hash hex / tx hash hex -> chargeRecordToBytes */
   chargePrefix: 'chain/charge/',
-  charge: (taskHex: string) => `chain/charge/${taskHex}`,
+  charge: (taskHex: string, txHex: string) => `chain/charge/${taskHex}/${txHex}`,
   /** present once the charge index covers the whole main chain (a store written before it is rebuilt) */
   chargeIndex: 'chain/charge-index',
 } as const
@@ -50,23 +50,29 @@ export interface ChargeRecord {
   paid: bigint
 }
 
-function chargeRecordToBytes(r: { txHash: Uint8Array; height: number; paid: bigint }): Uint8Array {
-  return new Writer().fixed(r.txHash, 32).u32(r.height).u64(r.paid).finish()
+/** u32 height | u64 paid (the tx hash is in the key) */
+function chargeRecordToBytes(r: { height: number; paid: bigint }): Uint8Array {
+  return new Writer().u32(r.height).u64(r.paid).finish()
 }
 
-function chargeRecordFromBytes(bytes: Uint8Array): ChargeRecord {
+function chargeRecordFromBytes(tx: string, bytes: Uint8Array): ChargeRecord {
   const r = new Reader(bytes, 'charge record')
-  const rec = { tx: toHex(r.bytes(32, 'tx hash')), height: r.u32('height'), paid: r.u64('paid') }
+  const rec = { tx, height: r.u32('height'), paid: r.u64('paid') }
   r.end()
   return rec
 }
 
-/** The charge-index puts of a main-chain block's CHARGE_FOR_TASK transactions. */
-function chargePuts(txs: readonly Tx[], height: number, hashes: readonly Uint8Array[] = txs.map(txHash)): BatchOp[] {
-  return txs.flatMap((tx, i): BatchOp[] => tx.type !== 'transfer' || tx.charge === undefined ? [] : [{
-    type: 'put', key: CHAIN_KEYS.charge(toHex(tx.charge.taskHash)),
-    value: chargeRecordToBytes({ txHash: hashes[i]!, height, paid: tx.outputs.reduce((a, o) => a + o.amount, 0n) }),
-  }])
+/**
+ * The charge-index puts (or, disconnecting, dels) of a main-chain block's CHARGE_FOR_TASK
+ * transactions; `hashes` when the caller has them (only charges are hashed otherwise).
+ */
+function chargeOps(kind: 'put' | 'del', txs: readonly Tx[], height: number, hashes?: readonly Uint8Array[]): BatchOp[] {
+  return txs.flatMap((tx, i): BatchOp[] => {
+    if (tx.type !== 'transfer' || tx.charge === undefined) return []
+    const key = CHAIN_KEYS.charge(toHex(tx.charge.taskHash), toHex(hashes?.[i] ?? txHash(tx)))
+    if (kind === 'del') return [{ type: 'del', key }]
+    return [{ type: 'put', key, value: chargeRecordToBytes({ height, paid: tx.outputs.reduce((a, o) => a + o.amount, 0n) }) }]
+  })
 }
 
 /** Chain.supply(): the main chain's money, in base units. */
@@ -130,6 +136,14 @@ export interface AddResult {
  */
 /** Chain.taskFees: unspent task-fee coins by task hash (hex) */
 export type TaskFees = ReadonlyMap<string, readonly { outpoint: OutPoint; coin: Coin }[]>
+
+/**
+ * The height from which a task's fee coins (a TaskFees entry, non-empty) are committed: the
+ * earliest revokeBefore among them. Its block is the task-definition block.
+ */
+export function feeRevokeBefore(coins: readonly { coin: Coin }[]): number {
+  return Math.min(...coins.map(({ coin }) => (coin.lock.kind === 'task-fee' ? coin.lock.revokeBefore : Number.POSITIVE_INFINITY)))
+}
 
 export class Chain {
   private queue: Promise<unknown> = Promise.resolve()
@@ -195,7 +209,7 @@ export class Chain {
       const block = entry === undefined ? undefined : await this.getBlock(entry.hashHex)
       if (entry === undefined || block === undefined) throw ledgerError('STORE_CORRUPT', `main-chain block at height ${h} is missing`)
       const { undo } = await connectBlock(view, block.txs, h, this.params)
-      ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) }, ...chargePuts(block.txs, h))
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) }, ...chargeOps('put', block.txs, h))
     }
     for (const [key, coin] of view) ops.push(...coinPuts(key, coin))
     ops.push({ type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash }, { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) })
@@ -211,10 +225,16 @@ export class Chain {
     return this.tipWindowEntries
   }
 
-  /** The task's CHARGE_FOR_TASK on the main chain (the hash hex of its task), or undefined. */
+  /**
+   * The task's CHARGE_FOR_TASK on the main chain (the hash hex of its task), or undefined. A task
+   * whose fee came in several coins may be charged by several transactions: the first in key order.
+   */
   async chargeOf(taskHex: string): Promise<ChargeRecord | undefined> {
-    const bytes = await this.store.get(CHAIN_KEYS.charge(taskHex))
-    return bytes === undefined ? undefined : corruptIfThrows(() => chargeRecordFromBytes(bytes), `charge record of ${taskHex}`)
+    const prefix = CHAIN_KEYS.charge(taskHex, '')
+    for await (const [key, bytes] of this.store.iterate(prefix, { limit: 1 })) {
+      return corruptIfThrows(() => chargeRecordFromBytes(key.slice(prefix.length), bytes), `charge record ${key}`)
+    }
+    return undefined
   }
 
   /** Rule: the compact bits required of a block on top of the tip (params.ts nextBits). */
@@ -377,7 +397,8 @@ export class Chain {
     const parentHex = toHex(block.header.prevHash)
     const parent = await this.getEntry(parentHex)
     if (parent === undefined) throw ledgerError('PARENT_UNKNOWN', `parent ${parentHex} of block ${hashHex} is unknown`, { hash: hashHex, parent: parentHex })
-    const window = await entryWindow(this.store, parent)
+    // the parent is nearly always the tip, whose window is kept
+    const window = parent.hashHex === this.tipEntry.hashHex ? this.tipWindowEntries : await entryWindow(this.store, parent)
     const v = validateBlock(parent, block, this.params, opts.now, window.map(timingOf))
     const entry = createChainEntry(block, v.height, v.cumulativeWork, opts.now, v.hash)
     const oldTip = this.tipEntry
@@ -429,14 +450,14 @@ export class Chain {
       await view.load(old.txs.flatMap((tx, i) => tx.outputs.map((_, index) => outpointKey({ txHash: hashes[i]!, index }))))
       disconnectBlock(view, old.txs, undo, hashes)
       ops.push({ type: 'del', key: CHAIN_KEYS.undo(d.hashHex) })
-      for (const tx of old.txs) if (tx.type === 'transfer' && tx.charge !== undefined) ops.push({ type: 'del', key: CHAIN_KEYS.charge(toHex(tx.charge.taskHash)) })
+      ops.push(...chargeOps('del', old.txs, d.height, hashes))
     }
     for (const c of path.connected) {
       const last = c === path.connected[path.connected.length - 1]
       const b = last ? block : await this.mustGetBlock(c.hashHex)
       await view.load(b.txs.flatMap((tx) => tx.type === 'transfer' ? tx.inputs.map((i) => outpointKey(i.prevout)) : []))
       const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined })
-      ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargePuts(b.txs, c.height, last ? txHashes : undefined))
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargeOps('put', b.txs, c.height, last ? txHashes : undefined))
     }
     return [...view.ops(), ...ops]
   }

@@ -1,4 +1,4 @@
-import { DIFFICULTY_WINDOW, bitsFromTarget, targetFromBits, type BlockTiming } from '@pouw/protocol'
+import { DIFFICULTY_WINDOW, bitsFromTarget, targetFromBits, type BlockTiming, type DifficultyParams } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
 
 /**
@@ -52,18 +52,8 @@ import { ledgerError } from './errors.js'
  *     bitsFromTarget (rounding down).
  */
 
-export { DIFFICULTY_WINDOW, type BlockTiming }
+export { DIFFICULTY_WINDOW, type BlockTiming, type DifficultyParams }
 
-export interface DifficultyParams {
-  /** T, the block time to hold, seconds */
-  targetSpacing: number
-  /** seconds of delay that double the target (halve the difficulty) */
-  halfLife: number
-  /** the solve time is clamped to T ± this, seconds: bounds one block's change */
-  maxSolveDeviation: number
-  /** the easiest target allowed, compact */
-  powLimitBits: number
-}
 
 /**
  * Our starting values: one-minute blocks, a one-hour half-life (60 blocks), and

@@ -26,6 +26,8 @@ export interface MempoolEntry {
   spends: string[]
   /** the lowest revokeBefore of the task fees it spends: invalid in blocks at or above it */
   validBelow: number
+  /** tickets it buys (stake outputs), against the block's cap */
+  tickets: number
 }
 
 export interface BlockTemplate {
@@ -106,7 +108,7 @@ export class Mempool {
     const hashHex = toHex(hash)
     if (this.entries.has(hashHex)) throw ledgerError('MEMPOOL_DUPLICATE', `transaction ${hashHex} is already in the mempool`, { hash: hashHex })
     checkTx(tx)
-    checkTicketPurchases([tx], this.chain.params) // a purchase no block may hold would wait forever
+    const tickets = checkTicketPurchases([tx], this.chain.params) // a purchase no block may hold would wait forever
     for (const i of tx.inputs) {
       const key = outpointKey(i.prevout)
       const other = this.spentBy.get(key)
@@ -141,7 +143,7 @@ export class Mempool {
       if (parent !== undefined) validBelow = Math.min(validBelow, parent.validBelow)
     }
     const entry: MempoolEntry = {
-      tx, hash, hashHex, size: bytes.length, fee: plan.fee, seq: this.seq++, spends: plan.spent.map(([k]) => k), validBelow,
+      tx, hash, hashHex, size: bytes.length, fee: plan.fee, seq: this.seq++, spends: plan.spent.map(([k]) => k), validBelow, tickets,
     }
     this.makeRoom(entry)
     this.entries.set(hashHex, entry)
@@ -224,9 +226,8 @@ export class Mempool {
           return !this.entries.has(p) || included.has(p)
         })
         if (!parentsIn) continue
-        const bought = e.tx.outputs.filter((o) => o.lock.kind === 'stake').length
-        if (tickets + bought > maxTickets) continue
-        tickets += bought
+        if (tickets + e.tickets > maxTickets) continue
+        tickets += e.tickets
         included.add(e.hashHex)
         out.txs.push(e.tx)
         out.fees += e.fee

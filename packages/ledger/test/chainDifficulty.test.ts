@@ -75,6 +75,9 @@ describe('Chain with difficulty adjustment', () => {
     const block = mine(blockOn(chain.tip(), { time: chain.tip().header.time + 1 }))
     await chain.addBlock(block, { now: NOW })
     assert.equal(chain.nextBits(), PARAMS.bits)
+    // any other bits are refused, however fast the blocks came
+    const other = mine(blockOn(chain.tip(), { time: chain.tip().header.time + 1, bits: difficultyToBits(3n) }))
+    await assert.rejects(chain.addBlock(other, { now: NOW }), (e: { code?: string }) => e.code === 'LEDGER_BAD_BITS')
   })
 })
 

@@ -39,6 +39,18 @@ export interface BlockTiming {
  */
 export const DIFFICULTY_WINDOW = 4
 
+/** The difficulty rule's parameters (ledger difficulty.ts computeNextBits). */
+export interface DifficultyParams {
+  /** T, the block time to hold, seconds */
+  targetSpacing: number
+  /** seconds of delay that double the target (halve the difficulty) */
+  halfLife: number
+  /** the solve time is clamped to T ± this, seconds: bounds one block's change */
+  maxSolveDeviation: number
+  /** the easiest target allowed, compact */
+  powLimitBits: number
+}
+
 /** The timing window of a block: its parent's window with the block appended, cut to the last DIFFICULTY_WINDOW. */
 export function extendWindow<T>(window: readonly T[], block: T): T[] {
   return [...window, block].slice(-DIFFICULTY_WINDOW)

@@ -51,7 +51,14 @@ export interface IterationResult {
   mapSize: number
   peersApplied: number
   itres: Uint8Array // signed IT_RES bytes to gossip
-  block?: { hash: Uint8Array; height: number; submission: Uint8Array }
+  /**
+   * A block found: its parent, and the bits (and timing window) of a block on top of it, by the
+   * network's rule; `next` is null when the miner could not tell (its tip had no window).
+   */
+  block?: {
+    hash: Uint8Array; height: number; submission: Uint8Array
+    parent: Uint8Array; next: { nextBits: number; window?: BlockTiming[] } | null
+  }
   timings: { gradientMs: number; totalMs: number }
 }
 
@@ -318,10 +325,12 @@ export class Miner {
     const submission: BlockSubmission = { block: blockToBytes({ header: finalHeader, txs }), evidence }
     const hash = headerHash(finalHeader)
     const height = tip.height + 1
-    // Like any miner, build on our own block at once rather than mining its siblings;
-    // if verifiers reject it, the caller moves the tip back with setTip().
-    this.tip = this.tipAfter(tip, finalHeader, hash, height)
-    return { hash, height, submission: submissionToBytes(submission) }
+    // Like any miner, build on our own block at once rather than mining its siblings (unless a
+    // setTip() to another block came in meanwhile); if verifiers reject it, the caller moves the
+    // tip back with setTip().
+    const after = this.tipAfter(tip, finalHeader, hash, height)
+    if (this.tip !== null && bytesEqual(this.tip.hash, tip.hash)) this.tip = after
+    return { hash, height, submission: submissionToBytes(submission), parent: tip.hash, next: after === null ? null : { nextBits: after.nextBits, window: after.window } }
   }
 
   /**

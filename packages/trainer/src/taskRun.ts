@@ -1,5 +1,5 @@
 import {
-  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, VRF_PROOF_SIZE, Writer, concatBytes, parameterCount, signAsync, taggedHash, verify,
+  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, VRF_PROOF_SIZE, Writer, concatBytes, float32Bytes, float32FromBytes, parameterCount, signAsync, taggedHash, verify,
   type OutPoint, type TaskSpec,
 } from '@pouw/protocol'
 import { loadBatch } from './batches.js'
@@ -116,14 +116,8 @@ export async function testScore(engine: GradientEngine, data: TaskData, theta: F
 /** A selected miner's final parameters for a task, signed by the miner's key (the ticket's owner). */
 export interface FinalModel { taskHash: Uint8Array; miner: Uint8Array; theta: Float32Array; signature: Uint8Array }
 
-function thetaBytes(theta: Float32Array): Uint8Array {
-  const w = new Writer()
-  for (const v of theta) w.f32(v)
-  return w.finish()
-}
-
 export function finalModelSigHash(taskHash: Uint8Array, miner: Uint8Array, theta: Float32Array): Uint8Array {
-  return taggedHash(TAGS.taskModel, concatBytes(taskHash, miner, thetaBytes(theta)))
+  return taggedHash(TAGS.taskModel, concatBytes(taskHash, miner, float32Bytes(theta)))
 }
 
 export async function signFinalModel(taskHash: Uint8Array, miner: { publicKey: Uint8Array; secretKey: Uint8Array }, theta: Float32Array): Promise<FinalModel> {
@@ -131,7 +125,7 @@ export async function signFinalModel(taskHash: Uint8Array, miner: { publicKey: U
 }
 
 export function finalModelToBytes(m: FinalModel): Uint8Array {
-  return new Writer().fixed(m.taskHash, 32).fixed(m.miner, PUBLIC_KEY_SIZE).varBytes(thetaBytes(m.theta)).fixed(m.signature, SIGNATURE_SIZE).finish()
+  return new Writer().fixed(m.taskHash, 32).fixed(m.miner, PUBLIC_KEY_SIZE).varBytes(float32Bytes(m.theta)).fixed(m.signature, SIGNATURE_SIZE).finish()
 }
 
 /** Reads a final model for `task`; its parameter count must be the task's (DATA_BAD_PARAMS). */
@@ -142,9 +136,7 @@ export function finalModelFromBytes(bytes: Uint8Array, task: TaskSpec): FinalMod
   const n = parameterCount(task.layers)
   const raw = r.varBytes(4 * n, 'parameters')
   if (raw.length !== 4 * n) throw dataPrepError('BAD_PARAMS', `a final model of ${raw.length / 4} parameters, the task has ${n}`)
-  const pr = new Reader(raw, 'parameters')
-  const theta = new Float32Array(n)
-  for (let i = 0; i < n; i++) theta[i] = pr.f32('parameter')
+  const theta = float32FromBytes(raw, 'parameters') // little-endian, as the evidence's model
   const signature = r.bytes(SIGNATURE_SIZE, 'signature')
   r.end()
   return { taskHash, miner, theta, signature }

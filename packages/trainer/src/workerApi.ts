@@ -1,4 +1,4 @@
-import type { BlockTiming } from '@pouw/protocol'
+import type { BlockTiming, DifficultyParams } from '@pouw/protocol'
 import type { Fault, IterationResult } from './miner.js'
 
 /**
@@ -59,7 +59,7 @@ export interface TrainerInit {
    * The network's difficulty adjustment (ledger DifficultyParams, from the relay's status): the
    * miner computes the bits after its own blocks with it. Absent: the bits never change.
    */
-  difficulty?: { targetSpacing: number; halfLife: number; maxSolveDeviation: number; powLimitBits: number }
+  difficulty?: DifficultyParams
 }
 
 export interface TrainerInfo {
@@ -89,7 +89,8 @@ export interface StepResult extends Omit<IterationResult, 'block' | 'timings'> {
   /** batches left in the epoch after this one */
   batchesLeft: number
   ms: number
-  block?: { hashHex: string; height: number; submission: Uint8Array }
+  /** a block found: its hash, its parent's, and what the miner computed for a block on top of it (IterationResult.block) */
+  block?: { hashHex: string; height: number; submission: Uint8Array; parentHex: string; next: { nextBits: number; window?: BlockTiming[] } | null }
 }
 
 export interface TestEvaluation {

@@ -19,10 +19,10 @@ const percent = (ppm: number | null | undefined): string => (ppm == null ? '—'
  * rounded down). On tfjs's cpu backend: float32 in plain JavaScript, the
  * arithmetic the relays' evaluators use.
  */
-async function checkModel(task: string, spec: TaskSpec, dataset: Dataset, definitionBlockHash: string): Promise<Check> {
+async function checkModel(modelUrl: string, spec: TaskSpec, dataset: Dataset, definitionBlockHash: string): Promise<Check> {
   const tf = await import('@tensorflow/tfjs')
   await tf.setBackend('cpu')
-  const model = await tf.loadLayersModel(`/data/tasks/${task}/model.json`)
+  const model = await tf.loadLayersModel(modelUrl)
   const records = taskPlan(spec, taskSeed(fromHex(definitionBlockHash), spec)).testRecords
   const { x, labels } = loadBatch(dataset, records)
   const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [labels.length, dataset.features])) as import('@tensorflow/tfjs').Tensor).argMax(1).dataSync())
@@ -55,9 +55,9 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
   const n = run.evaluators.length
   const sel = run.selection
   const result = run.result
-  const onCheck = (): void => {
+  const onCheck = (modelUrl: string): void => {
     setCheck({ state: 'checking' })
-    checkModel(task, spec, dataset, run.definitionBlock!.hash).then(setCheck, (e: Error) => setCheck({ state: 'error', message: e.message }))
+    checkModel(modelUrl, spec, dataset, run.definitionBlock!.hash).then(setCheck, (e: Error) => setCheck({ state: 'error', message: e.message }))
   }
 
   return (
@@ -97,7 +97,7 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
             <a href={result.model} download="model.json" data-testid="model-json">model.json</a>{' · '}
             <a href={`/data/tasks/${task}/weights.bin`} download="weights.bin" data-testid="model-weights">weights.bin</a>
           </p>
-          <button type="button" className="button" onClick={onCheck} disabled={check.state === 'checking'} data-testid="model-check-run">
+          <button type="button" className="button" onClick={() => onCheck(result.model!)} disabled={check.state === 'checking'} data-testid="model-check-run">
             Check it on my test split
           </button>
           <p className="muted" data-testid="model-check" data-state={check.state} data-ppm={check.state === 'done' ? check.ppm : ''}>
