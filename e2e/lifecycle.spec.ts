@@ -7,11 +7,11 @@ import { openTab, walletAddress, type Tab } from './tabs'
  * network's evaluators. Two volunteer tabs (two browser profiles: two wallets) train MNIST and mine;
  * with their block rewards each buys a miner ticket from its wallet panel. The first volunteer's
  * profile is also the client: on the client page it uploads a CSV the test generates, defines the
- * model and pays the fee (PAY_FOR_TASK). At the task-definition block both tickets apply, the relays
- * select both, and each tab trains the client's model in a worker and posts it signed. Each relay
+ * model and pays the fee (PAY_FOR_TASK). At the task-definition block both tickets join the task on
+ * chain (JOIN_TASK), the relays select both from the chain, and each tab trains the client's model in a worker and posts it signed. Each relay
  * scores every model on the test split, commits, reveals; 2 of 3 identical conclusions decide and
  * their approvals make CHARGE_FOR_TASK valid; a tab mines it. Then: every coin reconciles, the fee is
- * split to the unit, and the client downloads the best model and checks its accuracy on the test
+ * split to the unit, each stake comes back whole, and the client downloads the best model and checks its accuracy on the test
  * split itself (tf.loadLayersModel), which equals the evaluators' figure.
  */
 const RELAYS = 3
@@ -22,7 +22,7 @@ interface WalletJson { height: number; balance: { total: string; spendable: stri
 interface Supply { height: number; coinbases: string; fees: string; utxo: string }
 interface RunJson {
   phase: string
-  selection: { miners: { key: string }[]; outcome: string } | null
+  selection: { miners: { key: string }[]; outcome: string; joined: { key: string; stake: string }[] } | null
   evaluators: string[]
   reveals: string[]
   approvals: string[]
@@ -91,19 +91,23 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       task = (await client.getByTestId('task-submitted').getAttribute('data-task'))!
     })
 
-    await test.step('both tickets apply and are selected; each tab trains the task and posts its model', async () => {
+    await test.step('both tickets join on chain and are selected; each tab trains the task and posts its model', async () => {
+      const rowOf = (t: Tab) => t.page.locator(`[data-testid=client-task][data-task="${task}"]`)
       for (const t of tabs) {
-        const row = t.page.locator(`[data-testid=client-task][data-task="${task}"]`)
-        await expect(row).toHaveAttribute('data-applied', 'true', { timeout: 300_000 })
-        await expect(row).toHaveAttribute('data-selected', 'true', { timeout: 120_000 })
-        await expect(row).toHaveAttribute('data-posted', 'true', { timeout: 300_000 })
+        await expect(rowOf(t)).toHaveAttribute('data-applied', 'true', { timeout: 300_000 })
+        await expect(rowOf(t)).toHaveAttribute('data-selected', 'true', { timeout: 120_000 })
       }
+      // while they train, the wallet panel lists each joined stake under the task (the charge returns it)
+      for (const t of tabs) await expect(t.page.getByTestId('ticket')).toHaveAttribute('data-joined', task, { timeout: 30_000 })
+      for (const t of tabs) await expect(rowOf(t)).toHaveAttribute('data-posted', 'true', { timeout: 300_000 })
       const run = await json<RunJson>(`${relays[0]!.url}/api/task/run?hash=${task}`)
       expect(run.selection?.outcome).toBe('completed')
       expect(run.selection?.miners.map((m) => m.key).sort()).toEqual([...wallets].sort())
+      expect(run.selection?.joined.map((j) => j.key).sort()).toEqual([...wallets].sort())
     })
 
     let result: NonNullable<RunJson['result']> | undefined
+    let joined: { key: string; stake: string }[] = []
     await test.step('the evaluators agree; the charge is mined; every relay holds the same result', async () => {
       await expect(client.getByTestId('run-phase')).toHaveAttribute('data-phase', 'charged', { timeout: 300_000 })
       const runs = await waitFor(async () => {
@@ -111,6 +115,7 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
         return rs.every((r) => r.charged) ? rs : undefined
       }, { timeoutMs: 120_000, message: 'every relay to see the charge' })
       result = runs[0]!.result!
+      joined = runs[0]!.selection!.joined
       for (const r of runs) {
         expect(r.result?.charge).toBe(result.charge)
         expect(r.reveals).toHaveLength(RELAYS) // the decision waits for every evaluator's reveal
@@ -122,14 +127,17 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
     })
 
     await test.step('the balances reconcile to the unit', async () => {
-      const paid = result!.payouts.reduce((a, p) => a + BigInt(p.amount), 0n)
+      // each joined stake comes back whole (both miners posted a model), as a payout of its own
+      const stakes = joined.reduce((a, j) => a + BigInt(j.stake), 0n)
+      for (const j of joined) expect(result!.payouts.some((p) => p.recipient === j.key && p.amount === j.stake)).toBe(true)
+      const paid = result!.payouts.reduce((a, p) => a + BigInt(p.amount), 0n) - stakes
       const to = (k: string): bigint => result!.payouts.filter((p) => p.recipient === k).reduce((a, p) => a + BigInt(p.amount), 0n)
       // the whole fee is split but the charge's own transaction fee, which its block's miner earns
       expect(paid).toBeLessThan(FEE)
       expect(FEE - paid).toBeLessThan(10_000n)
-      for (const w of wallets) expect(to(w)).toBeGreaterThan(0n)
+      for (const j of joined) expect(to(j.key)).toBeGreaterThan(BigInt(j.stake))
       // each relay supervised and evaluated, and agreed: two shares each
-    for (const e of evaluators) expect(result!.payouts.filter((p) => p.recipient === e)).toHaveLength(2)
+      for (const e of evaluators) expect(result!.payouts.filter((p) => p.recipient === e)).toHaveLength(2)
       expect(new Set(result!.payouts.map((p) => p.recipient))).toEqual(new Set([...wallets, ...evaluators]))
       // every coin there is: the coinbases minus the fees burnt into them, held by the two volunteers' wallets
       // and the three relays (the fee's supervisor and evaluator shares), read at one tip

@@ -143,7 +143,7 @@ export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_M
   return {
     networkName: name, genesisTime: 1_763_769_600, bits, subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators,
     // a ticket (stake output) costs at least the testnet's ticket price; at most 50 per block (paper 003 §3.3)
-    tickets: { price: TICKET_PARAMS.minPrice, maxPerBlock: TICKET_PARAMS.maxTicketsPerBlock },
+    tickets: { price: TICKET_PARAMS.minPrice, maxPerBlock: TICKET_PARAMS.maxTicketsPerBlock, maturity: TICKET_PARAMS.maturity },
     difficulty: { targetSpacing: blockSeconds, halfLife: 20 * blockSeconds, maxSolveDeviation: 5 * blockSeconds, powLimitBits: bits },
   }
 }

@@ -6,11 +6,15 @@
  *
  *   joining     the fee is committed: the block at height revokeBefore is the
  *               task-definition block (TDB). Miner tickets (stake outputs of
- *               role 'miner', live at the TDB) apply with their VRF proof
- *               over (hash_TDB || 'miner'): POST /api/task/join, gossiped.
- *   training    JOIN_BLOCKS blocks after the TDB the committee is selected
- *               (ledger selectCommittee: VRF and cosine similarity, ranked,
- *               cut to the bounds). Selected miners fetch the training
+ *               role 'miner', live at the TDB) join it on chain: a JOIN_TASK
+ *               transaction moves the ticket's stake to the task with its
+ *               VRF proof over (hash_TDB || 'miner') (ledger utxo.ts).
+ *   training    once the block JOIN_BLOCKS after the TDB is SELECT_DEPTH
+ *               deep, the committee is selected from the stakes that joined
+ *               in blocks TDB+1 .. TDB+JOIN_BLOCKS (ledger selectCommittee:
+ *               VRF and cosine similarity, ranked, cut to the bounds): a
+ *               fact of the chain, the same on every relay that follows it.
+ *               Selected miners fetch the training
  *               fragments (the test fragments stay with the relays until the
  *               charge) and post their final model: POST /api/task/model.
  *   evaluating  once every selected miner posted (or TRAIN_BLOCKS passed),
@@ -18,8 +22,9 @@
  *               to its conclusion, reveals it once every evaluator committed
  *               (or REVEAL_WAIT_MS passed); once every evaluator revealed
  *               (or REVEAL_WAIT_MS passed again) and ceil(2n/3) reveals are
- *               identical, computes the split (ledger computeCharge), signs
- *               the charge and gossips its approval.
+ *               identical, computes the split (ledger computeCharge: the fee,
+ *               and every joined stake back, less what an absent miner
+ *               forfeits), signs the charge and gossips its approval.
  *   charged     with ceil(2n/3) approvals any relay submits the charge to the
  *               mempool; a block spends the fee. The best model is served in
  *               TensorFlow.js format at /data/tasks/<hash>/model.json.
@@ -29,7 +34,7 @@
  *
  * The evaluators are the chain's federation (ChainParams.evaluators: the
  * testnet's relays), which also supervise the task; evaluators chosen by
- * ticket are not wired. Stakes stay locked to their expiry (not captured).
+ * ticket are not wired, so only miners stake.
  */
 import {
   DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, fromHex, isPouwError, signAsync, taggedHash, taskFromBytes,
@@ -37,24 +42,34 @@ import {
 } from '@pouw/protocol'
 import {
   DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
-  computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointKey, selectCommittee,
-  feeRevokeBefore, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type Ticket, type TicketApplication,
+  computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointFromKey, outpointKey, selectCommittee,
+  feeRevokeBefore, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, applicationFromBytes, applicationToBytes, recordSize, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
-  taskPlan, testScore, verifyApplication, verifyFinalModel, type FinalModel, type GradientEngine, type TaskApplication,
+  TaskData, recordSize, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
+  taskPlan, testScore, verifyFinalModel, type FinalModel, type GradientEngine,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
 import { HttpError, type ApiHandler, type PostHandler } from './http.js'
 
 export const TASK_RUNS_TOPIC = '/pouw/1/task-runs'
 /**
- * blocks after the task-definition block during which miner tickets may apply: a volunteer's tab
- * has to see the block, prove its VRF output and post, so at testnet block times a few seconds
+ * blocks after the task-definition block whose JOIN_TASK transactions count: a volunteer's tab has
+ * to see the block, prove its VRF output and get its join mined, so at testnet block times ~20 s
  */
-export const JOIN_BLOCKS = 6
+export const JOIN_BLOCKS = 10
+/**
+ * how deep the last join block must be before a relay selects: relays that saw a short reorg of
+ * the join window at different moments would otherwise select different committees
+ */
+export const SELECT_DEPTH = 2
 /** blocks after selection by which the selected miners post their final models */
 export const TRAIN_BLOCKS = 200
+/**
+ * a joined stake counts only if it stays locked this many blocks past the training window: the
+ * charge returns it, and its owner could otherwise take it back first and make the charge invalid
+ */
+export const CHARGE_BLOCKS = 100
 /** how long an evaluator waits for the others' commitments before it reveals anyway */
 export const REVEAL_WAIT_MS = 30_000
 /** the testnet's miner tickets: live one block after purchase, at least this stake */
@@ -63,32 +78,29 @@ export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 
 export const TASK_PREFERENCES = [1]
 const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
 
-/**
- * how often a relay gossips the applications it holds again during the join window, and an
- * evaluator its commit, reveal and approval until the charge is mined
- */
+/** how often an evaluator gossips its commit, reveal and approval again, until the charge is mined */
 const RESEND_MS = 10_000
-/** applications kept per task while this relay waits for the definition block */
-const MAX_EARLY_APPLICATIONS = 256
 
 /** What a volunteer needs to know to take part (GET /api/status `taskRuns`). */
 export const TASK_RUN_RULES = {
   ticketRole: MINER_ROLE, ticketMinPrice: TICKET_PARAMS.minPrice.toString(), ticketMaturity: TICKET_PARAMS.maturity,
-  preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, trainBlocks: TRAIN_BLOCKS,
+  preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, trainBlocks: TRAIN_BLOCKS, chargeBlocks: CHARGE_BLOCKS,
 }
 
 
 export type RunPhase = 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
 
+/** a selected miner: its key, its joined stake (outpointKey) and the amount staked */
 interface Selected { key: string; ticket: string; stake: string }
+/** a stake that joined the task in its window (outpointKey of the JOIN_TASK output): the charge returns it */
+interface Joined { outpoint: string; key: string; stake: string; height: number }
 
 interface RunState {
   task: string
   spec: TaskSpec
   /** the task-definition block */
   tdb?: { height: number; hash: string }
-  applications: Map<string, TaskApplication>
-  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run' }
+  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run'; joined: Joined[] }
   models: Map<string, FinalModel>
   /** this evaluator's own conclusion and salt, once it scored */
   mine?: { conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
@@ -99,13 +111,6 @@ interface RunState {
   submitted?: string
   /** when this relay last handed its approved charge to the mempool */
   submittedAt?: number
-  /**
-   * applications gossiped before this relay had the definition block (another relay got the block
-   * a moment earlier): taken up once it arrives, rather than lost
-   */
-  early: Map<string, Uint8Array>
-  /** when the applications were last gossiped again, during the join window */
-  appsSentAt: number
   /** the data plan's training fragments, once the definition block is known (served before the charge) */
   trainFragments?: readonly number[]
   /** this evaluator's own signed messages, sent again until the charge is mined (gossip loses some) */
@@ -114,19 +119,16 @@ interface RunState {
 }
 
 /** Evaluator messages on TASK_RUNS_TOPIC, as JSON with hex fields, signed by the evaluator. */
-type EvalMessage =
+type Signed =
   | { kind: 'commit'; task: string; evaluator: string; commitment: string; sig: string }
   | { kind: 'reveal'; task: string; evaluator: string; conclusion: string; salt: string; sig: string }
   | { kind: 'approve'; task: string; evaluator: string; approval: string; sig: string }
-  | { kind: 'application'; task: string; application: string }
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 const HEX64 = /^[0-9a-f]{64}$/
 
 const KEYS = {
-  application: (task: string, ticket: string) => `relay/run/${task}/app/${ticket}`,
-  applications: (task: string) => `relay/run/${task}/app/`,
   model: (task: string, miner: string) => `relay/run/${task}/model/${miner}`,
   models: (task: string) => `relay/run/${task}/model/`,
   selection: (task: string) => `relay/run/${task}/selection`,
@@ -142,7 +144,6 @@ const KEYS = {
 /** The order in which a restarted relay replays the stored messages (a reveal needs its commit). */
 const SIGNED_KINDS = ['commit', 'reveal', 'approve'] as const satisfies readonly Signed['kind'][]
 
-type Signed = Exclude<EvalMessage, { kind: 'application' }>
 function evalSigHash(m: Record<string, string>): Uint8Array {
   return taggedHash(TAGS.evaluation, enc.encode(JSON.stringify(m)))
 }
@@ -205,12 +206,7 @@ export function createTaskRuns(deps: {
     const spec = await deps.loadSpec(task)
     if (spec === undefined) return undefined
     const r: RunState = {
-      task, spec: taskFromBytes(spec), applications: new Map(), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map(),
-      said: [], saidAt: 0, early: new Map(), appsSentAt: now(),
-    }
-    for await (const [, v] of store.iterate(KEYS.applications(task))) {
-      const a = applicationFromBytes(v)
-      r.applications.set(outpointKey(a.ticket), a)
+      task, spec: taskFromBytes(spec), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map(), said: [], saidAt: 0,
     }
     for await (const [, v] of store.iterate(KEYS.models(task))) {
       const m = finalModelFromBytes(v, r.spec)
@@ -305,55 +301,6 @@ export function createTaskRuns(deps: {
     return { omegaPpm: DEFAULT_OMEGA_PPM, committee: { ...DEFAULT_COMMITTEE_PARAMS, omegaDiskPpm: PPM, omegaTimePpm: 0, omegaFeePpm: 0 }, tickets: TICKET_PARAMS }
   }
 
-  /** The ticket an application stakes, as ledger selection sees it; throws RELAY_BAD_APPLICATION. */
-  async function ticketOf(r: RunState, a: TaskApplication): Promise<Ticket> {
-    const bad = (msg: string): never => { throw new HttpError(400, msg, 'RELAY_BAD_APPLICATION') }
-    const coin = await chain.utxo(a.ticket)
-    if (coin === undefined) bad(`ticket ${outpointKey(a.ticket)} is not an unspent output`)
-    const lock = coin!.lock
-    if (lock.kind !== 'stake' || lock.role !== MINER_ROLE) bad(`output ${outpointKey(a.ticket)} is not a miner ticket`)
-    if (!(await verifyApplication(a, coin!.recipient))) bad('the application is not signed by the ticket\'s owner')
-    const stake = lock as Extract<Coin['lock'], { kind: 'stake' }>
-    if (r.tdb !== undefined && stake.expiry <= r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) bad(`ticket expires at height ${stake.expiry}, before the task ends`)
-    return {
-      id: taggedHash(TAGS.taskApplication, enc.encode(outpointKey(a.ticket))), owner: coin!.recipient, vrfPublicKey: a.vrfPublicKey, role: 'miner',
-      preferences: stake.preferences, stake: coin!.amount, purchaseHeight: coin!.height,
-    }
-  }
-
-  async function onApplication(bytes: Uint8Array, from: string): Promise<{ status: 'accepted' | 'known' | 'held' }> {
-    const a = applicationFromBytes(bytes)
-    const task = toHex(a.taskHash)
-    const r = await runOf(task)
-    if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`, 'RELAY_UNKNOWN_TASK')
-    await refreshTdb(r, await chain.taskFees())
-    if (r.tdb === undefined && from !== 'http' && r.early.size < MAX_EARLY_APPLICATIONS) {
-      await ticketOf(r, a) // a live miner ticket, signed by its owner: no one fills the slots with junk
-      r.early.set(outpointKey(a.ticket), bytes)
-      return { status: 'held' }
-    }
-    if (r.tdb === undefined) throw new HttpError(409, `task ${task}'s fee is not committed yet: applications open at its definition block`, 'RELAY_TASK_NOT_OPEN')
-    if (r.selection !== undefined || chain.tip().height >= r.tdb.height + JOIN_BLOCKS) throw new HttpError(409, `task ${task} has selected its miners`, 'RELAY_TASK_CLOSED')
-    const key = outpointKey(a.ticket)
-    if (r.applications.has(key)) return { status: 'known' }
-    await ticketOf(r, a)
-    r.applications.set(key, a)
-    await store.batch([{ type: 'put', key: KEYS.application(task, key), value: bytes }])
-    log('task application accepted', { task, ticket: key, from })
-    if (from === 'http') publish({ kind: 'application', task, application: toHex(bytes) })
-    return { status: 'accepted' }
-  }
-
-  /** The applications that came before the definition block, now that it is here. */
-  async function takeEarly(r: RunState): Promise<void> {
-    const early = [...r.early.values()]
-    r.early.clear()
-    for (const bytes of early) {
-      await onApplication(bytes, 'gossip, before the definition block')
-        .catch((e: unknown) => log('early task application refused', { task: r.task, error: isPouwError(e) ? `${e.code}: ${e.message}` : String(e) }))
-    }
-  }
-
   async function refreshTdb(r: RunState, fees: TaskFees): Promise<void> {
     if (r.tdb !== undefined) return
     const fee = committedFee(r.task, fees)
@@ -365,30 +312,54 @@ export function createTaskRuns(deps: {
     await store.batch([{ type: 'put', key: KEYS.tdb(r.task), value: enc.encode(JSON.stringify(r.tdb)) }])
   }
 
+  /**
+   * The stakes that joined the task in its window (blocks TDB+1 .. TDB+JOIN_BLOCKS of the main
+   * chain), in outpoint order, and stay locked past CHARGE_BLOCKS: what selection draws from and
+   * the charge returns. A join outside the window, or expiring sooner, is its owner's again at
+   * its expiry.
+   */
+  async function joinsOf(r: RunState, tdb: NonNullable<RunState['tdb']>): Promise<{ joined: Joined; app: TicketApplication }[]> {
+    const out: { joined: Joined; app: TicketApplication }[] = []
+    for (const { outpoint, coin } of (await chain.taskJoins()).get(r.task) ?? []) {
+      const lock = coin.lock
+      if (lock.kind !== 'joined' || coin.height <= tdb.height || coin.height > tdb.height + JOIN_BLOCKS) continue
+      if (lock.expiry <= tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS + CHARGE_BLOCKS) continue
+      const key = outpointKey(outpoint)
+      out.push({
+        joined: { outpoint: key, key: toHex(coin.recipient), stake: coin.amount.toString(), height: coin.height },
+        app: {
+          ticket: {
+            id: taggedHash(TAGS.taskApplication, enc.encode(key)), owner: coin.recipient, vrfPublicKey: lock.vrfPublicKey, role: SELECTION_ROLES[lock.role]!,
+            preferences: lock.preferences, stake: coin.amount, purchaseHeight: lock.purchaseHeight,
+          },
+          pi: lock.pi,
+        },
+      })
+    }
+    return out
+  }
+
   async function select(r: RunState, fees: TaskFees): Promise<void> {
     const tdb = r.tdb!
-    const apps: TicketApplication[] = []
-    /** ticket id -> its outpoint: a selected member names its ticket (one owner's tickets share a VRF key) */
-    const outpoints = new Map<string, string>()
-    for (const a of r.applications.values()) {
-      try {
-        const ticket = await ticketOf(r, a)
-        apps.push({ ticket, pi: a.pi })
-        outpoints.set(toHex(ticket.id), outpointKey(a.ticket))
-      } catch (e) {
-        log('task application dropped at selection', { task: r.task, ticket: outpointKey(a.ticket), error: String(e) })
-      }
-    }
+    const joins = await joinsOf(r, tdb)
+    /** ticket id -> its joined stake: a selected member names its ticket (one owner's tickets share a VRF key) */
+    const byId = new Map(joins.map((j) => [toHex(j.app.ticket.id), j.joined]))
     const fee = committedFee(r.task, fees).reduce((s, c) => s + c.coin.amount, 0n)
     const datasetKB = Math.ceil((r.spec.recordCount * recordSize(r.spec.layers[0]!)) / 1024)
-    const result = selectCommittee('miner', apps, {
+    const result = selectCommittee('miner', joins.map((j) => j.app), {
       definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
       committee: { datasetKB, expectedTrainingSeconds: 0, fee },
     }, selectionParams())
-    const miners = (result.members ?? []).map((m) => ({ key: toHex(m.ticket.owner), ticket: outpoints.get(toHex(m.ticket.id))!, stake: m.ticket.stake.toString() }))
-    r.selection = { miners, outcome: result.members === undefined ? 'not-run' : 'completed' }
+    const miners = (result.members ?? []).map((m) => {
+      const j = byId.get(toHex(m.ticket.id))!
+      return { key: j.key, ticket: j.outpoint, stake: j.stake }
+    })
+    r.selection = { miners, outcome: result.members === undefined ? 'not-run' : 'completed', joined: joins.map((j) => j.joined) }
     await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
-    log('task miners selected', { task: r.task, applied: apps.length, qualified: result.qualified.length, bounds: result.bounds, miners: miners.map((m) => m.key.slice(0, 16)), outcome: r.selection.outcome })
+    log('task miners selected', {
+      task: r.task, joined: joins.length, qualified: result.qualified.length, rejected: result.rejected.map((x) => x.reason), bounds: result.bounds,
+      miners: miners.map((m) => m.key.slice(0, 16)), outcome: r.selection.outcome,
+    })
   }
 
   // ---- final models ----
@@ -432,7 +403,7 @@ export function createTaskRuns(deps: {
    * Gossips `m` with the time it is sent, outside what is signed: the gossip layer drops bytes it
    * saw in the last two minutes (message id = hash of the data), so a message sent again must differ.
    */
-  function publish(m: EvalMessage): void {
+  function publish(m: Signed): void {
     void network.publish(TASK_RUNS_TOPIC, enc.encode(JSON.stringify({ ...m, sent: now() }))).catch(() => {})
   }
 
@@ -483,19 +454,25 @@ export function createTaskRuns(deps: {
     const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
     const agreeing = new Set(agreement.agreeing.map(toHex))
     const miners = (r.selection?.miners ?? []).map((m) => ({
-      key: fromHex(m.key), stake: 0n, status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
+      key: fromHex(m.key), stake: BigInt(m.stake), status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
     }))
+    // every stake that joined comes back through the charge: the selected ones as miners (an absent one forfeits a part), the others whole
+    const joined = r.selection?.joined ?? []
+    const seated = new Set((r.selection?.miners ?? []).map((m) => m.ticket))
     const input = {
       client: fee[0]!.coin.recipient, outcome: r.selection?.outcome === 'completed' ? 'completed' as const : 'not-run' as const, miners,
+      unselected: joined.filter((j) => !seated.has(j.outpoint)).map((j) => ({ key: fromHex(j.key), stake: BigInt(j.stake) })),
       // the relays supervised the task (recorded its messages, held its data) and evaluated it
       supervisors: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: 'honest' as const })),
       evaluators: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: agreeing.has(k) ? 'honest' as const : 'outlier' as const })),
     }
-    // the transaction fee comes off the client's fee first, sized for the most payouts the split can have
-    const txFee = chargeTxFee(fee.length, miners.length + 2 * evaluators.length + 1, evaluators.length)
+    // the transaction fee comes off the client's fee first, sized for the most payouts the split can have:
+    // fee shares (miners, supervisors, evaluators), a stake back per join, redistribution to miners and supervisors
+    const inputs = [...fee.map((c) => c.outpoint), ...joined.map((j) => outpointFromKey(j.outpoint))]
+    const txFee = chargeTxFee(inputs.length, 2 * miners.length + 3 * evaluators.length + joined.length + 1, evaluators.length)
     const payouts = computeCharge({ ...input, fee: total - txFee })
     const resultHash = taggedHash(TAGS.evaluation, agreement.conclusion)
-    const charge = chargeTx(fee.map((c) => c.outpoint), fromHex(r.task), resultHash, payouts)
+    const charge = chargeTx(inputs, fromHex(r.task), resultHash, payouts)
     r.decided = decision(agreement.conclusion, charge)
     log('evaluators agree', { task: r.task, agreeing: agreement.agreeing.length, bestMiner: r.decided.bestMiner?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
     if (evaluators.includes(me) && agreeing.has(me)) {
@@ -534,10 +511,9 @@ export function createTaskRuns(deps: {
     }
   }
 
-  async function onMessage(data: Uint8Array, from: string): Promise<void> {
-    const m = JSON.parse(dec.decode(data)) as EvalMessage
+  async function onMessage(data: Uint8Array): Promise<void> {
+    const m = JSON.parse(dec.decode(data)) as Signed
     if (m === null || typeof m !== 'object' || typeof m.task !== 'string' || !HEX64.test(m.task)) throw new HttpError(400, 'malformed task-run message')
-    if (m.kind === 'application') { await serial(() => onApplication(fromHex(m.application), from)); return }
     if (!evaluators.includes(m.evaluator) || m.evaluator === me) return
     const { sig, sent: _sent, ...body } = m as Signed & { sent?: number }
     if (!(await verify(fromHex(m.evaluator), evalSigHash(body), fromHex(sig)))) throw new HttpError(400, `a ${m.kind} with a bad signature from ${m.evaluator}`, 'RELAY_BAD_SIGNATURE')
@@ -572,15 +548,7 @@ export function createTaskRuns(deps: {
     if (r.tdb === undefined) return
     const height = chain.tip().height
     if (r.selection === undefined) {
-      await takeEarly(r)
-      if (height < r.tdb.height + JOIN_BLOCKS) {
-        // the applications, again: a relay that missed one would select another committee
-        if (r.applications.size > 0 && now() - r.appsSentAt > RESEND_MS) {
-          r.appsSentAt = now()
-          for (const a of r.applications.values()) publish({ kind: 'application', task: r.task, application: toHex(applicationToBytes(a)) })
-        }
-        return
-      }
+      if (height < r.tdb.height + JOIN_BLOCKS + SELECT_DEPTH) return
       await select(r, fees)
     }
     const sel = r.selection!
@@ -636,7 +604,8 @@ export function createTaskRuns(deps: {
     return {
       task, phase: mined !== undefined ? 'charged' : phase(r), definitionBlock: r.tdb ?? null,
       joinUntil: r.tdb === undefined ? null : r.tdb.height + JOIN_BLOCKS,
-      applications: [...r.applications.keys()].sort(),
+      // the stakes that joined in the window: on chain so far while joining, then the ones selection drew from
+      joins: r.selection?.joined ?? (r.tdb === undefined ? [] : (await joinsOf(r, r.tdb)).map((j) => j.joined)),
       selection: r.selection ?? null,
       models: [...r.models.keys()].sort(),
       evaluators, commits: [...r.commits.keys()].sort(), reveals: [...r.reveals.keys()].sort(), approvals: [...r.approvals.keys()].sort(),
@@ -684,7 +653,6 @@ export function createTaskRuns(deps: {
       },
     },
     post: {
-      '/api/task/join': async (_url, body) => serial(() => onApplication(body, 'http')),
       '/api/task/model': async (url, body) => serial(() => onModel(url, body)),
     },
     onMessage,

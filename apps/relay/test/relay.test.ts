@@ -16,7 +16,7 @@ import {
 } from '@pouw/protocol'
 import * as tf from '@tensorflow/tfjs'
 import {
-  Miner, TaskData, applicationToBytes, createClientTask, datasetFromFragments, finalModelToBytes, loadBatch, signApplication, signFinalModel,
+  Miner, TaskData, createClientTask, datasetFromFragments, finalModelToBytes, loadBatch, signFinalModel,
   taskPackageToBytes, taskSeed, trainTask, type ChainTip,
 } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
@@ -25,7 +25,7 @@ import { Wallet, computeNextBits, payTo, signTransfer, walletSourceFromJson, typ
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 import type { TaskListing } from '../src/clientTasks.js'
-import { JOIN_BLOCKS } from '../src/taskRuns.js'
+import { JOIN_BLOCKS, SELECT_DEPTH } from '../src/taskRuns.js'
 
 const WAIT_MS = 15_000
 const BLOCKS_WANTED = 2
@@ -583,7 +583,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
   })
 
-  it('a paid task runs to CHARGE_FOR_TASK: miner tickets apply, are selected and train; the evaluator scores and splits the fee on chain; the best model downloads', { timeout: MINING_MS * 10 + WAIT_MS * 4 }, async () => {
+  it('a paid task runs to CHARGE_FOR_TASK: miner tickets join on chain, are selected and train; the evaluator scores and splits the fee on chain; the best model downloads', { timeout: MINING_MS * 10 + WAIT_MS * 4 }, async () => {
     assert.ok(mining, 'needs the miner of the previous tests')
     const r = relay!
     const payer = new Wallet(mining.keys)
@@ -619,29 +619,36 @@ describe('relay: gossip, verification, persistence', () => {
     await mineWithTemplates(mined(pay))
     const run = (): Promise<Record<string, any>> => getJson<Record<string, any>>(r, `/api/task/run?hash=${task}`)
     assert.equal((await run()).phase, 'waiting')
-    const early = await fetch(new URL('/api/task/join', r.url), { method: 'POST', body: new Uint8Array(1) as BodyInit })
-    assert.equal(early.status, 400, 'junk is refused')
 
-    // the task-definition block: applications open
+    // the task-definition block: JOIN_TASK transactions move the tickets' stakes to the task, with their VRF proofs
     await mineWithTemplates(async () => (await getJson<Status>(r, '/api/status')).height >= revokeBefore)
     const tdb = (await waitFor('the task-definition block', async () => (await run()).definitionBlock ?? undefined)) as { height: number; hash: string }
     assert.equal(tdb.height, revokeBefore)
-    const apply = async (w: Wallet, ticket: TransferTx, signer = w): Promise<Response> => {
+    const join = async (w: Wallet, ticket: TransferTx): Promise<TransferTx> => {
       const vrfKey = deriveVrfSecretKey(w.keys.secretKey)
-      const a = await signApplication({
-        taskHash: taskHash(spec), ticket: { txHash: txHash(ticket), index: 0 }, vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(tdb.hash), 'miner').pi,
-      }, signer.keys.secretKey)
-      return fetch(new URL('/api/task/join', r.url), { method: 'POST', body: applicationToBytes(a) as BodyInit })
+      const vrf = { vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(tdb.hash), 'miner').pi }
+      return w.joinTask(await source(w.keys.publicKey), { txHash: txHash(ticket), index: 0 }, taskHash(spec), vrf)
     }
-    const forged = await apply(w2, tickets[1]!, w1)
-    assert.deepEqual([forged.status, ((await forged.json()) as { code: string }).code], [400, 'RELAY_BAD_APPLICATION'], 'a ticket applies under its owner\'s signature only')
-    for (const [i, w] of [w1, w2].entries()) assert.equal((await apply(w, tickets[i]!)).status, 200)
+    const joins = [await join(w1, tickets[0]!), await join(w2, tickets[1]!)]
+    const forged = await fetch(new URL('/api/tx', r.url), { method: 'POST', body: txToBytes(await signTransfer(joins[1]!, [w1.keys.secretKey])) as BodyInit })
+    assert.deepEqual([forged.status, ((await forged.json()) as { code: string }).code], [400, 'LEDGER_BAD_SIGNATURE'], 'a ticket joins under its owner\'s signature only')
+    const spend = await fetch(new URL('/api/tx', r.url), {
+      method: 'POST', body: txToBytes(await signTransfer({ type: 'transfer', inputs: joins[0]!.inputs, outputs: [payTo(w1.keys.publicKey, 9_000_000n)] }, [w1.keys.secretKey])) as BodyInit,
+    })
+    assert.deepEqual([spend.status, ((await spend.json()) as { code: string }).code], [400, 'LEDGER_LOCKED'], 'a ticket is not spent before its expiry but to join')
+    for (const j of joins) await postTx(j)
+    await mineWithTemplates(async () => (await run()).joins.length === 2)
+    const joined = (await run()).joins as { outpoint: string; key: string; stake: string; height: number }[]
+    assert.deepEqual(joined.map((j) => j.key).sort(), [w1, w2].map((w) => toHex(w.keys.publicKey)).sort())
+    for (const j of joined) assert.ok(j.height > tdb.height && j.height <= tdb.height + JOIN_BLOCKS, 'joined in the window')
 
-    // JOIN_BLOCKS later the committee is selected; the miners fetch the training fragments (not the test ones) and train
-    await mineWithTemplates(async () => (await getJson<Status>(r, '/api/status')).height >= tdb.height + JOIN_BLOCKS)
-    const selection = (await waitFor('the selection', async () => (await run()).selection ?? undefined)) as { miners: { key: string }[]; outcome: string }
+    // the block JOIN_BLOCKS after the TDB, SELECT_DEPTH deep: the committee is selected from the chain; the miners fetch the training fragments (not the test ones) and train
+    await mineWithTemplates(async () => (await getJson<Status>(r, '/api/status')).height >= tdb.height + JOIN_BLOCKS + SELECT_DEPTH)
+    const selection = (await waitFor('the selection', async () => (await run()).selection ?? undefined)) as { miners: { key: string; ticket: string; stake: string }[]; outcome: string; joined: unknown[] }
     assert.equal(selection.outcome, 'completed')
     assert.deepEqual(selection.miners.map((m) => m.key).sort(), [w1, w2].map((w) => toHex(w.keys.publicKey)).sort())
+    assert.deepEqual(selection.joined, joined)
+    const stakeOf = (w: Wallet): bigint => BigInt(joined.find((j) => j.key === toHex(w.keys.publicKey))!.stake)
     const plan = new TaskData(spec, dataset, taskSeed(fromHex(tdb.hash), spec)).plan
     const got: Uint8Array[] = []
     for (let i = 0; i < fragments.length; i++) {
@@ -673,22 +680,27 @@ describe('relay: gossip, verification, persistence', () => {
     const [s1, s2] = [scores.get(toHex(w1.keys.publicKey))!, scores.get(toHex(w2.keys.publicKey))!]
     assert.ok(s1 > 600_000, `the fully trained model scores well above chance: ${s1} ppm`)
     assert.equal(result.bestMiner, toHex((s1 >= s2 ? w1 : w2).keys.publicKey))
-    // the split: miners by score, the relay as supervisor and evaluator; the whole fee but the charge's own transaction fee
+    // the split: miners by score, the relay as supervisor and evaluator; the whole fee but the charge's own transaction fee;
+    // both miners posted a model, so each stake comes back whole, as a payout of its own
     const payouts = result.payouts as { recipient: string; amount: string }[]
+    const stakes = stakeOf(w1) + stakeOf(w2)
+    for (const w of [w1, w2]) assert.ok(payouts.some((p) => p.recipient === toHex(w.keys.publicKey) && BigInt(p.amount) === stakeOf(w)), 'the stake is returned')
     const paidTo = (k: Uint8Array): bigint => payouts.filter((p) => p.recipient === toHex(k)).reduce((a, p) => a + BigInt(p.amount), 0n)
-    const total = payouts.reduce((a, p) => a + BigInt(p.amount), 0n)
+    const total = payouts.reduce((a, p) => a + BigInt(p.amount), 0n) - stakes
     assert.ok(total < fee && fee - total < 2_000n, `the fee is split to the unit but the transaction fee: ${fee - total}`)
-    assert.ok(paidTo(w1.keys.publicKey) > 0n && paidTo(w2.keys.publicKey) > 0n)
-    const skew = paidTo(w1.keys.publicKey) * BigInt(s2) - paidTo(w2.keys.publicKey) * BigInt(s1)
+    const [r1, r2] = [paidTo(w1.keys.publicKey) - stakeOf(w1), paidTo(w2.keys.publicKey) - stakeOf(w2)]
+    assert.ok(r1 > 0n && r2 > 0n)
+    const skew = r1 * BigInt(s2) - r2 * BigInt(s1)
     assert.ok((skew < 0n ? -skew : skew) <= BigInt(s1 + s2), 'miners are paid in proportion to their scores (to the unit)')
-    assert.equal(paidTo(fromHex((await getJson<Status>(r, '/api/status')).relay.verifier)), total - paidTo(w1.keys.publicKey) - paidTo(w2.keys.publicKey))
+    assert.equal(paidTo(fromHex((await getJson<Status>(r, '/api/status')).relay.verifier)), total - r1 - r2)
     const w1Wallet = await getJson<WalletJson>(r, `/api/wallet?key=${toHex(w1.keys.publicKey)}`)
-    assert.ok(w1Wallet.coins.some((c) => BigInt(c.amount) === paidTo(w1.keys.publicKey)), 'the miner\'s reward is its coin on chain')
+    assert.ok(w1Wallet.coins.some((c) => BigInt(c.amount) === r1), 'the miner\'s reward is its coin on chain')
+    assert.ok(w1Wallet.coins.some((c) => BigInt(c.amount) === stakeOf(w1)), 'and so is its stake, back')
     const supply = await getJson<{ coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
     assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
     const listing = (await getJson<TaskListing[]>(r, '/api/tasks')).find((t) => t.task === task)
     assert.equal(done.chargeTx, minedCharge, 'the run names the mined charge (approvals included)')
-    assert.deepEqual([listing?.fee.state, listing?.fee.amount, listing?.fee.charge], ['charged', total.toString(), minedCharge], 'the listing shows the fee paid out')
+    assert.deepEqual([listing?.fee.state, listing?.fee.amount, listing?.fee.charge], ['charged', total.toString(), minedCharge], 'the listing shows the fee paid out (the stakes returned are not fee)')
 
     // the best model, in TensorFlow.js format; its accuracy on the (now revealed) test split is the evaluator's figure
     const modelJson = await (await fetch(new URL(`/data/tasks/${task}/model.json`, r.url))).json() as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }
@@ -727,7 +739,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal(again.relay.verifier, first.relay.verifier)
     assert.equal(again.task.hash, first.task.hash)
     assert.deepEqual(await getJson<unknown>(relay, '/api/supply'), supplyBefore, 'the UTXO set survives the restart')
-    const blocks = await getJson<BlockInfo[]>(relay, '/api/blocks')
+    const blocks = await getJson<BlockInfo[]>(relay, '/api/blocks?limit=200')
     assert.deepEqual(blocks.filter((b) => b.height > 0).map((b) => b.hash).sort(), accepted.map((a) => a.hash).sort())
     // the charged task's evaluation survives too: its run, its model and its test split are still served
     assert.ok(charged, 'needs the charged task of the task-run test')

@@ -22,15 +22,18 @@ export async function postBytes<T>(path: string, bytes: Uint8Array): Promise<T> 
   return body
 }
 
+export interface TaskJoinJson { outpoint: string; key: string; stake: string; height: number }
+
 /** GET /api/task/run?hash=: one client task's run as a relay sees it (apps/relay taskRuns.ts). */
 export interface TaskRunJson {
   task: string
   phase: 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
   definitionBlock: { height: number; hash: string } | null
   joinUntil: number | null
-  /** the tickets that applied (outpointKey) */
-  applications: string[]
-  selection: { miners: { key: string; ticket: string; stake: string }[]; outcome: 'completed' | 'not-run' } | null
+  /** the stakes that joined in the window (JOIN_TASK outputs: outpointKey, owner, amount, block height) */
+  joins: TaskJoinJson[]
+  /** a miner's `ticket` is its joined stake; `joined` every stake the charge returns */
+  selection: { miners: { key: string; ticket: string; stake: string }[]; outcome: 'completed' | 'not-run'; joined: TaskJoinJson[] } | null
   /** the selected miners whose final model the relay holds */
   models: string[]
   evaluators: string[]

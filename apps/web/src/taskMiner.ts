@@ -2,24 +2,24 @@
  * A volunteer's share of client tasks (paper 003 §4.1, §4.4), driven from
  * the page while the tab is started:
  *
- *   apply    when a paid task's definition block is mined, every live miner
- *            ticket of this profile's wallet applies (JOIN_TASK): the VRF
- *            proof over (hash_TDB || 'miner'), signed by the ticket's owner;
+ *   join     when a paid task's definition block is mined, a live miner
+ *            ticket of this profile's wallet joins it on chain (JOIN_TASK,
+ *            signed by the wallet key that owns the ticket): its stake moves
+ *            to the task with the VRF proof over (hash_TDB || 'miner');
  *   train    if the relays select the ticket, a worker of its own
  *            (taskWorker.ts) downloads the training split and trains the
  *            task's model; the page signs the parameters with the wallet key
  *            (the ticket's owner) and posts them (POST /api/task/model);
  *   paid     once the evaluators agree, CHARGE_FOR_TASK pays the wallet its
- *            share of the fee: shown here.
+ *            share of the fee and returns its stake: shown here.
  *
  * One tab per browser profile does this work for the wallet (a Web Lock):
- * two tabs of one profile would apply and train twice for one ticket.
+ * two tabs of one profile would join and train twice.
  */
 import * as Comlink from 'comlink'
 import { useEffect, useRef, useState } from 'react'
 import { deriveVrfSecretKey, fromHex, proveSelection, toHex, vrfPublicKey, type KeyPair } from '@pouw/protocol'
-import { outpointKey } from '@pouw/ledger'
-import { applicationToBytes, finalModelToBytes, signApplication, signFinalModel } from '@pouw/trainer'
+import { finalModelToBytes, signFinalModel } from '@pouw/trainer'
 import { getJson, paidTo, postBytes, type TaskRunJson } from './api'
 import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
 import type { TaskRunRules, TicketView, WalletHandle } from './wallet'
@@ -27,7 +27,7 @@ import type { TaskRunRules, TicketView, WalletHandle } from './wallet'
 export interface ClientTaskView {
   task: string
   phase: TaskRunJson['phase']
-  /** the ticket this wallet applied with (outpointKey), if it did */
+  /** this wallet's stake that joined the task (outpointKey of the JOIN_TASK output), or its join transaction while unmined */
   applied: string | null
   /** null until the relays select */
   selected: boolean | null
@@ -47,18 +47,21 @@ export interface TaskMinerView {
 }
 
 const POLL_MS = 2000
+/** blocks left in the join window below which this tab no longer joins: its join has to be mined in the window */
+const JOIN_MARGIN = 3
 const LOCK = 'pouw-client-tasks'
 /** training attempts per task before this tab gives up on it */
 const ATTEMPTS = 3
 
 interface Job { attempts: number; running: boolean; worker?: Worker }
 
-const sameTicket = (t: TicketView): string => outpointKey({ txHash: fromHex(t.txHash), index: t.index })
-
-/** A ticket the relays will accept for a task whose definition block is at `tdbHeight`. */
+/**
+ * A ticket whose join the relays will count for a task whose definition block is at `tdbHeight`:
+ * live there, and locked long enough for the charge to return it.
+ */
 function eligible(t: TicketView, rules: TaskRunRules, tdbHeight: number): boolean {
-  return t.role === rules.ticketRole && t.amount >= BigInt(rules.ticketMinPrice) && t.height + rules.ticketMaturity <= tdbHeight
-    && t.expiry > tdbHeight + rules.joinBlocks + rules.trainBlocks
+  return t.joined === null && t.role === rules.ticketRole && t.amount >= BigInt(rules.ticketMinPrice) && t.height + rules.ticketMaturity <= tdbHeight
+    && t.expiry > tdbHeight + rules.joinBlocks + rules.trainBlocks + rules.chargeBlocks
 }
 
 export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerView {
@@ -72,6 +75,8 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
     const abort = new AbortController()
     const jobs = new Map<string, Job>()
     const tasks = new Map<string, ClientTaskView>()
+    /** task -> the hash of the JOIN_TASK this tab handed to the relay (one join per task; it waits for its block) */
+    const joining = new Map<string, string>()
     let timer: ReturnType<typeof setTimeout> | undefined
     let release = (): void => {}
     const publish = (error: string | null = null): void => {
@@ -82,13 +87,11 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       if (t !== undefined) { tasks.set(task, { ...t, ...patch }); publish() }
     }
 
-    const apply = async (run: TaskRunJson, keys: KeyPair, ticket: TicketView): Promise<void> => {
+    /** JOIN_TASK: the ticket's stake, to the task, with the VRF proof; resolves with the transaction's hash once the mempool took it */
+    const join = (run: TaskRunJson, keys: KeyPair, ticket: TicketView): Promise<string> => {
       const vrfKey = deriveVrfSecretKey(keys.secretKey)
-      const application = await signApplication({
-        taskHash: fromHex(run.task), ticket: { txHash: fromHex(ticket.txHash), index: ticket.index },
-        vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(run.definitionBlock!.hash), 'miner').pi,
-      }, keys.secretKey)
-      await postBytes('/api/task/join', applicationToBytes(application))
+      const vrf = { vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(run.definitionBlock!.hash), 'miner').pi }
+      return walletRef.current.transact((wallet, source) => wallet.joinTask(source, { txHash: fromHex(ticket.txHash), index: ticket.index }, fromHex(run.task), vrf))
     }
 
     const train = async (run: TaskRunJson, keys: KeyPair): Promise<void> => {
@@ -125,18 +128,20 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
     const visit = async (task: string, rules: TaskRunRules | undefined, keys: KeyPair): Promise<void> => {
       const run = await getJson<TaskRunJson>(`/api/task/run?hash=${task}`)
       const me = toHex(keys.publicKey)
-      const mine = new Set(walletRef.current.view.tickets.map(sameTicket))
       const view: ClientTaskView = tasks.get(task) ?? { task, phase: run.phase, applied: null, selected: null, training: null, posted: false, paid: null, note: null }
-      const applied = run.applications.find((a) => mine.has(a)) ?? null
+      const applied = run.joins.find((j) => j.key === me)?.outpoint ?? joining.get(task) ?? null
       const selected = run.selection === null ? null : run.selection.miners.some((m) => m.key === me)
       const paid = run.charged && run.result !== null ? paidTo(run, me) : null
       tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), paid })
-      if (run.phase === 'joining' && applied === null && rules !== undefined) {
+      // a join mined after the window is not counted, and its stake stays locked to the ticket's expiry: join early or not at all
+      const height = walletRef.current.view.height
+      const inTime = height !== null && run.joinUntil !== null && height + JOIN_MARGIN <= run.joinUntil
+      if (run.phase === 'joining' && applied === null && inTime && rules !== undefined) {
         const ticket = walletRef.current.view.tickets.find((t) => eligible(t, rules, run.definitionBlock!.height))
         if (ticket !== undefined) {
-          await apply(run, keys, ticket).then(
-            () => { tasks.set(task, { ...tasks.get(task)!, applied: sameTicket(ticket), note: null }) },
-            (e: Error) => { tasks.set(task, { ...tasks.get(task)!, note: `applying: ${e.message}` }) },
+          await join(run, keys, ticket).then(
+            (tx) => { joining.set(task, tx); tasks.set(task, { ...tasks.get(task)!, applied: tx, note: null }) },
+            (e: Error) => { tasks.set(task, { ...tasks.get(task)!, note: `joining: ${e.message}` }) },
           )
         }
       }

@@ -46,6 +46,8 @@ export interface TicketView {
   height: number
   /** the stake comes back from this height on */
   expiry: number
+  /** the task (hash) this ticket joined (JOIN_TASK): its stake comes back with the task's charge */
+  joined: string | null
 }
 
 function request<T>(r: IDBRequest<T>): Promise<T> {
@@ -124,12 +126,14 @@ export interface WalletHandle {
   transact(build: BuildTransfer): Promise<string>
   /** BUY_TICKETS: stakes `amount` as a miner ticket valid for `blocks` blocks (the relay's TASK_RUN_RULES give role and preferences) */
   buyTicket(amount: bigint, blocks: number): Promise<string>
-  /** the profile's key pair, once loaded: it also signs what a ticket's owner signs (task applications, final models) */
+  /** the profile's key pair, once loaded: it also proves what a ticket's owner proves (VRF proofs, final models) */
   keys(): KeyPair | null
 }
 
 /** GET /api/status `taskRuns`: how this relay runs client tasks (apps/relay taskRuns.ts TASK_RUN_RULES). */
-export interface TaskRunRules { ticketRole: number; ticketMinPrice: string; ticketMaturity: number; preferences: number[]; joinBlocks: number; trainBlocks: number }
+export interface TaskRunRules {
+  ticketRole: number; ticketMinPrice: string; ticketMaturity: number; preferences: number[]; joinBlocks: number; trainBlocks: number; chargeBlocks: number
+}
 
 export function useWallet(): WalletHandle {
   const [view, setView] = useState<WalletView>({ key: null, persisted: null, balance: null, coins: 0, height: null, sent: [], tickets: [], error: null })
@@ -142,10 +146,14 @@ export function useWallet(): WalletHandle {
     const b = w.balance
     const tickets: TicketView[] = []
     for (const c of w.coins.map(coinFromJson)) {
-      if (c.coin.lock.kind !== 'stake') continue
-      const { role, preferences, expiry } = c.coin.lock
+      const lock = c.coin.lock
+      if (lock.kind !== 'stake' && lock.kind !== 'joined') continue
+      const { role, preferences, expiry } = lock
       const txHash = toHex(c.outpoint.txHash)
-      tickets.push({ outpoint: `${txHash}:${c.outpoint.index}`, txHash, index: c.outpoint.index, amount: c.coin.amount, role, preferences, height: c.coin.height, expiry })
+      tickets.push({
+        outpoint: `${txHash}:${c.outpoint.index}`, txHash, index: c.outpoint.index, amount: c.coin.amount, role, preferences,
+        height: lock.kind === 'joined' ? lock.purchaseHeight : c.coin.height, expiry, joined: lock.kind === 'joined' ? toHex(lock.taskHash) : null,
+      })
     }
     setView((v) => ({
       ...v, height: w.height, coins: w.coins.length, tickets, error: null,

@@ -46,7 +46,7 @@ export interface ChargeRecord {
   /** the CHARGE_FOR_TASK transaction's hash (hex), approvals included */
   tx: string
   height: number
-  /** what its outputs paid out (the fee less the transaction's own fee) */
+  /** the fee it paid out: its outputs less the joined stakes it returned (so the fee less the transaction's own fee) */
   paid: bigint
 }
 
@@ -63,15 +63,23 @@ function chargeRecordFromBytes(tx: string, bytes: Uint8Array): ChargeRecord {
 }
 
 /**
- * The charge-index puts (or, disconnecting, dels) of a main-chain block's CHARGE_FOR_TASK
- * transactions; `hashes` when the caller has them (only charges are hashed otherwise).
+ * The charge-index puts (with the block's undo data: the coins it spent) or, disconnecting, dels
+ * of a main-chain block's CHARGE_FOR_TASK transactions; `hashes` when the caller has them (only
+ * charges are hashed otherwise).
  */
-function chargeOps(kind: 'put' | 'del', txs: readonly Tx[], height: number, hashes?: readonly Uint8Array[]): BatchOp[] {
+function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: readonly Tx[], height: number, hashes?: readonly Uint8Array[]): BatchOp[] {
+  const spent = op.kind === 'put' ? new Map(op.undo.spent) : undefined
   return txs.flatMap((tx, i): BatchOp[] => {
     if (tx.type !== 'transfer' || tx.charge === undefined) return []
     const key = CHAIN_KEYS.charge(toHex(tx.charge.taskHash), toHex(hashes?.[i] ?? txHash(tx)))
-    if (kind === 'del') return [{ type: 'del', key }]
-    return [{ type: 'put', key, value: chargeRecordToBytes({ height, paid: tx.outputs.reduce((a, o) => a + o.amount, 0n) }) }]
+    if (spent === undefined) return [{ type: 'del', key }]
+    let paid = tx.outputs.reduce((a, o) => a + o.amount, 0n)
+    for (const input of tx.inputs) {
+      const coin = spent.get(outpointKey(input.prevout))
+      if (coin?.lock.kind === 'joined') paid -= coin.amount
+    }
+    // a charge whose own transaction fee came off a stake (no fee to take it from) paid out no fee
+    return [{ type: 'put', key, value: chargeRecordToBytes({ height, paid: paid < 0n ? 0n : paid }) }]
   })
 }
 
@@ -136,6 +144,8 @@ export interface AddResult {
  */
 /** Chain.taskFees: unspent task-fee coins by task hash (hex) */
 export type TaskFees = ReadonlyMap<string, readonly { outpoint: OutPoint; coin: Coin }[]>
+/** Chain.taskJoins: unspent joined stakes (JOIN_TASK outputs) by task hash (hex), in outpoint order */
+export type TaskJoins = TaskFees
 
 /**
  * The height from which a task's fee coins (a TaskFees entry, non-empty) are committed: the
@@ -209,7 +219,7 @@ export class Chain {
       const block = entry === undefined ? undefined : await this.getBlock(entry.hashHex)
       if (entry === undefined || block === undefined) throw ledgerError('STORE_CORRUPT', `main-chain block at height ${h} is missing`)
       const { undo } = await connectBlock(view, block.txs, h, this.params)
-      ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) }, ...chargeOps('put', block.txs, h))
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) }, ...chargeOps({ kind: 'put', undo }, block.txs, h))
     }
     for (const [key, coin] of view) ops.push(...coinPuts(key, coin))
     ops.push({ type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash }, { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) })
@@ -293,35 +303,46 @@ export class Chain {
     return out
   }
 
-  /** taskFees' answer for one tip: the UTXO set changes only when the tip does */
-  private taskFeesAt?: { tip: string; fees: Promise<TaskFees> }
+  /** taskCoins' answer for one tip: the UTXO set changes only when the tip does */
+  private taskCoinsAt?: { tip: string; coins: Promise<{ fees: TaskFees; joins: TaskJoins }> }
 
   /**
    * Every unspent task fee (PAY_FOR_TASK outputs), by task hash (hex). Scans the whole UTXO set
    * once per tip (the answer is shared: callers must not change it): a relay reads it on every
    * tick and many requests. An index by task is the next step when the scan itself grows costly.
    */
-  taskFees(): Promise<TaskFees> {
-    const tip = this.tipEntry.hashHex
-    if (this.taskFeesAt?.tip !== tip) {
-      const fees = this.scanTaskFees()
-      this.taskFeesAt = { tip, fees }
-      fees.catch(() => { if (this.taskFeesAt?.fees === fees) this.taskFeesAt = undefined }) // a failed scan is not kept
-    }
-    return this.taskFeesAt!.fees
+  async taskFees(): Promise<TaskFees> {
+    return (await this.taskCoins()).fees
   }
 
-  private async scanTaskFees(): Promise<TaskFees> {
-    const out = new Map<string, { outpoint: OutPoint; coin: Coin }[]>()
+  /** Every unspent joined stake (JOIN_TASK outputs), by task hash (hex): the same scan as taskFees. */
+  async taskJoins(): Promise<TaskJoins> {
+    return (await this.taskCoins()).joins
+  }
+
+  private taskCoins(): Promise<{ fees: TaskFees; joins: TaskJoins }> {
+    const tip = this.tipEntry.hashHex
+    if (this.taskCoinsAt?.tip !== tip) {
+      const coins = this.scanTaskCoins()
+      this.taskCoinsAt = { tip, coins }
+      coins.catch(() => { if (this.taskCoinsAt?.coins === coins) this.taskCoinsAt = undefined }) // a failed scan is not kept
+    }
+    return this.taskCoinsAt!.coins
+  }
+
+  private async scanTaskCoins(): Promise<{ fees: TaskFees; joins: TaskJoins }> {
+    const fees = new Map<string, { outpoint: OutPoint; coin: Coin }[]>()
+    const joins = new Map<string, { outpoint: OutPoint; coin: Coin }[]>()
     for await (const [key, bytes] of this.store.iterate(CHAIN_KEYS.utxoPrefix)) {
       const coin = corruptIfThrows(() => coinFromBytes(bytes), `coin ${key}`)
-      if (coin.lock.kind !== 'task-fee') continue
+      if (coin.lock.kind !== 'task-fee' && coin.lock.kind !== 'joined') continue
+      const into = coin.lock.kind === 'task-fee' ? fees : joins
       const task = toHex(coin.lock.taskHash)
-      const list = out.get(task) ?? []
+      const list = into.get(task) ?? []
       list.push({ outpoint: outpointFromKey(key.slice(CHAIN_KEYS.utxoPrefix.length)), coin })
-      out.set(task, list)
+      into.set(task, list)
     }
-    return out
+    return { fees, joins }
   }
 
   /** Sum of the unspent outputs paying `recipient`, whatever their locks and maturity. */
@@ -450,14 +471,14 @@ export class Chain {
       await view.load(old.txs.flatMap((tx, i) => tx.outputs.map((_, index) => outpointKey({ txHash: hashes[i]!, index }))))
       disconnectBlock(view, old.txs, undo, hashes)
       ops.push({ type: 'del', key: CHAIN_KEYS.undo(d.hashHex) })
-      ops.push(...chargeOps('del', old.txs, d.height, hashes))
+      ops.push(...chargeOps({ kind: 'del' }, old.txs, d.height, hashes))
     }
     for (const c of path.connected) {
       const last = c === path.connected[path.connected.length - 1]
       const b = last ? block : await this.mustGetBlock(c.hashHex)
       await view.load(b.txs.flatMap((tx) => tx.type === 'transfer' ? tx.inputs.map((i) => outpointKey(i.prevout)) : []))
       const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined })
-      ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargeOps('put', b.txs, c.height, last ? txHashes : undefined))
+      ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargeOps({ kind: 'put', undo }, b.txs, c.height, last ? txHashes : undefined))
     }
     return [...view.ops(), ...ops]
   }

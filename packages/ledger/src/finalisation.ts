@@ -427,6 +427,11 @@ export interface ChargeInput {
   evaluators: readonly EvaluatorParticipant[]
   /** malformed tasks: the worker nodes (miners or supervisors) that reported it */
   reporters?: readonly Uint8Array[]
+  /**
+   * stakes that joined the task (JOIN_TASK) but were not selected: returned in full. One key may
+   * appear more than once (several tickets), and may also be a miner's (one seat per key).
+   */
+  unselected?: readonly { key: Uint8Array; stake: bigint }[]
 }
 
 /**
@@ -487,9 +492,10 @@ function sortedRole<T extends { key: Uint8Array; stake: bigint; status: string }
  * output does not depend on the order of the input lists. Every amount in
  * (the fee and every participant's stake) is paid out exactly once:
  *
- *   sum(payouts) = fee + sum(stakes of miners, supervisors, evaluators)
+ *   sum(payouts) = fee + sum(stakes of miners, supervisors, evaluators, unselected)
  *
  * Stakes (every outcome):
+ *   unselected        returned in full ('stake-return');
  *   honest, outlier   returned in full ('stake-return');
  *   offline           floor(stake offlinePenaltyBps / 10^4) captured, the rest returned;
  *   cheat             captured in full.
@@ -575,6 +581,11 @@ export function computeCharge(input: ChargeInput, params: ChargeParams = DEFAULT
     captured += p.stake - back
     if (back > 0n) returns.push({ recipient: p.key, amount: back, reason: 'stake-return' })
   }
+  for (const u of input.unselected ?? []) {
+    if (!isKey(u.key)) chargeError(`an unselected stake's key must be ${CONCLUSION_KEY_SIZE} bytes`)
+    if (typeof u.stake !== 'bigint' || u.stake < 0n) chargeError(`unselected ${toHex(u.key)}: stake ${String(u.stake)} is not a non-negative bigint`)
+    if (u.stake > 0n) returns.push({ recipient: u.key, amount: u.stake, reason: 'stake-return' })
+  }
   const redistribution: Payout[] = []
   if (captured > 0n) {
     const fair = [...honestMiners, ...honestSupervisors]
@@ -583,7 +594,7 @@ export function computeCharge(input: ChargeInput, params: ChargeParams = DEFAULT
     else pay(redistribution, [input.client], [captured], 'stake-redistribution')
   }
 
-  const byKey = (a: Payout, b: Payout): number => compareBytes(a.recipient, b.recipient)
+  const byKey = (a: Payout, b: Payout): number => compareBytes(a.recipient, b.recipient) || (a.amount < b.amount ? -1 : a.amount > b.amount ? 1 : 0)
   return [...feePayouts.sort(byKey), ...returns.sort(byKey), ...redistribution.sort(byKey)]
 }
 

@@ -3,7 +3,7 @@ import type { AddResult } from './chain.js'
 import type { ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
 import { DEFAULT_MEMPOOL_POLICY, checkTicketPurchases, type ChainParams, type MempoolPolicy } from './params.js'
-import { checkTx, createdCoins, outpointKey, planTransfer, verifySignatures, type Coin, type VerifyFn } from './utxo.js'
+import { checkTx, createdCoins, isJoin, outpointKey, planTransfer, verifySignatures, type Coin, type VerifyFn } from './utxo.js'
 
 /** What the mempool reads from the chain (Chain has all of it). */
 export interface MempoolChain {
@@ -137,7 +137,13 @@ export class Mempool {
     await verifySignatures(plan.sigChecks, this.verifyFn)
     let validBelow = Number.POSITIVE_INFINITY
     // a revocation must be mined below revokeBefore; a charge (tx.charge) only from there, so it has no such bound
-    if (tx.charge === undefined) for (const [, coin] of plan.spent) if (coin.lock.kind === 'task-fee') validBelow = Math.min(validBelow, coin.lock.revokeBefore)
+    // a join, below its ticket's expiry
+    if (tx.charge === undefined) {
+      for (const [, coin] of plan.spent) {
+        if (coin.lock.kind === 'task-fee') validBelow = Math.min(validBelow, coin.lock.revokeBefore)
+        if (coin.lock.kind === 'stake' && isJoin(tx)) validBelow = Math.min(validBelow, coin.lock.expiry)
+      }
+    }
     for (const i of tx.inputs) {
       const parent = this.entries.get(toHex(i.prevout.txHash))
       if (parent !== undefined) validBelow = Math.min(validBelow, parent.validBelow)

@@ -31,10 +31,11 @@ export interface ChainParams {
   /**
    * BUY_TICKETS rules (paper 003 §3.3): each `stake` output is one ticket and stakes at least
    * `price` (LEDGER_BAD_TICKET_PURCHASE); a block buys at most `maxPerBlock` tickets
-   * (LEDGER_TOO_MANY_TICKETS). A fixed price: Decred's adjustment (tickets.ts
-   * computeTicketPrice) is not wired. Absent: any stake amount, no cap (unit tests).
+   * (LEDGER_TOO_MANY_TICKETS). A ticket may join a task (JOIN_TASK, utxo.ts) from `maturity`
+   * blocks after the block that bought it. A fixed price: Decred's adjustment (tickets.ts
+   * computeTicketPrice) is not wired. Absent: any stake amount, no cap, no maturity (unit tests).
    */
-  tickets?: { price: bigint; maxPerBlock: number }
+  tickets?: { price: bigint; maxPerBlock: number; maturity: number }
 }
 
 /**

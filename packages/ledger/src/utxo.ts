@@ -1,6 +1,6 @@
 import {
   MAX_APPROVALS, MAX_OUTPUTS, MAX_PREFERENCES, PUBLIC_KEY_SIZE, Reader, SELECTION_ROLES, SIGNATURE_SIZE, Writer, bytesEqual, fromHex,
-  protocolError, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verify,
+  VRF_PROOF_SIZE, protocolError, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verify,
   type OutPoint, type OutputLock, type PouwError, type TransferOutput, type TransferTx, type Tx,
 } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
@@ -117,7 +117,8 @@ function checkAmount(amount: bigint, what: string): void {
  *   output amount > 0 (LEDGER_BAD_AMOUNT) and <= MAX_MONEY, their sum
  *   <= MAX_MONEY (LEDGER_AMOUNT_OVERFLOW); no outpoint twice
  *   (LEDGER_DUPLICATE_INPUT); locks well formed: a known stake role and at
- *   most MAX_PREFERENCES u16 preferences (LEDGER_BAD_LOCK).
+ *   most MAX_PREFERENCES u16 preferences (LEDGER_BAD_LOCK); a transfer with a
+ *   'joined' output is a JOIN_TASK: one input, one output (LEDGER_BAD_JOIN).
  * Field sizes (32-byte keys and hashes, 64-byte signatures, u32 indices) hold
  * for anything decoded; they are checked too so that an object built in
  * memory fails here (LEDGER_BAD_TX) rather than in the encoder.
@@ -154,6 +155,14 @@ export function checkTx(tx: Tx): void {
   }
   if (total > MAX_MONEY) throw ledgerError('AMOUNT_OVERFLOW', `outputs sum to ${total}, more than MAX_MONEY`, { total: String(total) })
   if (tx.charge !== undefined) checkChargeShape(tx)
+  else if (isJoin(tx) && (tx.inputs.length !== 1 || tx.outputs.length !== 1)) {
+    throw ledgerError('BAD_JOIN', `a JOIN_TASK spends one ticket into one joined output, not ${tx.inputs.length} inputs and ${tx.outputs.length} outputs`)
+  }
+}
+
+/** JOIN_TASK: a transfer that creates a 'joined' output (checkTx: its only output, from its only input). */
+export function isJoin(tx: TransferTx): boolean {
+  return tx.outputs.some((o) => o.lock.kind === 'joined')
 }
 
 /**
@@ -193,17 +202,27 @@ function checkLockShape(lock: OutputLock, n: number): void {
     case 'task-fee':
       if (lock.taskHash.length !== 32 || !U32(lock.revokeBefore)) throw ledgerError('BAD_LOCK', `output ${n}: malformed task-fee lock`)
       return
+    case 'joined':
+      if (lock.taskHash.length !== 32 || lock.vrfPublicKey.length !== PUBLIC_KEY_SIZE || lock.pi.length !== VRF_PROOF_SIZE || !U32(lock.purchaseHeight)) {
+        throw ledgerError('BAD_LOCK', `output ${n}: malformed joined lock`)
+      }
+      checkTicketShape(lock, n) // a joined lock carries the ticket's role, expiry and preferences
+      return
     case 'stake':
-      if (!Number.isInteger(lock.role) || lock.role < 0 || lock.role >= SELECTION_ROLES.length) {
-        throw ledgerError('BAD_LOCK', `output ${n}: stake role ${lock.role} unknown`)
-      }
-      if (!U32(lock.expiry) || lock.preferences.length > MAX_PREFERENCES ||
-        !lock.preferences.every((p) => Number.isInteger(p) && p >= 0 && p <= 0xffff)) {
-        throw ledgerError('BAD_LOCK', `output ${n}: malformed stake lock`)
-      }
+      checkTicketShape(lock, n)
       return
     default:
       throw ledgerError('BAD_LOCK', `output ${n}: lock kind ${String((lock as { kind?: unknown }).kind)} unknown`)
+  }
+}
+
+function checkTicketShape(lock: Extract<OutputLock, { kind: 'stake' | 'joined' }>, n: number): void {
+  if (!Number.isInteger(lock.role) || lock.role < 0 || lock.role >= SELECTION_ROLES.length) {
+    throw ledgerError('BAD_LOCK', `output ${n}: stake role ${lock.role} unknown`)
+  }
+  if (!U32(lock.expiry) || lock.preferences.length > MAX_PREFERENCES ||
+    !lock.preferences.every((p) => Number.isInteger(p) && p >= 0 && p <= 0xffff)) {
+    throw ledgerError('BAD_LOCK', `output ${n}: malformed ${lock.kind} lock`)
   }
 }
 
@@ -224,7 +243,9 @@ function checkLockAt(lock: OutputLock, height: number, n: number): void {
  * its recipient:
  * - a coinbase coin is mature: height >= coin.height + maturity (LEDGER_IMMATURE_COINBASE);
  * - 'task-fee' (REVOKE_TASK): only while height < revokeBefore (LEDGER_LOCKED);
- * - 'stake': only once height >= expiry (LEDGER_LOCKED).
+ * - 'stake', 'joined': only once height >= expiry (LEDGER_LOCKED); before that
+ *   a stake may only join a task (checkJoin) and a joined stake only be
+ *   charged (CHARGE_FOR_TASK).
  */
 export function checkSpendable(coin: Coin, height: number, params: ChainParams, key: string): void {
   const e = spendRuleBroken(coin, height, params, key)
@@ -242,10 +263,36 @@ export function spendRuleBroken(coin: Coin, height: number, params: ChainParams,
   if (lock.kind === 'task-fee' && height >= lock.revokeBefore) {
     return ledgerError('LOCKED', `task fee ${key} could be revoked below height ${lock.revokeBefore}, not at ${height}`, { outpoint: key, height })
   }
-  if (lock.kind === 'stake' && height < lock.expiry) {
-    return ledgerError('LOCKED', `stake ${key} is locked until height ${lock.expiry}, not ${height}`, { outpoint: key, height })
+  if ((lock.kind === 'stake' || lock.kind === 'joined') && height < lock.expiry) {
+    return ledgerError('LOCKED', `${lock.kind === 'stake' ? 'stake' : 'joined stake'} ${key} is locked until height ${lock.expiry}, not ${height}`, { outpoint: key, height })
   }
   return undefined
+}
+
+/**
+ * Rules of a JOIN_TASK (paper 003 Appendix A.1; checkTx made it one input, one output) in a block
+ * at `height`, LEDGER_BAD_JOIN: its input is a ticket (a 'stake' coin) that is live there, at
+ * least params.tickets.maturity blocks after the block that bought it and before its expiry; its
+ * output pays the ticket's owner and carries the ticket's role, preferences, expiry and purchase
+ * height. What it stakes is the ticket's amount less the transaction fee. Which task, and whether
+ * the VRF proof selects the ticket, is for selection (tickets.ts) to judge, not consensus: a join
+ * that selection refuses is returned by the task's charge, or by its expiry.
+ */
+function checkJoin(tx: TransferTx, coin: Coin, height: number, params: ChainParams, key: string, txIndex: number): void {
+  const bad = (why: string): never => { throw ledgerError('BAD_JOIN', `JOIN_TASK spending ${key}: ${why}`, { outpoint: key, tx: txIndex }) }
+  const stake = coin.lock
+  if (stake.kind !== 'stake') return bad(`a ${stake.kind} coin is not a ticket`)
+  const live = coin.height + (params.tickets?.maturity ?? 0)
+  if (height < live) bad(`the ticket bought at height ${coin.height} may join from height ${live}, not ${height}`)
+  if (height >= stake.expiry) bad(`the ticket expired at height ${stake.expiry}`)
+  const out = tx.outputs[0]!
+  const joined = out.lock
+  if (joined.kind !== 'joined') return bad('its output is not a joined stake')
+  if (!bytesEqual(out.recipient, coin.recipient)) bad('the joined stake pays someone other than the ticket\'s owner')
+  if (joined.role !== stake.role || joined.expiry !== stake.expiry || joined.purchaseHeight !== coin.height ||
+    joined.preferences.length !== stake.preferences.length || joined.preferences.some((p, i) => p !== stake.preferences[i])) {
+    bad('the joined stake does not carry the ticket\'s role, preferences, expiry and purchase height')
+  }
 }
 
 /** One Ed25519 check: transaction `tx` (index in its block), input `input` (or, for a charge, approval `approval`). */
@@ -278,6 +325,7 @@ export function planTransfer(
   const sigChecks: SigCheck[] = []
   const message = txSigHash(tx)
   let inputs = 0n
+  const join = tx.charge === undefined && isJoin(tx)
   for (const [n, input] of tx.inputs.entries()) {
     const key = outpointKey(input.prevout)
     const coin = lookup(key)
@@ -291,7 +339,8 @@ export function planTransfer(
       checkChargedCoin(coin, tx.charge.taskHash, height, key, txIndex)
       continue
     }
-    checkSpendable(coin, height, params, key)
+    if (join) checkJoin(tx, coin, height, params, key, txIndex)
+    else checkSpendable(coin, height, params, key)
     // the same key signing the same message gives the same signature bytes: check it once
     const dup = sigChecks.some((c) => bytesEqual(c.publicKey, coin.recipient) && bytesEqual(c.signature, input.signature))
     if (!dup) sigChecks.push({ publicKey: coin.recipient, message, signature: input.signature, tx: txIndex, input: n })
@@ -309,11 +358,15 @@ export function planTransfer(
   return { hash, fee: inputs - outputs, spent, created: createdCoins(tx, hash, height), sigChecks }
 }
 
-/** A charge spends committed fees of its own task only: 'task-fee' coins of charge.taskHash whose revocable window has closed. */
+/**
+ * A charge spends its own task's coins only: committed fees ('task-fee' coins of charge.taskHash
+ * whose revocable window has closed) and the stakes that joined it ('joined' coins of charge.taskHash).
+ */
 function checkChargedCoin(coin: Coin, taskHash: Uint8Array, height: number, key: string, txIndex: number): void {
   const lock = coin.lock
+  if (lock.kind === 'joined' && bytesEqual(lock.taskHash, taskHash)) return
   if (lock.kind !== 'task-fee' || !bytesEqual(lock.taskHash, taskHash)) {
-    throw ledgerError('BAD_CHARGE', `a charge for task ${toHex(taskHash)} spends ${key}, which is not that task's fee`, { outpoint: key, tx: txIndex })
+    throw ledgerError('BAD_CHARGE', `a charge for task ${toHex(taskHash)} spends ${key}, which is neither that task's fee nor a stake that joined it`, { outpoint: key, tx: txIndex })
   }
   if (height < lock.revokeBefore) {
     throw ledgerError('LOCKED', `task fee ${key} is still revocable below height ${lock.revokeBefore}; a charge may spend it from there, not at ${height}`,

@@ -163,6 +163,29 @@ export class Wallet {
   }
 
   /**
+   * JOIN_TASK: moves this key's ticket at `ticket` to task `taskHash` with the ticket's VRF proof
+   * `pi` by `vrfPublicKey` over (hash_TDB || role) (protocol selection.ts proveSelection). The
+   * transaction fee comes off the stake; the joined stake carries the ticket's role, preferences,
+   * expiry and purchase height (utxo.ts checkJoin).
+   */
+  async joinTask(
+    source: WalletSource, ticket: OutPoint, taskHash: Uint8Array, vrf: { vrfPublicKey: Uint8Array; pi: Uint8Array }, feeRate = DEFAULT_MEMPOOL_POLICY.minFeeRate,
+  ): Promise<TransferTx> {
+    const key = outpointKey(ticket)
+    const own = (await source.coinsOf(this.publicKey)).find((c) => outpointKey(c.outpoint) === key)
+    if (own === undefined || own.coin.lock.kind !== 'stake') throw ledgerError('MISSING_INPUT', `no ticket of this wallet at ${key}`, { outpoint: key })
+    const { role, preferences, expiry } = own.coin.lock
+    const lock: OutputLock = { kind: 'joined', taskHash, role, preferences, expiry, purchaseHeight: own.coin.height, ...vrf }
+    const fee = feeRate * BigInt(transferSize(1, [{ amount: 0n, recipient: this.publicKey, lock }]))
+    if (own.coin.amount <= fee) throw ledgerError('INSUFFICIENT_FUNDS', `the ticket's stake ${own.coin.amount} does not cover the fee ${fee}`)
+    const tx: TransferTx = {
+      type: 'transfer', inputs: [{ prevout: ticket, signature: new Uint8Array(SIGNATURE_SIZE) }],
+      outputs: [{ amount: own.coin.amount - fee, recipient: this.publicKey, lock }],
+    }
+    return signTransfer(tx, [this.keys.secretKey])
+  }
+
+  /**
    * REVOKE_TASK: spends this key's task fee at `outpoint` back to this key
    * (minus the fee); valid only in a block below the lock's revokeBefore.
    */

@@ -246,9 +246,12 @@ function randomCharge(prng: Prng): { input: ChargeInput; params: ChargeParams } 
   const outcome = prng.pick(['completed', 'completed', 'not-run', 'malformed'] as const)
   const workers = [...miners, ...supervisors].map((w) => w.key)
   const reporters = outcome === 'malformed' ? workers.filter(() => prng.bool()) : undefined
+  // joined but not selected: a key of their own, or a miner's (one seat per key), sometimes twice
+  const unselected = Array.from({ length: prng.int(4) }, () => ({ key: miners.length > 0 && prng.bool() ? prng.pick(miners).key : prng.bytes(32), stake: amount() }))
+  if (unselected.length > 0 && prng.bool()) unselected.push({ ...unselected[0]! })
   const input: ChargeInput = {
     client: prng.bytes(32), fee: amount(), outcome: outcome === 'malformed' && reporters!.length === 0 ? 'not-run' : outcome,
-    testSetVerdict: prng.int(4) === 0 ? 'mismatch' : 'match', miners, supervisors, evaluators, reporters,
+    testSetVerdict: prng.int(4) === 0 ? 'mismatch' : 'match', miners, supervisors, evaluators, reporters, unselected,
   }
   return { input, params }
 }
@@ -277,7 +280,7 @@ describe('finalisation: CHARGE_FOR_TASK', () => {
     for (let i = 0; i < 3_000; i++) {
       const { input, params } = randomCharge(prng)
       const out = computeCharge(input, params)
-      const stakes = [...input.miners, ...input.supervisors, ...input.evaluators].reduce((a, p) => a + p.stake, 0n)
+      const stakes = [...input.miners, ...input.supervisors, ...input.evaluators, ...input.unselected!].reduce((a, p) => a + p.stake, 0n)
       assert.equal(sumPayouts(out), input.fee + stakes, `case ${i}`)
       for (const p of out) assert.ok(p.amount > 0n, 'no zero payouts')
       // the fee part and the stake part reconcile separately
@@ -299,14 +302,14 @@ describe('finalisation: CHARGE_FOR_TASK', () => {
         const pen = p.status === 'cheat' ? p.stake : p.status === 'offline' ? (p.stake * BigInt(params.offlinePenaltyBps)) / 10_000n : 0n
         captured += pen
       }
-      // stake returns, summed per key (a key may hold several roles)
-      const keys = new Map<string, Uint8Array>(all.map((p) => [toHex(p.key), p.key]))
+      // stake returns, summed per key (a key may hold several roles, and unselected stakes come back whole)
+      const keys = new Map<string, Uint8Array>([...all, ...input.unselected!].map((p) => [toHex(p.key), p.key]))
       for (const [id, key] of keys) {
         const want = all.filter((p) => toHex(p.key) === id).reduce((a, p) => {
           if (p.status === 'cheat') return a
           if (p.status === 'offline') return a + p.stake - (p.stake * BigInt(params.offlinePenaltyBps)) / 10_000n
           return a + p.stake
-        }, 0n)
+        }, 0n) + input.unselected!.filter((u) => toHex(u.key) === id).reduce((a, u) => a + u.stake, 0n)
         assert.equal(to(key, 'stake-return'), want)
       }
       assert.equal(sumOf(out, (p) => p.reason === 'stake-redistribution'), captured)
@@ -356,7 +359,7 @@ describe('finalisation: CHARGE_FOR_TASK', () => {
       const { input, params } = randomCharge(prng)
       const flipped: ChargeInput = {
         ...input, miners: [...input.miners].reverse(), supervisors: [...input.supervisors].reverse(),
-        evaluators: [...input.evaluators].reverse(), reporters: input.reporters && [...input.reporters].reverse(),
+        evaluators: [...input.evaluators].reverse(), reporters: input.reporters && [...input.reporters].reverse(), unselected: [...input.unselected!].reverse(),
       }
       assert.deepEqual(computeCharge(flipped, params), computeCharge(input, params))
     }

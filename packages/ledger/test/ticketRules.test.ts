@@ -11,7 +11,7 @@ import { NOW, PARAMS, keyPair, minedOn, pay, transfer } from './fixtures.js'
  */
 const A = keyPair(1)
 const PRICE = 100n
-const TICKETS: ChainParams = { ...PARAMS, networkName: 'pouw-test-tickets', tickets: { price: PRICE, maxPerBlock: 3 } }
+const TICKETS: ChainParams = { ...PARAMS, networkName: 'pouw-test-tickets', tickets: { price: PRICE, maxPerBlock: 3, maturity: 2 } }
 const ticket = (amount = PRICE): TransferOutput => ({ amount, recipient: A.publicKey, lock: { kind: 'stake', role: 0, preferences: [1], expiry: 1_000 } })
 
 async function setup(): Promise<{ chain: Chain; pool: Mempool; coins: OutPoint[] }> {

@@ -2,6 +2,7 @@ import { Reader, Writer } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
 import { SELECTION_ROLES } from './selection.js'
+import { VRF_PROOF_SIZE } from './vrf.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
 
 /**
@@ -28,7 +29,11 @@ import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
  *   it) only in a block below `revokeBefore`; after that it is locked to the
  *   task (paying it out, CHARGE_FOR_TASK, is a later issue);
  * - 'stake' (2), BUY_TICKETS: a ticket for a role with task preferences;
- *   the owner (the recipient) may spend it from height `expiry` on.
+ *   the owner (the recipient) may spend it from height `expiry` on;
+ * - 'joined' (3), JOIN_TASK: a live ticket's stake, moved to a task with
+ *   the ticket's VRF proof over (hash_TDB || role); selection reads the
+ *   task's joined coins from the chain, and CHARGE_FOR_TASK returns (or
+ *   captures) them. The owner may take it back from height `expiry` on.
  * The lock rules themselves are consensus rules of @pouw/ledger (utxo.ts).
  */
 export const TX_VERSION = 1
@@ -44,9 +49,9 @@ export const MAX_INPUTS = 256
 /** at most this many entries in a stake lock's preferences vector */
 export const MAX_PREFERENCES = 32
 
-export const LOCK_KINDS = { pubkey: 0, 'task-fee': 1, stake: 2 } as const
+export const LOCK_KINDS = { pubkey: 0, 'task-fee': 1, stake: 2, joined: 3 } as const
 export type LockKind = keyof typeof LOCK_KINDS
-const LOCK_BY_CODE: readonly LockKind[] = ['pubkey', 'task-fee', 'stake']
+const LOCK_BY_CODE: readonly LockKind[] = ['pubkey', 'task-fee', 'stake', 'joined']
 
 /** A coinbase output: always spendable by `recipient` (an Ed25519 public key). */
 export interface TxOutput { amount: bigint; recipient: Uint8Array }
@@ -57,6 +62,15 @@ export type OutputLock =
   | { kind: 'task-fee'; taskHash: Uint8Array; revokeBefore: number }
   /** BUY_TICKETS: `role` index into SELECTION_ROLES (miner, supervisor, evaluator, verifier), `preferences` u16 weights, spendable from height `expiry` (u32) */
   | { kind: 'stake'; role: number; preferences: number[]; expiry: number }
+  /**
+   * JOIN_TASK: the stake of the ticket bought at height `purchaseHeight` (role, preferences and
+   * expiry carried over from it), joined to task `taskHash` with `pi`, the VRF proof (80 bytes) by
+   * `vrfPublicKey` over (hash_TDB || role)
+   */
+  | {
+    kind: 'joined'; taskHash: Uint8Array; role: number; preferences: number[]; expiry: number; purchaseHeight: number
+    vrfPublicKey: Uint8Array; pi: Uint8Array
+  }
 
 /** A transfer output: `recipient` owns it, `lock` adds conditions on when and how it may be spent. */
 export interface TransferOutput extends TxOutput { lock: OutputLock }
@@ -105,10 +119,30 @@ function writeLock(w: Writer, o: TransferOutput): void {
       w.fixed(lock.taskHash, 32).u32(lock.revokeBefore)
       return
     case 'stake':
-      if (lock.preferences.length > MAX_PREFERENCES) throw new Error(`internal: ${lock.preferences.length} preferences, at most ${MAX_PREFERENCES}`)
-      w.u8(lock.role).u32(lock.expiry).u8(lock.preferences.length)
-      for (const p of lock.preferences) w.u16(p)
+      writeTicket(w, lock)
+      return
+    case 'joined':
+      w.fixed(lock.taskHash, 32)
+      writeTicket(w, lock)
+      w.u32(lock.purchaseHeight).fixed(lock.vrfPublicKey, PUBLIC_KEY_SIZE).fixed(lock.pi, VRF_PROOF_SIZE)
   }
+}
+
+/** role, expiry and preferences: a stake lock's body, and the part of a joined lock it carries over */
+function writeTicket(w: Writer, lock: { role: number; expiry: number; preferences: readonly number[] }): void {
+  if (lock.preferences.length > MAX_PREFERENCES) throw new Error(`internal: ${lock.preferences.length} preferences, at most ${MAX_PREFERENCES}`)
+  w.u8(lock.role).u32(lock.expiry).u8(lock.preferences.length)
+  for (const p of lock.preferences) w.u16(p)
+}
+
+function readTicket(r: Reader): { role: number; expiry: number; preferences: number[] } {
+  const role = r.u8('role')
+  if (role >= SELECTION_ROLES.length) throw protocolError('BAD_VALUE', `stake role ${role} unknown, expected < ${SELECTION_ROLES.length}`)
+  const expiry = r.u32('expiry')
+  const n = r.count(MAX_PREFERENCES, 'preferences', 1)
+  const preferences: number[] = []
+  for (let i = 0; i < n; i++) preferences.push(r.u16('preference'))
+  return { role, expiry, preferences }
 }
 
 function readOutput(r: Reader): TransferOutput {
@@ -122,14 +156,15 @@ function readOutput(r: Reader): TransferOutput {
       return { amount, recipient, lock: { kind } }
     case 'task-fee':
       return { amount, recipient, lock: { kind, taskHash: r.bytes(32, 'task hash'), revokeBefore: r.u32('revokeBefore') } }
-    case 'stake': {
-      const role = r.u8('role')
-      if (role >= SELECTION_ROLES.length) throw protocolError('BAD_VALUE', `stake role ${role} unknown, expected < ${SELECTION_ROLES.length}`)
-      const expiry = r.u32('expiry')
-      const n = r.count(MAX_PREFERENCES, 'preferences', 1)
-      const preferences: number[] = []
-      for (let i = 0; i < n; i++) preferences.push(r.u16('preference'))
-      return { amount, recipient, lock: { kind, role, preferences, expiry } }
+    case 'stake':
+      return { amount, recipient, lock: { kind, ...readTicket(r) } }
+    case 'joined': {
+      const taskHash = r.bytes(32, 'task hash')
+      const ticket = readTicket(r)
+      return {
+        amount, recipient,
+        lock: { kind, taskHash, ...ticket, purchaseHeight: r.u32('purchase height'), vrfPublicKey: r.bytes(PUBLIC_KEY_SIZE, 'VRF key'), pi: r.bytes(VRF_PROOF_SIZE, 'VRF proof') },
+      }
     }
   }
 }

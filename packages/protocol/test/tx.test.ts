@@ -38,6 +38,15 @@ describe('transfer encoding', () => {
     assert.deepEqual(txFromBytes(bytes), TRANSFER)
     assert.equal(txSize(TRANSFER), bytes.length)
     for (const o of OUTPUTS) assert.deepEqual(transferOutputFromBytes(transferOutputToBytes(o)), o)
+    // JOIN_TASK's output: task hash | the stake body | purchase height | VRF key | proof
+    const joined: TransferOutput = {
+      amount: 9n, recipient: ALICE.publicKey,
+      lock: { kind: 'joined', taskHash: TASK, role: 0, preferences: [3], expiry: 900, purchaseHeight: 12, vrfPublicKey: BOB.publicKey, pi: new Uint8Array(80).fill(4) },
+    }
+    const jb = transferOutputToBytes(joined)
+    assert.deepEqual(transferOutputFromBytes(jb), joined)
+    assert.equal(jb.length, 8 + 1 + 32 + 32 + (1 + 4 + 1 + 2) + 4 + 32 + 80)
+    assert.throws(() => transferOutputFromBytes(jb.subarray(0, jb.length - 1)), { code: 'PROTOCOL_TRUNCATED' })
     assert.equal(transferOutputToBytes(OUTPUTS[0]!).length, PUBKEY_OUTPUT_SIZE)
   })
 
@@ -79,7 +88,7 @@ describe('transfer encoding', () => {
     const v = txToBytes(TRANSFER)
     throwsCode(() => txFromBytes(patch(v, 2, [3])), 'PROTOCOL_BAD_TYPE', 'type 3')
     throwsCode(() => txFromBytes(patch(v, 2, [2])), 'PROTOCOL_TRUNCATED', 'a transfer read as a charge lacks its task hash')
-    throwsCode(() => txFromBytes(patch(v, OUT0 + 8, [3])), 'PROTOCOL_BAD_TYPE', 'lock kind 3')
+    throwsCode(() => txFromBytes(patch(v, OUT0 + 8, [4])), 'PROTOCOL_BAD_TYPE', 'lock kind 4')
     throwsCode(() => txFromBytes(patch(v, OUT0 + 8, [255])), 'PROTOCOL_BAD_TYPE', 'lock kind 255')
     const stakeAt = OUT0 + 41 + 77
     throwsCode(() => txFromBytes(patch(v, stakeAt + 41, [4])), 'PROTOCOL_BAD_VALUE', 'stake role 4')

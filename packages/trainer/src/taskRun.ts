@@ -1,6 +1,6 @@
 import {
-  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, VRF_PROOF_SIZE, Writer, concatBytes, float32Bytes, float32FromBytes, parameterCount, signAsync, taggedHash, verify,
-  type OutPoint, type TaskSpec,
+  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, Writer, concatBytes, float32Bytes, float32FromBytes, parameterCount, signAsync, taggedHash, verify,
+  type TaskSpec,
 } from '@pouw/protocol'
 import { loadBatch } from './batches.js'
 import type { GradientEngine } from './engine.js'
@@ -12,60 +12,14 @@ import { dataPrepError } from './data/index.js'
  * A client task's run, the parts a miner, a supervisor and an evaluator share
  * (paper 003 §4.1, §4.4):
  *
- *   TaskApplication    JOIN_TASK: a live miner ticket applies with its VRF proof
+ * (JOIN_TASK, a live miner ticket joining with its VRF proof, is a transaction:
+ * ledger utxo.ts and Wallet.joinTask.)
+ *
  *   trainTask          a selected miner trains the task's model on D(tr)
  *   FinalModel         the miner's final parameters, signed, for the evaluators
  *   testScore          an evaluator's score of a final model on the test split
  *   layersModel        the model in TensorFlow.js's layers format (tf.loadLayersModel)
  */
-
-// ---- JOIN_TASK ----
-
-/**
- * A miner ticket's application for a task: the stake output that is the
- * ticket, the VRF key its proof is under and the proof over (hash_TDB ||
- * role), signed by the ticket's owner (the stake output's recipient), which
- * binds the VRF key to the ticket.
- */
-export interface TaskApplication {
-  taskHash: Uint8Array
-  ticket: OutPoint
-  vrfPublicKey: Uint8Array
-  pi: Uint8Array
-  /** Ed25519 by the ticket's owner over applicationSigHash */
-  signature: Uint8Array
-}
-
-function applicationBody(a: Omit<TaskApplication, 'signature'>): Uint8Array {
-  return new Writer().fixed(a.taskHash, 32).fixed(a.ticket.txHash, 32).u32(a.ticket.index).fixed(a.vrfPublicKey, PUBLIC_KEY_SIZE).fixed(a.pi, VRF_PROOF_SIZE).finish()
-}
-
-export function applicationSigHash(a: Omit<TaskApplication, 'signature'>): Uint8Array {
-  return taggedHash(TAGS.taskApplication, applicationBody(a))
-}
-
-export async function signApplication(a: Omit<TaskApplication, 'signature'>, ownerSecretKey: Uint8Array): Promise<TaskApplication> {
-  return { ...a, signature: await signAsync(ownerSecretKey, applicationSigHash(a)) }
-}
-
-export function applicationToBytes(a: TaskApplication): Uint8Array {
-  return concatBytes(applicationBody(a), a.signature)
-}
-
-export function applicationFromBytes(bytes: Uint8Array): TaskApplication {
-  const r = new Reader(bytes, 'task application')
-  const a = {
-    taskHash: r.bytes(32, 'task hash'), ticket: { txHash: r.bytes(32, 'ticket txHash'), index: r.u32('ticket index') },
-    vrfPublicKey: r.bytes(PUBLIC_KEY_SIZE, 'VRF key'), pi: r.bytes(VRF_PROOF_SIZE, 'VRF proof'), signature: r.bytes(SIGNATURE_SIZE, 'signature'),
-  }
-  r.end()
-  return a
-}
-
-/** Does the application's signature verify under `owner` (the ticket's recipient)? */
-export function verifyApplication(a: TaskApplication, owner: Uint8Array): Promise<boolean> {
-  return verify(owner, applicationSigHash(a), a.signature)
-}
 
 // ---- training ----
 

@@ -19,12 +19,12 @@ function doing(t: ClientTaskView): string {
   }
   if (t.selected === false) return 'not selected'
   if (t.selected === true) return 'selected'
-  return t.applied !== null ? 'applied: waiting for the selection' : t.phase === 'joining' ? 'no live miner ticket to apply with' : t.phase
+  return t.applied !== null ? 'joined: waiting for the selection' : t.phase === 'joining' ? 'not joined: no live miner ticket, or too late in the window' : t.phase
 }
 
 /**
  * The client tasks this tab follows (taskMiner.ts): for each paid task, whether this wallet's
- * ticket applied, was selected, trained and was paid.
+ * ticket joined, was selected, trained and was paid.
  */
 export function ClientTasksPanel({ miner }: { miner: TaskMinerView }) {
   return (

@@ -95,8 +95,9 @@ function Tickets({ wallet, buyTicket }: { wallet: WalletView; buyTicket(amount: 
       {wallet.tickets.length === 0 ? <p className="muted" data-testid="tickets-none">none: buy one to be selected for client tasks</p> : (
         <ul className="ticket-list" data-testid="tickets">
           {wallet.tickets.map((t) => (
-            <li key={t.outpoint} className="mono" data-testid="ticket" data-outpoint={t.outpoint} data-live={String(t.expiry > height)}>
-              {formatCoins(t.amount)} staked at height {t.height}, {t.expiry > height ? `until height ${t.expiry}` : 'expired: the stake is spendable again'}
+            <li key={t.outpoint} className="mono" data-testid="ticket" data-outpoint={t.outpoint} data-live={String(t.expiry > height)} data-joined={t.joined ?? ''}>
+              {formatCoins(t.amount)} staked at height {t.height}, {t.joined !== null ? `joined task ${shortHex(t.joined, 8)}: back with its charge, or at height ${t.expiry}`
+                : t.expiry > height ? `until height ${t.expiry}` : 'expired: the stake is spendable again'}
             </li>
           ))}
         </ul>

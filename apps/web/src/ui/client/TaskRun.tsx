@@ -33,7 +33,7 @@ async function checkModel(modelUrl: string, spec: TaskSpec, dataset: Dataset, de
 
 /**
  * A paid task's run as the relay reports it (GET /api/task/run): the definition block, the miners'
- * applications and selection, their models, the evaluators' commit, reveal and approval, the charge
+ * joins and selection, their models, the evaluators' commit, reveal and approval, the charge
  * that splits the fee; then the best model to download and check.
  */
 export function TaskRun({ task, spec, dataset, client }: { task: string; spec: TaskSpec; dataset: Dataset; client: string | null }) {
@@ -65,10 +65,10 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
       <p>Run: <span className="badge" data-testid="run-phase" data-phase={run.phase}>{run.phase}</span></p>
       <ol className="run-steps">
         <li data-done={String(run.definitionBlock !== null)}>
-          Definition block: {run.definitionBlock === null ? 'waiting for the fee to be committed' : `height ${run.definitionBlock.height}, applications until ${run.joinUntil}`}
+          Definition block: {run.definitionBlock === null ? 'waiting for the fee to be committed' : `height ${run.definitionBlock.height}, tickets join in blocks up to ${run.joinUntil}`}
         </li>
         <li data-done={String(sel !== null)}>
-          Miners: {run.applications.length} applied
+          Miners: {run.joins.length} joined
           {sel === null ? '' : sel.outcome === 'not-run' ? ', too few to run: the fee goes back' : `, ${sel.miners.length} selected (${sel.miners.map((m) => shortHex(m.key, 4)).join(', ')})`}
         </li>
         <li data-done={String(sel !== null && run.models.length >= sel.miners.length)}>Final models: {run.models.length} of {sel?.miners.length ?? '—'}</li>
