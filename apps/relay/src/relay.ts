@@ -142,8 +142,12 @@ export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_M
   const name = `pouw-local${coinbaseMaturity === COINBASE_MATURITY ? '' : `-m${coinbaseMaturity}`}${blockSeconds === BLOCK_SECONDS ? '' : `-t${blockSeconds}`}`
   return {
     networkName: name, genesisTime: 1_763_769_600, bits, subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators,
-    // a ticket (stake output) costs at least the testnet's ticket price; at most 50 per block (paper 003 §3.3)
-    tickets: { price: TICKET_PARAMS.minPrice, maxPerBlock: TICKET_PARAMS.maxTicketsPerBlock, maturity: TICKET_PARAMS.maturity },
+    // a ticket (stake output) costs at least the ticket price: 0.01 coin, adjusted every 144 blocks toward a pool of 256
+    // tickets (Decred's rule, up to 100 coins); at most 50 per block (paper 003 §3.3)
+    tickets: {
+      price: TICKET_PARAMS.minPrice, maxPerBlock: TICKET_PARAMS.maxTicketsPerBlock, maturity: TICKET_PARAMS.maturity,
+      adjust: { window: TICKET_PARAMS.priceWindow, targetPoolSize: TICKET_PARAMS.targetPoolSize, maxPrice: TICKET_PARAMS.maxPrice },
+    },
     difficulty: { targetSpacing: blockSeconds, halfLife: 20 * blockSeconds, maxSolveDeviation: 5 * blockSeconds, powLimitBits: bits },
   }
 }
@@ -676,6 +680,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             difficulty: params.difficulty,
             genesisTime: params.genesisTime, bits: params.bits, maxFutureSeconds: params.maxFutureSeconds, coinbaseMaturity: coinbaseMaturity(params),
             evaluators: evaluators.map(toHex),
+            // BUY_TICKETS: the price a ticket in the next block stakes at least (Decred's adjustment, every `adjust.window` blocks)
+            tickets: {
+              price: chain.ticketPrice()?.toString() ?? null, minPrice: params.tickets?.price.toString() ?? null, maxPerBlock: params.tickets?.maxPerBlock ?? null,
+              adjust: params.tickets?.adjust === undefined ? null : { ...params.tickets.adjust, maxPrice: params.tickets.adjust.maxPrice.toString() },
+            },
           },
           // how client tasks run here: the miner tickets they select from, the join and training windows
           taskRuns: TASK_RUN_RULES,

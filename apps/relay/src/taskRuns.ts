@@ -72,8 +72,11 @@ export const TRAIN_BLOCKS = 200
 export const CHARGE_BLOCKS = 100
 /** how long an evaluator waits for the others' commitments before it reveals anyway */
 export const REVEAL_WAIT_MS = 30_000
-/** the testnet's miner tickets: live one block after purchase, at least this stake */
-export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 1_000_000n }
+/**
+ * the testnet's tickets: live one block after purchase, at least 0.01 coin; the price adjusts every 144 blocks
+ * (the paper's window) toward a pool of 256 tickets (the paper's 40,960 is for a network of many volunteers), up to 100 coins
+ */
+export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 1_000_000n, targetPoolSize: 256, maxPrice: 10_000_000_000n }
 /** a client task's preference vector (its hardware needs are not in the definition yet): any ticket compares fully */
 export const TASK_PREFERENCES = [1]
 const MINER_ROLE = SELECTION_ROLES.indexOf('miner')

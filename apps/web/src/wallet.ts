@@ -106,6 +106,7 @@ export function formatCoins(units: bigint): string {
 /** GET /api/status's chain parameters: what a WalletSource needs to judge maturity and locks. */
 interface StatusChain {
   network: string; genesisTime: number; bits: number; subsidy: string; maxFutureSeconds: number; coinbaseMaturity: number
+  tickets?: { price: string | null }
 }
 
 function paramsOf(c: StatusChain): ChainParams {
@@ -133,6 +134,8 @@ export interface WalletHandle {
 /** GET /api/status `taskRuns`: how this relay runs client tasks (apps/relay taskRuns.ts TASK_RUN_RULES). */
 export interface TaskRunRules {
   ticketRole: number; ticketMinPrice: string; ticketMaturity: number; preferences: number[]; joinBlocks: number; trainBlocks: number; chargeBlocks: number
+  /** the price a ticket bought now stakes at least (GET /api/status chain.tickets.price: Decred's adjustment moves it) */
+  ticketPrice?: string
 }
 
 export function useWallet(): WalletHandle {
@@ -181,7 +184,8 @@ export function useWallet(): WalletHandle {
     if (k === null) throw new Error('the wallet key is not loaded yet')
     const [status, w] = await Promise.all([getJson<{ chain: StatusChain; taskRuns?: TaskRunRules }>('/api/status'), refresh()])
     if (w === null) throw new Error('the wallet key is not loaded yet')
-    const tx = await build(new Wallet(k), walletSourceFromJson(w, paramsOf(status.chain)), status.taskRuns)
+    const rules = status.taskRuns === undefined ? undefined : { ...status.taskRuns, ticketPrice: status.chain.tickets?.price ?? undefined }
+    const tx = await build(new Wallet(k), walletSourceFromJson(w, paramsOf(status.chain)), rules)
     const body = await postBytes<{ tx?: string; fee?: string }>('/api/tx', txToBytes(tx))
     void refresh().catch(() => {})
     return { tx: toHex(txHash(tx)), fee: BigInt(body.fee ?? '0') }
@@ -200,7 +204,8 @@ export function useWallet(): WalletHandle {
     if (!Number.isInteger(blocks) || blocks < 1 || blocks > 1_000_000) throw new Error('a ticket is valid for a whole number of blocks in [1, 1000000]')
     return (await submit(async (wallet, source, rules) => {
       if (rules === undefined) throw new Error('this relay runs no client tasks (its status has no taskRuns)')
-      if (amount < BigInt(rules.ticketMinPrice)) throw new Error(`a miner ticket stakes at least ${formatCoins(BigInt(rules.ticketMinPrice))} coins`)
+      const price = BigInt(rules.ticketPrice ?? rules.ticketMinPrice)
+      if (amount < price) throw new Error(`a miner ticket stakes at least the ticket price, ${formatCoins(price)} coins now`)
       const expiry = source.tip().height + 1 + blocks
       return wallet.buyTickets(source, amount, { role: rules.ticketRole, preferences: rules.preferences, expiry }, { exclude: source.pending })
     })).tx

@@ -4,7 +4,8 @@ import {
 } from '@pouw/protocol'
 import { chainEntryFromBytes, chainEntryToBytes, createChainEntry, type ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
-import { createGenesis, createGenesisEntry, nextBits, timingOf, type ChainParams } from './params.js'
+import { createGenesis, createGenesisEntry, nextBits, ticketPriceRule, timingOf, type ChainParams } from './params.js'
+import { computeTicketPrice } from './tickets.js'
 import type { BatchOp, KeyValueStore } from './store.js'
 import {
   coinFromBytes, coinToBytes, connectBlock, disconnectBlock, outpointFromKey, outpointKey, undoFromBytes, undoToBytes,
@@ -39,6 +40,12 @@ export const CHAIN_KEYS = {
   charge: (taskHex: string, txHex: string) => `chain/charge/${taskHex}/${txHex}`,
   /** present once the charge index covers the whole main chain (a store written before it is rebuilt) */
   chargeIndex: 'chain/charge-index',
+  /** the ticket price in force at each connected block (u64), with params.tickets; kept for side branches too: a block's hash fixes it */
+  price: (hashHex: string) => `chain/price/${hashHex}`,
+  /** the ticket pool (tickets live or immature, u32) after each connected block just below a price change */
+  pool: (hashHex: string) => `chain/pool/${hashHex}`,
+  /** present once the price records cover the whole main chain (a store written before them is rebuilt) */
+  priceIndex: 'chain/price-index',
 } as const
 
 /** Chain.chargeOf: where a task's fee was charged on the main chain. */
@@ -81,6 +88,16 @@ function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: 
     // a charge whose own transaction fee came off a stake (no fee to take it from) paid out no fee
     return [{ type: 'put', key, value: chargeRecordToBytes({ height, paid: paid < 0n ? 0n : paid }) }]
   })
+}
+
+/**
+ * Decred's pool size, "live + immature", after the block at `height`: the stake coins (tickets
+ * not joined to a task, not spent) that have not expired there.
+ */
+export function ticketPool(coins: Iterable<Coin>, height: number): number {
+  let n = 0
+  for (const c of coins) if (c.lock.kind === 'stake' && c.lock.expiry > height) n++
+  return n
 }
 
 /** Chain.supply(): the main chain's money, in base units. */
@@ -186,8 +203,11 @@ export class Chain {
         // the genesis coinbase pays nothing: the UTXO set starts empty
         { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash },
         { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) },
+        { type: 'put', key: CHAIN_KEYS.priceIndex, value: new Uint8Array([1]) },
       ])
-      return new Chain(store, params, genesisHash, entry, [entry])
+      const chain = new Chain(store, params, genesisHash, entry, [entry])
+      chain.nextPrice = await chain.priceAfter(entry, new Map())
+      return chain
     }
     if (!bytesEqual(stored, genesisHash)) {
       throw ledgerError('GENESIS_MISMATCH', `the store's genesis ${toHex(stored)} is not ${toHex(genesisHash)} of network ${params.networkName}`,
@@ -198,8 +218,10 @@ export class Chain {
     if (tip === undefined) throw ledgerError('STORE_CORRUPT', 'the store has a genesis but no tip entry')
     const chain = new Chain(store, params, genesisHash, tip, await entryWindow(store, tip))
     const best = await store.get(CHAIN_KEYS.utxoBest)
-    // a store written before the UTXO set (issue 2) or the charge index existed: build them from the main chain
-    if (best === undefined || !bytesEqual(best, tip.hash) || (await store.get(CHAIN_KEYS.chargeIndex)) === undefined) await chain.rebuildUtxo()
+    // a store written before the UTXO set (issue 2), the charge index or the price records existed: build them from the main chain
+    if (best === undefined || !bytesEqual(best, tip.hash) || (await store.get(CHAIN_KEYS.chargeIndex)) === undefined ||
+      (await store.get(CHAIN_KEYS.priceIndex)) === undefined) await chain.rebuildUtxo()
+    chain.nextPrice = await chain.priceAfter(tip, new Map())
     return chain
   }
 
@@ -214,16 +236,86 @@ export class Chain {
       for await (const [key] of this.store.iterate(prefix)) ops.push({ type: 'del', key })
     }
     const view = new Map<string, Coin>()
+    const pending = new Map<string, Uint8Array>()
+    let parent = await this.mustGetEntry(toHex(this.genesisHash))
     for (let h = 1; h <= this.tipEntry.height; h++) {
       const entry = await this.getByHeight(h)
       const block = entry === undefined ? undefined : await this.getBlock(entry.hashHex)
       if (entry === undefined || block === undefined) throw ledgerError('STORE_CORRUPT', `main-chain block at height ${h} is missing`)
-      const { undo } = await connectBlock(view, block.txs, h, this.params)
+      const ticketPrice = await this.priceAfter(parent, pending)
+      const { undo } = await connectBlock(view, block.txs, h, this.params, { ticketPrice })
       ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) }, ...chargeOps({ kind: 'put', undo }, block.txs, h))
+      await this.priceRecords(entry, ticketPrice, () => ticketPool(view.values(), h), pending)
+      parent = entry
     }
     for (const [key, coin] of view) ops.push(...coinPuts(key, coin))
-    ops.push({ type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash }, { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) })
+    for (const [key, value] of pending) ops.push({ type: 'put', key, value })
+    ops.push(
+      { type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash }, { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) },
+      { type: 'put', key: CHAIN_KEYS.priceIndex, value: new Uint8Array([1]) },
+    )
     await this.store.batch(ops)
+  }
+
+  // ---- the ticket price (params.tickets; Decred's stake difficulty with tickets.adjust) ----
+
+  /** the price for the block after the tip: what the mempool and the wallets use */
+  private nextPrice: bigint | undefined
+
+  /** The ticket price a block on the tip must meet; undefined without params.tickets (any stake). */
+  ticketPrice(): bigint | undefined {
+    return this.nextPrice
+  }
+
+  /** A per-block record: from this tip change's pending writes, else the store. */
+  private async record(key: string, pending: ReadonlyMap<string, Uint8Array>): Promise<Uint8Array | undefined> {
+    return pending.get(key) ?? (await this.store.get(key))
+  }
+
+  /** The price in force at a connected block (the genesis: the lowest). */
+  private async priceAt(entry: ChainEntry, pending: ReadonlyMap<string, Uint8Array>): Promise<bigint> {
+    const rules = this.params.tickets!
+    if (entry.height === 0) return rules.price
+    const bytes = await this.record(CHAIN_KEYS.price(entry.hashHex), pending)
+    if (bytes === undefined) throw ledgerError('STORE_CORRUPT', `the ticket price of block ${entry.hashHex} is missing`)
+    return corruptIfThrows(() => new Reader(bytes, 'ticket price').u64('price'), `ticket price ${entry.hashHex}`)
+  }
+
+  /** The pool after a connected block at a height just below a price change; 0 below the genesis. */
+  private async poolAt(entry: ChainEntry | undefined, pending: ReadonlyMap<string, Uint8Array>): Promise<number> {
+    if (entry === undefined) return 0
+    const bytes = await this.record(CHAIN_KEYS.pool(entry.hashHex), pending)
+    if (bytes === undefined) throw ledgerError('STORE_CORRUPT', `the ticket pool after block ${entry.hashHex} is missing`)
+    return corruptIfThrows(() => new Reader(bytes, 'ticket pool').u32('pool'), `ticket pool ${entry.hashHex}`)
+  }
+
+  /**
+   * Rule: the ticket price for the block after `parent`, on parent's branch (tickets.ts
+   * computeTicketPrice: it changes only at multiples of the window, from the pools after the
+   * blocks one and window + 1 below). Undefined without params.tickets.
+   */
+  private async priceAfter(parent: ChainEntry, pending: ReadonlyMap<string, Uint8Array>): Promise<bigint | undefined> {
+    const tickets = this.params.tickets
+    if (tickets === undefined) return undefined
+    const rule = ticketPriceRule(tickets)
+    const height = parent.height + 1
+    const currentPrice = await this.priceAt(parent, pending)
+    if (height < rule.priceWindow || height % rule.priceWindow !== 0) return computeTicketPrice({ height, currentPrice, prevPoolSize: 0, curPoolSize: 0 }, rule)
+    let back: ChainEntry | undefined = parent
+    for (let i = 0; i < rule.priceWindow && back !== undefined; i++) back = back.height === 0 ? undefined : await this.parentOf(back)
+    return computeTicketPrice({ height, currentPrice, curPoolSize: await this.poolAt(parent, pending), prevPoolSize: await this.poolAt(back, pending) }, rule)
+  }
+
+  /**
+   * The records a connected block leaves, into `pending` (the caller writes them with the tip
+   * change): its price, and the pool after it when a price change follows it (`pool` counts it
+   * then: a scan of the coins, once a window).
+   */
+  private async priceRecords(entry: ChainEntry, price: bigint | undefined, pool: () => number | Promise<number>, pending: Map<string, Uint8Array>): Promise<void> {
+    const tickets = this.params.tickets
+    if (price === undefined || tickets === undefined) return
+    pending.set(CHAIN_KEYS.price(entry.hashHex), new Writer().u64(price).finish())
+    if ((entry.height + 1) % ticketPriceRule(tickets).priceWindow === 0) pending.set(CHAIN_KEYS.pool(entry.hashHex), new Writer().u32(await pool()).finish())
   }
 
   tip(): ChainEntry {
@@ -448,6 +540,7 @@ export class Chain {
     await this.store.batch(ops)
     this.tipEntry = entry
     this.tipWindowEntries = extendWindow(window, entry)
+    this.nextPrice = await this.priceAfter(entry, new Map())
     return { status: disconnected.length === 0 ? 'extended' : 'reorg', entry, disconnected, connected }
   }
 
@@ -473,13 +566,19 @@ export class Chain {
       ops.push({ type: 'del', key: CHAIN_KEYS.undo(d.hashHex) })
       ops.push(...chargeOps({ kind: 'del' }, old.txs, d.height, hashes))
     }
+    const pending = new Map<string, Uint8Array>()
+    let parent = path.connected.length === 0 ? undefined : await this.parentOf(path.connected[0]!)
     for (const c of path.connected) {
       const last = c === path.connected[path.connected.length - 1]
       const b = last ? block : await this.mustGetBlock(c.hashHex)
       await view.load(b.txs.flatMap((tx) => tx.type === 'transfer' ? tx.inputs.map((i) => outpointKey(i.prevout)) : []))
-      const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined })
+      const ticketPrice = await this.priceAfter(parent!, pending)
+      const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined, ticketPrice })
       ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargeOps({ kind: 'put', undo }, b.txs, c.height, last ? txHashes : undefined))
+      await this.priceRecords(c, ticketPrice, () => view.ticketPool(c.height), pending)
+      parent = c
     }
+    for (const [key, value] of pending) ops.push({ type: 'put', key, value })
     return [...view.ops(), ...ops]
   }
 
@@ -557,6 +656,16 @@ class StoreCoinView implements UtxoView {
 
   delete(key: string): void {
     this.changes.set(key, null)
+  }
+
+  /** ticketPool over the store's coins with this view's changes: a scan of the whole set */
+  async ticketPool(height: number): Promise<number> {
+    let n = ticketPool([...this.changes.values()].filter((c): c is Coin => c !== null), height)
+    for await (const [k, bytes] of this.store.iterate(CHAIN_KEYS.utxoPrefix)) {
+      if (this.changes.has(k.slice(CHAIN_KEYS.utxoPrefix.length))) continue
+      n += ticketPool([corruptIfThrows(() => coinFromBytes(bytes), `coin ${k}`)], height)
+    }
+    return n
   }
 
   ops(): BatchOp[] {

@@ -11,6 +11,8 @@ export interface MempoolChain {
   tip(): ChainEntry
   utxo(outpoint: OutPoint): Promise<Coin | undefined>
   getBlock(hashHex: string): Promise<Block | undefined>
+  /** the ticket price for the block after the tip (Chain.ticketPrice); absent: the lowest, params.tickets.price */
+  ticketPrice?(): bigint | undefined
 }
 
 export interface MempoolEntry {
@@ -108,7 +110,8 @@ export class Mempool {
     const hashHex = toHex(hash)
     if (this.entries.has(hashHex)) throw ledgerError('MEMPOOL_DUPLICATE', `transaction ${hashHex} is already in the mempool`, { hash: hashHex })
     checkTx(tx)
-    const tickets = checkTicketPurchases([tx], this.chain.params) // a purchase no block may hold would wait forever
+    // a purchase no block may hold would wait forever
+    const tickets = checkTicketPurchases([tx], this.chain.params, this.chain.ticketPrice?.() ?? this.chain.params.tickets?.price)
     for (const i of tx.inputs) {
       const key = outpointKey(i.prevout)
       const other = this.spentBy.get(key)
@@ -148,6 +151,9 @@ export class Mempool {
       const parent = this.entries.get(toHex(i.prevout.txHash))
       if (parent !== undefined) validBelow = Math.min(validBelow, parent.validBelow)
     }
+    // a purchase, below the next height where the ticket price may change (it met the price in force until then)
+    const window = this.chain.params.tickets?.adjust?.window
+    if (tickets > 0 && window !== undefined) validBelow = Math.min(validBelow, (Math.floor(height / window) + 1) * window)
     const entry: MempoolEntry = {
       tx, hash, hashHex, size: bytes.length, fee: plan.fee, seq: this.seq++, spends: plan.spent.map(([k]) => k), validBelow, tickets,
     }

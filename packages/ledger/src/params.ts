@@ -2,6 +2,7 @@ import { BLOCK_VERSION, ZERO_HASH, bitsFromTarget, computeMerkleRoot, workFromBi
 import { createChainEntry, type ChainEntry } from './chainEntry.js'
 import { computeNextBits, type BlockTiming, type DifficultyParams } from './difficulty.js'
 import { ledgerError } from './errors.js'
+import { DEFAULT_TICKET_PARAMS, type TicketParams } from './tickets.js'
 
 /** Everything that makes one network's chain differ from another's. */
 export interface ChainParams {
@@ -32,10 +33,29 @@ export interface ChainParams {
    * BUY_TICKETS rules (paper 003 §3.3): each `stake` output is one ticket and stakes at least
    * `price` (LEDGER_BAD_TICKET_PURCHASE); a block buys at most `maxPerBlock` tickets
    * (LEDGER_TOO_MANY_TICKETS). A ticket may join a task (JOIN_TASK, utxo.ts) from `maturity`
-   * blocks after the block that bought it. A fixed price: Decred's adjustment (tickets.ts
-   * computeTicketPrice) is not wired. Absent: any stake amount, no cap, no maturity (unit tests).
+   * blocks after the block that bought it. With `adjust` the price moves as Decred's stake
+   * difficulty does (ticketPriceRule, Chain.ticketPrice), never below `price`; without it the
+   * price is `price`. Absent: any stake amount, no cap, no maturity (unit tests).
    */
-  tickets?: { price: bigint; maxPerBlock: number; maturity: number }
+  tickets?: { price: bigint; maxPerBlock: number; maturity: number; adjust?: TicketPriceAdjustment }
+}
+
+/**
+ * Decred's stake difficulty (DCP-0001, tickets.ts computeTicketPrice): at every height that is a
+ * multiple of `window` the price becomes current × cur² / (prev × targetPoolSize), clamped to
+ * [tickets.price, maxPrice], where cur and prev are the tickets live or immature (unspent stake
+ * outputs not yet expired) after the blocks at heights h - 1 and h - window - 1 of the same branch.
+ */
+export interface TicketPriceAdjustment { window: number; targetPoolSize: number; maxPrice: bigint }
+
+/** The tickets.ts parameters that computeTicketPrice reads, from a chain's ticket rules. */
+export function ticketPriceRule(tickets: NonNullable<ChainParams['tickets']>): TicketParams {
+  const a = tickets.adjust
+  return {
+    ...DEFAULT_TICKET_PARAMS, maturity: tickets.maturity, maxTicketsPerBlock: tickets.maxPerBlock, minPrice: tickets.price,
+    // without adjustment: a window no height reaches, so the price stays the minimum
+    priceWindow: a?.window ?? Number.MAX_SAFE_INTEGER, targetPoolSize: a?.targetPoolSize ?? 1, maxPrice: a?.maxPrice ?? tickets.price,
+  }
 }
 
 /**
@@ -47,9 +67,11 @@ export const COINBASE_MATURITY = 10
 
 /**
  * Rule (with params.tickets): every stake output of `txs` stakes at least the ticket price, and
- * there are at most maxPerBlock of them. Returns how many tickets they buy.
+ * there are at most maxPerBlock of them. Returns how many tickets they buy. `price` is the price in
+ * force at the block's height (Chain.ticketPrice); without it, the lowest price (what holds on any
+ * branch: the context-free check of checkBlockTxs, the full one comes with connectBlock).
  */
-export function checkTicketPurchases(txs: readonly Tx[], params: ChainParams): number {
+export function checkTicketPurchases(txs: readonly Tx[], params: ChainParams, price = params.tickets?.price): number {
   const rules = params.tickets
   let count = 0
   for (const tx of txs) {
@@ -57,8 +79,8 @@ export function checkTicketPurchases(txs: readonly Tx[], params: ChainParams): n
     for (const [n, o] of tx.outputs.entries()) {
       if (o.lock.kind !== 'stake') continue
       count++
-      if (rules !== undefined && o.amount < rules.price) {
-        throw ledgerError('BAD_TICKET_PURCHASE', `output ${n}: a ticket stakes ${o.amount}, the price is ${rules.price}`, { amount: String(o.amount), price: String(rules.price) })
+      if (price !== undefined && o.amount < price) {
+        throw ledgerError('BAD_TICKET_PURCHASE', `output ${n}: a ticket stakes ${o.amount}, the price is ${price}`, { amount: String(o.amount), price: String(price) })
       }
     }
   }

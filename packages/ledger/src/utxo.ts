@@ -5,7 +5,7 @@ import {
 } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
 import { agreementThreshold } from './finalisation.js'
-import { MAX_MONEY, coinbaseMaturity, type ChainParams } from './params.js'
+import { MAX_MONEY, checkTicketPurchases, coinbaseMaturity, type ChainParams } from './params.js'
 
 /**
  * The UTXO set and the consensus rules of transactions (paper 003 §3.2).
@@ -415,6 +415,8 @@ export interface ConnectOptions {
   verify?: VerifyFn
   /** txHash of each transaction, when the caller already has them (the Merkle root needs them too) */
   txHashes?: readonly Uint8Array[]
+  /** the ticket price in force at this height (Chain.ticketPrice): every stake output stakes at least that */
+  ticketPrice?: bigint
 }
 
 export interface ConnectResult { undo: BlockUndo; fees: bigint }
@@ -438,6 +440,7 @@ export async function connectBlock(view: UtxoView, txs: readonly Tx[], height: n
     return l === null ? undefined : l ?? view.get(key)
   }
   const spentHere = (key: string): boolean => local.get(key) === null
+  if (opts.ticketPrice !== undefined) checkTicketPurchases(txs, params, opts.ticketPrice)
   const undo: BlockUndo = { spent: [] }
   const createdHere = new Set<string>()
   const sigChecks: SigCheck[] = []
