@@ -8,7 +8,7 @@ import { createGenesis, createGenesisEntry, nextBits, ticketPriceRule, timingOf,
 import { computeTicketPrice } from './tickets.js'
 import type { BatchOp, KeyValueStore } from './store.js'
 import {
-  coinFromBytes, coinToBytes, connectBlock, disconnectBlock, outpointFromKey, outpointKey, undoFromBytes, undoToBytes,
+  coinFromBytes, coinToBytes, connectBlock, createdCoins, disconnectBlock, outpointFromKey, outpointKey, undoFromBytes, undoToBytes,
   type BlockUndo, type Coin, type UtxoView, type VerifyFn,
 } from './utxo.js'
 import { validateBlock } from './validate.js'
@@ -44,7 +44,10 @@ export const CHAIN_KEYS = {
   price: (hashHex: string) => `chain/price/${hashHex}`,
   /** the ticket pool (tickets live or immature, u32) after each connected block just below a price change */
   pool: (hashHex: string) => `chain/pool/${hashHex}`,
-  /** present once the price records cover the whole main chain (a store written before them is rebuilt) */
+  /**
+   * present once the price records cover the whole main chain, holding the ticket rules they were
+   * computed with (priceRulesKey): a store written before them, or under other rules, is rebuilt
+   */
   priceIndex: 'chain/price-index',
 } as const
 
@@ -76,6 +79,10 @@ function chargeRecordFromBytes(tx: string, bytes: Uint8Array): ChargeRecord {
  */
 function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: readonly Tx[], height: number, hashes?: readonly Uint8Array[]): BatchOp[] {
   const spent = op.kind === 'put' ? new Map(op.undo.spent) : undefined
+  if (spent !== undefined && txs.some((tx) => tx.type === 'transfer' && tx.charge !== undefined)) {
+    // the undo data leaves out coins created and spent in this block: a join and its charge may share one
+    txs.forEach((tx, i) => { for (const [k, c] of createdCoins(tx, hashes?.[i] ?? txHash(tx), height)) if (!spent.has(k)) spent.set(k, c) })
+  }
   return txs.flatMap((tx, i): BatchOp[] => {
     if (tx.type !== 'transfer' || tx.charge === undefined) return []
     const key = CHAIN_KEYS.charge(toHex(tx.charge.taskHash), toHex(hashes?.[i] ?? txHash(tx)))
@@ -88,6 +95,12 @@ function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: 
     // a charge whose own transaction fee came off a stake (no fee to take it from) paid out no fee
     return [{ type: 'put', key, value: chargeRecordToBytes({ height, paid: paid < 0n ? 0n : paid }) }]
   })
+}
+
+/** The ticket rules the price records follow, as bytes: stored with them, so that other rules rebuild them. */
+function priceRulesKey(params: ChainParams): Uint8Array {
+  const t = params.tickets
+  return new TextEncoder().encode(t === undefined ? 'none' : JSON.stringify({ ...ticketPriceRule(t), expiry: undefined }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
 }
 
 /**
@@ -203,7 +216,7 @@ export class Chain {
         // the genesis coinbase pays nothing: the UTXO set starts empty
         { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash },
         { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) },
-        { type: 'put', key: CHAIN_KEYS.priceIndex, value: new Uint8Array([1]) },
+        { type: 'put', key: CHAIN_KEYS.priceIndex, value: priceRulesKey(params) },
       ])
       const chain = new Chain(store, params, genesisHash, entry, [entry])
       chain.nextPrice = await chain.priceAfter(entry, new Map())
@@ -220,7 +233,7 @@ export class Chain {
     const best = await store.get(CHAIN_KEYS.utxoBest)
     // a store written before the UTXO set (issue 2), the charge index or the price records existed: build them from the main chain
     if (best === undefined || !bytesEqual(best, tip.hash) || (await store.get(CHAIN_KEYS.chargeIndex)) === undefined ||
-      (await store.get(CHAIN_KEYS.priceIndex)) === undefined) await chain.rebuildUtxo()
+      !bytesEqual((await store.get(CHAIN_KEYS.priceIndex)) ?? new Uint8Array(0), priceRulesKey(params))) await chain.rebuildUtxo()
     chain.nextPrice = await chain.priceAfter(tip, new Map())
     return chain
   }
@@ -232,7 +245,7 @@ export class Chain {
    */
   private async rebuildUtxo(): Promise<void> {
     const ops: BatchOp[] = []
-    for (const prefix of [CHAIN_KEYS.utxoPrefix, 'chain/owner/', CHAIN_KEYS.undoPrefix, CHAIN_KEYS.chargePrefix]) {
+    for (const prefix of [CHAIN_KEYS.utxoPrefix, 'chain/owner/', CHAIN_KEYS.undoPrefix, CHAIN_KEYS.chargePrefix, CHAIN_KEYS.price(''), CHAIN_KEYS.pool('')]) {
       for await (const [key] of this.store.iterate(prefix)) ops.push({ type: 'del', key })
     }
     const view = new Map<string, Coin>()
@@ -252,7 +265,7 @@ export class Chain {
     for (const [key, value] of pending) ops.push({ type: 'put', key, value })
     ops.push(
       { type: 'put', key: CHAIN_KEYS.utxoBest, value: this.tipEntry.hash }, { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) },
-      { type: 'put', key: CHAIN_KEYS.priceIndex, value: new Uint8Array([1]) },
+      { type: 'put', key: CHAIN_KEYS.priceIndex, value: priceRulesKey(this.params) },
     )
     await this.store.batch(ops)
   }
@@ -281,9 +294,9 @@ export class Chain {
     return corruptIfThrows(() => new Reader(bytes, 'ticket price').u64('price'), `ticket price ${entry.hashHex}`)
   }
 
-  /** The pool after a connected block at a height just below a price change; 0 below the genesis. */
+  /** The pool after a connected block at a height just below a price change; 0 below the genesis and after it (no coins). */
   private async poolAt(entry: ChainEntry | undefined, pending: ReadonlyMap<string, Uint8Array>): Promise<number> {
-    if (entry === undefined) return 0
+    if (entry === undefined || entry.height === 0) return 0
     const bytes = await this.record(CHAIN_KEYS.pool(entry.hashHex), pending)
     if (bytes === undefined) throw ledgerError('STORE_CORRUPT', `the ticket pool after block ${entry.hashHex} is missing`)
     return corruptIfThrows(() => new Reader(bytes, 'ticket pool').u32('pool'), `ticket pool ${entry.hashHex}`)
@@ -517,7 +530,7 @@ export class Chain {
     const oldTip = this.tipEntry
     const newTip = beats(entry, oldTip)
     const path = newTip ? await this.findPath(oldTip, entry) : undefined
-    const utxoOps = path === undefined ? [] : await this.switchUtxo(path, block, v.txHashes, opts.verify)
+    const utxo = path === undefined ? undefined : await this.switchUtxo(path, entry, block, v.txHashes, opts.verify)
 
     const learnt = opts.checkProofOfUsefulWork !== undefined ? await opts.checkProofOfUsefulWork(block, parent, v.hash) : undefined
     assertExtraKeys(learnt ?? undefined)
@@ -535,12 +548,14 @@ export class Chain {
     const { disconnected, connected } = path
     for (const c of connected) ops.push({ type: 'put', key: CHAIN_KEYS.height(c.height), value: c.hash })
     for (const d of disconnected) if (d.height > entry.height) ops.push({ type: 'del', key: CHAIN_KEYS.height(d.height) })
-    ops.push(...utxoOps)
+    ops.push(...utxo!.ops)
     ops.push({ type: 'put', key: CHAIN_KEYS.tip, value: entry.hash }, { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash })
     await this.store.batch(ops)
+    // the tip and what follows from it change together, with no await between: a mempool reading the
+    // new tip with the old ticket price would admit purchases no block on it may hold
     this.tipEntry = entry
     this.tipWindowEntries = extendWindow(window, entry)
-    this.nextPrice = await this.priceAfter(entry, new Map())
+    this.nextPrice = utxo!.nextPrice
     return { status: disconnected.length === 0 ? 'extended' : 'reorg', entry, disconnected, connected }
   }
 
@@ -551,8 +566,8 @@ export class Chain {
    * stored yet). Reads the store, writes nothing; throws the first broken rule.
    */
   private async switchUtxo(
-    path: { disconnected: ChainEntry[]; connected: ChainEntry[] }, block: Block, txHashes: Uint8Array[], verify: VerifyFn | undefined,
-  ): Promise<BatchOp[]> {
+    path: { disconnected: ChainEntry[]; connected: ChainEntry[] }, entry: ChainEntry, block: Block, txHashes: Uint8Array[], verify: VerifyFn | undefined,
+  ): Promise<{ ops: BatchOp[]; nextPrice: bigint | undefined }> {
     const view = new StoreCoinView(this.store)
     const ops: BatchOp[] = []
     for (const d of path.disconnected) {
@@ -578,8 +593,9 @@ export class Chain {
       await this.priceRecords(c, ticketPrice, () => view.ticketPool(c.height), pending)
       parent = c
     }
+    const nextPrice = await this.priceAfter(entry, pending)
     for (const [key, value] of pending) ops.push({ type: 'put', key, value })
-    return [...view.ops(), ...ops]
+    return { ops: [...view.ops(), ...ops], nextPrice }
   }
 
   private async mustGetBlock(hashHex: string): Promise<Block> {

@@ -1,5 +1,5 @@
 import {
-  PUBKEY_OUTPUT_SIZE, SIGNATURE_SIZE, TX_INPUT_SIZE, bytesEqual, generateKeyPair, signAsync, transferOutputToBytes, txSigHash,
+  PUBKEY_OUTPUT_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, VRF_PROOF_SIZE, TX_INPUT_SIZE, bytesEqual, generateKeyPair, signAsync, transferOutputToBytes, txSigHash,
   type KeyPair, type OutPoint, type OutputLock, type TransferOutput, type TransferTx,
 } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
@@ -171,6 +171,9 @@ export class Wallet {
   async joinTask(
     source: WalletSource, ticket: OutPoint, taskHash: Uint8Array, vrf: { vrfPublicKey: Uint8Array; pi: Uint8Array }, feeRate = DEFAULT_MEMPOOL_POLICY.minFeeRate,
   ): Promise<TransferTx> {
+    if (taskHash.length !== 32 || vrf.vrfPublicKey.length !== PUBLIC_KEY_SIZE || vrf.pi.length !== VRF_PROOF_SIZE) {
+      throw ledgerError('BAD_LOCK', `a join names a 32-byte task hash and carries a ${PUBLIC_KEY_SIZE}-byte VRF key and a ${VRF_PROOF_SIZE}-byte proof`)
+    }
     const key = outpointKey(ticket)
     const own = (await source.coinsOf(this.publicKey)).find((c) => outpointKey(c.outpoint) === key)
     if (own === undefined || own.coin.lock.kind !== 'stake') throw ledgerError('MISSING_INPUT', `no ticket of this wallet at ${key}`, { outpoint: key })

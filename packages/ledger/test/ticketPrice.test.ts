@@ -76,4 +76,11 @@ describe('ticket price (Decred\'s stake difficulty, params.tickets.adjust)', () 
     assert.equal(r.tip().hashHex, side.hashHex, 'the reorg')
     assert.equal(r.ticketPrice(), MIN)
   })
+
+  it('a window of one block reads the pool after the genesis (empty)', async () => {
+    const chain = await Chain.open(new MemoryStore(), { ...P, networkName: 'pouw-test-window-1', tickets: { ...P.tickets!, adjust: { window: 1, targetPoolSize: 1, maxPrice: 10_000n } } })
+    let tip = chain.tip()
+    for (let i = 0; i < 3; i++) tip = await next(chain, tip)
+    assert.equal(chain.ticketPrice(), MIN)
+  })
 })
