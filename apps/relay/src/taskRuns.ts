@@ -69,7 +69,12 @@ export const TRAIN_BLOCKS = 200
  * a joined stake counts only if it stays locked this many blocks past the training window: the
  * charge returns it, and its owner could otherwise take it back first and make the charge invalid
  */
-export const CHARGE_BLOCKS = 100
+export const CHARGE_BLOCKS = 300
+/**
+ * joins counted per task, the earliest first (height, then outpoint): each adds an input and a
+ * payout to the charge, which must stay under the mempool's 20,000-byte cap
+ */
+export const MAX_JOINS = 48
 /** how long an evaluator waits for the others' commitments before it reveals anyway */
 export const REVEAL_WAIT_MS = 30_000
 /**
@@ -103,7 +108,8 @@ interface RunState {
   spec: TaskSpec
   /** the task-definition block */
   tdb?: { height: number; hash: string }
-  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run'; joined: Joined[] }
+  /** `joined` is absent from a selection stored before joins were on chain */
+  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run'; joined?: Joined[] }
   models: Map<string, FinalModel>
   /** this evaluator's own conclusion and salt, once it scored */
   mine?: { conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
@@ -317,9 +323,8 @@ export function createTaskRuns(deps: {
 
   /**
    * The stakes that joined the task in its window (blocks TDB+1 .. TDB+JOIN_BLOCKS of the main
-   * chain), in outpoint order, and stay locked past CHARGE_BLOCKS: what selection draws from and
-   * the charge returns. A join outside the window, or expiring sooner, is its owner's again at
-   * its expiry.
+   * chain) and stay locked past CHARGE_BLOCKS, the first MAX_JOINS by height then outpoint: what
+   * selection draws from and the charge returns. Any other join is its owner's again at its expiry.
    */
   async function joinsOf(r: RunState, tdb: NonNullable<RunState['tdb']>): Promise<{ joined: Joined; app: TicketApplication }[]> {
     const out: { joined: Joined; app: TicketApplication }[] = []
@@ -339,7 +344,7 @@ export function createTaskRuns(deps: {
         },
       })
     }
-    return out
+    return out.sort((a, b) => a.joined.height - b.joined.height || (a.joined.outpoint < b.joined.outpoint ? -1 : 1)).slice(0, MAX_JOINS)
   }
 
   async function select(r: RunState, fees: TaskFees): Promise<void> {
@@ -353,15 +358,18 @@ export function createTaskRuns(deps: {
       definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
       committee: { datasetKB, expectedTrainingSeconds: 0, fee },
     }, selectionParams())
-    const miners = (result.members ?? []).map((m) => {
-      const j = byId.get(toHex(m.ticket.id))!
-      return { key: j.key, ticket: j.outpoint, stake: j.stake }
-    })
-    r.selection = { miners, outcome: result.members === undefined ? 'not-run' : 'completed', joined: joins.map((j) => j.joined) }
+    // one seat per owner, not just per VRF key (a join names any key): in rank order, an owner's later joins stay unselected
+    const miners: Selected[] = []
+    for (const q of result.qualified) {
+      const j = byId.get(toHex(q.ticket.id))!
+      if (miners.length < result.bounds.max && !miners.some((m) => m.key === j.key)) miners.push({ key: j.key, ticket: j.outpoint, stake: j.stake })
+    }
+    const filled = result.bounds.max >= result.bounds.min && miners.length >= result.bounds.min
+    r.selection = { miners: filled ? miners : [], outcome: filled ? 'completed' : 'not-run', joined: joins.map((j) => j.joined) }
     await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
     log('task miners selected', {
       task: r.task, joined: joins.length, qualified: result.qualified.length, rejected: result.rejected.map((x) => x.reason), bounds: result.bounds,
-      miners: miners.map((m) => m.key.slice(0, 16)), outcome: r.selection.outcome,
+      miners: r.selection.miners.map((m) => m.key.slice(0, 16)), outcome: r.selection.outcome,
     })
   }
 
@@ -456,11 +464,13 @@ export function createTaskRuns(deps: {
     const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
     const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
     const agreeing = new Set(agreement.agreeing.map(toHex))
-    const miners = (r.selection?.miners ?? []).map((m) => ({
-      key: fromHex(m.key), stake: BigInt(m.stake), status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
-    }))
     // every stake that joined comes back through the charge: the selected ones as miners (an absent one forfeits a part), the others whole
+    // (a selection stored before joins were on chain has no `joined`: its miners staked nothing the charge holds)
     const joined = r.selection?.joined ?? []
+    const miners = (r.selection?.miners ?? []).map((m) => ({
+      key: fromHex(m.key), stake: r.selection?.joined === undefined ? 0n : BigInt(m.stake),
+      status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
+    }))
     const seated = new Set((r.selection?.miners ?? []).map((m) => m.ticket))
     const input = {
       client: fee[0]!.coin.recipient, outcome: r.selection?.outcome === 'completed' ? 'completed' as const : 'not-run' as const, miners,

@@ -49,7 +49,10 @@ export interface TaskRunJson {
   charged: boolean
 }
 
-/** What a charged run's payouts give `key` (base units). */
+/** What a charged run's payouts give `key` (base units) beyond the stakes it gets back. */
 export function paidTo(run: TaskRunJson, key: string | null): bigint {
-  return (run.result?.payouts ?? []).filter((p) => p.recipient === key).reduce((a, p) => a + BigInt(p.amount), 0n)
+  const paid = (run.result?.payouts ?? []).filter((p) => p.recipient === key).reduce((a, p) => a + BigInt(p.amount), 0n)
+  // the stakes this key joined with come back in the same charge: they are not pay
+  const staked = (run.selection?.joined ?? []).filter((j) => j.key === key).reduce((a, j) => a + BigInt(j.stake), 0n)
+  return paid > staked ? paid - staked : 0n
 }

@@ -87,11 +87,19 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       if (t !== undefined) { tasks.set(task, { ...t, ...patch }); publish() }
     }
 
-    /** JOIN_TASK: the ticket's stake, to the task, with the VRF proof; resolves with the transaction's hash once the mempool took it */
-    const join = (run: TaskRunJson, keys: KeyPair, ticket: TicketView): Promise<string> => {
+    /**
+     * JOIN_TASK: the first of `tickets` not already spent by a transaction in the relay's mempool (a join
+     * for another task, say) moves its stake to the task with the VRF proof; resolves with the
+     * transaction's hash once the mempool took it
+     */
+    const join = (run: TaskRunJson, keys: KeyPair, tickets: TicketView[]): Promise<string> => {
       const vrfKey = deriveVrfSecretKey(keys.secretKey)
       const vrf = { vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(run.definitionBlock!.hash), 'miner').pi }
-      return walletRef.current.transact((wallet, source) => wallet.joinTask(source, { txHash: fromHex(ticket.txHash), index: ticket.index }, fromHex(run.task), vrf))
+      return walletRef.current.transact(async (wallet, source) => {
+        const ticket = tickets.map((t) => ({ txHash: fromHex(t.txHash), index: t.index })).find((o) => !source.pending(o))
+        if (ticket === undefined) throw new Error('every live ticket is already spent by a transaction waiting for a block')
+        return wallet.joinTask(source, ticket, fromHex(run.task), vrf)
+      })
     }
 
     const train = async (run: TaskRunJson, keys: KeyPair): Promise<void> => {
@@ -137,9 +145,9 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       const height = walletRef.current.view.height
       const inTime = height !== null && run.joinUntil !== null && height + JOIN_MARGIN <= run.joinUntil
       if (run.phase === 'joining' && applied === null && inTime && rules !== undefined) {
-        const ticket = walletRef.current.view.tickets.find((t) => eligible(t, rules, run.definitionBlock!.height))
-        if (ticket !== undefined) {
-          await join(run, keys, ticket).then(
+        const tickets = walletRef.current.view.tickets.filter((t) => eligible(t, rules, run.definitionBlock!.height))
+        if (tickets.length > 0) {
+          await join(run, keys, tickets).then(
             (tx) => { joining.set(task, tx); tasks.set(task, { ...tasks.get(task)!, applied: tx, note: null }) },
             (e: Error) => { tasks.set(task, { ...tasks.get(task)!, note: `joining: ${e.message}` }) },
           )
