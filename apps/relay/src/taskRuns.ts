@@ -354,7 +354,10 @@ export function createTaskRuns(deps: {
     const byId = new Map(joins.map((j) => [toHex(j.app.ticket.id), j.joined]))
     const fee = committedFee(r.task, fees).reduce((s, c) => s + c.coin.amount, 0n)
     const datasetKB = Math.ceil((r.spec.recordCount * recordSize(r.spec.layers[0]!)) / 1024)
-    const result = selectCommittee('miner', joins.map((j) => j.app), {
+    // one seat per VRF key goes to its first entry (a stable sort): the ticket bought first, so a ticket bought later
+    // with a copy of someone's VRF key, joining with a copy of their proof, does not take their seat
+    const byPurchase = [...joins].sort((a, b) => a.app.ticket.purchaseHeight - b.app.ticket.purchaseHeight)
+    const result = selectCommittee('miner', byPurchase.map((j) => j.app), {
       definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
       committee: { datasetKB, expectedTrainingSeconds: 0, fee },
     }, selectionParams())

@@ -610,7 +610,10 @@ describe('relay: gossip, verification, persistence', () => {
 
     // BUY_TICKETS (a miner stake each) and PAY_FOR_TASK, mined together
     const h0 = (await getJson<Status>(r, '/api/status')).height
-    const stake = (w: Wallet) => ({ amount: 10_000_000n, recipient: w.keys.publicKey, lock: { kind: 'stake' as const, role: 0, preferences: [1], expiry: h0 + 1000 } })
+    const stake = (w: Wallet) => ({
+      amount: 10_000_000n, recipient: w.keys.publicKey,
+      lock: { kind: 'stake' as const, role: 0, preferences: [1], expiry: h0 + 1000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(w.keys.secretKey)) },
+    })
     const tickets = [await w1.createTransfer(await source(w1.keys.publicKey), { outputs: [stake(w1)] }), await w2.createTransfer(await source(w2.keys.publicKey), { outputs: [stake(w2)] })]
     const fee = 3n * COIN
     const revokeBefore = h0 + 4
@@ -625,9 +628,8 @@ describe('relay: gossip, verification, persistence', () => {
     const tdb = (await waitFor('the task-definition block', async () => (await run()).definitionBlock ?? undefined)) as { height: number; hash: string }
     assert.equal(tdb.height, revokeBefore)
     const join = async (w: Wallet, ticket: TransferTx): Promise<TransferTx> => {
-      const vrfKey = deriveVrfSecretKey(w.keys.secretKey)
-      const vrf = { vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(tdb.hash), 'miner').pi }
-      return w.joinTask(await source(w.keys.publicKey), { txHash: txHash(ticket), index: 0 }, taskHash(spec), vrf)
+      const pi = proveSelection(deriveVrfSecretKey(w.keys.secretKey), fromHex(tdb.hash), 'miner').pi
+      return w.joinTask(await source(w.keys.publicKey), { txHash: txHash(ticket), index: 0 }, taskHash(spec), pi)
     }
     const joins = [await join(w1, tickets[0]!), await join(w2, tickets[1]!)]
     const forged = await fetch(new URL('/api/tx', r.url), { method: 'POST', body: txToBytes(await signTransfer(joins[1]!, [w1.keys.secretKey])) as BodyInit })

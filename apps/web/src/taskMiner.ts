@@ -18,7 +18,7 @@
  */
 import * as Comlink from 'comlink'
 import { useEffect, useRef, useState } from 'react'
-import { deriveVrfSecretKey, fromHex, proveSelection, toHex, vrfPublicKey, type KeyPair } from '@pouw/protocol'
+import { deriveVrfSecretKey, fromHex, proveSelection, toHex, type KeyPair } from '@pouw/protocol'
 import { finalModelToBytes, signFinalModel } from '@pouw/trainer'
 import { getJson, paidTo, postBytes, type TaskRunJson } from './api'
 import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
@@ -93,12 +93,12 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
      * transaction's hash once the mempool took it
      */
     const join = (run: TaskRunJson, keys: KeyPair, tickets: TicketView[]): Promise<string> => {
-      const vrfKey = deriveVrfSecretKey(keys.secretKey)
-      const vrf = { vrfPublicKey: vrfPublicKey(vrfKey), pi: proveSelection(vrfKey, fromHex(run.definitionBlock!.hash), 'miner').pi }
+      // the wallet's tickets are bought with the VRF key derived from its key (wallet.ts buyTicket)
+      const pi = proveSelection(deriveVrfSecretKey(keys.secretKey), fromHex(run.definitionBlock!.hash), 'miner').pi
       return walletRef.current.transact(async (wallet, source) => {
         const ticket = tickets.map((t) => ({ txHash: fromHex(t.txHash), index: t.index })).find((o) => !source.pending(o))
         if (ticket === undefined) throw new Error('every live ticket is already spent by a transaction waiting for a block')
-        return wallet.joinTask(source, ticket, fromHex(run.task), vrf)
+        return wallet.joinTask(source, ticket, fromHex(run.task), pi)
       })
     }
 

@@ -7,7 +7,7 @@
  * gossips them to the other relays' mempools.
  */
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { fromHex, generateKeyPair, toHex, txHash, txToBytes, SECRET_KEY_SIZE, type KeyPair, type OutPoint, type TransferTx } from '@pouw/protocol'
+import { deriveVrfSecretKey, fromHex, generateKeyPair, vrfPublicKey, toHex, txHash, txToBytes, SECRET_KEY_SIZE, type KeyPair, type OutPoint, type TransferTx } from '@pouw/protocol'
 import { Wallet, coinFromJson, walletSourceFromJson, type ChainParams, type WalletJson, type WalletSource } from '@pouw/ledger'
 import { getJson, postBytes } from './api'
 
@@ -207,7 +207,9 @@ export function useWallet(): WalletHandle {
       const price = BigInt(rules.ticketPrice ?? rules.ticketMinPrice)
       if (amount < price) throw new Error(`a miner ticket stakes at least the ticket price, ${formatCoins(price)} coins now`)
       const expiry = source.tip().height + 1 + blocks
-      return wallet.buyTickets(source, amount, { role: rules.ticketRole, preferences: rules.preferences, expiry }, { exclude: source.pending })
+      // the ticket's VRF key, derived from the wallet key: fixed now, it proves selection for every task the ticket joins
+      const vrf = vrfPublicKey(deriveVrfSecretKey(wallet.keys.secretKey))
+      return wallet.buyTickets(source, amount, { role: rules.ticketRole, preferences: rules.preferences, expiry, vrfPublicKey: vrf }, { exclude: source.pending })
     })).tx
   }, [submit])
 

@@ -203,7 +203,7 @@ function checkLockShape(lock: OutputLock, n: number): void {
       if (lock.taskHash.length !== 32 || !U32(lock.revokeBefore)) throw ledgerError('BAD_LOCK', `output ${n}: malformed task-fee lock`)
       return
     case 'joined':
-      if (lock.taskHash.length !== 32 || lock.vrfPublicKey.length !== PUBLIC_KEY_SIZE || lock.pi.length !== VRF_PROOF_SIZE || !U32(lock.purchaseHeight)) {
+      if (lock.taskHash.length !== 32 || lock.pi.length !== VRF_PROOF_SIZE || !U32(lock.purchaseHeight)) {
         throw ledgerError('BAD_LOCK', `output ${n}: malformed joined lock`)
       }
       checkTicketShape(lock, n) // a joined lock carries the ticket's role, expiry and preferences
@@ -220,7 +220,7 @@ function checkTicketShape(lock: Extract<OutputLock, { kind: 'stake' | 'joined' }
   if (!Number.isInteger(lock.role) || lock.role < 0 || lock.role >= SELECTION_ROLES.length) {
     throw ledgerError('BAD_LOCK', `output ${n}: stake role ${lock.role} unknown`)
   }
-  if (!U32(lock.expiry) || lock.preferences.length > MAX_PREFERENCES ||
+  if (!U32(lock.expiry) || lock.preferences.length > MAX_PREFERENCES || lock.vrfPublicKey.length !== PUBLIC_KEY_SIZE ||
     !lock.preferences.every((p) => Number.isInteger(p) && p >= 0 && p <= 0xffff)) {
     throw ledgerError('BAD_LOCK', `output ${n}: malformed ${lock.kind} lock`)
   }
@@ -273,8 +273,8 @@ export function spendRuleBroken(coin: Coin, height: number, params: ChainParams,
  * Rules of a JOIN_TASK (paper 003 Appendix A.1; checkTx made it one input, one output) in a block
  * at `height`, LEDGER_BAD_JOIN: its input is a ticket (a 'stake' coin) that is live there, at
  * least params.tickets.maturity blocks after the block that bought it and before its expiry; its
- * output pays the ticket's owner and carries the ticket's role, preferences, expiry and purchase
- * height. What it stakes is the ticket's amount less the transaction fee. Which task, and whether
+ * output pays the ticket's owner and carries the ticket's role, preferences, expiry, VRF key and
+ * purchase height (the VRF key was fixed when the ticket was bought: no one tries keys for a task). What it stakes is the ticket's amount less the transaction fee. Which task, and whether
  * the VRF proof selects the ticket, is for selection (tickets.ts) to judge, not consensus: a join
  * that selection refuses is returned by the task's charge, or by its expiry.
  */
@@ -289,9 +289,9 @@ function checkJoin(tx: TransferTx, coin: Coin, height: number, params: ChainPara
   const joined = out.lock
   if (joined.kind !== 'joined') return bad('its output is not a joined stake')
   if (!bytesEqual(out.recipient, coin.recipient)) bad('the joined stake pays someone other than the ticket\'s owner')
-  if (joined.role !== stake.role || joined.expiry !== stake.expiry || joined.purchaseHeight !== coin.height ||
+  if (joined.role !== stake.role || joined.expiry !== stake.expiry || joined.purchaseHeight !== coin.height || !bytesEqual(joined.vrfPublicKey, stake.vrfPublicKey) ||
     joined.preferences.length !== stake.preferences.length || joined.preferences.some((p, i) => p !== stake.preferences[i])) {
-    bad('the joined stake does not carry the ticket\'s role, preferences, expiry and purchase height')
+    bad('the joined stake does not carry the ticket\'s role, preferences, expiry, VRF key and purchase height')
   }
 }
 

@@ -1,5 +1,5 @@
 import {
-  PUBKEY_OUTPUT_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, VRF_PROOF_SIZE, TX_INPUT_SIZE, bytesEqual, generateKeyPair, signAsync, transferOutputToBytes, txSigHash,
+  PUBKEY_OUTPUT_SIZE, SIGNATURE_SIZE, VRF_PROOF_SIZE, TX_INPUT_SIZE, bytesEqual, generateKeyPair, signAsync, transferOutputToBytes, txSigHash,
   type KeyPair, type OutPoint, type OutputLock, type TransferOutput, type TransferTx,
 } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
@@ -163,22 +163,20 @@ export class Wallet {
   }
 
   /**
-   * JOIN_TASK: moves this key's ticket at `ticket` to task `taskHash` with the ticket's VRF proof
-   * `pi` by `vrfPublicKey` over (hash_TDB || role) (protocol selection.ts proveSelection). The
+   * JOIN_TASK: moves this key's ticket at `ticket` to task `taskHash` with `pi`, the proof by the
+   * ticket's VRF key over (hash_TDB || role) (protocol selection.ts proveSelection). The
    * transaction fee comes off the stake; the joined stake carries the ticket's role, preferences,
-   * expiry and purchase height (utxo.ts checkJoin).
+   * expiry, VRF key and purchase height (utxo.ts checkJoin).
    */
-  async joinTask(
-    source: WalletSource, ticket: OutPoint, taskHash: Uint8Array, vrf: { vrfPublicKey: Uint8Array; pi: Uint8Array }, feeRate = DEFAULT_MEMPOOL_POLICY.minFeeRate,
-  ): Promise<TransferTx> {
-    if (taskHash.length !== 32 || vrf.vrfPublicKey.length !== PUBLIC_KEY_SIZE || vrf.pi.length !== VRF_PROOF_SIZE) {
-      throw ledgerError('BAD_LOCK', `a join names a 32-byte task hash and carries a ${PUBLIC_KEY_SIZE}-byte VRF key and a ${VRF_PROOF_SIZE}-byte proof`)
+  async joinTask(source: WalletSource, ticket: OutPoint, taskHash: Uint8Array, pi: Uint8Array, feeRate = DEFAULT_MEMPOOL_POLICY.minFeeRate): Promise<TransferTx> {
+    if (taskHash.length !== 32 || pi.length !== VRF_PROOF_SIZE) {
+      throw ledgerError('BAD_LOCK', `a join names a 32-byte task hash and carries a ${VRF_PROOF_SIZE}-byte VRF proof`)
     }
     const key = outpointKey(ticket)
     const own = (await source.coinsOf(this.publicKey)).find((c) => outpointKey(c.outpoint) === key)
     if (own === undefined || own.coin.lock.kind !== 'stake') throw ledgerError('MISSING_INPUT', `no ticket of this wallet at ${key}`, { outpoint: key })
-    const { role, preferences, expiry } = own.coin.lock
-    const lock: OutputLock = { kind: 'joined', taskHash, role, preferences, expiry, purchaseHeight: own.coin.height, ...vrf }
+    const { role, preferences, expiry, vrfPublicKey } = own.coin.lock
+    const lock: OutputLock = { kind: 'joined', taskHash, role, preferences, expiry, vrfPublicKey, purchaseHeight: own.coin.height, pi }
     const fee = feeRate * BigInt(transferSize(1, [{ amount: 0n, recipient: this.publicKey, lock }]))
     if (own.coin.amount <= fee) throw ledgerError('INSUFFICIENT_FUNDS', `the ticket's stake ${own.coin.amount} does not cover the fee ${fee}`)
     const tx: TransferTx = {

@@ -39,17 +39,15 @@ async function setup(expiry = 1_000): Promise<{ chain: Chain; tickets: OutPoint[
   const first = minedOn(chain.tip(), { outputs: [{ amount: PARAMS_J.subsidy, recipient: A.publicKey }] })
   let tip = (await chain.addBlock(first, { now: NOW })).entry
   tip = await extend(chain, tip, COINBASE_MATURITY - 1)
-  const stake = { kind: 'stake' as const, role: 0, preferences: [1, 2], expiry }
+  const stake = { kind: 'stake' as const, role: 0, preferences: [1, 2], expiry, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(A.secretKey)) }
   const buy = transfer([{ outpoint: { txHash: txHash(first.txs[0]!), index: 0 }, key: A }],
     [{ amount: STAKE, recipient: A.publicKey, lock: stake }, { amount: STAKE, recipient: A.publicKey, lock: stake }, pay(A, PARAMS_J.subsidy - 2n * STAKE - 100_000n)])
   tip = await extend(chain, tip, 1, [buy])
   return { chain, tickets: [0, 1].map((index) => ({ txHash: txHash(buy), index })), bought: tip.height }
 }
 
-const vrf = () => {
-  const sk = deriveVrfSecretKey(A.secretKey)
-  return { vrfPublicKey: vrfPublicKey(sk), pi: proveSelection(sk, TDB, 'miner').pi }
-}
+/** A's ticket's VRF proof over (TDB || miner) */
+const vrf = (): Uint8Array => proveSelection(deriveVrfSecretKey(A.secretKey), TDB, 'miner').pi
 
 /** `join` with its one output changed, signed again */
 const altered = (join: TransferTx, change: (o: TransferTx['outputs'][number]) => TransferTx['outputs'][number]): Promise<TransferTx> =>
@@ -70,7 +68,9 @@ describe('JOIN_TASK', () => {
     assert.deepEqual(txFromBytes(txToBytes(join)), join)
     const lock = join.outputs[0]!.lock
     assert.equal(lock.kind, 'joined')
-    assert.deepEqual(lock, { kind: 'joined', taskHash: TASK, role: 0, preferences: [1, 2], expiry: 1_000, purchaseHeight: bought, ...vrf() })
+    assert.deepEqual(lock, {
+      kind: 'joined', taskHash: TASK, role: 0, preferences: [1, 2], expiry: 1_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(A.secretKey)), purchaseHeight: bought, pi: vrf(),
+    })
     const entry = await pool.add(join)
     assert.ok(entry.fee > 0n && join.outputs[0]!.amount === STAKE - entry.fee, 'the transaction fee comes off the stake')
     assert.equal(entry.tickets, 0, 'a join buys no ticket')
@@ -94,6 +94,7 @@ describe('JOIN_TASK', () => {
       ['another expiry', altered(join, (o) => ({ ...o, lock: { ...o.lock, expiry: 2_000 } as typeof o.lock }))],
       ['another purchase height', altered(join, (o) => ({ ...o, lock: { ...o.lock, purchaseHeight: 1 } as typeof o.lock }))],
       ['another role', altered(join, (o) => ({ ...o, lock: { ...o.lock, role: 1 } as typeof o.lock }))],
+      ['another VRF key (tried once the task is known)', altered(join, (o) => ({ ...o, lock: { ...o.lock, vrfPublicKey: B.publicKey } as typeof o.lock }))],
       ['two tickets', signTransfer({ ...join, inputs: [...join.inputs, { ...join.inputs[0]!, prevout: tickets[1]! }] }, [A.secretKey, A.secretKey])],
       ['change on the side', signTransfer({ ...join, outputs: [...join.outputs, pay(A, 1n)] }, [A.secretKey])],
     ]

@@ -44,7 +44,7 @@ describe('Mempool', () => {
       [transfer([{ outpoint: { ...coins[0]!, index: COINS }, key: A }], [pay(B, 1n)]), 'LEDGER_MISSING_INPUT'],
       [{ type: 'coinbase', height: 1, outputs: [] }, 'LEDGER_BAD_TX'],
       [transfer(coins.slice(1).map((outpoint) => ({ outpoint, key: A })), Array.from({ length: 256 }, () =>
-        ({ amount: 1n, recipient: B.publicKey, lock: { kind: 'stake' as const, role: 0, preferences: new Array<number>(32).fill(1), expiry: 1_000 } }))),
+        ({ amount: 1n, recipient: B.publicKey, lock: { kind: 'stake' as const, role: 0, preferences: new Array<number>(32).fill(1), expiry: 1_000, vrfPublicKey: new Uint8Array(32).fill(3) } }))),
       'LEDGER_MEMPOOL_TOO_LARGE'],
     ]
     for (const [tx, code] of refused) await assert.rejects(pool.add(tx), { code }, code)

@@ -16,7 +16,7 @@ const P: ChainParams = {
   ...PARAMS, networkName: 'pouw-test-ticket-price', subsidy: 1_000_000n, coinbaseMaturity: 1,
   tickets: { price: MIN, maxPerBlock: 50, maturity: 0, adjust: { window: WINDOW, targetPoolSize: TARGET, maxPrice: 10_000n } },
 }
-const ticket = (amount: bigint, expiry = 1_000): TransferOutput => ({ amount, recipient: A.publicKey, lock: { kind: 'stake', role: 0, preferences: [1], expiry } })
+const ticket = (amount: bigint, expiry = 1_000): TransferOutput => ({ amount, recipient: A.publicKey, lock: { kind: 'stake', role: 0, preferences: [1], expiry, vrfPublicKey: new Uint8Array(32).fill(3) } })
 /** tickets bought from coin `c` (a whole coinbase), change back, a 1,000-unit fee */
 const buy = (c: OutPoint, tickets: TransferOutput[]): TransferTx =>
   transfer([{ outpoint: c, key: A }], [...tickets, pay(A, P.subsidy - tickets.reduce((s, t) => s + t.amount, 0n) - 1_000n)])

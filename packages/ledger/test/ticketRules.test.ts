@@ -12,7 +12,7 @@ import { NOW, PARAMS, keyPair, minedOn, pay, transfer } from './fixtures.js'
 const A = keyPair(1)
 const PRICE = 100n
 const TICKETS: ChainParams = { ...PARAMS, networkName: 'pouw-test-tickets', tickets: { price: PRICE, maxPerBlock: 3, maturity: 2 } }
-const ticket = (amount = PRICE): TransferOutput => ({ amount, recipient: A.publicKey, lock: { kind: 'stake', role: 0, preferences: [1], expiry: 1_000 } })
+const ticket = (amount = PRICE): TransferOutput => ({ amount, recipient: A.publicKey, lock: { kind: 'stake', role: 0, preferences: [1], expiry: 1_000, vrfPublicKey: new Uint8Array(32).fill(3) } })
 
 async function setup(): Promise<{ chain: Chain; pool: Mempool; coins: OutPoint[] }> {
   const chain = await Chain.open(new MemoryStore(), TICKETS)

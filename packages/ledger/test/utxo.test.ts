@@ -119,7 +119,7 @@ describe('UTXO rules', () => {
     assert.equal(code({ ...base, inputs: [base.inputs[0]!, base.inputs[0]!] }), 'LEDGER_DUPLICATE_INPUT')
     assert.equal(code({ ...base, inputs: [] }), 'LEDGER_BAD_TX')
     assert.equal(code({ ...base, outputs: [] }), 'LEDGER_BAD_TX')
-    assert.equal(code({ ...base, outputs: [{ ...pay(B, 1n), lock: { kind: 'stake', role: 4, preferences: [], expiry: 9 } }] }), 'LEDGER_BAD_LOCK')
+    assert.equal(code({ ...base, outputs: [{ ...pay(B, 1n), lock: { kind: 'stake', role: 4, preferences: [], expiry: 9, vrfPublicKey: new Uint8Array(32).fill(3) } }] }), 'LEDGER_BAD_LOCK')
     assert.equal(code({ type: 'coinbase', height: 1, outputs: [{ amount: MAX_MONEY + 1n, recipient: A.publicKey }] }), 'LEDGER_AMOUNT_OVERFLOW')
     assert.equal(code({ type: 'coinbase', height: 1, outputs: [{ amount: 0n, recipient: A.publicKey }] }), 'ok')
   })
@@ -196,7 +196,7 @@ describe('UTXO rules', () => {
   })
 
   it('BUY_TICKETS: a stake cannot be spent before its expiry, and must expire after its block', async () => {
-    const stakeLock = { kind: 'stake' as const, role: 0, preferences: [3, 1, 4], expiry: HEIGHT + 10 }
+    const stakeLock = { kind: 'stake' as const, role: 0, preferences: [3, 1, 4], expiry: HEIGHT + 10, vrfPublicKey: new Uint8Array(32).fill(3) }
     const buy = transfer([{ outpoint: fund(0), key: A }], [{ amount: 900n, recipient: A.publicKey, lock: stakeLock }, pay(A, 90n)])
     const v = view()
     await connectBlock(v, [cb(0n), buy], HEIGHT, PARAMS)
@@ -208,7 +208,7 @@ describe('UTXO rules', () => {
   })
 
   it('coins and outpoint keys round-trip', () => {
-    const c = coin(5n, B, { coinbase: true, height: 77, lock: { kind: 'stake', role: 2, preferences: [1], expiry: 90 } })
+    const c = coin(5n, B, { coinbase: true, height: 77, lock: { kind: 'stake', role: 2, preferences: [1], expiry: 90, vrfPublicKey: new Uint8Array(32).fill(3) } })
     assert.deepEqual(coinFromBytes(coinToBytes(c)), c)
     assert.deepEqual(outpointFromKey(outpointKey(fund(3))), fund(3))
     assert.ok(outpointKey({ txHash: fund(1).txHash, index: 2 }) < outpointKey({ txHash: fund(1).txHash, index: 16 }))

@@ -70,7 +70,7 @@ describe('Wallet', () => {
     for (let i = 0; i < 2; i++) await chain.addBlock(minedOn(chain.tip(), { seed: 9 }), { now: NOW })
     const h = chain.tip().height
     const pft = await alice.payForTask(chain, new Uint8Array(32).fill(7), 25_000n, h + 3)
-    const tickets = await alice.buyTickets(chain, 10_000n, { role: 1, preferences: [5, 0, 2], expiry: h + 10 }, { exclude: (o) => pft.inputs.some((i) => i.prevout.index === o.index && i.prevout.txHash.every((b, k) => b === o.txHash[k])) })
+    const tickets = await alice.buyTickets(chain, 10_000n, { role: 1, preferences: [5, 0, 2], expiry: h + 10, vrfPublicKey: new Uint8Array(32).fill(3) }, { exclude: (o) => pft.inputs.some((i) => i.prevout.index === o.index && i.prevout.txHash.every((b, k) => b === o.txHash[k])) })
     await pool.add(pft)
     await pool.add(tickets)
     await mine(chain, pool, [pft, tickets])

@@ -60,12 +60,16 @@ export type OutputLock =
   | { kind: 'pubkey' }
   /** PAY_FOR_TASK: the fee for task `taskHash`; the client may revoke it in blocks below height `revokeBefore` (u32) */
   | { kind: 'task-fee'; taskHash: Uint8Array; revokeBefore: number }
-  /** BUY_TICKETS: `role` index into SELECTION_ROLES (miner, supervisor, evaluator, verifier), `preferences` u16 weights, spendable from height `expiry` (u32) */
-  | { kind: 'stake'; role: number; preferences: number[]; expiry: number }
   /**
-   * JOIN_TASK: the stake of the ticket bought at height `purchaseHeight` (role, preferences and
-   * expiry carried over from it), joined to task `taskHash` with `pi`, the VRF proof (80 bytes) by
-   * `vrfPublicKey` over (hash_TDB || role)
+   * BUY_TICKETS: `role` index into SELECTION_ROLES (miner, supervisor, evaluator, verifier), `preferences` u16 weights,
+   * spendable from height `expiry` (u32); `vrfPublicKey` (32 bytes), the key the ticket's VRF proofs are by, fixed
+   * when it is bought so that no one can try keys once a task's definition block is known
+   */
+  | { kind: 'stake'; role: number; preferences: number[]; expiry: number; vrfPublicKey: Uint8Array }
+  /**
+   * JOIN_TASK: the stake of the ticket bought at height `purchaseHeight` (role, preferences, expiry
+   * and VRF key carried over from it), joined to task `taskHash` with `pi`, the VRF proof (80 bytes)
+   * by `vrfPublicKey` over (hash_TDB || role)
    */
   | {
     kind: 'joined'; taskHash: Uint8Array; role: number; preferences: number[]; expiry: number; purchaseHeight: number
@@ -124,25 +128,26 @@ function writeLock(w: Writer, o: TransferOutput): void {
     case 'joined':
       w.fixed(lock.taskHash, 32)
       writeTicket(w, lock)
-      w.u32(lock.purchaseHeight).fixed(lock.vrfPublicKey, PUBLIC_KEY_SIZE).fixed(lock.pi, VRF_PROOF_SIZE)
+      w.u32(lock.purchaseHeight).fixed(lock.pi, VRF_PROOF_SIZE)
   }
 }
 
-/** role, expiry and preferences: a stake lock's body, and the part of a joined lock it carries over */
-function writeTicket(w: Writer, lock: { role: number; expiry: number; preferences: readonly number[] }): void {
+/** role, expiry, preferences and VRF key: a stake lock's body, and the part of a joined lock it carries over */
+function writeTicket(w: Writer, lock: { role: number; expiry: number; preferences: readonly number[]; vrfPublicKey: Uint8Array }): void {
   if (lock.preferences.length > MAX_PREFERENCES) throw new Error(`internal: ${lock.preferences.length} preferences, at most ${MAX_PREFERENCES}`)
   w.u8(lock.role).u32(lock.expiry).u8(lock.preferences.length)
   for (const p of lock.preferences) w.u16(p)
+  w.fixed(lock.vrfPublicKey, PUBLIC_KEY_SIZE)
 }
 
-function readTicket(r: Reader): { role: number; expiry: number; preferences: number[] } {
+function readTicket(r: Reader): { role: number; expiry: number; preferences: number[]; vrfPublicKey: Uint8Array } {
   const role = r.u8('role')
   if (role >= SELECTION_ROLES.length) throw protocolError('BAD_VALUE', `stake role ${role} unknown, expected < ${SELECTION_ROLES.length}`)
   const expiry = r.u32('expiry')
   const n = r.count(MAX_PREFERENCES, 'preferences', 1)
   const preferences: number[] = []
   for (let i = 0; i < n; i++) preferences.push(r.u16('preference'))
-  return { role, expiry, preferences }
+  return { role, expiry, preferences, vrfPublicKey: r.bytes(PUBLIC_KEY_SIZE, 'VRF key') }
 }
 
 function readOutput(r: Reader): TransferOutput {
@@ -163,7 +168,7 @@ function readOutput(r: Reader): TransferOutput {
       const ticket = readTicket(r)
       return {
         amount, recipient,
-        lock: { kind, taskHash, ...ticket, purchaseHeight: r.u32('purchase height'), vrfPublicKey: r.bytes(PUBLIC_KEY_SIZE, 'VRF key'), pi: r.bytes(VRF_PROOF_SIZE, 'VRF proof') },
+        lock: { kind, taskHash, ...ticket, purchaseHeight: r.u32('purchase height'), pi: r.bytes(VRF_PROOF_SIZE, 'VRF proof') },
       }
     }
   }

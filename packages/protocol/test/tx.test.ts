@@ -21,7 +21,7 @@ function signed(tx: TransferTx, secretKey = ALICE.secretKey): TransferTx {
 const OUTPUTS: TransferOutput[] = [
   { amount: 1_000n, recipient: BOB.publicKey, lock: { kind: 'pubkey' } },
   { amount: 2n ** 64n - 1n, recipient: ALICE.publicKey, lock: { kind: 'task-fee', taskHash: TASK, revokeBefore: 500 } },
-  { amount: 7n, recipient: ALICE.publicKey, lock: { kind: 'stake', role: 1, preferences: [0, 1, 65535], expiry: 0xffff_ffff } },
+  { amount: 7n, recipient: ALICE.publicKey, lock: { kind: 'stake', role: 1, preferences: [0, 1, 65535], expiry: 0xffff_ffff, vrfPublicKey: BOB.publicKey } },
 ]
 const TRANSFER = signed({
   type: 'transfer',
@@ -38,25 +38,25 @@ describe('transfer encoding', () => {
     assert.deepEqual(txFromBytes(bytes), TRANSFER)
     assert.equal(txSize(TRANSFER), bytes.length)
     for (const o of OUTPUTS) assert.deepEqual(transferOutputFromBytes(transferOutputToBytes(o)), o)
-    // JOIN_TASK's output: task hash | the stake body | purchase height | VRF key | proof
+    // JOIN_TASK's output: task hash | the stake body (its VRF key included) | purchase height | proof
     const joined: TransferOutput = {
       amount: 9n, recipient: ALICE.publicKey,
       lock: { kind: 'joined', taskHash: TASK, role: 0, preferences: [3], expiry: 900, purchaseHeight: 12, vrfPublicKey: BOB.publicKey, pi: new Uint8Array(80).fill(4) },
     }
     const jb = transferOutputToBytes(joined)
     assert.deepEqual(transferOutputFromBytes(jb), joined)
-    assert.equal(jb.length, 8 + 1 + 32 + 32 + (1 + 4 + 1 + 2) + 4 + 32 + 80)
+    assert.equal(jb.length, 8 + 1 + 32 + 32 + (1 + 4 + 1 + 2 + 32) + 4 + 80)
     assert.throws(() => transferOutputFromBytes(jb.subarray(0, jb.length - 1)), { code: 'PROTOCOL_TRUNCATED' })
     assert.equal(transferOutputToBytes(OUTPUTS[0]!).length, PUBKEY_OUTPUT_SIZE)
   })
 
   it('is frozen (bytes, txHash, sighash)', () => {
     const bytes = txToBytes(TRANSFER)
-    assert.equal(bytes.length, 5 + 200 + 2 + 41 + (41 + 36) + (41 + 1 + 4 + 1 + 6))
+    assert.equal(bytes.length, 5 + 200 + 2 + 41 + (41 + 36) + (41 + 1 + 4 + 1 + 6 + 32))
     assert.equal(hex(bytes.subarray(0, 5)), '0001010002')
     assert.equal(hex(bytes.subarray(OUT0, OUT0 + 9)), '00000000000003e800')
-    assert.equal(hex(txHash(TRANSFER)), '5a87c3a27366324e481270aa0bdcc387217f636d1eafa5a525dfdf00619f8e58')
-    assert.equal(hex(txSigHash(TRANSFER)), 'c27710d1d0fa89e2d952708315996cb7688ef6ed52ceca9affb8dfe3ee0cd957')
+    assert.equal(hex(txHash(TRANSFER)), '93779bbb236a6de4142d551be454e309aa3bcf4b18cf2897de7b5caa1bf3422c')
+    assert.equal(hex(txSigHash(TRANSFER)), 'f571d408cea80c5aa26b51e3952fb087da6c855c6ea852e5862cb45b0a456670')
     assert.equal(hex(txSigHash(TRANSFER)), hex(taggedHash(TAGS.txSig, txSigningBytes(TRANSFER))))
   })
 
