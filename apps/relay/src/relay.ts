@@ -83,8 +83,14 @@ function peerAtFault(code: string): boolean {
 
 /** How long a verifier waits for a block's IT_RES messages to be agreed into the message history. */
 const HISTORY_WAIT_MS = 120_000
-/** How long a relay that is not among a block's verifiers waits for a quorum of their verdicts. */
-const QUORUM_WAIT_MS = HISTORY_WAIT_MS + 60_000
+/**
+ * How long a relay that is not among a block's verifiers waits for a quorum of their verdicts.
+ * Each relay takes blocks one at a time, so a verifier may first wait out another block (its
+ * history, or its verdicts) before it starts on this one: two history waits and a minute. At one,
+ * a verdict arrived 33 ms after the others' wait had ended, twice in five @lifecycle runs, and the
+ * relays that gave up never took the block or its descendants.
+ */
+const QUORUM_WAIT_MS = 2 * HISTORY_WAIT_MS + 60_000
 /** How often a relay asks the others for the verdicts gossip lost, on how many recent blocks (syncConfirmations). */
 const CONFIRMATION_SYNC_MS = 10_000
 const CONFIRMATION_SYNC_BLOCKS = 64

@@ -323,7 +323,7 @@ export function createTaskRuns(deps: {
 
   /**
    * The stakes that joined the task in its window (blocks TDB+1 .. TDB+JOIN_BLOCKS of the main
-   * chain) and stay locked past CHARGE_BLOCKS, the first MAX_JOINS by height then outpoint: what
+   * chain) and stay locked past CHARGE_BLOCKS, by height then outpoint: what
    * selection draws from and the charge returns. Any other join is its owner's again at its expiry.
    */
   async function joinsOf(r: RunState, tdb: NonNullable<RunState['tdb']>): Promise<{ joined: Joined; app: TicketApplication }[]> {
@@ -344,7 +344,7 @@ export function createTaskRuns(deps: {
         },
       })
     }
-    return out.sort((a, b) => a.joined.height - b.joined.height || (a.joined.outpoint < b.joined.outpoint ? -1 : 1)).slice(0, MAX_JOINS)
+    return out.sort((a, b) => a.joined.height - b.joined.height || (a.joined.outpoint < b.joined.outpoint ? -1 : 1))
   }
 
   async function select(r: RunState, fees: TaskFees): Promise<void> {
@@ -354,21 +354,26 @@ export function createTaskRuns(deps: {
     const byId = new Map(joins.map((j) => [toHex(j.app.ticket.id), j.joined]))
     const fee = committedFee(r.task, fees).reduce((s, c) => s + c.coin.amount, 0n)
     const datasetKB = Math.ceil((r.spec.recordCount * recordSize(r.spec.layers[0]!)) / 1024)
-    // one seat per VRF key goes to its first entry (a stable sort): the ticket bought first, so a ticket bought later
-    // with a copy of someone's VRF key, joining with a copy of their proof, does not take their seat
-    const byPurchase = [...joins].sort((a, b) => a.app.ticket.purchaseHeight - b.app.ticket.purchaseHeight)
-    const result = selectCommittee('miner', byPurchase.map((j) => j.app), {
+    const result = selectCommittee('miner', joins.map((j) => j.app), {
       definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
       committee: { datasetKB, expectedTrainingSeconds: 0, fee },
     }, selectionParams())
-    // one seat per owner, not just per VRF key (a join names any key): in rank order, an owner's later joins stay unselected
+    // the charge returns MAX_JOINS stakes at most (each is an input and a payout): the best-ranked qualified joins,
+    // then the others in join order; any further join is its owner's again at the ticket's expiry
+    const rejected = new Set(result.rejected.map((x) => toHex(x.ticketId)))
+    const counted = [...result.qualified.map((q) => toHex(q.ticket.id)), ...joins.map((j) => toHex(j.app.ticket.id)).filter((id) => rejected.has(id))].slice(0, MAX_JOINS)
+    // one seat per owner (an owner's tickets share a VRF key, but two tickets may name two keys), in rank order
     const miners: Selected[] = []
-    for (const q of result.qualified) {
+    for (const q of result.qualified.slice(0, MAX_JOINS)) {
       const j = byId.get(toHex(q.ticket.id))!
       if (miners.length < result.bounds.max && !miners.some((m) => m.key === j.key)) miners.push({ key: j.key, ticket: j.outpoint, stake: j.stake })
     }
     const filled = result.bounds.max >= result.bounds.min && miners.length >= result.bounds.min
-    r.selection = { miners: filled ? miners : [], outcome: filled ? 'completed' : 'not-run', joined: joins.map((j) => j.joined) }
+    const kept = new Set(counted)
+    r.selection = {
+      miners: filled ? miners : [], outcome: filled ? 'completed' : 'not-run',
+      joined: joins.filter((j) => kept.has(toHex(j.app.ticket.id))).map((j) => j.joined),
+    }
     await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
     log('task miners selected', {
       task: r.task, joined: joins.length, qualified: result.qualified.length, rejected: result.rejected.map((x) => x.reason), bounds: result.bounds,

@@ -628,7 +628,7 @@ describe('relay: gossip, verification, persistence', () => {
     const tdb = (await waitFor('the task-definition block', async () => (await run()).definitionBlock ?? undefined)) as { height: number; hash: string }
     assert.equal(tdb.height, revokeBefore)
     const join = async (w: Wallet, ticket: TransferTx): Promise<TransferTx> => {
-      const pi = proveSelection(deriveVrfSecretKey(w.keys.secretKey), fromHex(tdb.hash), 'miner').pi
+      const pi = proveSelection(deriveVrfSecretKey(w.keys.secretKey), fromHex(tdb.hash), 'miner', w.keys.publicKey).pi
       return w.joinTask(await source(w.keys.publicKey), { txHash: txHash(ticket), index: 0 }, taskHash(spec), pi)
     }
     const joins = [await join(w1, tickets[0]!), await join(w2, tickets[1]!)]

@@ -50,6 +50,7 @@ const POLL_MS = 2000
 /** blocks left in the join window below which this tab no longer joins: its join has to be mined in the window */
 const JOIN_MARGIN = 3
 const LOCK = 'pouw-client-tasks'
+const JOIN_KEY = 'pouw-join:'
 /** training attempts per task before this tab gives up on it */
 const ATTEMPTS = 3
 
@@ -75,8 +76,14 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
     const abort = new AbortController()
     const jobs = new Map<string, Job>()
     const tasks = new Map<string, ClientTaskView>()
-    /** task -> the hash of the JOIN_TASK this tab handed to the relay (one join per task; it waits for its block) */
-    const joining = new Map<string, string>()
+    /**
+     * the JOIN_TASK this profile handed to the relay for a task (one join per task; it waits for its block), kept in
+     * localStorage: a reload, or another tab of the profile taking over, does not join again with a second ticket
+     */
+    const joining = {
+      get: (task: string): string | null => localStorage.getItem(`${JOIN_KEY}${task}`),
+      set: (task: string, tx: string): void => localStorage.setItem(`${JOIN_KEY}${task}`, tx),
+    }
     let timer: ReturnType<typeof setTimeout> | undefined
     let release = (): void => {}
     const publish = (error: string | null = null): void => {
@@ -94,7 +101,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
      */
     const join = (run: TaskRunJson, keys: KeyPair, tickets: TicketView[]): Promise<string> => {
       // the wallet's tickets are bought with the VRF key derived from its key (wallet.ts buyTicket)
-      const pi = proveSelection(deriveVrfSecretKey(keys.secretKey), fromHex(run.definitionBlock!.hash), 'miner').pi
+      const pi = proveSelection(deriveVrfSecretKey(keys.secretKey), fromHex(run.definitionBlock!.hash), 'miner', keys.publicKey).pi
       return walletRef.current.transact(async (wallet, source) => {
         const ticket = tickets.map((t) => ({ txHash: fromHex(t.txHash), index: t.index })).find((o) => !source.pending(o))
         if (ticket === undefined) throw new Error('every live ticket is already spent by a transaction waiting for a block')
@@ -137,7 +144,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       const run = await getJson<TaskRunJson>(`/api/task/run?hash=${task}`)
       const me = toHex(keys.publicKey)
       const view: ClientTaskView = tasks.get(task) ?? { task, phase: run.phase, applied: null, selected: null, training: null, posted: false, paid: null, note: null }
-      const applied = run.joins.find((j) => j.key === me)?.outpoint ?? joining.get(task) ?? null
+      const applied = run.joins.find((j) => j.key === me)?.outpoint ?? joining.get(task)
       const selected = run.selection === null ? null : run.selection.miners.some((m) => m.key === me)
       const paid = run.charged && run.result !== null ? paidTo(run, me) : null
       tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), paid })

@@ -325,7 +325,8 @@ function checkTask(task: SelectionTask): void {
  * role, is live at the task definition block (hence bought at least `maturity`
  * blocks before the task: "a ticket bought after task submission cannot
  * participate"), its preferences are comparable with the task's, its proof is
- * a valid VRF proof by its vrfPublicKey over (hash_TDB || role), and
+ * a valid VRF proof by its vrfPublicKey over (hash_TDB || role || owner) (the owner
+ * binds the proof to this ticket: a copied VRF key cannot reuse it), and
  *   s(P, Pmax) >= omega_S * beta / (2^512 - 1)      (selection.ts isSelected).
  */
 export function checkApplication(
@@ -343,7 +344,7 @@ export function checkApplication(
     if (isPouwError(e)) return { ok: false, reason: 'bad-preferences' }
     throw e
   }
-  const check = verifySelection(t.vrfPublicKey, task.definitionBlockHash, role, app.pi, similarityPpm, params.omegaPpm[role])
+  const check = verifySelection(t.vrfPublicKey, task.definitionBlockHash, role, app.pi, similarityPpm, params.omegaPpm[role], t.owner)
   if (!check.selected) return { ok: false, reason: check.reason }
   return { ok: true, selected: { ticket: t, beta: check.beta, similarityPpm } }
 }
@@ -420,7 +421,7 @@ export function applyForTask(
     if (isPouwError(e)) return undefined
     throw e
   }
-  const { pi, beta } = proveSelection(vrfSecretKey, task.definitionBlockHash, ticket.role)
+  const { pi, beta } = proveSelection(vrfSecretKey, task.definitionBlockHash, ticket.role, ticket.owner)
   return isSelected(beta, similarityPpm, params.omegaPpm[ticket.role]) ? { ticket, pi } : undefined
 }
 

@@ -47,7 +47,7 @@ async function setup(expiry = 1_000): Promise<{ chain: Chain; tickets: OutPoint[
 }
 
 /** A's ticket's VRF proof over (TDB || miner) */
-const vrf = (): Uint8Array => proveSelection(deriveVrfSecretKey(A.secretKey), TDB, 'miner').pi
+const vrf = (): Uint8Array => proveSelection(deriveVrfSecretKey(A.secretKey), TDB, 'miner', A.publicKey).pi
 
 /** `join` with its one output changed, signed again */
 const altered = (join: TransferTx, change: (o: TransferTx['outputs'][number]) => TransferTx['outputs'][number]): Promise<TransferTx> =>

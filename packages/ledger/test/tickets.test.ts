@@ -211,7 +211,7 @@ describe('tickets: worker selection (§4.1)', () => {
     let applied = 0
     for (const h of [...holders(prng, 40, 'miner'), ...holders(prng, 20, 'supervisor')]) {
       const app = applyForTask(h.ticket, h.sk, t, PARAMS)
-      const forced: TicketApplication = { ticket: h.ticket, pi: proveSelection(h.sk, t.definitionBlockHash, h.ticket.role).pi }
+      const forced: TicketApplication = { ticket: h.ticket, pi: proveSelection(h.sk, t.definitionBlockHash, h.ticket.role, h.ticket.owner).pi }
       const check = checkApplication(forced, h.ticket.role, t, PARAMS)
       if (app !== undefined) {
         applied++
@@ -230,7 +230,7 @@ describe('tickets: worker selection (§4.1)', () => {
     const prng = new Prng(10)
     const t = task(prng)
     const [good] = holders(prng, 1, 'miner', { preferences: [3, 1, 4, 1] }) // similarity 1: always selected
-    const app = (h: Holder, role: Role = h.ticket.role): TicketApplication => ({ ticket: h.ticket, pi: proveSelection(h.sk, t.definitionBlockHash, role).pi })
+    const app = (h: Holder, role: Role = h.ticket.role): TicketApplication => ({ ticket: h.ticket, pi: proveSelection(h.sk, t.definitionBlockHash, role, h.ticket.owner).pi })
     assert.ok(checkApplication(app(good!), 'miner', t, PARAMS).ok)
     const reason = (a: TicketApplication, role: Role = 'miner'): string => {
       const r = checkApplication(a, role, t, PARAMS)
@@ -252,7 +252,9 @@ describe('tickets: worker selection (§4.1)', () => {
     tampered.pi = tampered.pi.slice()
     tampered.pi[40]! ^= 1
     assert.equal(reason(tampered), 'invalid-proof')
-    assert.equal(reason({ ticket: good!.ticket, pi: proveSelection(good!.sk, t.definitionBlockHash, 'supervisor').pi }), 'invalid-proof', 'a proof for another role')
+    assert.equal(reason({ ticket: good!.ticket, pi: proveSelection(good!.sk, t.definitionBlockHash, 'supervisor', good!.ticket.owner).pi }), 'invalid-proof', 'a proof for another role')
+    // a copy of someone's VRF key in a ticket of another owner: their proof does not hold for it
+    assert.equal(reason({ ticket: { ...good!.ticket, owner: new Uint8Array(32).fill(0xee) }, pi: proveSelection(good!.sk, t.definitionBlockHash, good!.ticket.role, good!.ticket.owner).pi }), 'invalid-proof', 'a copied key and proof')
     const [zero] = holders(prng, 1, 'miner', { preferences: [0, 0, 0, 0] })
     assert.equal(reason(app(zero!)), 'below-threshold', 'similarity 0 never passes')
   })
@@ -274,7 +276,7 @@ describe('tickets: worker selection (§4.1)', () => {
         for (let i = 1; i < ranked.length; i++) assert.ok(compareCandidates(ranked[i - 1]!, ranked[i]!) < 0, 'qualified in rank order')
         assert.deepEqual(c.members!.map((m) => toHex(m.ticket.id)), c.qualified.slice(0, c.bounds.max).map((q) => toHex(q.ticket.id)))
         for (const m of c.members!) {
-          const v = verifySelection(m.ticket.vrfPublicKey, t.definitionBlockHash, c.role, apps.find((a) => a.ticket === m.ticket)!.pi, m.similarityPpm, PARAMS.omegaPpm[c.role])
+          const v = verifySelection(m.ticket.vrfPublicKey, t.definitionBlockHash, c.role, apps.find((a) => a.ticket === m.ticket)!.pi, m.similarityPpm, PARAMS.omegaPpm[c.role], m.ticket.owner)
           assert.ok(v.selected)
           assert.equal(m.ticket.role, c.role)
         }

@@ -47,15 +47,21 @@ function isRole(r: unknown): r is Role {
   return typeof r === 'string' && (SELECTION_ROLES as readonly string[]).includes(r)
 }
 
-/** alpha = taskBlockHash || role byte (32 + 1 bytes). */
-export function vrfInput(taskBlockHash: Uint8Array, role: Role): Uint8Array {
+/**
+ * alpha = taskBlockHash || role byte (32 + 1 bytes), the paper's; with `owner` (the ticket owner's
+ * 32-byte key), alpha = taskBlockHash || role byte || owner: a proof then holds for that owner's
+ * ticket only, so whoever copies a VRF key into a ticket of their own cannot reuse its proofs.
+ */
+export function vrfInput(taskBlockHash: Uint8Array, role: Role, owner?: Uint8Array): Uint8Array {
   if (!(taskBlockHash instanceof Uint8Array) || taskBlockHash.length !== BLOCK_HASH_SIZE) {
     throw protocolError('BAD_VALUE', `selection: the block hash must be ${BLOCK_HASH_SIZE} bytes, got ${taskBlockHash?.length}`)
   }
   if (!isRole(role)) throw protocolError('BAD_VALUE', `selection: unknown role ${String(role)}`)
-  const out = new Uint8Array(BLOCK_HASH_SIZE + 1)
+  if (owner !== undefined && (!(owner instanceof Uint8Array) || owner.length !== 32)) throw protocolError('BAD_VALUE', 'selection: the owner key must be 32 bytes')
+  const out = new Uint8Array(BLOCK_HASH_SIZE + 1 + (owner?.length ?? 0))
   out.set(taskBlockHash)
   out[BLOCK_HASH_SIZE] = ROLE_BYTES[role]
+  if (owner !== undefined) out.set(owner, BLOCK_HASH_SIZE + 1)
   return out
 }
 
@@ -172,8 +178,8 @@ export function selectionScore(beta: Uint8Array, similarityPpm: number): bigint 
 export interface SelectionProof { pi: Uint8Array; beta: Uint8Array }
 
 /** The worker's side: the VRF proof and output for this block and role. */
-export function proveSelection(vrfSecretKey: Uint8Array, taskBlockHash: Uint8Array, role: Role): SelectionProof {
-  const pi = vrfProve(vrfSecretKey, vrfInput(taskBlockHash, role))
+export function proveSelection(vrfSecretKey: Uint8Array, taskBlockHash: Uint8Array, role: Role, owner?: Uint8Array): SelectionProof {
+  const pi = vrfProve(vrfSecretKey, vrfInput(taskBlockHash, role, owner))
   return { pi, beta: vrfProofToHash(pi) }
 }
 
@@ -189,9 +195,9 @@ export type SelectionCheck =
  * Both negative answers mean the application broke a rule.
  */
 export function verifySelection(
-  publicKey: Uint8Array, taskBlockHash: Uint8Array, role: Role, pi: Uint8Array, similarityPpm: number, omegaPpm: number,
+  publicKey: Uint8Array, taskBlockHash: Uint8Array, role: Role, pi: Uint8Array, similarityPpm: number, omegaPpm: number, owner?: Uint8Array,
 ): SelectionCheck {
-  const alpha = vrfInput(taskBlockHash, role)
+  const alpha = vrfInput(taskBlockHash, role, owner)
   const beta = vrfVerify(publicKey, alpha, pi)
   if (beta === undefined) return { selected: false, reason: 'invalid-proof' }
   return isSelected(beta, similarityPpm, omegaPpm) ? { selected: true, beta } : { selected: false, reason: 'below-threshold' }

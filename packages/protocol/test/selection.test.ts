@@ -167,6 +167,16 @@ describe('proveSelection / verifySelection', () => {
     assert.deepEqual(verifySelection(new Uint8Array(32), BLOCK, 'miner', pi, 700_000, omega), { selected: false, reason: 'invalid-proof' }, 'bad key')
   })
 
+  it('a proof bound to its ticket\'s owner holds for that owner only', () => {
+    const [alice, bob] = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)]
+    assert.equal(vrfInput(BLOCK, 'miner', alice).length, 65)
+    const { pi, beta: b } = proveSelection(sk, BLOCK, 'miner', alice)
+    assert.deepEqual(verifySelection(pk, BLOCK, 'miner', pi, PPM, PPM, alice), { selected: true, beta: b })
+    assert.deepEqual(verifySelection(pk, BLOCK, 'miner', pi, PPM, PPM, bob), { selected: false, reason: 'invalid-proof' }, 'copied into another owner\'s ticket')
+    assert.deepEqual(verifySelection(pk, BLOCK, 'miner', pi, PPM, PPM), { selected: false, reason: 'invalid-proof' }, 'without the owner')
+    assert.throws(() => vrfInput(BLOCK, 'miner', new Uint8Array(31)), { code: 'PROTOCOL_BAD_VALUE' })
+  })
+
   it('one key, one block: a different, independent output per role', () => {
     const outs = SELECTION_ROLES.map((r) => hex(proveSelection(sk, BLOCK, r).beta))
     assert.equal(new Set(outs).size, 4)
