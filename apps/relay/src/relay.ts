@@ -97,6 +97,9 @@ const CONFIRMATION_SYNC_BLOCKS = 64
 /** How many blocks waiting for their parent a relay keeps, and for how long (see holdOrphan). */
 const ORPHAN_MAX = 64
 const ORPHAN_WAIT_MS = HISTORY_WAIT_MS
+/** How many blocks refused for late verdicts a relay keeps asking about, and for how long (see takeOnVerdicts). */
+const UNCONFIRMED_MAX = 16
+const UNCONFIRMED_KEEP_MS = 10 * 60_000
 
 export interface Relay {
   url: string
@@ -365,7 +368,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    */
   async function syncConfirmations(): Promise<void> {
     const members = supervisor.status().committee.length
-    const lacking: string[] = [...awaitingQuorum].slice(0, CONFIRMATION_SYNC_BLOCKS)
+    for (const [h, u] of unconfirmed) if (Date.now() - u.at > UNCONFIRMED_KEEP_MS) unconfirmed.delete(h)
+    const lacking: string[] = [...awaitingQuorum, ...unconfirmed.keys()].slice(0, CONFIRMATION_SYNC_BLOCKS)
     for (const e of await chain.recent(CONFIRMATION_SYNC_BLOCKS - lacking.length)) {
       if (e.height > 0 && (await confirmations(e.hashHex)).length < Math.min(members, verifiersOf(e.hash)?.length ?? members)) lacking.push(e.hashHex)
     }
@@ -389,6 +393,15 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
         if (isPouwError(e)) throw e // ours, not the peer's
         // that relay is down or slow: the next round asks again
       }
+    }
+    // a block refused for late verdicts whose verifiers have since accepted it: taken now
+    for (const [h, u] of unconfirmed) {
+      const chosenHex = new Set(u.chosen.map(toHex))
+      const yes = (await confirmations(h)).filter((c) => chosenHex.has(c.verifier) && c.accepted)
+      if (yes.length < verifierQuorum(u.chosen.length)) continue
+      unconfirmed.delete(h)
+      log('block refused for late verdicts, taken now that its verifiers accepted it', { hash: h, verifiers: yes.map((c) => c.verifier.slice(0, 16)) })
+      void queuedBlock(u.data, u.from).catch((e: unknown) => log('late block not taken', { hash: h, error: String(e) }))
     }
   }
 
@@ -435,6 +448,13 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   /** blocks this relay waits on its verifiers' verdicts for (syncConfirmations asks the others about them too) */
   const awaitingQuorum = new Set<string>()
+  /**
+   * blocks refused because their verdicts were late (RELAY_UNCONFIRMED), kept for UNCONFIRMED_KEEP_MS:
+   * syncConfirmations keeps asking about them, and once a quorum of their verifiers accepted one it is
+   * taken after all (with the descendants held meanwhile), rather than leaving this relay on a branch
+   * of its own
+   */
+  const unconfirmed = new Map<string, { data: Uint8Array; from: string; chosen: Uint8Array[]; at: number }>()
 
   /**
    * A relay not among the block's verifiers takes the block on their signed verdicts: a quorum of
@@ -462,12 +482,16 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   }
 
   /** A block this relay is not a verifier of: stored (with its evidence) once a quorum of its verifiers accepted it. */
-  async function takeOnVerdicts(block: Block, hashHex: string, evidence: Uint8Array, chosen: Uint8Array[], from: string): Promise<void> {
+  async function takeOnVerdicts(block: Block, hashHex: string, evidence: Uint8Array, chosen: Uint8Array[], from: string, data: Uint8Array): Promise<void> {
     let slot: Uint8Array[] = []
     try { slot = evidenceFromBytes(evidence).slot } catch { /* the verifiers refuse it */ }
     await recordFromEvidence(slot)
     const q = await awaitQuorum(hashHex, chosen)
     if (!q.accepted) {
+      if (q.code === 'RELAY_UNCONFIRMED' && !closed) {
+        if (unconfirmed.size >= UNCONFIRMED_MAX) unconfirmed.delete(unconfirmed.keys().next().value!)
+        unconfirmed.set(hashHex, { data, from, chosen, at: Date.now() })
+      }
       await recordRejection({ at: Date.now(), blockHash: hashHex, code: q.code, detail: q.detail, from, peerAtFault: peerAtFault(q.code) })
       return
     }
@@ -522,7 +546,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       // §5.2: only the block's chosen verifiers re-run it; the other relays follow their verdicts
       const chosen = verifiersOf(hash)
       if (chosen !== undefined && !chosen.some((k) => bytesEqual(k, verifierKeys.publicKey))) {
-        await takeOnVerdicts(block, hashHex, evidence, chosen, from)
+        await takeOnVerdicts(block, hashHex, evidence, chosen, from, data)
         return
       }
       // §5.2: the block's IT_RES messages must be in the agreed message history before it is verified
