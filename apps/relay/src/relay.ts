@@ -515,6 +515,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from, peerAtFault: peerAtFault(e.code) })
       return
     }
+    unconfirmed.delete(hashHex)
     await ledger.afterBlock(result)
     void taskRuns.tick()
     log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: q.by.map((v) => v.slice(0, 16)) })
@@ -592,7 +593,24 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    * and then verified; after ORPHAN_WAIT_MS, or when the parent is rejected, it is refused as
    * LEDGER_PARENT_UNKNOWN. At most ORPHAN_MAX are kept: a flood costs the sender proof of work.
    */
-  const orphans = new Map<string, { parent: string; data: Uint8Array; from: string; timer: ReturnType<typeof setTimeout> }>()
+  const orphans = new Map<string, { parent: string; data: Uint8Array; from: string; timer: ReturnType<typeof setTimeout>; heldAt: number }>()
+
+  /**
+   * Whether the nearest ancestor we lack is a block still waiting for its verifiers' verdicts, or
+   * refused for late ones and kept for them (walking up through held orphans): its descendants
+   * wait with it, up to UNCONFIRMED_KEEP_MS, rather than ORPHAN_WAIT_MS.
+   */
+  function awaitingVerdicts(parentHex: string): boolean {
+    let p = parentHex
+    for (let i = 0; i <= ORPHAN_MAX && orphans.has(p); i++) p = orphans.get(p)!.parent
+    return awaitingQuorum.has(p) || unconfirmed.has(p)
+  }
+
+  function armOrphan(hashHex: string, parentHex: string): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => { void refuseOrphan(hashHex, `its parent ${parentHex} did not arrive in time`) }, ORPHAN_WAIT_MS)
+    timer.unref()
+    return timer
+  }
 
   /** Keep a block as an orphan; false when it cannot be kept (no proof of work, pool full): verify it now (and refuse it). */
   function holdOrphan(hashHex: string, parentHex: string, block: Block, data: Uint8Array, from: string): boolean {
@@ -602,9 +620,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const target = targetFromBits(block.header.bits)
     const limit = targetFromBits(params.difficulty?.powLimitBits ?? params.bits)
     if (target > 2n * targetFromBits(chain.nextBits()) || target > limit || !hashMeetsTarget(headerHash(block.header), target)) return false
-    const timer = setTimeout(() => { void refuseOrphan(hashHex, `its parent ${parentHex} did not arrive in ${ORPHAN_WAIT_MS / 1000} s`) }, ORPHAN_WAIT_MS)
-    timer.unref()
-    orphans.set(hashHex, { parent: parentHex, data, from, timer })
+    orphans.set(hashHex, { parent: parentHex, data, from, timer: armOrphan(hashHex, parentHex), heldAt: Date.now() })
     stats.orphans++
     log('block held until its parent arrives', { hash: hashHex, parent: parentHex, orphans: orphans.size })
     return true
@@ -623,6 +639,10 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const o = orphans.get(hashHex)
     if (o === undefined || closed) return
     clearTimeout(o.timer)
+    if (awaitingVerdicts(o.parent) && Date.now() - o.heldAt < UNCONFIRMED_KEEP_MS) {
+      o.timer = armOrphan(hashHex, o.parent) // its ancestor may yet be taken on its verifiers' verdicts
+      return
+    }
     orphans.delete(hashHex)
     const code = 'LEDGER_PARENT_UNKNOWN'
     await recordRejection({ at: Date.now(), blockHash: hashHex, code, detail: `block ${hashHex}: ${detail}`, from: o.from, peerAtFault: false })
