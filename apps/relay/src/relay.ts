@@ -396,9 +396,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }
     // a block refused for late verdicts whose verifiers have since accepted it: taken now
     for (const [h, u] of unconfirmed) {
-      const chosenHex = new Set(u.chosen.map(toHex))
-      const yes = (await confirmations(h)).filter((c) => chosenHex.has(c.verifier) && c.accepted)
-      if (yes.length < verifierQuorum(u.chosen.length)) continue
+      const { yes, need } = await verdictsOf(h, u.chosen)
+      if (yes.length < need) continue
       unconfirmed.delete(h)
       log('block refused for late verdicts, taken now that its verifiers accepted it', { hash: h, verifiers: yes.map((c) => c.verifier.slice(0, 16)) })
       void queuedBlock(u.data, u.from).catch((e: unknown) => log('late block not taken', { hash: h, error: String(e) }))
@@ -461,17 +460,20 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    * the chosen accepting it, or a quorum refusing it for a rule it broke. Verdicts come by gossip
    * and by syncConfirmations. 'timeout' when neither happens in QUORUM_WAIT_MS.
    */
-  async function awaitQuorum(hashHex: string, chosen: Uint8Array[]): Promise<{ accepted: true; by: string[] } | { accepted: false; code: string; detail: string }> {
-    const need = verifierQuorum(chosen.length)
+  /** The chosen verifiers' verdicts on a block so far: accepting, refusing for a broken rule, and the quorum either needs. */
+  async function verdictsOf(hashHex: string, chosen: Uint8Array[]) {
     const chosenHex = new Set(chosen.map(toHex))
+    const mine = (await confirmations(hashHex)).filter((c) => chosenHex.has(c.verifier))
+    return { yes: mine.filter((c) => c.accepted), no: mine.filter((c) => !c.accepted && peerAtFault(c.code)), need: verifierQuorum(chosen.length) }
+  }
+
+  async function awaitQuorum(hashHex: string, chosen: Uint8Array[]): Promise<{ accepted: true; by: string[] } | { accepted: false; code: string; detail: string }> {
     const deadline = Date.now() + QUORUM_WAIT_MS
     awaitingQuorum.add(hashHex)
     try {
       for (;;) {
-        const mine = (await confirmations(hashHex)).filter((c) => chosenHex.has(c.verifier))
-        const yes = mine.filter((c) => c.accepted)
+        const { yes, no, need } = await verdictsOf(hashHex, chosen)
         if (yes.length >= need) return { accepted: true, by: yes.map((c) => c.verifier) }
-        const no = mine.filter((c) => !c.accepted && peerAtFault(c.code))
         if (no.length >= need) return { accepted: false, code: no[0]!.code, detail: `refused by ${no.length} of its ${chosen.length} verifiers` }
         if (closed || Date.now() >= deadline) return { accepted: false, code: 'RELAY_UNCONFIRMED', detail: `${yes.length} of ${chosen.length} verifiers accepted it in ${QUORUM_WAIT_MS / 1000} s, ${need} needed` }
         await new Promise((resolve) => setTimeout(resolve, 500))

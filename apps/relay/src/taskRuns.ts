@@ -108,8 +108,7 @@ interface RunState {
   spec: TaskSpec
   /** the task-definition block */
   tdb?: { height: number; hash: string }
-  /** `joined` is absent from a selection stored before joins were on chain */
-  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run'; joined?: Joined[] }
+  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run'; joined: Joined[] }
   models: Map<string, FinalModel>
   /** this evaluator's own conclusion and salt, once it scored */
   mine?: { conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
@@ -473,11 +472,9 @@ export function createTaskRuns(deps: {
     const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
     const agreeing = new Set(agreement.agreeing.map(toHex))
     // every stake that joined comes back through the charge: the selected ones as miners (an absent one forfeits a part), the others whole
-    // (a selection stored before joins were on chain has no `joined`: its miners staked nothing the charge holds)
     const joined = r.selection?.joined ?? []
     const miners = (r.selection?.miners ?? []).map((m) => ({
-      key: fromHex(m.key), stake: r.selection?.joined === undefined ? 0n : BigInt(m.stake),
-      status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
+      key: fromHex(m.key), stake: BigInt(m.stake), status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
     }))
     const seated = new Set((r.selection?.miners ?? []).map((m) => m.ticket))
     const input = {

@@ -21,6 +21,7 @@ import { useEffect, useRef, useState } from 'react'
 import { deriveVrfSecretKey, fromHex, proveSelection, toHex, type KeyPair } from '@pouw/protocol'
 import { finalModelToBytes, signFinalModel } from '@pouw/trainer'
 import { getJson, paidTo, postBytes, type TaskRunJson } from './api'
+import { backendFromUrl } from './volunteer'
 import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
 import type { TaskRunRules, TicketView, WalletHandle } from './wallet'
 
@@ -83,6 +84,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
     const joining = {
       get: (task: string): string | null => localStorage.getItem(`${JOIN_KEY}${task}`),
       set: (task: string, tx: string): void => localStorage.setItem(`${JOIN_KEY}${task}`, tx),
+      clear: (task: string): void => localStorage.removeItem(`${JOIN_KEY}${task}`),
     }
     let timer: ReturnType<typeof setTimeout> | undefined
     let release = (): void => {}
@@ -118,7 +120,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
         const theta = await trainer.train(
           {
             task: run.task, spec: fromHex(spec), definitionBlockHash: run.definitionBlock!.hash, wasmBaseUrl: '/tfjs-wasm/',
-            backend: new URLSearchParams(location.search).get('backend') ?? undefined,
+            backend: backendFromUrl(),
           },
           Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
         )
@@ -144,7 +146,9 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       const run = await getJson<TaskRunJson>(`/api/task/run?hash=${task}`)
       const me = toHex(keys.publicKey)
       const view: ClientTaskView = tasks.get(task) ?? { task, phase: run.phase, applied: null, selected: null, training: null, posted: false, paid: null, note: null }
-      const applied = run.joins.find((j) => j.key === me)?.outpoint ?? joining.get(task)
+      // once the window closed the chain says whether the join counted: the note of it is no longer needed
+      if (run.phase !== 'joining') joining.clear(task)
+      const applied = run.joins.find((j) => j.key === me)?.outpoint ?? (run.phase === 'joining' ? joining.get(task) : null)
       const selected = run.selection === null ? null : run.selection.miners.some((m) => m.key === me)
       const paid = run.charged && run.result !== null ? paidTo(run, me) : null
       tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), paid })

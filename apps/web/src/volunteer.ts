@@ -163,6 +163,16 @@ function persistKeyFromUrl(): boolean {
   return new URLSearchParams(location.search).get('key') === 'keep'
 }
 
+/** `?backend=webgpu|wasm|cpu`: the tfjs backend the workers use (default: the best this browser has). */
+export function backendFromUrl(): string | undefined {
+  return new URLSearchParams(location.search).get('backend') ?? undefined
+}
+
+/** What the Network panel shows of a tip. */
+function chainOf(t: TipInfo): NonNullable<VolunteerView['chain']> {
+  return { height: t.height, tipHash: t.hashHex, nextBits: t.nextBits }
+}
+
 /**
  * `payTo`: the wallet key (hex) the tab's block rewards pay (wallet.ts); null until it is loaded,
  * and a trainer started before that pays its miner key.
@@ -199,7 +209,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const tipMoved = useCallback(() => {
     const t = follower.current.tip
     if (t === null) return
-    setView((v) => ({ ...v, chain: { height: t.height, tipHash: t.hashHex, nextBits: t.nextBits } }))
+    setView((v) => ({ ...v, chain: chainOf(t) }))
     void trainer.current?.setTip(t)
   }, [])
 
@@ -380,9 +390,10 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     if (block === undefined) return
     // the miner already builds on its own block; follow it until a verdict says otherwise
     follower.current.onOwnBlock(block.hashHex, block.height, block.parentHex, block.next)
-    const nextBits = follower.current.tip?.nextBits
+    // the follower's tip, whole: our block when it moved there, else the tip it kept (with that tip's bits)
+    const tip = follower.current.tip
     setView((v) => ({
-      ...v, chain: nextBits === undefined ? v.chain : { height: block.height, tipHash: block.hashHex, nextBits },
+      ...v, chain: tip === null ? v.chain : chainOf(tip),
       blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
     }))
     if (network) void network.publish(TOPICS.blocks, block.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))
@@ -402,7 +413,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     const remote = Comlink.wrap<TrainerApi>(worker)
     const init: TrainerInit = {
       taskBytes: fromHex(s.task.spec), seed: fromHex(s.task.seed), fragments, wasmBaseUrl: '/tfjs-wasm/', fault: faultFromUrl(), tip: at,
-      backend: new URLSearchParams(location.search).get('backend') ?? undefined, persistKey: persistKeyFromUrl(),
+      backend: backendFromUrl(), persistKey: persistKeyFromUrl(),
       payTo: payToRef.current ?? undefined, difficulty: s.chain.difficulty,
     }
     // the fragments move to the worker: the page keeps no copy of the dataset

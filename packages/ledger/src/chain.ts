@@ -100,7 +100,7 @@ function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: 
 /** The ticket rules the price records follow, as bytes: stored with them, so that other rules rebuild them. */
 function priceRulesKey(params: ChainParams): Uint8Array {
   const t = params.tickets
-  return new TextEncoder().encode(t === undefined ? 'none' : JSON.stringify({ ...ticketPriceRule(t), expiry: undefined }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
+  return new TextEncoder().encode(t === undefined ? 'none' : JSON.stringify({ price: t.price, adjust: t.adjust ?? null }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
 }
 
 /**
@@ -587,7 +587,8 @@ export class Chain {
       const last = c === path.connected[path.connected.length - 1]
       const b = last ? block : await this.mustGetBlock(c.hashHex)
       await view.load(b.txs.flatMap((tx) => tx.type === 'transfer' ? tx.inputs.map((i) => outpointKey(i.prevout)) : []))
-      const ticketPrice = await this.priceAfter(parent!, pending)
+      // on the tip, the price is the one kept with it
+      const ticketPrice = parent!.hashHex === this.tipEntry.hashHex ? this.nextPrice : await this.priceAfter(parent!, pending)
       const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined, ticketPrice })
       ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargeOps({ kind: 'put', undo }, b.txs, c.height, last ? txHashes : undefined))
       await this.priceRecords(c, ticketPrice, () => view.ticketPool(c.height), pending)

@@ -111,7 +111,7 @@ export class Mempool {
     if (this.entries.has(hashHex)) throw ledgerError('MEMPOOL_DUPLICATE', `transaction ${hashHex} is already in the mempool`, { hash: hashHex })
     checkTx(tx)
     // a purchase no block may hold would wait forever
-    const tickets = checkTicketPurchases([tx], this.chain.params, this.chain.ticketPrice?.() ?? this.chain.params.tickets?.price)
+    const tickets = checkTicketPurchases([tx], this.chain.params, this.chain.ticketPrice?.())
     for (const i of tx.inputs) {
       const key = outpointKey(i.prevout)
       const other = this.spentBy.get(key)
@@ -151,9 +151,6 @@ export class Mempool {
       const parent = this.entries.get(toHex(i.prevout.txHash))
       if (parent !== undefined) validBelow = Math.min(validBelow, parent.validBelow)
     }
-    // a purchase, below the next height where the ticket price may change (it met the price in force until then)
-    const window = this.chain.params.tickets?.adjust?.window
-    if (tickets > 0 && window !== undefined) validBelow = Math.min(validBelow, (Math.floor(height / window) + 1) * window)
     const entry: MempoolEntry = {
       tx, hash, hashHex, size: bytes.length, fee: plan.fee, seq: this.seq++, spends: plan.spent.map(([k]) => k), validBelow, tickets,
     }
@@ -265,6 +262,11 @@ export class Mempool {
         const next = this.chain.tip().height + 1
         for (const e of [...this.entries.values()]) {
           if (this.entries.has(e.hashHex) && e.validBelow <= next) for (const d of this.withDescendants(e)) this.removeEntry(d)
+        }
+        // the ticket price may have changed: purchases below the new one wait in vain
+        for (const e of [...this.entries.values()]) {
+          if (e.tickets === 0 || !this.entries.has(e.hashHex)) continue
+          try { checkTicketPurchases([e.tx], this.chain.params, this.chain.ticketPrice?.()) } catch { for (const d of this.withDescendants(e)) this.removeEntry(d) }
         }
         return
       }

@@ -35,16 +35,20 @@ describe('ticket price (Decred\'s stake difficulty, params.tickets.adjust)', () 
     // block 2: two tickets, one expiring at height 6 (it leaves the pool there)
     const b2 = await next(chain, b1, [buy(await coinbaseOf(chain, b1), [ticket(MIN), ticket(MIN, 6)])])
     const b3 = await next(chain, b2)
-    // height 4: the pool a window ago (height -1) is empty: the price stands
+    // height 4: the pool a window ago (height -1) is empty: the price stands, and a purchase waiting at it stays
+    const early = new Mempool(chain)
+    await early.add(buy(await coinbaseOf(chain, b2), [ticket(MIN)]))
     const b4 = await next(chain, b3)
     assert.equal(chain.ticketPrice(), MIN)
+    await early.update({ status: 'extended', entry: b4, disconnected: [], connected: [b4] })
+    assert.equal(early.count, 1, 'the price did not rise: the purchase still meets it')
     const fork = b4
     const b5 = await next(chain, b4, [buy(await coinbaseOf(chain, b3), [ticket(MIN), ticket(MIN), ticket(MIN), ticket(MIN)])])
     const b6 = await next(chain, b5)
-    // a purchase at the old price waits in the mempool only until the price may change
+    // a purchase at the old price waits in the mempool until the price rises above it
     const pool = new Mempool(chain)
     const cheap = buy(await coinbaseOf(chain, b4), [ticket(MIN)])
-    assert.equal((await pool.add(cheap)).validBelow, 2 * WINDOW)
+    await pool.add(cheap)
     const b7 = await next(chain, b6)
     await pool.update({ status: 'extended', entry: b7, disconnected: [], connected: [b7] })
     assert.equal(pool.count, 0, 'dropped: it no longer meets the price at height 8')
@@ -77,10 +81,13 @@ describe('ticket price (Decred\'s stake difficulty, params.tickets.adjust)', () 
     assert.equal(r.ticketPrice(), MIN)
   })
 
-  it('a window of one block reads the pool after the genesis (empty)', async () => {
+  it('a window of one block reads the pool after the genesis (empty), then moves every block', async () => {
     const chain = await Chain.open(new MemoryStore(), { ...P, networkName: 'pouw-test-window-1', tickets: { ...P.tickets!, adjust: { window: 1, targetPoolSize: 1, maxPrice: 10_000n } } })
-    let tip = chain.tip()
-    for (let i = 0; i < 3; i++) tip = await next(chain, tip)
-    assert.equal(chain.ticketPrice(), MIN)
+    const b1 = await next(chain, chain.tip())
+    assert.equal(chain.ticketPrice(), MIN, 'height 2: the pools after heights 1 and 0 (the genesis) are empty')
+    const b2 = await next(chain, b1, [buy(await coinbaseOf(chain, b1), [ticket(MIN), ticket(MIN)])])
+    assert.equal(chain.ticketPrice(), MIN, 'height 3: the pool after height 1 was empty, so the price stands')
+    await next(chain, b2)
+    assert.equal(chain.ticketPrice(), 2n * MIN, 'height 4: 100 x 2^2 / (2 x 1)')
   })
 })
