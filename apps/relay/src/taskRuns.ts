@@ -25,6 +25,12 @@
  *               identical, computes the split (ledger computeCharge: the fee,
  *               and every joined stake back, less what an absent miner
  *               forfeits), signs the charge and gossips its approval.
+ *               A round that decides nothing (every evaluator revealed and
+ *               no ceil(2n/3) agree, or ROUND_WAIT_MS passed) is followed by
+ *               another, up to MAX_ROUNDS: each evaluator hands on the models
+ *               and the evidence it holds, waits MODEL_SYNC_MS, and scores
+ *               again; an evaluator that sees another commit in a later round
+ *               follows it there.
  *   charged     with ceil(2n/3) approvals any relay submits the charge to the
  *               mempool; a block spends the fee. The best model is served in
  *               TensorFlow.js format at /data/tasks/<hash>/model.json.
@@ -32,13 +38,18 @@
  * A task whose committee cannot be filled is charged too: outcome 'not-run',
  * the fee goes back to the client.
  *
+ * A selected miner that signs two different final models for the task is a
+ * cheat: the two signed models are the evidence, handed from relay to relay
+ * (POST /api/task/equivocation); the conclusion names it, its model is not
+ * scored, and the charge captures its whole stake for the honest miners.
+ *
  * The evaluators are the chain's federation (ChainParams.evaluators: the
  * testnet's relays), which also supervise the task; evaluators chosen by
  * ticket are not wired, so only miners stake.
  */
 import {
   DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, fromHex, isPouwError, signAsync, taggedHash, taskFromBytes,
-  toHex, txFromBytes, txHash, txToBytes, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
+  toHex, txFromBytes, txHash, txSigHash, txToBytes, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
 } from '@pouw/protocol'
 import {
   DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
@@ -46,8 +57,8 @@ import {
   feeRevokeBefore, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, recordSize, datasetFromFragments, finalModelFromBytes, layersModel, taskSeed,
-  taskPlan, testScore, verifyFinalModel, type FinalModel, type GradientEngine,
+  TaskData, recordSize, datasetFromFragments, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
+  sameFinalModel, taskSeed, taskPlan, testScore, verifyEquivocation, verifyFinalModel, type Equivocation, type FinalModel, type GradientEngine,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
 import { HttpError, type ApiHandler, type PostHandler } from './http.js'
@@ -77,6 +88,12 @@ export const CHARGE_BLOCKS = 300
 export const MAX_JOINS = 48
 /** how long an evaluator waits for the others' commitments before it reveals anyway */
 export const REVEAL_WAIT_MS = 30_000
+/** how long past its own reveal an evaluator waits for a decision before it starts the next round */
+export const ROUND_WAIT_MS = 2 * REVEAL_WAIT_MS
+/** once a round failed, how long an evaluator waits for the models the others hand on before it scores again */
+export const MODEL_SYNC_MS = 10_000
+/** evaluation rounds at most; an evaluation that none of them decides leaves the fee with the task (logged) */
+export const MAX_ROUNDS = 8
 /**
  * the testnet's tickets: live one block after purchase, at least 0.01 coin; the price adjusts every 144 blocks
  * (the paper's window) toward a pool of 256 tickets (the paper's 40,960 is for a network of many volunteers), up to 100 coins
@@ -103,6 +120,9 @@ interface Selected { key: string; ticket: string; stake: string }
 /** a stake that joined the task in its window (outpointKey of the JOIN_TASK output): the charge returns it */
 interface Joined { outpoint: string; key: string; stake: string; height: number }
 
+/** one evaluation round's commitments and reveals, by evaluator */
+interface Round { commits: Map<string, Uint8Array>; reveals: Map<string, Uint8Array> }
+
 interface RunState {
   task: string
   spec: TaskSpec
@@ -110,10 +130,20 @@ interface RunState {
   tdb?: { height: number; hash: string }
   selection?: { miners: Selected[]; outcome: 'completed' | 'not-run'; joined: Joined[] }
   models: Map<string, FinalModel>
-  /** this evaluator's own conclusion and salt, once it scored */
-  mine?: { conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
-  commits: Map<string, Uint8Array>
-  reveals: Map<string, Uint8Array>
+  /**
+   * models that came after this relay closed its models (it scored), by miner: scored in a later
+   * round if another evaluator's revealed conclusion scored that miner (its model reached a relay in time)
+   */
+  late: Map<string, FinalModel>
+  /** miners that signed two different final models: the evidence (equivocationToBytes), by miner */
+  cheats: Map<string, Uint8Array>
+  /** the round this evaluator is in (0 first), and when it may score it (a later round waits for the models handed on) */
+  round: number
+  scoreFrom: number
+  /** this evaluator's latest conclusion and salt (of round `mine.round`), once it scored */
+  mine?: { round: number; conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
+  /** every round's messages (other evaluators may be a round ahead) */
+  rounds: Map<number, Round>
   decided?: { conclusion: Uint8Array; charge: TransferTx; bestMiner?: string; bestScorePpm?: number }
   approvals: Map<string, Approval>
   submitted?: string
@@ -126,11 +156,11 @@ interface RunState {
   saidAt: number
 }
 
-/** Evaluator messages on TASK_RUNS_TOPIC, as JSON with hex fields, signed by the evaluator. */
+/** Evaluator messages on TASK_RUNS_TOPIC, as JSON with hex fields (the round in decimal), signed by the evaluator. */
 type Signed =
-  | { kind: 'commit'; task: string; evaluator: string; commitment: string; sig: string }
-  | { kind: 'reveal'; task: string; evaluator: string; conclusion: string; salt: string; sig: string }
-  | { kind: 'approve'; task: string; evaluator: string; approval: string; sig: string }
+  | { kind: 'commit'; task: string; round: string; evaluator: string; commitment: string; sig: string }
+  | { kind: 'reveal'; task: string; round: string; evaluator: string; conclusion: string; salt: string; sig: string }
+  | { kind: 'approve'; task: string; round: string; evaluator: string; approval: string; sig: string }
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -139,18 +169,28 @@ const HEX64 = /^[0-9a-f]{64}$/
 const KEYS = {
   model: (task: string, miner: string) => `relay/run/${task}/model/${miner}`,
   models: (task: string) => `relay/run/${task}/model/`,
+  late: (task: string, miner: string) => `relay/run/${task}/late/${miner}`,
+  lates: (task: string) => `relay/run/${task}/late/`,
   selection: (task: string) => `relay/run/${task}/selection`,
   tdb: (task: string) => `relay/run/${task}/tdb`,
   /** this evaluator's conclusion, salt and scores: written before its commitment goes out, so a restart can still reveal */
   mine: (task: string) => `relay/run/${task}/mine`,
+  /** the round this evaluator is in, once past the first */
+  round: (task: string) => `relay/run/${task}/round`,
   /** every evaluator's signed commit, reveal and approval (this one's included), as received */
-  message: (task: string, kind: Signed['kind'], evaluator: string) => `relay/run/${task}/msg/${kind}/${evaluator}`,
-  messages: (task: string, kind: Signed['kind']) => `relay/run/${task}/msg/${kind}/`,
+  message: (task: string, round: number, kind: Signed['kind'], evaluator: string) => `relay/run/${task}/msg/${round}/${kind}/${evaluator}`,
+  messages: (task: string) => `relay/run/${task}/msg/`,
+  /** a miner's two signed final models (equivocationToBytes) */
+  cheat: (task: string, miner: string) => `relay/run/${task}/cheat/${miner}`,
+  cheats: (task: string) => `relay/run/${task}/cheat/`,
   decided: (task: string) => `relay/run/${task}/decided`,
 }
 
 /** The order in which a restarted relay replays the stored messages (a reveal needs its commit). */
 const SIGNED_KINDS = ['commit', 'reveal', 'approve'] as const satisfies readonly Signed['kind'][]
+
+/** a message's evaluation round (messages stored before rounds have none: the first) */
+const roundOf = (m: Signed): number => Number(m.round ?? '0')
 
 function evalSigHash(m: Record<string, string>): Uint8Array {
   return taggedHash(TAGS.evaluation, enc.encode(JSON.stringify(m)))
@@ -172,7 +212,7 @@ export interface TaskRuns {
 export function createTaskRuns(deps: {
   store: KeyValueStore
   chain: Chain
-  network: PubSubNetwork
+  network: Pick<PubSubNetwork, 'publish'>
   keys: KeyPair
   /** a stored client task's definition, and one of its fragments (all of them for the evaluation) */
   loadSpec(task: string): Promise<Uint8Array | undefined>
@@ -181,6 +221,8 @@ export function createTaskRuns(deps: {
   submit(tx: TransferTx): Promise<unknown>
   engineFor(layers: number[]): Promise<GradientEngine>
   otherRelays: () => string[]
+  /** hands a request on to every other relay (default: an HTTP POST of `body` to `route` on each of otherRelays) */
+  handOn?: (route: string, body: Uint8Array) => void
   log: (msg: string, ctx?: Record<string, unknown>) => void
   now?: () => number
 }): TaskRuns {
@@ -188,7 +230,16 @@ export function createTaskRuns(deps: {
   const now = deps.now ?? Date.now
   const me = toHex(keys.publicKey)
   const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
+  const handOn = deps.handOn ?? ((route: string, body: Uint8Array): void => {
+    for (const base of deps.otherRelays()) {
+      void fetch(new URL(route, base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
+        .then((res) => { if (!res.ok && res.status !== 409) log('not handed on', { route, relay: base, status: res.status }) })
+        .catch((e: unknown) => log('not handed on', { route, relay: base, error: String(e) }))
+    }
+  })
   const runs = new Map<string, Promise<RunState | undefined>>()
+  /** tasks whose evaluation ran out of rounds (logged once) */
+  const gaveUp = new Set<string>()
   let queue: Promise<unknown> = Promise.resolve()
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const run = queue.then(f)
@@ -214,12 +265,17 @@ export function createTaskRuns(deps: {
     const spec = await deps.loadSpec(task)
     if (spec === undefined) return undefined
     const r: RunState = {
-      task, spec: taskFromBytes(spec), models: new Map(), commits: new Map(), reveals: new Map(), approvals: new Map(), said: [], saidAt: 0,
+      task, spec: taskFromBytes(spec), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), approvals: new Map(), said: [], saidAt: 0,
     }
     for await (const [, v] of store.iterate(KEYS.models(task))) {
       const m = finalModelFromBytes(v, r.spec)
       r.models.set(toHex(m.miner), m)
     }
+    for await (const [, v] of store.iterate(KEYS.lates(task))) {
+      const m = finalModelFromBytes(v, r.spec)
+      r.late.set(toHex(m.miner), m)
+    }
+    for await (const [key, v] of store.iterate(KEYS.cheats(task))) r.cheats.set(key.slice(KEYS.cheats(task).length), v)
     const sel = await store.get(KEYS.selection(task))
     if (sel !== undefined) r.selection = JSON.parse(dec.decode(sel)) as RunState['selection']
     await loadEvaluation(r)
@@ -239,17 +295,24 @@ export function createTaskRuns(deps: {
       return v === undefined ? undefined : JSON.parse(dec.decode(v)) as T
     }
     r.tdb = await json<RunState['tdb']>(KEYS.tdb(r.task))
-    const mine = await json<{ conclusion: string; salt: string; scores: { miner: string; scorePpm: number }[] }>(KEYS.mine(r.task))
+    const mine = await json<{ round?: number; conclusion: string; salt: string; scores: { miner: string; scorePpm: number }[] }>(KEYS.mine(r.task))
     if (mine !== undefined) {
-      r.mine = { conclusion: fromHex(mine.conclusion), salt: fromHex(mine.salt), scores: mine.scores.map((x) => ({ miner: fromHex(x.miner), scorePpm: x.scorePpm })), committedAt: now() }
-    }
-    for (const kind of SIGNED_KINDS) {
-      for await (const [, v] of store.iterate(KEYS.messages(r.task, kind))) {
-        const m = JSON.parse(dec.decode(v)) as Signed
-        record(r, m)
-        if (m.evaluator === me) r.said.push(m)
-        if (m.evaluator === me && m.kind === 'reveal' && r.mine !== undefined) r.mine.revealedAt = now()
+      r.mine = {
+        round: mine.round ?? 0, conclusion: fromHex(mine.conclusion), salt: fromHex(mine.salt),
+        scores: mine.scores.map((x) => ({ miner: fromHex(x.miner), scorePpm: x.scorePpm })), committedAt: now(),
       }
+    }
+    r.round = Math.max(r.mine?.round ?? 0, (await json<{ round: number }>(KEYS.round(r.task)))?.round ?? 0)
+    const stored: Signed[] = []
+    for await (const [, v] of store.iterate(KEYS.messages(r.task))) stored.push(JSON.parse(dec.decode(v)) as Signed)
+    // a reveal needs its commit: replayed round by round, commits first
+    stored.sort((a, b) => roundOf(a) - roundOf(b) || SIGNED_KINDS.indexOf(a.kind) - SIGNED_KINDS.indexOf(b.kind))
+    for (const m of stored) {
+      record(r, m)
+      if (m.evaluator !== me) continue
+      // only the messages of the round this evaluator is in (and its approval) are sent again
+      if (roundOf(m) === r.round || m.kind === 'approve') r.said.push(m)
+      if (m.kind === 'reveal' && r.mine !== undefined && roundOf(m) === r.mine.round) r.mine.revealedAt = now()
     }
     const decided = await json<{ conclusion: string; charge: string }>(KEYS.decided(r.task))
     if (decided !== undefined) r.decided = decision(fromHex(decided.conclusion), txFromBytes(fromHex(decided.charge)) as TransferTx)
@@ -263,16 +326,23 @@ export function createTaskRuns(deps: {
     return { conclusion: conclusionBytes, charge, bestMiner: best, bestScorePpm }
   }
 
+  function roundState(r: RunState, n: number): Round {
+    let x = r.rounds.get(n)
+    if (x === undefined) r.rounds.set(n, x = { commits: new Map(), reveals: new Map() })
+    return x
+  }
+
   /** A checked evaluator message into the run's state; false when it adds nothing (a repeat, or a reveal before its commit). */
   function record(r: RunState, m: Signed): boolean {
+    const round = roundState(r, roundOf(m))
     if (m.kind === 'commit') {
-      if (r.commits.has(m.evaluator)) return false
-      r.commits.set(m.evaluator, fromHex(m.commitment))
+      if (round.commits.has(m.evaluator)) return false
+      round.commits.set(m.evaluator, fromHex(m.commitment))
     } else if (m.kind === 'reveal') {
-      const commitment = r.commits.get(m.evaluator)
-      if (commitment === undefined || r.reveals.has(m.evaluator)) return false
+      const commitment = round.commits.get(m.evaluator)
+      if (commitment === undefined || round.reveals.has(m.evaluator)) return false
       checkReveal(commitment, r.spec.taskId, fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
-      r.reveals.set(m.evaluator, fromHex(m.conclusion))
+      round.reveals.set(m.evaluator, fromHex(m.conclusion))
     } else {
       if (r.approvals.has(m.evaluator)) return false
       r.approvals.set(m.evaluator, { evaluator: fromHex(m.evaluator), signature: fromHex(m.approval) })
@@ -280,7 +350,7 @@ export function createTaskRuns(deps: {
     return true
   }
 
-  const messagePut = (m: Signed): BatchOp => ({ type: 'put', key: KEYS.message(m.task, m.kind, m.evaluator), value: enc.encode(JSON.stringify(m)) })
+  const messagePut = (m: Signed): BatchOp => ({ type: 'put', key: KEYS.message(m.task, roundOf(m), m.kind, m.evaluator), value: enc.encode(JSON.stringify(m)) })
 
   /** The task with its whole data set, for its evaluation: read when needed, not kept. */
   async function taskData(r: RunState): Promise<TaskData> {
@@ -382,28 +452,77 @@ export function createTaskRuns(deps: {
 
   // ---- final models ----
 
-  async function onModel(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' }> {
+  async function onModel(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' | 'late' }> {
+    const r = await runFor(url)
+    const m = finalModelFromBytes(bytes, r.spec)
+    if (toHex(m.taskHash) !== r.task) throw new HttpError(400, 'the model is for another task', 'RELAY_BAD_MODEL')
+    const miner = toHex(m.miner)
+    if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
+    const held = r.models.get(miner) ?? r.late.get(miner)
+    if (held !== undefined && sameFinalModel(held, m)) return { status: r.models.has(miner) ? 'known' : 'late' }
+    if (!(await verifyFinalModel(m))) throw new HttpError(400, 'the model is not signed by its miner', 'RELAY_BAD_MODEL')
+    if (held !== undefined) {
+      // a second, different model signed by the same miner: the two are the proof that it cheated
+      await recordCheat(r, miner, equivocationToBytes({ first: held, second: m }), true)
+      throw new HttpError(409, `${miner} already posted a different model for task ${r.task}: both are kept as evidence, its stake is forfeit`, 'RELAY_EQUIVOCATION')
+    }
+    // models close when this evaluator scores; one that comes later is kept, and scored in a later round if another
+    // evaluator scored it (it reached that relay in time: its hand-on here was lost, or overtook the other's reveal)
+    if (r.mine !== undefined) {
+      r.late.set(miner, m)
+      await store.batch([{ type: 'put', key: KEYS.late(r.task, miner), value: bytes }])
+      if (url.searchParams.get('from') === 'relay') return { status: 'late' }
+      throw new HttpError(409, `task ${r.task} is being evaluated: models are closed (this one is kept, and counts if another evaluator scored it in time)`, 'RELAY_TASK_CLOSED')
+    }
+    r.models.set(miner, m)
+    await store.batch([{ type: 'put', key: KEYS.model(r.task, miner), value: bytes }])
+    log('final model accepted', { task: r.task, miner: miner.slice(0, 16) })
+    if (url.searchParams.get('from') !== 'relay') handOn(`api/task/model?task=${r.task}&from=relay`, bytes)
+    return { status: 'accepted' }
+  }
+
+  /** The run a request names (?task=), or a 400/404 HttpError. */
+  async function runFor(url: URL): Promise<RunState> {
     const task = url.searchParams.get('task') ?? ''
     if (!HEX64.test(task)) throw new HttpError(400, 'task must be a task hash (64 lowercase hex digits)')
     const r = await runOf(task)
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`, 'RELAY_UNKNOWN_TASK')
-    const m = finalModelFromBytes(bytes, r.spec)
-    if (toHex(m.taskHash) !== task) throw new HttpError(400, 'the model is for another task', 'RELAY_BAD_MODEL')
-    const miner = toHex(m.miner)
-    if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${task}`, 'RELAY_NOT_SELECTED')
-    if (r.mine !== undefined) throw new HttpError(409, `task ${task} is being evaluated: models are closed`, 'RELAY_TASK_CLOSED')
-    if (r.models.has(miner)) return { status: 'known' }
-    if (!(await verifyFinalModel(m))) throw new HttpError(400, 'the model is not signed by its miner', 'RELAY_BAD_MODEL')
-    r.models.set(miner, m)
-    await store.batch([{ type: 'put', key: KEYS.model(task, miner), value: bytes }])
-    log('final model accepted', { task, miner: miner.slice(0, 16) })
-    if (url.searchParams.get('from') !== 'relay') {
-      for (const base of deps.otherRelays()) {
-        void fetch(new URL(`api/task/model?task=${task}&from=relay`, base), { method: 'POST', body: bytes as BodyInit, signal: AbortSignal.timeout(30_000) })
-          .catch((e: unknown) => log('final model not handed on', { task, relay: base, error: String(e) }))
-      }
+    return r
+  }
+
+  /** Whether some evaluator's revealed conclusion (any round) scored this miner: its model reached a relay in time. */
+  function scoredByAnyone(r: RunState, miner: string): boolean {
+    for (const round of r.rounds.values()) {
+      for (const c of round.reveals.values()) if (conclusionFromBytes(c).scores.some((s) => toHex(s.miner) === miner)) return true
     }
-    return { status: 'accepted' }
+    return false
+  }
+
+  /** A checked equivocation, kept (until the task is decided) and handed on to the other relays when it is new here. */
+  async function recordCheat(r: RunState, miner: string, evidence: Uint8Array, handItOn: boolean): Promise<boolean> {
+    if (r.cheats.has(miner) || r.decided !== undefined) return false
+    r.cheats.set(miner, evidence)
+    await store.batch([{ type: 'put', key: KEYS.cheat(r.task, miner), value: evidence }])
+    log('a miner signed two different models: a cheat', { task: r.task, miner: miner.slice(0, 16) })
+    if (handItOn) handOn(`api/task/equivocation?task=${r.task}&from=relay`, evidence)
+    return true
+  }
+
+  /** POST /api/task/equivocation: a selected miner's two different signed models for the task. */
+  async function onEquivocation(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' }> {
+    const r = await runFor(url)
+    let e: Equivocation
+    try {
+      e = equivocationFromBytes(bytes, r.spec)
+    } catch (err) {
+      throw new HttpError(400, `not an equivocation: ${(err as Error).message}`, 'RELAY_BAD_EVIDENCE')
+    }
+    const miner = toHex(e.first.miner)
+    if (toHex(e.first.taskHash) !== r.task) throw new HttpError(400, 'the evidence is about another task', 'RELAY_BAD_EVIDENCE')
+    if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
+    if (r.cheats.has(miner)) return { status: 'known' }
+    if (!(await verifyEquivocation(e))) throw new HttpError(400, 'a model of the evidence is not signed by its miner', 'RELAY_BAD_EVIDENCE')
+    return { status: (await recordCheat(r, miner, bytes, url.searchParams.get('from') !== 'relay')) ? 'accepted' : 'known' }
   }
 
   // ---- evaluation ----
@@ -429,24 +548,66 @@ export function createTaskRuns(deps: {
     return { ...m, sig: toHex(await signAsync(keys.secretKey, evalSigHash(m))) } as Signed
   }
 
+  /**
+   * Scores every model this relay holds on the test split, but a cheat's (named in the conclusion
+   * instead), and commits to the conclusion in the current round.
+   */
   async function evaluate(r: RunState): Promise<void> {
+    // the late models another evaluator scored in an earlier round join the ones this relay holds
+    const admitted = [...r.late].filter(([miner]) => scoredByAnyone(r, miner))
+    if (admitted.length > 0) {
+      await store.batch(admitted.flatMap(([miner, m]) => [
+        { type: 'put' as const, key: KEYS.model(r.task, miner), value: finalModelToBytes(m) }, { type: 'del' as const, key: KEYS.late(r.task, miner) },
+      ]))
+      for (const [miner, m] of admitted) { r.models.set(miner, m); r.late.delete(miner) }
+    }
     const d = await taskData(r)
     const engine = await deps.engineFor(r.spec.layers)
     const scores: MinerScore[] = []
-    for (const [miner, m] of r.models) scores.push({ miner: fromHex(miner), scorePpm: (await testScore(engine, d, m.theta)).scorePpm })
-    const conclusion = conclusionToBytes(createConclusion(r.spec.taskId, 'match', scores, []))
+    for (const [miner, m] of r.models) if (!r.cheats.has(miner)) scores.push({ miner: fromHex(miner), scorePpm: (await testScore(engine, d, m.theta)).scorePpm })
+    const conclusion = conclusionToBytes(createConclusion(r.spec.taskId, 'match', scores, [...r.cheats.keys()].map(fromHex)))
     const salt = crypto.getRandomValues(new Uint8Array(32))
     const commitment = computeConclusionCommitment(r.spec.taskId, keys.publicKey, conclusion, salt)
-    log('task evaluated', { task: r.task, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })) })
-    const mine = { conclusion: toHex(conclusion), salt: toHex(salt), scores: scores.map((x) => ({ miner: toHex(x.miner), scorePpm: x.scorePpm })) }
-    await say(r, await signed({ kind: 'commit', task: r.task, evaluator: me, commitment: toHex(commitment) }),
+    const round = r.round
+    log('task evaluated', { task: r.task, round, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })), cheats: [...r.cheats.keys()].map((k) => k.slice(0, 16)) })
+    const mine = { round, conclusion: toHex(conclusion), salt: toHex(salt), scores: scores.map((x) => ({ miner: toHex(x.miner), scorePpm: x.scorePpm })) }
+    // a new round's messages are the ones sent again
+    r.said = r.said.filter((m) => m.kind === 'approve')
+    await say(r, await signed({ kind: 'commit', task: r.task, round: String(round), evaluator: me, commitment: toHex(commitment) }),
       [{ type: 'put', key: KEYS.mine(r.task), value: enc.encode(JSON.stringify(mine)) }])
-    r.mine = { conclusion, salt, scores, committedAt: now() }
+    r.mine = { round, conclusion, salt, scores, committedAt: now() }
   }
 
   async function reveal(r: RunState): Promise<void> {
-    await say(r, await signed({ kind: 'reveal', task: r.task, evaluator: me, conclusion: toHex(r.mine!.conclusion), salt: toHex(r.mine!.salt) }))
-    r.mine!.revealedAt = now()
+    const mine = r.mine!
+    await say(r, await signed({ kind: 'reveal', task: r.task, round: String(mine.round), evaluator: me, conclusion: toHex(mine.conclusion), salt: toHex(mine.salt) }))
+    mine.revealedAt = now()
+  }
+
+  /**
+   * The next round, when this one cannot decide: every evaluator revealed and no ceil(2n/3) agree,
+   * or ROUND_WAIT_MS passed since this evaluator's reveal; or at once when another evaluator already
+   * committed in a later round (it follows). Each hands on every model and every equivocation it
+   * holds, and scores again MODEL_SYNC_MS later: evaluators that held different models, because a
+   * hand-on was lost or a model came in just as they closed, then score the same ones.
+   */
+  async function nextRound(r: RunState): Promise<void> {
+    const current = roundState(r, r.round)
+    const ahead = Math.max(-1, ...[...r.rounds].filter(([n, x]) => n > r.round && x.commits.size > 0).map(([n]) => n))
+    const everyone = evaluators.every((e) => current.reveals.has(e))
+    if (ahead < 0 && !everyone && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
+    const next = ahead >= 0 ? ahead : r.round + 1
+    if (next >= MAX_ROUNDS) {
+      if (!gaveUp.has(r.task)) log('evaluators agreed in no round: the fee stays with the task', { task: r.task, rounds: MAX_ROUNDS })
+      gaveUp.add(r.task)
+      return
+    }
+    log('evaluation round decided nothing: next round', { task: r.task, round: r.round, next, reveals: current.reveals.size, followed: ahead >= 0 })
+    r.round = next
+    r.scoreFrom = now() + MODEL_SYNC_MS
+    await store.batch([{ type: 'put', key: KEYS.round(r.task), value: enc.encode(JSON.stringify({ round: next })) }])
+    for (const m of r.models.values()) handOn(`api/task/model?task=${r.task}&from=relay`, finalModelToBytes(m))
+    for (const e of r.cheats.values()) handOn(`api/task/equivocation?task=${r.task}&from=relay`, e)
   }
 
   /**
@@ -458,24 +619,23 @@ export function createTaskRuns(deps: {
    * one's own reveal is left out; then relays may still differ, and no charge gathers approvals.
    */
   async function decide(r: RunState, fees: TaskFees): Promise<void> {
-    const everyone = evaluators.every((e) => r.reveals.has(e))
+    const { reveals } = roundState(r, r.round)
+    const everyone = evaluators.every((e) => reveals.has(e))
     if (!everyone && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return
-    const agreement = decideAgreement(evaluators.map(fromHex), [...r.reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
-    if (!agreement.decided) {
-      if (r.reveals.size === evaluators.length) log('evaluators disagree: no conclusion', { task: r.task, largest: agreement.largest, needed: agreement.needed })
-      return
-    }
+    const agreement = decideAgreement(evaluators.map(fromHex), [...reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
+    if (!agreement.decided) return
     const conclusion = conclusionFromBytes(agreement.conclusion)
     const fee = committedFee(r.task, fees)
     if (fee.length === 0) return
     const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
     const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
+    const cheats = new Set(conclusion.cheaters.map(toHex))
     const agreeing = new Set(agreement.agreeing.map(toHex))
-    // every stake that joined comes back through the charge: the selected ones as miners (an absent one forfeits a part), the others whole
+    // every stake that joined comes back through the charge: the selected ones as miners (an absent one forfeits a part,
+    // a cheat all of it), the others whole
     const joined = r.selection?.joined ?? []
-    const miners = (r.selection?.miners ?? []).map((m) => ({
-      key: fromHex(m.key), stake: BigInt(m.stake), status: scored.has(m.key) ? 'honest' as const : 'offline' as const, scorePpm: scored.get(m.key) ?? 0,
-    }))
+    const status = (key: string): 'honest' | 'offline' | 'cheat' => (cheats.has(key) ? 'cheat' : scored.has(key) ? 'honest' : 'offline')
+    const miners = (r.selection?.miners ?? []).map((m) => ({ key: fromHex(m.key), stake: BigInt(m.stake), status: status(m.key), scorePpm: scored.get(m.key) ?? 0 }))
     const seated = new Set((r.selection?.miners ?? []).map((m) => m.ticket))
     const input = {
       client: fee[0]!.coin.recipient, outcome: r.selection?.outcome === 'completed' ? 'completed' as const : 'not-run' as const, miners,
@@ -492,11 +652,11 @@ export function createTaskRuns(deps: {
     const resultHash = taggedHash(TAGS.evaluation, agreement.conclusion)
     const charge = chargeTx(inputs, fromHex(r.task), resultHash, payouts)
     r.decided = decision(agreement.conclusion, charge)
-    log('evaluators agree', { task: r.task, agreeing: agreement.agreeing.length, bestMiner: r.decided.bestMiner?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
+    log('evaluators agree', { task: r.task, round: r.round, agreeing: agreement.agreeing.length, bestMiner: r.decided.bestMiner?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
     if (evaluators.includes(me) && agreeing.has(me)) {
       const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
       // the decision and our approval of it in one batch: a restart in between would never approve
-      await say(r, await signed({ kind: 'approve', task: r.task, evaluator: me, approval: toHex(approval.signature) }), [decidedPut(r)])
+      await say(r, await signed({ kind: 'approve', task: r.task, round: String(r.round), evaluator: me, approval: toHex(approval.signature) }), [decidedPut(r)])
     } else {
       await store.batch([decidedPut(r)])
     }
@@ -514,7 +674,11 @@ export function createTaskRuns(deps: {
    * (the mempool is in memory: a restart, or a reorg that drops it, would otherwise leave it unmined).
    */
   async function trySubmit(r: RunState): Promise<void> {
-    const tx = withApprovals(r.decided!.charge, [...r.approvals.values()], evaluators.map(fromHex))
+    // the approvals of this charge: an evaluator that decided another (in another round, or on other reveals) signed that one
+    const sigHash = txSigHash(r.decided!.charge)
+    const approvals: Approval[] = []
+    for (const a of r.approvals.values()) if (await verify(a.evaluator, sigHash, a.signature)) approvals.push(a)
+    const tx = withApprovals(r.decided!.charge, approvals, evaluators.map(fromHex))
     if (tx === undefined) return
     r.submittedAt = now()
     const hash = toHex(txHash(tx))
@@ -532,6 +696,7 @@ export function createTaskRuns(deps: {
   async function onMessage(data: Uint8Array): Promise<void> {
     const m = JSON.parse(dec.decode(data)) as Signed
     if (m === null || typeof m !== 'object' || typeof m.task !== 'string' || !HEX64.test(m.task)) throw new HttpError(400, 'malformed task-run message')
+    if (typeof m.round !== 'string' || !/^\d{1,3}$/.test(m.round) || roundOf(m) >= MAX_ROUNDS) throw new HttpError(400, `a task-run message names round ${String(m.round)}, not one of 0..${MAX_ROUNDS - 1}`)
     if (!evaluators.includes(m.evaluator) || m.evaluator === me) return
     const { sig, sent: _sent, ...body } = m as Signed & { sent?: number }
     if (!(await verify(fromHex(m.evaluator), evalSigHash(body), fromHex(sig)))) throw new HttpError(400, `a ${m.kind} with a bad signature from ${m.evaluator}`, 'RELAY_BAD_SIGNATURE')
@@ -574,11 +739,18 @@ export function createTaskRuns(deps: {
       const allIn = sel.miners.every((m) => r.models.has(m.key))
       if (!allIn && height < r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) return
       if (!evaluators.includes(me)) return
+      // the others may already have moved past the first round: this evaluator starts in theirs
+      r.round = Math.max(r.round, ...[...r.rounds].filter(([, x]) => x.commits.size > 0).map(([n]) => n))
+      await evaluate(r)
+    }
+    if (r.decided === undefined && r.mine!.round < r.round) {
+      if (now() < r.scoreFrom) return
       await evaluate(r)
     }
     const mine = r.mine!
-    if (mine.revealedAt === undefined && (r.commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
+    if (mine.revealedAt === undefined && (roundState(r, r.round).commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
     if (mine.revealedAt !== undefined && r.decided === undefined) await decide(r, fees)
+    if (mine.revealedAt !== undefined && r.decided === undefined) await nextRound(r)
     if (r.decided !== undefined && now() - (r.submittedAt ?? 0) > RESEND_MS) await trySubmit(r)
   }
 
@@ -626,7 +798,10 @@ export function createTaskRuns(deps: {
       joins: r.selection?.joined ?? (r.tdb === undefined ? [] : (await joinsOf(r, r.tdb)).map((j) => j.joined)),
       selection: r.selection ?? null,
       models: [...r.models.keys()].sort(),
-      evaluators, commits: [...r.commits.keys()].sort(), reveals: [...r.reveals.keys()].sort(), approvals: [...r.approvals.keys()].sort(),
+      // the evaluation round this relay is in, and that round's commits and reveals
+      evaluators, round: r.round, commits: [...roundState(r, r.round).commits.keys()].sort(), reveals: [...roundState(r, r.round).reveals.keys()].sort(),
+      approvals: [...r.approvals.keys()].sort(),
+      cheats: [...r.cheats.keys()].sort(),
       myScores: r.mine?.scores.map((s) => ({ miner: toHex(s.miner), scorePpm: s.scorePpm })) ?? null,
       result: r.decided === undefined ? null : {
         conclusion: toHex(r.decided.conclusion), bestMiner: r.decided.bestMiner ?? null, bestScorePpm: r.decided.bestScorePpm ?? null,
@@ -672,6 +847,7 @@ export function createTaskRuns(deps: {
     },
     post: {
       '/api/task/model': async (url, body) => serial(() => onModel(url, body)),
+      '/api/task/equivocation': async (url, body) => serial(() => onEquivocation(url, body)),
     },
     onMessage,
     blob,

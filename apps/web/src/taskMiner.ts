@@ -55,7 +55,12 @@ const JOIN_KEY = 'pouw-join:'
 /** training attempts per task before this tab gives up on it */
 const ATTEMPTS = 3
 
-interface Job { attempts: number; running: boolean; worker?: Worker }
+/**
+ * One task's training in this tab. `model` is the signed final model once trained: a failed post
+ * sends the same bytes again, never a model trained anew (two different models signed by one
+ * miner are proof of cheating, and cost the whole stake).
+ */
+interface Job { attempts: number; running: boolean; worker?: Worker; model?: Uint8Array }
 
 /**
  * A ticket whose join the relays will count for a task whose definition block is at `tdbHeight`:
@@ -112,9 +117,15 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
     }
 
     const train = async (run: TaskRunJson, keys: KeyPair): Promise<void> => {
+      const job = jobs.get(run.task)!
+      if (job.model !== undefined) {
+        await postBytes(`/api/task/model?task=${run.task}`, job.model)
+        update(run.task, { posted: true })
+        return
+      }
       const { spec } = await getJson<{ spec: string }>(`/api/task?hash=${run.task}`)
       const worker = new Worker(new URL('./taskWorker.ts', import.meta.url), { type: 'module' })
-      jobs.get(run.task)!.worker = worker
+      job.worker = worker
       try {
         const trainer = Comlink.wrap<ClientTaskTrainer>(worker)
         const theta = await trainer.train(
@@ -124,8 +135,8 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
           },
           Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
         )
-        const model = await signFinalModel(fromHex(run.task), keys, theta)
-        await postBytes(`/api/task/model?task=${run.task}`, finalModelToBytes(model))
+        job.model = finalModelToBytes(await signFinalModel(fromHex(run.task), keys, theta))
+        await postBytes(`/api/task/model?task=${run.task}`, job.model)
         update(run.task, { posted: true })
       } finally {
         worker.terminate()

@@ -1,6 +1,6 @@
 import {
-  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, Writer, concatBytes, float32Bytes, float32FromBytes, parameterCount, signAsync, taggedHash, verify,
-  type TaskSpec,
+  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, Writer, bytesEqual, compareBytes, concatBytes, float32Bytes, float32FromBytes, parameterCount,
+  protocolError, signAsync, taggedHash, verify, type TaskSpec,
 } from '@pouw/protocol'
 import { loadBatch } from './batches.js'
 import type { GradientEngine } from './engine.js'
@@ -98,6 +98,48 @@ export function finalModelFromBytes(bytes: Uint8Array, task: TaskSpec): FinalMod
 
 export function verifyFinalModel(m: FinalModel): Promise<boolean> {
   return verify(m.miner, finalModelSigHash(m.taskHash, m.miner, m.theta), m.signature)
+}
+
+// ---- equivocation: two final models ----
+
+/**
+ * A miner's two final models for one task with different parameters, each
+ * signed by it: proof that it equivocated (a miner posts one model). Relays
+ * hand it to one another; the evaluators name the miner a cheat.
+ */
+export interface Equivocation { first: FinalModel; second: FinalModel }
+
+/** Whether `a` and `b` are the same model: the same task, miner and parameters (a signature may differ and still sign the same). */
+export function sameFinalModel(a: FinalModel, b: FinalModel): boolean {
+  return bytesEqual(a.taskHash, b.taskHash) && bytesEqual(a.miner, b.miner) && bytesEqual(float32Bytes(a.theta), float32Bytes(b.theta))
+}
+
+/** varBytes(first) | varBytes(second), the two in byte order of their encodings: one proof, one encoding. */
+export function equivocationToBytes(e: Equivocation): Uint8Array {
+  const [a, b] = [finalModelToBytes(e.first), finalModelToBytes(e.second)].sort(compareBytes)
+  return new Writer().varBytes(a!).varBytes(b!).finish()
+}
+
+/**
+ * Reads an equivocation for `task`: two final models (finalModelFromBytes) of one task and one
+ * miner with different parameters, in canonical order. Throws PROTOCOL_BAD_VALUE otherwise; the
+ * signatures are checked by verifyEquivocation.
+ */
+export function equivocationFromBytes(bytes: Uint8Array, task: TaskSpec): Equivocation {
+  const r = new Reader(bytes, 'equivocation')
+  const max = 32 + PUBLIC_KEY_SIZE + 4 + 4 * parameterCount(task.layers) + SIGNATURE_SIZE // one final model's encoding
+  const [a, b] = [r.varBytes(max, 'first model'), r.varBytes(max, 'second model')]
+  r.end()
+  if (compareBytes(a, b) >= 0) throw protocolError('BAD_VALUE', 'an equivocation holds two different models in byte order')
+  const [first, second] = [finalModelFromBytes(a, task), finalModelFromBytes(b, task)]
+  if (!bytesEqual(first.taskHash, second.taskHash) || !bytesEqual(first.miner, second.miner)) throw protocolError('BAD_VALUE', 'an equivocation\'s two models are of one task and one miner')
+  if (sameFinalModel(first, second)) throw protocolError('BAD_VALUE', 'an equivocation\'s two models have different parameters')
+  return { first, second }
+}
+
+/** Both models signed by their miner. */
+export async function verifyEquivocation(e: Equivocation): Promise<boolean> {
+  return (await verifyFinalModel(e.first)) && (await verifyFinalModel(e.second))
 }
 
 // ---- TensorFlow.js layers format ----

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
 import { generateKeyPair, taskHash } from '@pouw/protocol'
 import {
-  TaskData, createClientTask, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
-  signFinalModel, taskSeed, testScore, trainTask, verifyFinalModel,
+  TaskData, createClientTask, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
+  sameFinalModel, signFinalModel, taskSeed, testScore, trainTask, verifyEquivocation, verifyFinalModel,
 } from '../src/index.js'
 import { createNodeEngine } from '../src/node.js'
 
@@ -61,4 +61,35 @@ describe('client task runs: applications, training alone, scores and the downloa
     assert.equal(await verifyFinalModel({ ...m2, theta: changed }), false)
     assert.throws(() => finalModelFromBytes(finalModelToBytes({ ...m, theta: theta.subarray(1) }), spec), { code: 'DATA_BAD_PARAMS' })
   })
+
+  it('two different models signed by one miner are an equivocation: one encoding, checked signatures, refused otherwise', async () => {
+    const [owner, other] = [generateKeyPair(), generateKeyPair()]
+    const { spec } = createClientTask(quadrants(120), { taskId: new Uint8Array(16).fill(3), hidden: [4], epochs: 1, classes: 4 })
+    const hash = taskHash(spec)
+    const theta = new Float32Array([...Array(4 * 4 + 4 + 4 * 4 + 4).keys()].map((i) => i / 7))
+    const changed = new Float32Array(theta)
+    changed[5] = -1
+    const [a, b] = [await signFinalModel(hash, owner, theta), await signFinalModel(hash, owner, changed)]
+    const bytes = equivocationToBytes({ first: a, second: b })
+    assert.deepEqual(equivocationToBytes({ first: b, second: a }), bytes, 'either order encodes alike')
+    const e = equivocationFromBytes(bytes, spec)
+    assert.ok(sameFinalModel(e.first, a) !== sameFinalModel(e.first, b), 'the two models come back')
+    assert.equal(await verifyEquivocation(e), true)
+    assert.equal(await verifyEquivocation({ ...e, second: { ...e.second, signature: e.first.signature } }), false, 'a signature over another model')
+    assert.equal(sameFinalModel(a, { ...a, signature: new Uint8Array(64) }), true, 'a model is its parameters, whatever the signature bytes')
+    // not an equivocation: one model twice, two miners, two tasks, bytes out of order or trailing
+    const code = { code: 'PROTOCOL_BAD_VALUE' }
+    assert.throws(() => equivocationFromBytes(equivocationToBytes({ first: a, second: { ...a, signature: b.signature } }), spec), code)
+    const [byOther, otherTask] = [await signFinalModel(hash, other, changed), await signFinalModel(new Uint8Array(32), owner, changed)]
+    assert.throws(() => equivocationFromBytes(equivocationToBytes({ first: a, second: byOther }), spec), code)
+    assert.throws(() => equivocationFromBytes(equivocationToBytes({ first: a, second: otherTask }), spec), code)
+    const [x, y] = [finalModelToBytes(a), finalModelToBytes(b)].sort((p, q) => Buffer.compare(q, p))
+    const swapped = new Uint8Array([...u32(x!.length), ...x!, ...u32(y!.length), ...y!])
+    assert.throws(() => equivocationFromBytes(swapped, spec), code)
+    assert.throws(() => equivocationFromBytes(new Uint8Array([...bytes, 0]), spec), (err: Error & { code?: string }) => err.code?.startsWith('PROTOCOL_') === true)
+  })
 })
+
+function u32(n: number): number[] {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]
+}

@@ -1,0 +1,197 @@
+// Run: node --import ./scripts/node-polyfills.mjs --import tsx --test --test-force-exit apps/relay/test/taskRuns.test.ts
+// Three relays' task runs (the chain's three evaluators) on one chain, talking through an in-process
+// bus in place of gossip and HTTP: what they decide when their evaluations start from different
+// models. A model handed to one relay only makes the first round decide nothing; the next round,
+// with the models handed on, does. A miner that signs two different models is named a cheat by
+// every evaluator, and its whole stake goes to the honest miner.
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import {
+  deriveVrfSecretKey, proveSelection, taskHash, taskToBytes, toHex, txHash, vrfPublicKey, type KeyPair, type OutPoint, type TransferTx,
+} from '@pouw/protocol'
+import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, type ChainEntry, type ChainParams } from '@pouw/ledger'
+import {
+  TaskData, createClientTask, equivocationToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
+} from '@pouw/trainer'
+import { createNodeEngine } from '@pouw/trainer/node'
+import { HttpError } from '../src/http.js'
+import { JOIN_BLOCKS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
+import { NOW, PARAMS, keyPair, minedOn } from '../../../packages/ledger/test/fixtures.js'
+
+const COIN = 100_000_000n
+const STAKE = 10_000_000n
+const FEE = COIN
+const [CLIENT, M1, M2] = [keyPair(1), keyPair(2), keyPair(3)]
+const EVALUATORS = [keyPair(11), keyPair(12), keyPair(13)]
+const PARAMS_T: ChainParams = {
+  ...PARAMS, networkName: 'pouw-test-task-runs', subsidy: 10n * COIN, evaluators: EVALUATORS.map((k) => k.publicKey),
+  tickets: { price: 1_000_000n, maxPerBlock: 50, maturity: 1 },
+}
+
+// a learnable data set: the class is the quadrant of features 0 and 1
+const count = 400
+const images = new Uint8Array(count * 4).map((_, i) => (i * 7919 + (i >> 2) * 104729) % 256)
+const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 4]! >= 128 ? 1 : 0) + (images[i * 4 + 1]! >= 128 ? 2 : 0))
+const dataset = { count, features: 4, images, labels }
+const { spec, fragments } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(7), hidden: [8], epochs: 3, classes: 4 })
+const TASK = taskHash(spec)
+
+interface Net {
+  chain: Chain
+  mempool: Mempool
+  relays: TaskRuns[]
+  /** hand-ons between relays are dropped while this holds */
+  lose: { on: boolean }
+  logs: string[]
+  tdb: ChainEntry
+  extend(n: number, txs?: TransferTx[]): Promise<void>
+}
+
+const nets: Net[] = []
+after(async () => { for (const n of nets) for (const r of n.relays) await r.stop() })
+
+/**
+ * A chain where the client paid the task's fee and M1 and M2 joined it with a ticket each, mined up
+ * to the selection; three relays' task runs on it, each its own store and evaluator key.
+ */
+async function setup(): Promise<Net> {
+  const chain = await Chain.open(new MemoryStore(), PARAMS_T)
+  const extend = async (n: number, txs: TransferTx[] = []): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const block = minedOn(chain.tip(), { seed: 9, txs: i === 0 ? txs : [], outputs: [{ amount: PARAMS_T.subsidy, recipient: new Uint8Array(32).fill(9) }] })
+      await chain.addBlock(block, { now: NOW })
+    }
+  }
+  const third = PARAMS_T.subsidy / 3n
+  await chain.addBlock(minedOn(chain.tip(), { outputs: [CLIENT, M1, M2].map((k) => ({ amount: third, recipient: k.publicKey })) }), { now: NOW })
+  await extend(COINBASE_MATURITY)
+  const ticket = (k: KeyPair): Promise<TransferTx> => new Wallet(k).buyTickets(chain, STAKE, {
+    role: 0, preferences: [1], expiry: chain.tip().height + 2_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(k.secretKey)),
+  })
+  const tickets = [await ticket(M1), await ticket(M2)]
+  const revokeBefore = chain.tip().height + 3
+  await extend(1, [...tickets, await new Wallet(CLIENT).payForTask(chain, TASK, FEE, revokeBefore)])
+  await extend(revokeBefore - chain.tip().height)
+  const tdb = chain.tip()
+  const join = (k: KeyPair, t: TransferTx): Promise<TransferTx> => {
+    const outpoint: OutPoint = { txHash: txHash(t), index: 0 }
+    return new Wallet(k).joinTask(chain, outpoint, TASK, proveSelection(deriveVrfSecretKey(k.secretKey), tdb.hash, 'miner', k.publicKey).pi)
+  }
+  await extend(1, [await join(M1, tickets[0]!), await join(M2, tickets[1]!)])
+  await extend(tdb.height + JOIN_BLOCKS + SELECT_DEPTH - chain.tip().height)
+
+  const mempool = new Mempool(chain)
+  const relays: TaskRuns[] = []
+  const lose = { on: false }
+  const logs: string[] = []
+  const deliver = async (from: number, f: (r: TaskRuns) => Promise<unknown>): Promise<void> => {
+    for (const [i, r] of relays.entries()) {
+      if (i !== from) await f(r).catch((e: unknown) => { if (e instanceof HttpError) logs.push(`relay${i} refused from relay${from}: ${e.code} ${e.message}`); else throw e })
+    }
+  }
+  EVALUATORS.forEach((keys, i) => relays.push(createTaskRuns({
+    store: new MemoryStore(), chain, keys, otherRelays: () => [],
+    network: { publish: async (topic, data) => { assert.equal(topic, TASK_RUNS_TOPIC); void deliver(i, (r) => r.onMessage(data, `relay${i}`)) } },
+    handOn: (route, body) => {
+      if (lose.on) return
+      const url = new URL(route, 'http://relay/')
+      void deliver(i, (r) => r.post[url.pathname]!(url, body))
+    },
+    loadSpec: async (task) => (task === toHex(TASK) ? taskToBytes(spec) : undefined),
+    loadFragment: async (task, n) => (task === toHex(TASK) ? fragments[n] : undefined),
+    submit: (tx) => mempool.add(tx),
+    engineFor: (layers) => createNodeEngine(layers),
+    log: (msg, ctx) => logs.push(`relay${i} ${msg} ${JSON.stringify(ctx ?? {})}`),
+  })))
+  const net = { chain, mempool, relays, lose, logs, tdb, extend }
+  nets.push(net)
+  for (const r of relays) await r.tick()
+  return net
+}
+
+type Run = Record<string, any>
+const runOf = async (r: TaskRuns): Promise<Run> => r.get['/api/task/run']!(new URL(`http://relay/api/task/run?hash=${toHex(TASK)}`)) as Promise<Run>
+const postModel = (r: TaskRuns, bytes: Uint8Array): Promise<unknown> => r.post['/api/task/model']!(new URL(`http://relay/api/task/model?task=${toHex(TASK)}`), bytes)
+
+/** Ticks every relay until each has decided (bounded: MAX_MS), then mines the charge the mempool holds. */
+async function decideAndCharge(net: Net, maxMs = 60_000): Promise<{ runs: Run[]; charge: TransferTx }> {
+  const deadline = Date.now() + maxMs
+  for (;;) {
+    for (const r of net.relays) await r.tick()
+    const runs = await Promise.all(net.relays.map(runOf))
+    const charge = net.mempool.all().map((e) => e.tx).find((tx) => tx.type === 'transfer' && tx.charge !== undefined) as TransferTx | undefined
+    if (charge !== undefined && runs.every((x) => x.result !== null)) {
+      await net.extend(1, [charge])
+      return { runs: await Promise.all(net.relays.map(runOf)), charge }
+    }
+    assert.ok(Date.now() < deadline, `no charge in ${maxMs} ms:\n${net.logs.slice(-20).join('\n')}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** the models the two miners trained: M1 on every epoch, M2 on one */
+async function trainModels(tdb: ChainEntry): Promise<{ full: Float32Array; lazy: Float32Array }> {
+  const data = new TaskData(spec, dataset, taskSeed(tdb.hash, spec))
+  const engine = await createNodeEngine(spec.layers)
+  const full = await trainTask(engine, data)
+  const lazy = await trainTask(engine, data, { shouldStop: (() => { let n = 0; return () => n++ >= data.plan.batchCount })() })
+  return { full, lazy }
+}
+
+const paidTo = (charge: TransferTx, k: KeyPair): bigint => charge.outputs.filter((o) => toHex(o.recipient) === toHex(k.publicKey)).reduce((a, o) => a + o.amount, 0n)
+
+describe('task runs: evaluation rounds and equivocation', () => {
+  it('a model that reached one relay only: the first round decides nothing, the next, with the models handed on, decides for both miners', { timeout: 120_000 }, async () => {
+    const net = await setup()
+    const { full, lazy } = await trainModels(net.tdb)
+    for (const x of await Promise.all(net.relays.map(runOf))) assert.deepEqual(x.selection.miners.map((m: { key: string }) => m.key).sort(), [M1, M2].map((k) => toHex(k.publicKey)).sort())
+    // each model reaches one relay, and the hand-on is lost: relay 0 holds M1's, relay 1 M2's, relay 2 none
+    net.lose.on = true
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    await postModel(net.relays[1]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+    net.lose.on = false
+    // the training window closes: each relay scores what it holds
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    const { runs, charge } = await decideAndCharge(net)
+    assert.ok(net.logs.some((l) => l.includes('evaluation round decided nothing')), 'the first round decided nothing')
+    for (const x of runs) {
+      assert.equal(x.round, 1, 'every relay decided in the second round')
+      assert.deepEqual(x.models, [M1, M2].map((k) => toHex(k.publicKey)).sort(), 'and holds both models')
+      assert.equal(x.phase, 'charged')
+      assert.deepEqual(x.cheats, [])
+    }
+    assert.equal(new Set(runs.map((x) => x.result.charge)).size, 1, 'the three relays decided one charge')
+    // both miners honest: each stake back whole, and a reward
+    for (const k of [M1, M2]) assert.ok(paidTo(charge, k) > STAKE, `${toHex(k.publicKey).slice(0, 8)} is paid its stake and a reward`)
+    for (const e of EVALUATORS) assert.ok(paidTo(charge, e) > 0n, 'every evaluator agreed, and is paid')
+    const stakes = runs[0]!.selection.joined.reduce((a: bigint, j: { stake: string }) => a + BigInt(j.stake), 0n)
+    const out = charge.outputs.reduce((a, o) => a + o.amount, 0n)
+    assert.ok(out > FEE + stakes - 10_000n && out < FEE + stakes, 'the fee and the stakes are paid out, less the charge\'s transaction fee')
+  })
+
+  it('a miner that signs two different models is a cheat on every relay: not scored, its stake captured for the honest miner', { timeout: 120_000 }, async () => {
+    const net = await setup()
+    const { full, lazy } = await trainModels(net.tdb)
+    const first = finalModelToBytes(await signFinalModel(TASK, M1, full))
+    const second = finalModelToBytes(await signFinalModel(TASK, M1, lazy))
+    await postModel(net.relays[0]!, first)
+    await assert.rejects(postModel(net.relays[0]!, second), (e: HttpError) => e.status === 409 && e.code === 'RELAY_EQUIVOCATION')
+    assert.deepEqual(await postModel(net.relays[1]!, first), { status: 'known' }, 'the first model was handed on')
+    await postModel(net.relays[2]!, finalModelToBytes(await signFinalModel(TASK, M2, full)))
+    const { runs, charge } = await decideAndCharge(net)
+    for (const x of runs) {
+      assert.deepEqual(x.cheats, [toHex(M1.publicKey)], 'every relay holds the evidence')
+      assert.equal(x.result.bestMiner, toHex(M2.publicKey))
+    }
+    assert.equal(new Set(runs.map((x) => x.result.charge)).size, 1)
+    assert.equal(paidTo(charge, M1), 0n, 'the cheat gets nothing back')
+    assert.ok(paidTo(charge, M2) > STAKE + (STAKE * 99n) / 100n, 'the honest miner gets its stake, the cheat\'s and the miners\' pool')
+    // evidence against the honest miner that it did not sign, or that is not two models, is refused
+    const postEvidence = (bytes: Uint8Array): Promise<unknown> => net.relays[0]!.post['/api/task/equivocation']!(new URL(`http://relay/api/task/equivocation?task=${toHex(TASK)}`), bytes)
+    const honest = finalModelFromBytes(finalModelToBytes(await signFinalModel(TASK, M2, full)), spec)
+    const unsigned = { ...honest, theta: lazy }
+    await assert.rejects(postEvidence(equivocationToBytes({ first: honest, second: unsigned })), (e: HttpError) => e.status === 400 && e.code === 'RELAY_BAD_EVIDENCE')
+    await assert.rejects(postEvidence(equivocationToBytes({ first: honest, second: honest }).subarray(1)), (e: HttpError) => e.status === 400 && e.code === 'RELAY_BAD_EVIDENCE')
+    assert.deepEqual((await runOf(net.relays[0]!)).cheats, [toHex(M1.publicKey)])
+  })
+})
