@@ -17,9 +17,9 @@
  * revokeBefore: the fee belongs to the task now), 'charged' (spent by the
  * task's CHARGE_FOR_TASK: `amount` is what it paid out, `charge` its hash).
  */
-import { isPouwError, taskToBytes, toHex, type OutPoint } from '@pouw/protocol'
+import { isPouwError, taskFromBytes, taskToBytes, toHex, type OutPoint } from '@pouw/protocol'
 import { feeRevokeBefore, type Chain, type KeyValueStore, type Mempool, type TaskFees } from '@pouw/ledger'
-import { taskPackageFromBytes } from '@pouw/trainer'
+import { taskPackageFromBytes, taskPackageToBytes } from '@pouw/trainer'
 import { HttpError, MAX_BODY_BYTES, type ApiHandler, type PostHandler } from './http.js'
 
 /** Most client tasks one relay stores (a testnet's policy against an upload flood). */
@@ -50,6 +50,11 @@ export interface ClientTasks {
   loadSpec(task: string): Promise<Uint8Array | undefined>
   /** one stored fragment, or undefined */
   loadFragment(task: string, i: number): Promise<Uint8Array | undefined>
+  /**
+   * hands a stored task to every other relay that lacks it (its GET /api/task answers 404): a
+   * replica lost at upload is made good before the relays decide whether they hold the task
+   */
+  replicate(task: string): Promise<void>
 }
 
 export function createClientTasks(deps: {
@@ -162,5 +167,26 @@ export function createClientTasks(deps: {
     },
     loadSpec: (task) => store.get(KEYS.spec(task)),
     loadFragment: (task, i) => store.get(KEYS.fragment(task, i)),
+    replicate: async (task) => {
+      const spec = await store.get(KEYS.spec(task))
+      if (spec === undefined) return
+      let body: Uint8Array | undefined
+      for (const base of deps.otherRelays()) {
+        try {
+          const res = await fetch(new URL(`api/task?hash=${task}`, base), { signal: AbortSignal.timeout(5_000) })
+          if (res.status !== 404) continue
+          if (body === undefined) {
+            const s = taskFromBytes(spec)
+            const fragments = await Promise.all(s.fragmentHashes.map((_, i) => store.get(KEYS.fragment(task, i))))
+            if (fragments.some((f) => f === undefined)) return
+            body = taskPackageToBytes(s, fragments as Uint8Array[])
+          }
+          const put = await fetch(new URL('api/tasks?from=relay', base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
+          log('task replica made good', { task, relay: base, status: put.status })
+        } catch (e) {
+          log('task replica not checked', { task, relay: base, error: String(e) })
+        }
+      }
+    },
   }
 }

@@ -214,7 +214,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
   const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
   const taskRuns = createTaskRuns({
-    store, chain, network, keys: verifierKeys, log, otherRelays, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, submit: ledger.submit,
+    store, chain, network, keys: verifierKeys, log, otherRelays, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, replicate: clientTasks.replicate, submit: ledger.submit,
     engineFor: (layers) => createNodeEngine(layers),
   })
 

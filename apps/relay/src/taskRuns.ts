@@ -38,6 +38,14 @@
  * A task whose committee cannot be filled is charged too: outcome 'not-run',
  * the fee goes back to the client.
  *
+ * A task whose definition and data no relay holds when its join window closes
+ * (the client paid and never uploaded) is malformed (§7.3): selection seats no
+ * one ('unavailable'); the workers whose stakes joined report it, signed
+ * (POST /api/task/report); after REPORT_BLOCKS, or once every one reported,
+ * the evaluators conclude 'unavailable' with the reporters, and the charge
+ * pays them the fee (less the evaluators' share) and returns every stake. With
+ * no report, the fee goes back to the client.
+ *
  * A selected miner that signs two different final models for the task is a
  * cheat: the two signed models are the evidence, handed from relay to relay
  * (POST /api/task/equivocation); the conclusion names it, its model is not
@@ -52,12 +60,12 @@ import {
   toHex, txFromBytes, txHash, txSigHash, txToBytes, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
 } from '@pouw/protocol'
 import {
-  DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge,
+  DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, TASK_ID_SIZE, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge, type ChargeInput, type Conclusion,
   computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointFromKey, outpointKey, selectCommittee,
   feeRevokeBefore, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, recordSize, datasetFromFragments, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
+  TaskData, recordSize, datasetFromFragments, taskReportFromBytes, verifyTaskReport, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
   sameFinalModel, taskSeed, taskPlan, testScore, verifyEquivocation, verifyFinalModel, type Equivocation, type FinalModel, type GradientEngine,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
@@ -86,6 +94,8 @@ export const CHARGE_BLOCKS = 300
  * payout to the charge, which must stay under the mempool's 20,000-byte cap
  */
 export const MAX_JOINS = 48
+/** blocks after selection during which the workers of an unavailable task report it */
+export const REPORT_BLOCKS = 20
 /** how long an evaluator waits for the others' commitments before it reveals anyway */
 export const REVEAL_WAIT_MS = 30_000
 /** how long past its own reveal an evaluator waits for a decision before it starts the next round */
@@ -113,7 +123,7 @@ export const TASK_RUN_RULES = {
 }
 
 
-export type RunPhase = 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
+export type RunPhase = 'waiting' | 'joining' | 'training' | 'reporting' | 'evaluating' | 'charging' | 'charged'
 
 /** a selected miner: its key, its joined stake (outpointKey) and the amount staked */
 interface Selected { key: string; ticket: string; stake: string }
@@ -125,10 +135,14 @@ interface Round { commits: Map<string, Uint8Array>; reveals: Map<string, Uint8Ar
 
 interface RunState {
   task: string
-  spec: TaskSpec
+  /** the task's definition: undefined while this relay holds none (a client that paid may still upload it before selection) */
+  spec: TaskSpec | undefined
   /** the task-definition block */
   tdb?: { height: number; hash: string }
-  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run'; joined: Joined[] }
+  /** 'unavailable': this relay held no definition when the join window closed; no one is seated */
+  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run' | 'unavailable'; joined: Joined[] }
+  /** an unavailable task's signed reports (taskReportToBytes), by the reporting joined stake's owner */
+  reports: Map<string, Uint8Array>
   models: Map<string, FinalModel>
   /**
    * models that came after this relay closed its models (it scored), by miner: scored in a later
@@ -183,6 +197,8 @@ const KEYS = {
   /** a miner's two signed final models (equivocationToBytes) */
   cheat: (task: string, miner: string) => `relay/run/${task}/cheat/${miner}`,
   cheats: (task: string) => `relay/run/${task}/cheat/`,
+  report: (task: string, worker: string) => `relay/run/${task}/report/${worker}`,
+  reports: (task: string) => `relay/run/${task}/report/`,
   decided: (task: string) => `relay/run/${task}/decided`,
 }
 
@@ -217,6 +233,8 @@ export function createTaskRuns(deps: {
   /** a stored client task's definition, and one of its fragments (all of them for the evaluation) */
   loadSpec(task: string): Promise<Uint8Array | undefined>
   loadFragment(task: string, i: number): Promise<Uint8Array | undefined>
+  /** hand a task this relay holds to the other relays that lack it (once its definition block is known) */
+  replicate?(task: string): Promise<void>
   /** hand a transaction to the mempool (and gossip it) */
   submit(tx: TransferTx): Promise<unknown>
   engineFor(layers: number[]): Promise<GradientEngine>
@@ -261,20 +279,29 @@ export function createTaskRuns(deps: {
     return r
   }
 
+  /**
+   * A task's run: one this relay holds the definition of, or one whose fee is committed on chain
+   * (or that has a definition block on record) without it: that one is malformed if the definition
+   * is still missing when the join window closes.
+   */
   async function loadRun(task: string): Promise<RunState | undefined> {
-    const spec = await deps.loadSpec(task)
-    if (spec === undefined) return undefined
+    const bytes = await deps.loadSpec(task)
+    if (bytes === undefined && (await store.get(KEYS.tdb(task))) === undefined && committedFee(task, await chain.taskFees()).length === 0) return undefined
+    const spec = bytes === undefined ? undefined : taskFromBytes(bytes)
     const r: RunState = {
-      task, spec: taskFromBytes(spec), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), approvals: new Map(), said: [], saidAt: 0,
+      task, spec, reports: new Map(), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), approvals: new Map(), said: [], saidAt: 0,
     }
-    for await (const [, v] of store.iterate(KEYS.models(task))) {
-      const m = finalModelFromBytes(v, r.spec)
-      r.models.set(toHex(m.miner), m)
+    if (spec !== undefined) {
+      for await (const [, v] of store.iterate(KEYS.models(task))) {
+        const m = finalModelFromBytes(v, spec)
+        r.models.set(toHex(m.miner), m)
+      }
+      for await (const [, v] of store.iterate(KEYS.lates(task))) {
+        const m = finalModelFromBytes(v, spec)
+        r.late.set(toHex(m.miner), m)
+      }
     }
-    for await (const [, v] of store.iterate(KEYS.lates(task))) {
-      const m = finalModelFromBytes(v, r.spec)
-      r.late.set(toHex(m.miner), m)
-    }
+    for await (const [key, v] of store.iterate(KEYS.reports(task))) r.reports.set(key.slice(KEYS.reports(task).length), v)
     for await (const [key, v] of store.iterate(KEYS.cheats(task))) r.cheats.set(key.slice(KEYS.cheats(task).length), v)
     const sel = await store.get(KEYS.selection(task))
     if (sel !== undefined) r.selection = JSON.parse(dec.decode(sel)) as RunState['selection']
@@ -341,7 +368,7 @@ export function createTaskRuns(deps: {
     } else if (m.kind === 'reveal') {
       const commitment = round.commits.get(m.evaluator)
       if (commitment === undefined || round.reveals.has(m.evaluator)) return false
-      checkReveal(commitment, r.spec.taskId, fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
+      checkReveal(commitment, taskIdOf(r), fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
       round.reveals.set(m.evaluator, fromHex(m.conclusion))
     } else {
       if (r.approvals.has(m.evaluator)) return false
@@ -352,16 +379,29 @@ export function createTaskRuns(deps: {
 
   const messagePut = (m: Signed): BatchOp => ({ type: 'put', key: KEYS.message(m.task, roundOf(m), m.kind, m.evaluator), value: enc.encode(JSON.stringify(m)) })
 
+  /** The task's definition, or 404 RELAY_TASK_UNAVAILABLE while this relay holds none. */
+  function specOf(r: RunState): TaskSpec {
+    if (r.spec === undefined) throw new HttpError(404, `this relay holds no definition of task ${r.task}: its fee is paid, its data never came`, 'RELAY_TASK_UNAVAILABLE')
+    return r.spec
+  }
+
+  /** The id a conclusion names: the definition's, or the task hash's first 16 bytes when there is no definition to read it from. */
+  function taskIdOf(r: RunState): Uint8Array {
+    return r.spec?.taskId ?? fromHex(r.task).subarray(0, TASK_ID_SIZE)
+  }
+
   /** The task with its whole data set, for its evaluation: read when needed, not kept. */
   async function taskData(r: RunState): Promise<TaskData> {
-    const fragments = await Promise.all(r.spec.fragmentHashes.map((_, i) => deps.loadFragment(r.task, i)))
+    const spec = specOf(r)
+    const fragments = await Promise.all(spec.fragmentHashes.map((_, i) => deps.loadFragment(r.task, i)))
     if (r.tdb === undefined || fragments.some((f) => f === undefined)) throw new Error(`internal: task ${r.task} lacks data or its definition block`)
-    return new TaskData(r.spec, datasetFromFragments(fragments as Uint8Array[], r.spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), r.spec))
+    return new TaskData(spec, datasetFromFragments(fragments as Uint8Array[], spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), spec))
   }
 
   /** Which fragments are the training set: the data plan alone (no data), kept with the run. */
   function trainFragments(r: RunState, tdb: NonNullable<RunState['tdb']>): readonly number[] {
-    r.trainFragments ??= taskPlan(r.spec, taskSeed(fromHex(tdb.hash), r.spec)).trainFragments
+    const spec = specOf(r)
+    r.trainFragments ??= taskPlan(spec, taskSeed(fromHex(tdb.hash), spec)).trainFragments
     return r.trainFragments
   }
 
@@ -388,6 +428,8 @@ export function createTaskRuns(deps: {
     if (entry === undefined) return
     r.tdb = { height, hash: entry.hashHex }
     await store.batch([{ type: 'put', key: KEYS.tdb(r.task), value: enc.encode(JSON.stringify(r.tdb)) }])
+    // every supervisor holds a replica by the time the join window closes, or finds the task unavailable
+    if (r.spec !== undefined) void deps.replicate?.(r.task).catch(() => {})
   }
 
   /**
@@ -416,8 +458,19 @@ export function createTaskRuns(deps: {
     return out.sort((a, b) => a.joined.height - b.joined.height || (a.joined.outpoint < b.joined.outpoint ? -1 : 1))
   }
 
+  /** An unavailable task's counted joins: the first MAX_JOINS in join order (there is no committee to rank them for). */
+  async function unavailableJoins(r: RunState, tdb: NonNullable<RunState['tdb']>): Promise<Joined[]> {
+    return (await joinsOf(r, tdb)).slice(0, MAX_JOINS).map((j) => j.joined)
+  }
+
   async function select(r: RunState, fees: TaskFees): Promise<void> {
     const tdb = r.tdb!
+    if (r.spec === undefined) {
+      r.selection = { miners: [], outcome: 'unavailable', joined: await unavailableJoins(r, tdb) }
+      await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
+      log('task unavailable: no definition held when its join window closed', { task: r.task, joined: r.selection.joined.length })
+      return
+    }
     const joins = await joinsOf(r, tdb)
     /** ticket id -> its joined stake: a selected member names its ticket (one owner's tickets share a VRF key) */
     const byId = new Map(joins.map((j) => [toHex(j.app.ticket.id), j.joined]))
@@ -454,7 +507,7 @@ export function createTaskRuns(deps: {
 
   async function onModel(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' | 'late' }> {
     const r = await runFor(url)
-    const m = finalModelFromBytes(bytes, r.spec)
+    const m = finalModelFromBytes(bytes, specOf(r))
     if (toHex(m.taskHash) !== r.task) throw new HttpError(400, 'the model is for another task', 'RELAY_BAD_MODEL')
     const miner = toHex(m.miner)
     if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
@@ -513,7 +566,7 @@ export function createTaskRuns(deps: {
     const r = await runFor(url)
     let e: Equivocation
     try {
-      e = equivocationFromBytes(bytes, r.spec)
+      e = equivocationFromBytes(bytes, specOf(r))
     } catch (err) {
       throw new HttpError(400, `not an equivocation: ${(err as Error).message}`, 'RELAY_BAD_EVIDENCE')
     }
@@ -523,6 +576,35 @@ export function createTaskRuns(deps: {
     if (r.cheats.has(miner)) return { status: 'known' }
     if (!(await verifyEquivocation(e))) throw new HttpError(400, 'a model of the evidence is not signed by its miner', 'RELAY_BAD_EVIDENCE')
     return { status: (await recordCheat(r, miner, bytes, url.searchParams.get('from') !== 'relay')) ? 'accepted' : 'known' }
+  }
+
+  /**
+   * POST /api/task/report: a joined worker's signed report that the task is malformed, accepted
+   * once this relay found it unavailable (selection 'unavailable') and until the evaluators
+   * conclude; handed on to the other relays.
+   */
+  async function onReport(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' }> {
+    const r = await runFor(url)
+    let report
+    try {
+      report = taskReportFromBytes(bytes)
+    } catch (e) {
+      throw new HttpError(400, `not a task report: ${(e as Error).message}`, 'RELAY_BAD_REPORT')
+    }
+    if (toHex(report.taskHash) !== r.task) throw new HttpError(400, 'the report is about another task', 'RELAY_BAD_REPORT')
+    const worker = toHex(report.reporter)
+    if (r.selection?.outcome !== 'unavailable') {
+      throw new HttpError(409, `task ${r.task} is not malformed here: ${r.selection === undefined ? 'its join window is open' : 'this relay holds its definition and data'}`, 'RELAY_NOT_MALFORMED')
+    }
+    if (!r.selection.joined.some((j) => j.key === worker)) throw new HttpError(403, `${worker} has no stake that joined task ${r.task} in its window`, 'RELAY_NOT_JOINED')
+    if (r.reports.has(worker)) return { status: 'known' }
+    if (r.decided !== undefined) throw new HttpError(409, `task ${r.task} is decided: reports are closed`, 'RELAY_TASK_CLOSED')
+    if (!(await verifyTaskReport(report))) throw new HttpError(400, 'the report is not signed by its worker', 'RELAY_BAD_REPORT')
+    r.reports.set(worker, bytes)
+    await store.batch([{ type: 'put', key: KEYS.report(r.task, worker), value: bytes }])
+    log('malformed task reported', { task: r.task, worker: worker.slice(0, 16) })
+    if (url.searchParams.get('from') !== 'relay') handOn(`api/task/report?task=${r.task}&from=relay`, bytes)
+    return { status: 'accepted' }
   }
 
   // ---- evaluation ----
@@ -562,14 +644,26 @@ export function createTaskRuns(deps: {
       for (const [miner, m] of admitted) { r.models.set(miner, m); r.late.delete(miner) }
     }
     const d = await taskData(r)
-    const engine = await deps.engineFor(r.spec.layers)
+    const engine = await deps.engineFor(specOf(r).layers)
     const scores: MinerScore[] = []
     for (const [miner, m] of r.models) if (!r.cheats.has(miner)) scores.push({ miner: fromHex(miner), scorePpm: (await testScore(engine, d, m.theta)).scorePpm })
-    const conclusion = conclusionToBytes(createConclusion(r.spec.taskId, 'match', scores, [...r.cheats.keys()].map(fromHex)))
+    const conclusion = conclusionToBytes(createConclusion(taskIdOf(r), 'match', scores, [...r.cheats.keys()].map(fromHex)))
+    log('task evaluated', { task: r.task, round: r.round, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })), cheats: [...r.cheats.keys()].map((k) => k.slice(0, 16)) })
+    await commit(r, conclusion, scores)
+  }
+
+  /** An unavailable task's conclusion: no scores, the workers that reported it. */
+  async function concludeUnavailable(r: RunState): Promise<void> {
+    const reporters = [...r.reports.keys()].sort()
+    log('task concluded unavailable', { task: r.task, round: r.round, reporters: reporters.map((k) => k.slice(0, 16)) })
+    await commit(r, conclusionToBytes(createConclusion(taskIdOf(r), 'unavailable', [], [], reporters.map(fromHex))), [])
+  }
+
+  /** Commits to `conclusion` in the current round: the conclusion and its salt are stored before the commitment goes out. */
+  async function commit(r: RunState, conclusion: Uint8Array, scores: MinerScore[]): Promise<void> {
     const salt = crypto.getRandomValues(new Uint8Array(32))
-    const commitment = computeConclusionCommitment(r.spec.taskId, keys.publicKey, conclusion, salt)
+    const commitment = computeConclusionCommitment(taskIdOf(r), keys.publicKey, conclusion, salt)
     const round = r.round
-    log('task evaluated', { task: r.task, round, scores: scores.map((s) => ({ miner: toHex(s.miner).slice(0, 16), scorePpm: s.scorePpm })), cheats: [...r.cheats.keys()].map((k) => k.slice(0, 16)) })
     const mine = { round, conclusion: toHex(conclusion), salt: toHex(salt), scores: scores.map((x) => ({ miner: toHex(x.miner), scorePpm: x.scorePpm })) }
     // a new round's messages are the ones sent again
     r.said = r.said.filter((m) => m.kind === 'approve')
@@ -608,6 +702,7 @@ export function createTaskRuns(deps: {
     await store.batch([{ type: 'put', key: KEYS.round(r.task), value: enc.encode(JSON.stringify({ round: next })) }])
     for (const m of r.models.values()) handOn(`api/task/model?task=${r.task}&from=relay`, finalModelToBytes(m))
     for (const e of r.cheats.values()) handOn(`api/task/equivocation?task=${r.task}&from=relay`, e)
+    for (const b of r.reports.values()) handOn(`api/task/report?task=${r.task}&from=relay`, b)
   }
 
   /**
@@ -628,22 +723,15 @@ export function createTaskRuns(deps: {
     const fee = committedFee(r.task, fees)
     if (fee.length === 0) return
     const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
-    const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
-    const cheats = new Set(conclusion.cheaters.map(toHex))
     const agreeing = new Set(agreement.agreeing.map(toHex))
-    // every stake that joined comes back through the charge: the selected ones as miners (an absent one forfeits a part,
-    // a cheat all of it), the others whole
-    const joined = r.selection?.joined ?? []
-    const status = (key: string): 'honest' | 'offline' | 'cheat' => (cheats.has(key) ? 'cheat' : scored.has(key) ? 'honest' : 'offline')
-    const miners = (r.selection?.miners ?? []).map((m) => ({ key: fromHex(m.key), stake: BigInt(m.stake), status: status(m.key), scorePpm: scored.get(m.key) ?? 0 }))
-    const seated = new Set((r.selection?.miners ?? []).map((m) => m.ticket))
+    const { joined, ...workers } = conclusion.testSetVerdict === 'unavailable' ? unavailableWorkers(conclusion, await unavailableJoins(r, r.tdb!)) : taskWorkers(r, conclusion)
     const input = {
-      client: fee[0]!.coin.recipient, outcome: r.selection?.outcome === 'completed' ? 'completed' as const : 'not-run' as const, miners,
-      unselected: joined.filter((j) => !seated.has(j.outpoint)).map((j) => ({ key: fromHex(j.key), stake: BigInt(j.stake) })),
+      client: fee[0]!.coin.recipient, ...workers,
       // the relays supervised the task (recorded its messages, held its data) and evaluated it
       supervisors: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: 'honest' as const })),
       evaluators: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: agreeing.has(k) ? 'honest' as const : 'outlier' as const })),
     }
+    const miners = workers.miners
     // the transaction fee comes off the client's fee first, sized for the most payouts the split can have:
     // fee shares (miners, supervisors, evaluators), a stake back per join, redistribution to miners and supervisors
     const inputs = [...fee.map((c) => c.outpoint), ...joined.map((j) => outpointFromKey(j.outpoint))]
@@ -659,6 +747,44 @@ export function createTaskRuns(deps: {
       await say(r, await signed({ kind: 'approve', task: r.task, round: String(r.round), evaluator: me, approval: toHex(approval.signature) }), [decidedPut(r)])
     } else {
       await store.batch([decidedPut(r)])
+    }
+  }
+
+  type Workers = Pick<ChargeInput, 'outcome' | 'miners' | 'unselected' | 'reporters'> & { joined: Joined[] }
+
+  /**
+   * A run's miners for the charge: every stake that joined comes back through it, the selected ones
+   * as miners (an absent one forfeits a part, a cheat all of it), the others whole.
+   */
+  function taskWorkers(r: RunState, conclusion: Conclusion): Workers {
+    const scored = new Map(conclusion.scores.map((s) => [toHex(s.miner), s.scorePpm]))
+    const cheats = new Set(conclusion.cheaters.map(toHex))
+    const joined = r.selection?.joined ?? []
+    const status = (key: string): 'honest' | 'offline' | 'cheat' => (cheats.has(key) ? 'cheat' : scored.has(key) ? 'honest' : 'offline')
+    const seated = new Set((r.selection?.miners ?? []).map((m) => m.ticket))
+    return {
+      outcome: r.selection?.outcome === 'completed' ? 'completed' : 'not-run', joined,
+      miners: (r.selection?.miners ?? []).map((m) => ({ key: fromHex(m.key), stake: BigInt(m.stake), status: status(m.key), scorePpm: scored.get(m.key) ?? 0 })),
+      unselected: joined.filter((j) => !seated.has(j.outpoint)).map((j) => ({ key: fromHex(j.key), stake: BigInt(j.stake) })),
+    }
+  }
+
+  /**
+   * An unavailable task's workers, from the agreed conclusion and the chain alone (a relay that held
+   * the definition selected otherwise): each reporter that joined is a worker with its first joined
+   * stake, and the fee is theirs ('malformed'); with no reporter it goes back to the client
+   * ('not-run'). Every joined stake comes back whole.
+   */
+  function unavailableWorkers(conclusion: Conclusion, joined: Joined[]): Workers {
+    const seats = new Map<string, Joined>()
+    const reported = new Set(conclusion.reporters.map(toHex))
+    for (const j of joined) if (reported.has(j.key) && !seats.has(j.key)) seats.set(j.key, j)
+    const seated = new Set([...seats.values()].map((j) => j.outpoint))
+    return {
+      outcome: seats.size > 0 ? 'malformed' : 'not-run', joined,
+      miners: [...seats.values()].map((j) => ({ key: fromHex(j.key), stake: BigInt(j.stake), status: 'honest' as const, scorePpm: 0 })),
+      reporters: [...seats.keys()].map(fromHex),
+      unselected: joined.filter((j) => !seated.has(j.outpoint)).map((j) => ({ key: fromHex(j.key), stake: BigInt(j.stake) })),
     }
   }
 
@@ -715,7 +841,7 @@ export function createTaskRuns(deps: {
   function phase(r: RunState): RunPhase {
     if (r.tdb === undefined) return 'waiting'
     if (r.selection === undefined) return 'joining'
-    if (r.mine === undefined) return 'training'
+    if (r.mine === undefined) return r.selection.outcome === 'unavailable' ? 'reporting' : 'training'
     if (r.decided === undefined) return 'evaluating'
     return 'charging'
   }
@@ -731,21 +857,33 @@ export function createTaskRuns(deps: {
     if (r.tdb === undefined) return
     const height = chain.tip().height
     if (r.selection === undefined) {
+      // the client may upload the definition after paying, until the join window closes
+      if (r.spec === undefined) {
+        const bytes = await deps.loadSpec(r.task)
+        if (bytes !== undefined) r.spec = taskFromBytes(bytes)
+      }
       if (height < r.tdb.height + JOIN_BLOCKS + SELECT_DEPTH) return
       await select(r, fees)
     }
     const sel = r.selection!
+    const conclude = (): Promise<void> => (sel.outcome === 'unavailable' ? concludeUnavailable(r) : evaluate(r))
     if (r.mine === undefined) {
-      const allIn = sel.miners.every((m) => r.models.has(m.key))
-      if (!allIn && height < r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) return
+      if (sel.outcome === 'unavailable') {
+        // the joined workers report it, until every one did or REPORT_BLOCKS passed
+        const allIn = sel.joined.every((j) => r.reports.has(j.key))
+        if (!allIn && height < r.tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS) return
+      } else {
+        const allIn = sel.miners.every((m) => r.models.has(m.key))
+        if (!allIn && height < r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) return
+      }
       if (!evaluators.includes(me)) return
       // the others may already have moved past the first round: this evaluator starts in theirs
       r.round = Math.max(r.round, ...[...r.rounds].filter(([, x]) => x.commits.size > 0).map(([n]) => n))
-      await evaluate(r)
+      await conclude()
     }
     if (r.decided === undefined && r.mine!.round < r.round) {
       if (now() < r.scoreFrom) return
-      await evaluate(r)
+      await conclude()
     }
     const mine = r.mine!
     if (mine.revealedAt === undefined && (roundState(r, r.round).commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
@@ -802,6 +940,10 @@ export function createTaskRuns(deps: {
       evaluators, round: r.round, commits: [...roundState(r, r.round).commits.keys()].sort(), reveals: [...roundState(r, r.round).reveals.keys()].sort(),
       approvals: [...r.approvals.keys()].sort(),
       cheats: [...r.cheats.keys()].sort(),
+      // an unavailable task's reports held, by the reporting worker's key
+      reports: [...r.reports.keys()].sort(),
+      // whether this relay holds the task's definition and data
+      held: r.spec !== undefined,
       myScores: r.mine?.scores.map((s) => ({ miner: toHex(s.miner), scorePpm: s.scorePpm })) ?? null,
       result: r.decided === undefined ? null : {
         conclusion: toHex(r.decided.conclusion), bestMiner: r.decided.bestMiner ?? null, bestScorePpm: r.decided.bestScorePpm ?? null,
@@ -823,12 +965,13 @@ export function createTaskRuns(deps: {
     if (m[2] === 'model.json' || m[2] === 'weights.bin') {
       const best = r.decided?.bestMiner
       if (best === undefined || !(await charged(r))) throw new HttpError(404, `task ${r.task} has no charged result yet`, 'RELAY_NO_MODEL')
-      const model = layersModel(r.spec, r.models.get(best)!.theta)
+      const model = layersModel(specOf(r), r.models.get(best)!.theta)
       return m[2] === 'weights.bin' ? model.weights : enc.encode(JSON.stringify(model.modelJson))
     }
     // the test fragments stay with the supervisors until the task is charged (§4.4: then the test set is revealed)
     const i = Number(m[2])
-    if (i >= r.spec.fragmentHashes.length) throw new HttpError(404, `task ${r.task} has ${r.spec.fragmentHashes.length} fragments`)
+    const fragments = specOf(r).fragmentHashes.length
+    if (i >= fragments) throw new HttpError(404, `task ${r.task} has ${fragments} fragments`)
     const fees = await chain.taskFees()
     await refreshTdb(r, fees)
     const held = (why: string): never => { throw new HttpError(403, `fragment ${i} of task ${r.task} is held back: ${why}`, 'RELAY_HELD_BACK') }
@@ -839,6 +982,11 @@ export function createTaskRuns(deps: {
 
   return {
     get: {
+      // every task whose fee is committed on chain (held here or not): what a volunteer may join
+      '/api/task/runs': async () => {
+        const fees = await chain.taskFees()
+        return [...fees.keys()].filter((task) => committedFee(task, fees).length > 0).sort()
+      },
       '/api/task/run': async (url) => {
         const task = url.searchParams.get('hash') ?? ''
         if (!HEX64.test(task)) throw new HttpError(400, 'hash must be a task hash (64 lowercase hex digits)')
@@ -848,6 +996,7 @@ export function createTaskRuns(deps: {
     post: {
       '/api/task/model': async (url, body) => serial(() => onModel(url, body)),
       '/api/task/equivocation': async (url, body) => serial(() => onEquivocation(url, body)),
+      '/api/task/report': async (url, body) => serial(() => onReport(url, body)),
     },
     onMessage,
     blob,

@@ -11,11 +11,11 @@ import {
 } from '@pouw/protocol'
 import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, type ChainEntry, type ChainParams } from '@pouw/ledger'
 import {
-  TaskData, createClientTask, equivocationToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
+  TaskData, createClientTask, equivocationToBytes, signTaskReport, taskReportToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
 } from '@pouw/trainer'
 import { createNodeEngine } from '@pouw/trainer/node'
 import { HttpError } from '../src/http.js'
-import { JOIN_BLOCKS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
+import { JOIN_BLOCKS, REPORT_BLOCKS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
 import { NOW, PARAMS, keyPair, minedOn } from '../../../packages/ledger/test/fixtures.js'
 
 const COIN = 100_000_000n
@@ -54,7 +54,8 @@ after(async () => { for (const n of nets) for (const r of n.relays) await r.stop
  * A chain where the client paid the task's fee and M1 and M2 joined it with a ticket each, mined up
  * to the selection; three relays' task runs on it, each its own store and evaluator key.
  */
-async function setup(): Promise<Net> {
+async function setup(opts: { held?: boolean } = {}): Promise<Net> {
+  const held = opts.held ?? true
   const chain = await Chain.open(new MemoryStore(), PARAMS_T)
   const extend = async (n: number, txs: TransferTx[] = []): Promise<void> => {
     for (let i = 0; i < n; i++) {
@@ -97,8 +98,8 @@ async function setup(): Promise<Net> {
       const url = new URL(route, 'http://relay/')
       void deliver(i, (r) => r.post[url.pathname]!(url, body))
     },
-    loadSpec: async (task) => (task === toHex(TASK) ? taskToBytes(spec) : undefined),
-    loadFragment: async (task, n) => (task === toHex(TASK) ? fragments[n] : undefined),
+    loadSpec: async (task) => (held && task === toHex(TASK) ? taskToBytes(spec) : undefined),
+    loadFragment: async (task, n) => (held && task === toHex(TASK) ? fragments[n] : undefined),
     submit: (tx) => mempool.add(tx),
     engineFor: (layers) => createNodeEngine(layers),
     log: (msg, ctx) => logs.push(`relay${i} ${msg} ${JSON.stringify(ctx ?? {})}`),
@@ -193,5 +194,45 @@ describe('task runs: evaluation rounds and equivocation', () => {
     await assert.rejects(postEvidence(equivocationToBytes({ first: honest, second: unsigned })), (e: HttpError) => e.status === 400 && e.code === 'RELAY_BAD_EVIDENCE')
     await assert.rejects(postEvidence(equivocationToBytes({ first: honest, second: honest }).subarray(1)), (e: HttpError) => e.status === 400 && e.code === 'RELAY_BAD_EVIDENCE')
     assert.deepEqual((await runOf(net.relays[0]!)).cheats, [toHex(M1.publicKey)])
+  })
+
+  const postReport = async (r: TaskRuns, k: KeyPair): Promise<unknown> =>
+    r.post['/api/task/report']!(new URL(`http://relay/api/task/report?task=${toHex(TASK)}`), taskReportToBytes(await signTaskReport(TASK, k)))
+
+  it('a paid task whose data never came is malformed: no one is seated, the workers that report it share the fee, every stake comes back', { timeout: 120_000 }, async () => {
+    const net = await setup({ held: false })
+    const runs0 = await Promise.all(net.relays.map(runOf))
+    for (const x of runs0) {
+      assert.deepEqual([x.phase, x.held, x.selection.outcome, x.selection.miners], ['reporting', false, 'unavailable', []])
+      assert.equal(x.selection.joined.length, 2)
+    }
+    // M1 reports to one relay, which hands it on; an outsider and a forged report are refused
+    assert.deepEqual(await postReport(net.relays[0]!, M1), { status: 'accepted' })
+    assert.deepEqual(await postReport(net.relays[1]!, M1), { status: 'known' }, 'handed on')
+    await assert.rejects(postReport(net.relays[0]!, CLIENT), (e: HttpError) => e.status === 403 && e.code === 'RELAY_NOT_JOINED')
+    const forged = taskReportToBytes({ ...(await signTaskReport(TASK, M2)), signature: (await signTaskReport(TASK, M1)).signature })
+    await assert.rejects(net.relays[2]!.post['/api/task/report']!(new URL(`http://relay/api/task/report?task=${toHex(TASK)}`), forged), (e: HttpError) => e.code === 'RELAY_BAD_REPORT')
+    await assert.rejects(postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, new Float32Array(1)))), (e: HttpError) => e.code === 'RELAY_TASK_UNAVAILABLE')
+    // M2 stays silent: the evaluators conclude once REPORT_BLOCKS passed
+    await net.extend(net.tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS - net.chain.tip().height)
+    const { runs, charge } = await decideAndCharge(net)
+    assert.equal(new Set(runs.map((x) => x.result.charge)).size, 1)
+    for (const x of runs) assert.deepEqual(x.reports, [toHex(M1.publicKey)])
+    const evaluatorsPaid = EVALUATORS.reduce((a, e) => a + paidTo(charge, e), 0n)
+    const stakeOf = (k: KeyPair): bigint => BigInt(runs[0]!.selection.joined.find((j: { key: string }) => j.key === toHex(k.publicKey)).stake)
+    const toM1 = paidTo(charge, M1) - stakeOf(M1)
+    assert.ok(evaluatorsPaid > 0n && evaluatorsPaid <= FEE / 10n, `the evaluators' share, 10% at most: ${evaluatorsPaid}`)
+    assert.ok(toM1 > (FEE * 89n) / 100n, `the reporter gets the rest of the fee: ${toM1}`)
+    assert.equal(paidTo(charge, M2), stakeOf(M2), 'the silent worker gets its stake back, no more')
+    assert.equal(paidTo(charge, CLIENT), 0n, 'the client gets nothing back')
+  })
+
+  it('a paid task whose data never came and that no one reports: the fee goes back to the client, the stakes to their owners', { timeout: 120_000 }, async () => {
+    const net = await setup({ held: false })
+    await net.extend(net.tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS - net.chain.tip().height)
+    const { charge } = await decideAndCharge(net)
+    assert.ok(paidTo(charge, CLIENT) > FEE - 10_000n, 'the fee back, less the charge\'s transaction fee')
+    for (const k of [M1, M2]) assert.ok(paidTo(charge, k) > STAKE - 1_000n && paidTo(charge, k) < STAKE)
+    for (const e of EVALUATORS) assert.equal(paidTo(charge, e), 0n)
   })
 })

@@ -27,19 +27,22 @@ export interface TaskJoinJson { outpoint: string; key: string; stake: string; he
 /** GET /api/task/run?hash=: one client task's run as a relay sees it (apps/relay taskRuns.ts). */
 export interface TaskRunJson {
   task: string
-  phase: 'waiting' | 'joining' | 'training' | 'evaluating' | 'charging' | 'charged'
+  /** 'reporting': the relay holds no definition of the task (its data never came): its joined workers report it malformed */
+  phase: 'waiting' | 'joining' | 'training' | 'reporting' | 'evaluating' | 'charging' | 'charged'
   definitionBlock: { height: number; hash: string } | null
   joinUntil: number | null
   /** the stakes that joined in the window (JOIN_TASK outputs: outpointKey, owner, amount, block height) */
   joins: TaskJoinJson[]
   /** a miner's `ticket` is its joined stake; `joined` every stake the charge returns */
-  selection: { miners: { key: string; ticket: string; stake: string }[]; outcome: 'completed' | 'not-run'; joined: TaskJoinJson[] } | null
+  selection: { miners: { key: string; ticket: string; stake: string }[]; outcome: 'completed' | 'not-run' | 'unavailable'; joined: TaskJoinJson[] } | null
   /** the selected miners whose final model the relay holds */
   models: string[]
   evaluators: string[]
   commits: string[]
   reveals: string[]
   approvals: string[]
+  /** an unavailable task's reports the relay holds, by worker key */
+  reports: string[]
   /** this relay's own scores (it is an evaluator), ppm */
   myScores: { miner: string; scorePpm: number }[] | null
   result: {

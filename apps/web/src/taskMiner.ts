@@ -10,6 +10,10 @@
  *            (taskWorker.ts) downloads the training split and trains the
  *            task's model; the page signs the parameters with the wallet key
  *            (the ticket's owner) and posts them (POST /api/task/model);
+ *   report   if the relays hold no definition of a joined task when its
+ *            window closes (the client paid and never uploaded it), the page
+ *            reports it malformed, signed by the wallet key
+ *            (POST /api/task/report): the fee goes to the workers that do;
  *   paid     once the evaluators agree, CHARGE_FOR_TASK pays the wallet its
  *            share of the fee and returns its stake: shown here.
  *
@@ -19,7 +23,7 @@
 import * as Comlink from 'comlink'
 import { useEffect, useRef, useState } from 'react'
 import { deriveVrfSecretKey, fromHex, proveSelection, toHex, type KeyPair } from '@pouw/protocol'
-import { finalModelToBytes, signFinalModel } from '@pouw/trainer'
+import { finalModelToBytes, signFinalModel, signTaskReport, taskReportToBytes } from '@pouw/trainer'
 import { getJson, paidTo, postBytes, type TaskRunJson } from './api'
 import { backendFromUrl } from './volunteer'
 import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
@@ -35,6 +39,8 @@ export interface ClientTaskView {
   training: ClientTaskProgress | null
   /** the relay holds this wallet's final model */
   posted: boolean
+  /** the relay holds this wallet's report that the task is malformed (its data never came) */
+  reported: boolean
   /** what the charge paid this wallet (base units), once the task is charged */
   paid: bigint | null
   /** the last thing that went wrong for this task (it is retried) */
@@ -156,13 +162,14 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
     const visit = async (task: string, rules: TaskRunRules | undefined, keys: KeyPair): Promise<void> => {
       const run = await getJson<TaskRunJson>(`/api/task/run?hash=${task}`)
       const me = toHex(keys.publicKey)
-      const view: ClientTaskView = tasks.get(task) ?? { task, phase: run.phase, applied: null, selected: null, training: null, posted: false, paid: null, note: null }
+      const view: ClientTaskView = tasks.get(task) ?? { task, phase: run.phase, applied: null, selected: null, training: null, posted: false, reported: false, paid: null, note: null }
       // once the window closed the chain says whether the join counted: the note of it is no longer needed
       if (run.phase !== 'joining') joining.clear(task)
       const applied = run.joins.find((j) => j.key === me)?.outpoint ?? (run.phase === 'joining' ? joining.get(task) : null)
       const selected = run.selection === null ? null : run.selection.miners.some((m) => m.key === me)
       const paid = run.charged && run.result !== null ? paidTo(run, me) : null
-      tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), paid })
+      const reported = run.reports.includes(me)
+      tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), reported, paid })
       // a join mined after the window is not counted, and its stake stays locked to the ticket's expiry: join early or not at all
       const height = walletRef.current.view.height
       const inTime = height !== null && run.joinUntil !== null && height + JOIN_MARGIN <= run.joinUntil
@@ -176,6 +183,11 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
         }
       }
       if (run.phase === 'training' && selected === true && !run.models.includes(me)) startTraining(run, keys)
+      // a task whose data never came: every joined worker that reports it shares the fee
+      if (run.phase === 'reporting' && !reported && run.selection?.joined.some((j) => j.key === me) === true) {
+        await postBytes(`/api/task/report?task=${task}`, taskReportToBytes(await signTaskReport(fromHex(task), keys)))
+        update(task, { reported: true, note: null })
+      }
     }
 
     // the relay's rules for client tasks are constants: read once
@@ -184,9 +196,9 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       const keys = walletRef.current.keys()
       if (keys === null) return
       rules ??= (await getJson<{ taskRuns?: TaskRunRules }>('/api/status')).taskRuns
-      const listing = await getJson<{ task: string; fee: { state: string } }[]>('/api/tasks')
-      // a task is followed from its committed fee until it is charged (or its fee revoked)
-      const open = listing.filter((t) => t.fee.state === 'committed' || tasks.has(t.task)).map((t) => t.task)
+      // a task is followed from its committed fee (whether or not the relay holds its data) until it is charged
+      const committed = await getJson<string[]>('/api/task/runs')
+      const open = [...new Set([...committed, ...tasks.keys()])]
       for (const task of open) {
         if (tasks.get(task)?.phase === 'charged' && tasks.get(task)?.paid !== null) continue
         await visit(task, rules, keys).catch((e: Error) => update(task, { note: e.message }))

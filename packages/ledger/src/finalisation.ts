@@ -18,13 +18,19 @@ import type { Payout } from './tickets.js'
 
 // ---- (b) the conclusion ----
 
-export const CONCLUSION_VERSION = 1
+export const CONCLUSION_VERSION = 2
 export const TASK_ID_SIZE = 16
 export const CONCLUSION_KEY_SIZE = 32
 /** most miners a conclusion scores, and most cheaters it names */
 export const MAX_CONCLUSION_ENTRIES = 1024
 
-export type TestSetVerdict = 'match' | 'mismatch'
+/**
+ * match: the test set hashes to what the task committed; mismatch: it does not (the client
+ * cheated); unavailable: there is no task to test, as the evaluator holds no definition and data
+ * for the task its fee names (the client paid for a task it never delivered): a malformed task,
+ * whose fee goes to the workers that reported it
+ */
+export type TestSetVerdict = 'match' | 'mismatch' | 'unavailable'
 
 export interface MinerScore {
   /** the miner's key (32 bytes) */
@@ -48,11 +54,13 @@ export interface Conclusion {
   scores: MinerScore[]
   /** worker nodes (miners, supervisors) found dishonest during the task: their stakes are captured */
   cheaters: Uint8Array[]
+  /** 'unavailable' only: the workers that reported the task malformed, sorted and unique (empty otherwise) */
+  reporters: Uint8Array[]
   /** the honest miner with the best score (ties: the lowest key); absent when there is none */
   bestMiner: Uint8Array | undefined
 }
 
-const VERDICT_BYTES: Readonly<Record<TestSetVerdict, number>> = { match: 0, mismatch: 1 }
+const VERDICT_BYTES: Readonly<Record<TestSetVerdict, number>> = { match: 0, mismatch: 1, unavailable: 2 }
 
 /**
  * The best honest miner of `scores`: highest scorePpm, ties to the lowest key;
@@ -82,7 +90,8 @@ function strictlyIncreasing(keys: readonly Uint8Array[]): boolean {
  * Throws LEDGER_BAD_CONCLUSION unless `c` is a canonical conclusion: a 16-byte
  * task id, a known verdict, at most MAX_CONCLUSION_ENTRIES scores with 32-byte
  * miner keys in strictly increasing order and integer scores in [0, 10^6],
- * cheaters likewise sorted and unique, and bestMiner exactly bestMinerOf.
+ * cheaters and reporters likewise sorted and unique, and bestMiner exactly bestMinerOf. An
+ * 'unavailable' conclusion scores no one and names no cheater; only it names reporters.
  */
 export function assertValidConclusion(c: Conclusion): void {
   const bad = (msg: string): never => { throw ledgerError('BAD_CONCLUSION', msg) }
@@ -94,9 +103,14 @@ export function assertValidConclusion(c: Conclusion): void {
     if (!isKey(s.miner)) bad(`a miner key must be ${CONCLUSION_KEY_SIZE} bytes`)
     if (!Number.isSafeInteger(s.scorePpm) || s.scorePpm < 0 || s.scorePpm > PPM) bad(`score ${String(s.scorePpm)} is not an integer in [0, ${PPM}] ppm`)
   }
+  if (!Array.isArray(c.reporters) || c.reporters.length > MAX_CONCLUSION_ENTRIES) bad(`at most ${MAX_CONCLUSION_ENTRIES} reporters`)
   for (const k of c.cheaters) if (!isKey(k)) bad(`a cheater key must be ${CONCLUSION_KEY_SIZE} bytes`)
+  for (const k of c.reporters) if (!isKey(k)) bad(`a reporter key must be ${CONCLUSION_KEY_SIZE} bytes`)
   if (!strictlyIncreasing(c.scores.map((s) => s.miner))) bad('scores must be sorted by miner key, each miner once')
   if (!strictlyIncreasing(c.cheaters)) bad('cheaters must be sorted, each once')
+  if (!strictlyIncreasing(c.reporters)) bad('reporters must be sorted, each once')
+  if (c.testSetVerdict === 'unavailable' && (c.scores.length > 0 || c.cheaters.length > 0)) bad('an unavailable task has no scores and no cheaters')
+  if (c.testSetVerdict !== 'unavailable' && c.reporters.length > 0) bad('only an unavailable task has reporters')
   const best = bestMinerOf(c.scores, c.cheaters)
   const same = best === undefined ? c.bestMiner === undefined : c.bestMiner !== undefined && bytesEqual(best, c.bestMiner)
   if (!same) bad(`the best miner must be ${best === undefined ? 'absent (no honest miner was scored)' : toHex(best)}`)
@@ -104,9 +118,10 @@ export function assertValidConclusion(c: Conclusion): void {
 
 /**
  * The canonical bytes (big-endian):
- *   u8 version (1) | taskId (16) | u8 verdict (0 match, 1 mismatch)
+ *   u8 version (2) | taskId (16) | u8 verdict (0 match, 1 mismatch, 2 unavailable)
  *   | u16 n | n x (miner key (32) | u32 scorePpm)
  *   | u16 m | m x cheater key (32)
+ *   | u16 r | r x reporter key (32)
  *   | u8 hasBest (0 / 1) | [best miner key (32)]
  */
 export function conclusionToBytes(c: Conclusion): Uint8Array {
@@ -116,12 +131,14 @@ export function conclusionToBytes(c: Conclusion): Uint8Array {
   for (const s of c.scores) w.fixed(s.miner, CONCLUSION_KEY_SIZE).u32(s.scorePpm)
   w.u16(c.cheaters.length)
   for (const k of c.cheaters) w.fixed(k, CONCLUSION_KEY_SIZE)
+  w.u16(c.reporters.length)
+  for (const k of c.reporters) w.fixed(k, CONCLUSION_KEY_SIZE)
   if (c.bestMiner === undefined) w.u8(0)
   else w.u8(1).fixed(c.bestMiner, CONCLUSION_KEY_SIZE)
   return w.finish()
 }
 
-export const MAX_CONCLUSION_BYTES = 1 + TASK_ID_SIZE + 1 + 2 + MAX_CONCLUSION_ENTRIES * (CONCLUSION_KEY_SIZE + 4) + 2 + MAX_CONCLUSION_ENTRIES * CONCLUSION_KEY_SIZE + 1 + CONCLUSION_KEY_SIZE
+export const MAX_CONCLUSION_BYTES = 1 + TASK_ID_SIZE + 1 + 2 + MAX_CONCLUSION_ENTRIES * (CONCLUSION_KEY_SIZE + 4) + 2 * (2 + MAX_CONCLUSION_ENTRIES * CONCLUSION_KEY_SIZE) + 1 + CONCLUSION_KEY_SIZE
 
 /**
  * Decodes untrusted bytes. Throws PROTOCOL_* for bytes that do not parse
@@ -144,20 +161,25 @@ export function conclusionFromBytes(bytes: Uint8Array): Conclusion {
   const m = r.count(MAX_CONCLUSION_ENTRIES, 'cheaters', 2)
   const cheaters: Uint8Array[] = []
   for (let i = 0; i < m; i++) cheaters.push(r.bytes(CONCLUSION_KEY_SIZE, 'cheater key'))
+  const k = r.count(MAX_CONCLUSION_ENTRIES, 'reporters', 2)
+  const reporters: Uint8Array[] = []
+  for (let i = 0; i < k; i++) reporters.push(r.bytes(CONCLUSION_KEY_SIZE, 'reporter key'))
   const hasBest = r.u8('has best miner')
   if (hasBest > 1) throw ledgerError('BAD_CONCLUSION', `has-best-miner byte ${hasBest}, expected 0 or 1`)
   const bestMiner = hasBest === 1 ? r.bytes(CONCLUSION_KEY_SIZE, 'best miner') : undefined
   r.end()
-  const c: Conclusion = { taskId, testSetVerdict, scores, cheaters, bestMiner }
+  const c: Conclusion = { taskId, testSetVerdict, scores, cheaters, reporters, bestMiner }
   assertValidConclusion(c)
   return c
 }
 
 /** A canonical conclusion from unordered findings: sorts, and derives the best miner. */
-export function createConclusion(taskId: Uint8Array, testSetVerdict: TestSetVerdict, scores: readonly MinerScore[], cheaters: readonly Uint8Array[]): Conclusion {
+export function createConclusion(
+  taskId: Uint8Array, testSetVerdict: TestSetVerdict, scores: readonly MinerScore[], cheaters: readonly Uint8Array[], reporters: readonly Uint8Array[] = [],
+): Conclusion {
   const s = [...scores].sort((a, b) => compareBytes(a.miner, b.miner))
   const ch = [...cheaters].sort(compareBytes)
-  const c: Conclusion = { taskId, testSetVerdict, scores: s, cheaters: ch, bestMiner: bestMinerOf(s, ch) }
+  const c: Conclusion = { taskId, testSetVerdict, scores: s, cheaters: ch, reporters: [...reporters].sort(compareBytes), bestMiner: bestMinerOf(s, ch) }
   assertValidConclusion(c)
   return c
 }

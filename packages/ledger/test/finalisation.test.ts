@@ -13,6 +13,8 @@ import { Prng, throwsCode } from '../../protocol/test/helpers.js'
 const TASK = new Uint8Array(16).fill(7)
 
 function randomConclusion(prng: Prng, taskId = TASK): Conclusion {
+  // a task no evaluator holds: no scores, the workers that reported it
+  if (prng.int(5) === 0) return createConclusion(taskId, 'unavailable', [], [], Array.from({ length: prng.int(4) }, () => prng.bytes(32)))
   const n = prng.int(12)
   const scores: MinerScore[] = Array.from({ length: n }, () => ({ miner: prng.bytes(32), scorePpm: prng.int(PPM + 1) }))
   const cheaters = [...scores.filter(() => prng.int(4) === 0).map((s) => s.miner), ...Array.from({ length: prng.int(3) }, () => prng.bytes(32))]
@@ -21,10 +23,12 @@ function randomConclusion(prng: Prng, taskId = TASK): Conclusion {
 
 /** the canonical bytes with one field rewritten by hand */
 function reencode(c: Conclusion): Uint8Array {
-  const parts: number[] = [1, ...c.taskId, c.testSetVerdict === 'match' ? 0 : 1, c.scores.length >> 8, c.scores.length & 0xff]
+  const parts: number[] = [2, ...c.taskId, ['match', 'mismatch', 'unavailable'].indexOf(c.testSetVerdict), c.scores.length >> 8, c.scores.length & 0xff]
   for (const s of c.scores) parts.push(...s.miner, (s.scorePpm >>> 24) & 0xff, (s.scorePpm >>> 16) & 0xff, (s.scorePpm >>> 8) & 0xff, s.scorePpm & 0xff)
   parts.push(c.cheaters.length >> 8, c.cheaters.length & 0xff)
   for (const k of c.cheaters) parts.push(...k)
+  parts.push(c.reporters.length >> 8, c.reporters.length & 0xff)
+  for (const k of c.reporters) parts.push(...k)
   if (c.bestMiner === undefined) parts.push(0)
   else parts.push(1, ...c.bestMiner)
   return Uint8Array.from(parts)
@@ -74,8 +78,12 @@ describe('finalisation: the canonical conclusion', () => {
     bad({ ...c, bestMiner: undefined }, 'no best miner although there is one')
     throwsCode(() => conclusionToBytes({ ...c, scores: [...c.scores].reverse() }), LEDGER_ERRORS.BAD_CONCLUSION)
     const b = reencode(c)
-    throwsCode(() => conclusionFromBytes(Uint8Array.from([2, ...b.subarray(1)])), LEDGER_ERRORS.BAD_CONCLUSION, 'version')
-    const v = b.slice(); v[17] = 2
+    bad({ ...c, reporters: [c.scores[0]!.miner] }, 'reporters of a task that was tested')
+    bad({ ...c, testSetVerdict: 'unavailable', cheaters: [], reporters: [] }, 'scores for a task that is unavailable')
+    const k = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)]
+    bad({ ...createConclusion(c.taskId, 'unavailable', [], [], k), reporters: [k[1]!, k[0]!] }, 'unsorted reporters')
+    throwsCode(() => conclusionFromBytes(Uint8Array.from([1, ...b.subarray(1)])), LEDGER_ERRORS.BAD_CONCLUSION, 'version 1 (before reporters)')
+    const v = b.slice(); v[17] = 3
     throwsCode(() => conclusionFromBytes(v), LEDGER_ERRORS.BAD_CONCLUSION, 'verdict byte')
     throwsCode(() => conclusionFromBytes(Uint8Array.from([...b, 0])), PROTOCOL_ERRORS.TRAILING_BYTES)
     throwsCode(() => conclusionFromBytes(b.subarray(0, b.length - 1)), PROTOCOL_ERRORS.TRUNCATED)

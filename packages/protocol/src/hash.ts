@@ -47,6 +47,7 @@ export const TAGS = {
   verifierChoice: 'verifier-choice',
   taskApplication: 'task-application',
   taskModel: 'task-model',
+  taskReport: 'task-report',
   evaluation: 'evaluation',
 } as const
 export type Tag = (typeof TAGS)[keyof typeof TAGS]

@@ -100,6 +100,43 @@ export function verifyFinalModel(m: FinalModel): Promise<boolean> {
   return verify(m.miner, finalModelSigHash(m.taskHash, m.miner, m.theta), m.signature)
 }
 
+// ---- a malformed-task report ----
+
+/**
+ * A worker's report that a task it joined is malformed: the relays hold no definition and data
+ * for it (the client paid a fee for a task it never delivered). Signed by the joined stake's owner;
+ * the fee of a task the evaluators find unavailable goes to the workers that reported it.
+ */
+export interface TaskReport { taskHash: Uint8Array; reporter: Uint8Array; signature: Uint8Array }
+
+const REPORT_BYTES = 32 + PUBLIC_KEY_SIZE + SIGNATURE_SIZE
+
+function taskReportSigHash(taskHash: Uint8Array, reporter: Uint8Array): Uint8Array {
+  return taggedHash(TAGS.taskReport, concatBytes(taskHash, reporter))
+}
+
+export async function signTaskReport(taskHash: Uint8Array, reporter: { publicKey: Uint8Array; secretKey: Uint8Array }): Promise<TaskReport> {
+  return { taskHash, reporter: reporter.publicKey, signature: await signAsync(reporter.secretKey, taskReportSigHash(taskHash, reporter.publicKey)) }
+}
+
+/** task hash (32) | reporter key (32) | signature (64) */
+export function taskReportToBytes(r: TaskReport): Uint8Array {
+  return new Writer().fixed(r.taskHash, 32).fixed(r.reporter, PUBLIC_KEY_SIZE).fixed(r.signature, SIGNATURE_SIZE).finish()
+}
+
+/** Throws PROTOCOL_* on anything but REPORT_BYTES bytes. */
+export function taskReportFromBytes(bytes: Uint8Array): TaskReport {
+  if (bytes.length !== REPORT_BYTES) throw protocolError('BAD_VALUE', `a task report is ${REPORT_BYTES} bytes, not ${bytes.length}`)
+  const r = new Reader(bytes, 'task report')
+  const out = { taskHash: r.bytes(32, 'task hash'), reporter: r.bytes(PUBLIC_KEY_SIZE, 'reporter'), signature: r.bytes(SIGNATURE_SIZE, 'signature') }
+  r.end()
+  return out
+}
+
+export function verifyTaskReport(r: TaskReport): Promise<boolean> {
+  return verify(r.reporter, taskReportSigHash(r.taskHash, r.reporter), r.signature)
+}
+
 // ---- equivocation: two final models ----
 
 /**

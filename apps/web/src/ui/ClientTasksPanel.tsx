@@ -12,6 +12,7 @@ const STATE_TEXT: Record<TaskMinerView['state'], string> = {
 function doing(t: ClientTaskView): string {
   if (t.paid !== null) return t.paid > 0n ? `paid ${formatCoins(t.paid)} coins` : 'charged: nothing paid to this wallet'
   if (t.posted) return 'model posted: the evaluators are testing it'
+  if (t.reported) return 'reported malformed: the relays hold no data for it; the fee goes to the workers that report it'
   const p = t.training
   if (p !== null && t.selected === true) {
     if (p.stage !== 'training') return p.stage === 'backend' ? 'choosing a backend' : `downloading the training split (${p.backend})`
@@ -32,7 +33,7 @@ export function ClientTasksPanel({ miner }: { miner: TaskMinerView }) {
       {miner.tasks.length === 0 ? <p className="muted">no paid task is open</p> : miner.tasks.map((t) => (
         <div
           key={t.task} className="client-task" data-testid="client-task" data-task={t.task} data-phase={t.phase} data-applied={String(t.applied !== null)}
-          data-selected={String(t.selected)} data-posted={String(t.posted)} data-paid={t.paid?.toString() ?? ''}
+          data-selected={String(t.selected)} data-posted={String(t.posted)} data-reported={String(t.reported)} data-paid={t.paid?.toString() ?? ''}
         >
           <div><code className="mono" title={t.task}>{shortHex(t.task, 8)}</code> <span className="badge">{t.phase}</span></div>
           <div className="muted">{doing(t)}</div>

@@ -69,7 +69,7 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
         </li>
         <li data-done={String(sel !== null)}>
           Miners: {run.joins.length} joined
-          {sel === null ? '' : sel.outcome === 'not-run' ? ', too few to run: the fee goes back' : `, ${sel.miners.length} selected (${sel.miners.map((m) => shortHex(m.key, 4)).join(', ')})`}
+          {sel === null ? '' : sel.outcome === 'not-run' ? ', too few to run: the fee goes back' : sel.outcome === 'unavailable' ? ', none: the relays hold no data for this task, so the workers that report it get the fee' : `, ${sel.miners.length} selected (${sel.miners.map((m) => shortHex(m.key, 4)).join(', ')})`}
         </li>
         <li data-done={String(sel !== null && run.models.length >= sel.miners.length)}>Final models: {run.models.length} of {sel?.miners.length ?? '—'}</li>
         <li data-done={String(result !== null)}>
