@@ -179,3 +179,66 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
   }
 })
 
+
+/**
+ * A client pays for a task whose data never reaches the relay (its upload is lost: the test answers
+ * the page's POST /api/tasks itself), so the relay holds no definition when the join window closes.
+ * The volunteer's ticket joined the task; its page reports the task malformed, signed by its wallet
+ * key; the relay (a lone evaluator) concludes 'unavailable' with that reporter, and the charge pays
+ * the volunteer the fee less the evaluators' share and returns its stake.
+ */
+test('@lifecycle @malformed a task whose data never came: the joined volunteer reports it and is paid the fee', async ({ browser, testnet }) => {
+  test.setTimeout(15 * 60_000)
+  const net = await testnet({ env: { POUW_DIFFICULTY: '1500', POUW_COINBASE_MATURITY: '2' } })
+  const tab = await openTab(() => browser.newContext(), 'volunteer', `${net.url}?backend=wasm`, '')
+  try {
+    const wallet = await walletAddress(tab.page)
+    await tab.page.getByTestId('start').click()
+    await waitFor(async () => BigInt((await json<WalletJson>(`${net.url}/api/wallet?key=${wallet}`)).balance.spendable) >= 3n * UNITS,
+      { timeoutMs: 300_000, message: 'spendable rewards' })
+    await tab.page.getByTestId('ticket-amount').fill('0.5')
+    await tab.page.getByTestId('ticket-buy').click()
+    await expect(tab.page.getByTestId('ticket')).toHaveCount(1, { timeout: 120_000 })
+
+    // the client (the same profile): its upload is lost on the way, and it pays the fee anyway
+    const client = await tab.context.newPage()
+    await client.route('**/api/tasks', (route) => (route.request().method() === 'POST'
+      ? route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ status: 'stored' }) })
+      : route.continue()))
+    await client.goto(`${net.url}/#/client`)
+    await client.getByTestId('upload-input').setInputFiles({ name: 'three-classes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv()) })
+    await expect(client.getByTestId('upload-state')).toHaveAttribute('data-state', 'preview', { timeout: 30_000 })
+    await client.getByTestId('upload-confirm').click()
+    await client.getByTestId('task-fee').fill('1')
+    await client.getByTestId('task-window').fill('2')
+    await client.getByTestId('task-submit').click()
+    await expect(client.getByTestId('task-submitted')).toBeVisible({ timeout: 30_000 })
+    const task = (await client.getByTestId('task-submitted').getAttribute('data-task'))!
+    expect((await fetch(`${net.url}/api/task?hash=${task}`)).status).toBe(404)
+
+    const row = tab.page.locator(`[data-testid=client-task][data-task="${task}"]`)
+    await expect(row).toHaveAttribute('data-applied', 'true', { timeout: 300_000 })
+    await expect(row).toHaveAttribute('data-reported', 'true', { timeout: 300_000 })
+    await expect(client.getByTestId('run-phase')).toHaveAttribute('data-phase', 'charged', { timeout: 300_000 })
+    const run = await json<RunJson & { reports: string[]; held: boolean }>(`${net.url}/api/task/run?hash=${task}`)
+    expect([run.held, run.selection?.outcome, run.reports]).toEqual([false, 'unavailable', [wallet]])
+    const stake = BigInt(run.selection!.joined.find((j) => j.key === wallet)!.stake)
+    const to = (k: string): bigint => run.result!.payouts.filter((p) => p.recipient === k).reduce((a, p) => a + BigInt(p.amount), 0n)
+    // the fee less the charge's own transaction fee: 10% of it to the evaluator (this relay), the rest to the reporter, with its stake back
+    const paid = to(run.evaluators[0]!) + to(wallet) - stake
+    expect(paid).toBeLessThan(UNITS)
+    expect(UNITS - paid).toBeLessThan(10_000n)
+    expect(to(run.evaluators[0]!)).toBe(paid / 10n)
+    expect(new Set(run.result!.payouts.map((p) => p.recipient))).toEqual(new Set([wallet, run.evaluators[0]!]))
+    await expect(row).toHaveAttribute('data-paid', /^[1-9]\d*$/, { timeout: 60_000 })
+    await tab.page.getByTestId('stop').click()
+    const supply = await json<Supply>(`${net.url}/api/supply`)
+    expect(BigInt(supply.utxo)).toBe(BigInt(supply.coinbases) - BigInt(supply.fees))
+  } catch (err) {
+    const text = await tab.page.locator('body').innerText({ timeout: 5_000 }).catch((e: Error) => `(no page text: ${e.message})`)
+    console.error(`--- volunteer console ---\n${tab.logs.slice(-30).join('\n')}\n--- volunteer page ---\n${text.slice(0, 3000)}`)
+    throw err
+  } finally {
+    await tab.context.close()
+  }
+})
