@@ -419,17 +419,26 @@ export function createTaskRuns(deps: {
     return { omegaPpm: DEFAULT_OMEGA_PPM, committee: { ...DEFAULT_COMMITTEE_PARAMS, omegaDiskPpm: PPM, omegaTimePpm: 0, omegaFeePpm: 0 }, tickets: TICKET_PARAMS }
   }
 
+  /**
+   * The task-definition block: the main chain's block at the fee's revokeBefore height, followed
+   * until the selection and then fixed, as the selection rests on it. A relay that first saw a
+   * sibling at that height, later reorganised away, would otherwise select against the wrong hash,
+   * and find every VRF proof invalid (an e2e @lifecycle run caught one relay doing so).
+   */
   async function refreshTdb(r: RunState, fees: TaskFees): Promise<void> {
-    if (r.tdb !== undefined) return
+    if (r.tdb !== undefined && r.selection !== undefined) return
     const fee = committedFee(r.task, fees)
-    if (fee.length === 0) return
-    const height = feeRevokeBefore(fee)
+    const height = r.tdb?.height ?? (fee.length === 0 ? undefined : feeRevokeBefore(fee))
+    if (height === undefined) return
     const entry = await chain.getByHeight(height)
-    if (entry === undefined) return
+    if (entry === undefined || entry.hashHex === r.tdb?.hash) return
+    const first = r.tdb === undefined
+    if (!first) log('the task-definition block was reorganised away: following the main chain', { task: r.task, height, was: r.tdb!.hash, now: entry.hashHex })
     r.tdb = { height, hash: entry.hashHex }
+    r.trainFragments = undefined
     await store.batch([{ type: 'put', key: KEYS.tdb(r.task), value: enc.encode(JSON.stringify(r.tdb)) }])
     // every supervisor holds a replica by the time the join window closes, or finds the task unavailable
-    if (r.spec !== undefined) void deps.replicate?.(r.task).catch(() => {})
+    if (first && r.spec !== undefined) void deps.replicate?.(r.task).catch(() => {})
   }
 
   /**
