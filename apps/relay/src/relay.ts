@@ -84,11 +84,11 @@ function peerAtFault(code: string): boolean {
 /** How long a verifier waits for a block's IT_RES messages to be agreed into the message history. */
 const HISTORY_WAIT_MS = 120_000
 /**
- * How long a relay that is not among a block's verifiers waits for a quorum of their verdicts.
- * Each relay takes blocks one at a time, so a verifier may first wait out another block (its
- * history, or its verdicts) before it starts on this one: two history waits and a minute. At one,
- * a verdict arrived 33 ms after the others' wait had ended, twice in five @lifecycle runs, and the
- * relays that gave up never took the block or its descendants.
+ * How long a relay that is not among a block's verifiers waits for a quorum of their verdicts: two
+ * history waits and a minute. Set when relays took blocks strictly one at a time, waits included: a
+ * verifier could first wait out another block's history or verdicts before it started on this one,
+ * and a verdict once came 33 ms after the others' wait had ended. Now only re-runs and storing are
+ * one at a time (onBlock), and a long wait holds up no other block.
  */
 const QUORUM_WAIT_MS = 2 * HISTORY_WAIT_MS + 60_000
 /** How often a relay asks the others for the verdicts gossip lost, on how many recent blocks (syncConfirmations). */
@@ -400,7 +400,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       if (yes.length < need) continue
       unconfirmed.delete(h)
       log('block refused for late verdicts, taken now that its verifiers accepted it', { hash: h, verifiers: yes.map((c) => c.verifier.slice(0, 16)) })
-      void queuedBlock(u.data, u.from).catch((e: unknown) => log('late block not taken', { hash: h, error: String(e) }))
+      void onBlock(u.data, u.from).catch((e: unknown) => log('late block not taken', { hash: h, error: String(e) }))
     }
   }
 
@@ -483,12 +483,16 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }
   }
 
-  /** A block this relay is not a verifier of: stored (with its evidence) once a quorum of its verifiers accepted it. */
+  /**
+   * A block this relay is not a verifier of: stored (with its evidence) once a quorum of its
+   * verifiers accepted it. The wait for their verdicts is outside the block queue; the storing is in it.
+   */
   async function takeOnVerdicts(block: Block, hashHex: string, evidence: Uint8Array, chosen: Uint8Array[], from: string, data: Uint8Array): Promise<void> {
     let slot: Uint8Array[] = []
     try { slot = evidenceFromBytes(evidence).slot } catch { /* the verifiers refuse it */ }
     await recordFromEvidence(slot)
     const q = await awaitQuorum(hashHex, chosen)
+    if (closed) return
     if (!q.accepted) {
       if (q.code === 'RELAY_UNCONFIRMED' && !closed) {
         if (unconfirmed.size >= UNCONFIRMED_MAX) unconfirmed.delete(unconfirmed.keys().next().value!)
@@ -497,6 +501,12 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       await recordRejection({ at: Date.now(), blockHash: hashHex, code: q.code, detail: q.detail, from, peerAtFault: peerAtFault(q.code) })
       return
     }
+    await serial(hashHex, () => takeBlock(block, hashHex, evidence, slot, q.by, from))
+  }
+
+  /** Stores a block a quorum of its verifiers accepted (`by`), in the block queue. */
+  async function takeBlock(block: Block, hashHex: string, evidence: Uint8Array, slot: Uint8Array[], by: string[], from: string): Promise<void> {
+    if (await chain.has(hashHex)) return
     let lucky: ItRes | undefined
     try { lucky = itResFromBytes(slot[slot.length - 1]!) } catch { /* the verifiers accepted it: the slot decodes */ }
     let result
@@ -506,24 +516,33 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
         checkProofOfUsefulWork: async (b, parent) => {
           const info: BlockInfo = {
             height: parent.height + 1, hash: hashHex, miner: lucky ? toHex(lucky.miner) : null, iteration: lucky?.iteration ?? -1, backend: lucky?.backend ?? '',
-            time: b.header.time, receivedAt: Date.now(), verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 }, takenOn: q.by,
+            time: b.header.time, receivedAt: Date.now(), verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 }, takenOn: by,
           }
           return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
         },
       })
     } catch (e) {
       // our ledger rules refuse it: recorded, but not a verdict (we are not one of its verifiers)
-      if (!isPouwError(e) || e.code === 'LEDGER_DUPLICATE') throw e
+      if (!isPouwError(e)) throw e
+      if (e.code === 'LEDGER_DUPLICATE') return
       await recordRejection({ at: Date.now(), blockHash: hashHex, code: e.code, detail: e.message, from, peerAtFault: peerAtFault(e.code) })
       return
     }
     unconfirmed.delete(hashHex)
     await ledger.afterBlock(result)
     void taskRuns.tick()
-    log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: q.by.map((v) => v.slice(0, 16)) })
+    log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: by.map((v) => v.slice(0, 16)) })
     releaseOrphans(hashHex)
   }
 
+  /**
+   * A block submission, gossiped or posted. Waits (for the block's message-history slot as its
+   * verifier, for its verifiers' verdicts otherwise) run side by side, each block on its own; what
+   * follows (the re-run, storing the block) runs one block at a time, in the block queue. A child
+   * that comes while its parent still waits is held as an orphan until the parent is taken. (With
+   * the waits in the queue too, a relay that waited out one block's verdicts could not start on
+   * the next block it was to verify, and its verdict came late for every relay waiting on it.)
+   */
   async function onBlock(data: Uint8Array, from: string): Promise<void> {
     let block: Block
     let evidence: Uint8Array
@@ -541,11 +560,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       return
     }
     const hashHex = toHex(hash)
-    let info: BlockInfo | undefined
+    if (closed || preparing.has(hashHex) || orphans.has(hashHex) || await chain.has(hashHex)) return
+    const parentHex = toHex(block.header.prevHash)
+    if (!(await chain.has(parentHex)) && holdOrphan(hashHex, parentHex, block, data, from)) return
+    preparing.add(hashHex)
     try {
-      if (await chain.has(hashHex) || orphans.has(hashHex)) return
-      const parentHex = toHex(block.header.prevHash)
-      if (!(await chain.has(parentHex)) && holdOrphan(hashHex, parentHex, block, data, from)) return
       // §5.2: only the block's chosen verifiers re-run it; the other relays follow their verdicts
       const chosen = verifiersOf(hash)
       if (chosen !== undefined && !chosen.some((k) => bytesEqual(k, verifierKeys.publicKey))) {
@@ -553,7 +572,20 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
         return
       }
       // §5.2: the block's IT_RES messages must be in the agreed message history before it is verified
-      if (!(await slotInHistory(evidence))) {
+      const inHistory = await slotInHistory(evidence)
+      await serial(hashHex, () => verifyBlock(block, hashHex, evidence, inHistory, from))
+    } finally {
+      preparing.delete(hashHex)
+    }
+  }
+
+  /** The block's verifier: re-runs it (ledger rules, proof of useful work) and gossips its verdict. */
+  async function verifyBlock(block: Block, hashHex: string, evidence: Uint8Array, inHistory: boolean, from: string): Promise<void> {
+    const hash = fromHex(hashHex)
+    let info: BlockInfo | undefined
+    try {
+      if (await chain.has(hashHex)) return
+      if (!inHistory) {
         throw new PouwError('RELAY_NOT_IN_HISTORY', `the block's IT_RES messages were not in the message history after ${HISTORY_WAIT_MS / 1000} s`)
       }
       const result = await chain.addBlock(block, {
@@ -605,7 +637,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   function awaitingVerdicts(parentHex: string): boolean {
     let p = parentHex
     for (let i = 0; i <= ORPHAN_MAX && orphans.has(p); i++) p = orphans.get(p)!.parent
-    return awaitingQuorum.has(p) || unconfirmed.has(p)
+    return awaitingQuorum.has(p) || unconfirmed.has(p) || preparing.has(p)
   }
 
   function armOrphan(hashHex: string, parentHex: string): ReturnType<typeof setTimeout> {
@@ -633,7 +665,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       if (o.parent !== parentHex) continue
       clearTimeout(o.timer)
       orphans.delete(h)
-      void queuedBlock(o.data, o.from).catch((e: unknown) => log('error handling message', { topic: 'orphan block', error: String(e) }))
+      void onBlock(o.data, o.from).catch((e: unknown) => log('error handling message', { topic: 'orphan block', error: String(e) }))
     }
   }
 
@@ -651,10 +683,13 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     await publishVerdict(fromHex(hashHex), { accepted: false, code, detail })
   }
 
+  /** blocks between arrival and the block queue: waiting for their history slot or their verifiers' verdicts */
+  const preparing = new Set<string>()
+  /** the block queue: re-runs and storing, one block at a time, in the order their waits ended */
   let blockQueue: Promise<void> = Promise.resolve()
-  function queuedBlock(data: Uint8Array, from: string): Promise<void> {
-    const next = blockQueue.then(() => (closed ? undefined : onBlock(data, from)))
-    blockQueue = next.catch(() => undefined)
+  function serial(hashHex: string, job: () => Promise<void>): Promise<void> {
+    const next = blockQueue.then(() => (closed ? undefined : job()))
+    blockQueue = next.catch((e: unknown) => log('error handling a block', { hash: hashHex, error: String(e) }))
     return next
   }
 
@@ -666,7 +701,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   async function onBlockPosted(data: Uint8Array): Promise<{ block: string; status: 'known' | 'queued' }> {
     const hashHex = toHex(headerHash(blockFromBytes(submissionFromBytes(data).block).header))
     if (await chain.has(hashHex)) return { block: hashHex, status: 'known' }
-    void queuedBlock(data, 'http').catch((e: unknown) => log('error handling message', { topic: 'http block', error: String(e) }))
+    void onBlock(data, 'http').catch((e: unknown) => log('error handling message', { topic: 'http block', error: String(e) }))
     void network.publish(TOPICS.blocks, data).catch(() => {})
     return { block: hashHex, status: 'queued' }
   }
@@ -675,9 +710,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   network.onMessage((topic, data, from) => {
     if (closed) return
     if (topic === epochsTopic || topic === supervisorsTopic) return supervisor.onMessage(topic, data, from)
-    // blocks are verified one at a time, in arrival order: a miner's next block (built on its own
-    // last one) must not overtake its parent while the parent waits for its history slot
-    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? queuedBlock : topic === TOPICS.verdicts ? onVerdict
+    const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? onBlock : topic === TOPICS.verdicts ? onVerdict
       : topic === TOPICS.txs ? ledger.onTx : topic === TASK_RUNS_TOPIC ? taskRuns.onMessage : undefined
     if (!handler) return
     handler(data, from).catch((e: unknown) => {
