@@ -189,7 +189,9 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
  */
 test('@lifecycle @malformed a task whose data never came: the joined volunteer reports it and is paid the fee', async ({ browser, testnet }) => {
   test.setTimeout(15 * 60_000)
-  const net = await testnet({ env: { POUW_DIFFICULTY: '1500', POUW_COINBASE_MATURITY: '2' } })
+  // a difficulty that gives one wasm tab blocks every 2 s or so: the join window (10 blocks) must outlast the page's
+  // poll, its join and the block that mines it (at 1500, blocks came every 0.7 s and the window closed first)
+  const net = await testnet({ env: { POUW_DIFFICULTY: '4000', POUW_COINBASE_MATURITY: '2' } })
   const tab = await openTab(() => browser.newContext(), 'volunteer', `${net.url}?backend=wasm`, '')
   try {
     const wallet = await walletAddress(tab.page)
