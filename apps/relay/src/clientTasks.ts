@@ -54,7 +54,7 @@ export interface ClientTasks {
    * hands a stored task to every other relay that lacks it (its GET /api/task answers 404): a
    * replica lost at upload is made good before the relays decide whether they hold the task
    */
-  replicate(task: string): Promise<void>
+  replicate(task: string): Promise<boolean>
 }
 
 export function createClientTasks(deps: {
@@ -79,7 +79,10 @@ export function createClientTasks(deps: {
     const pkg = taskPackageFromBytes(body, MAX_BODY_BYTES)
     const task = toHex(pkg.hash)
     if ((await store.get(KEYS.meta(task))) !== undefined) return { task, status: 'known', records: pkg.dataset.count, fragments: pkg.fragments.length }
-    if ((await metas()).length >= MAX_CLIENT_TASKS) throw new HttpError(503, `this relay stores at most ${MAX_CLIENT_TASKS} client tasks`)
+    // a task with a fee on chain is stored past the cap: a flood of free uploads must not keep a paid task's replica out
+    if ((await metas()).length >= MAX_CLIENT_TASKS && !(await chain.taskFees()).has(task)) {
+      throw new HttpError(503, `this relay stores at most ${MAX_CLIENT_TASKS} client tasks without a fee on chain`)
+    }
     const meta: TaskMeta = {
       task, storedAt: Date.now(), records: pkg.dataset.count, bytes: pkg.fragments.reduce((a, f) => a + f.length, 0),
       fragments: pkg.fragments.length, layers: pkg.spec.layers, epochs: pkg.spec.epochs,
@@ -169,24 +172,29 @@ export function createClientTasks(deps: {
     loadFragment: (task, i) => store.get(KEYS.fragment(task, i)),
     replicate: async (task) => {
       const spec = await store.get(KEYS.spec(task))
-      if (spec === undefined) return
+      if (spec === undefined) return false
       let body: Uint8Array | undefined
+      let all = true
       for (const base of deps.otherRelays()) {
         try {
           const res = await fetch(new URL(`api/task?hash=${task}`, base), { signal: AbortSignal.timeout(5_000) })
-          if (res.status !== 404) continue
+          if (res.ok) continue
+          if (res.status !== 404) { all = false; continue }
           if (body === undefined) {
             const s = taskFromBytes(spec)
             const fragments = await Promise.all(s.fragmentHashes.map((_, i) => store.get(KEYS.fragment(task, i))))
-            if (fragments.some((f) => f === undefined)) return
+            if (fragments.some((f) => f === undefined)) return false
             body = taskPackageToBytes(s, fragments as Uint8Array[])
           }
           const put = await fetch(new URL('api/tasks?from=relay', base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
-          log('task replica made good', { task, relay: base, status: put.status })
+          if (!put.ok) all = false
+          log(put.ok ? 'task replica made good' : 'task replica refused', { task, relay: base, status: put.status })
         } catch (e) {
+          all = false
           log('task replica not checked', { task, relay: base, error: String(e) })
         }
       }
+      return all
     },
   }
 }

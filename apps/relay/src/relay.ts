@@ -100,6 +100,8 @@ const ORPHAN_WAIT_MS = HISTORY_WAIT_MS
 /** How many blocks refused for late verdicts a relay keeps asking about, and for how long (see takeOnVerdicts). */
 const UNCONFIRMED_MAX = 16
 const UNCONFIRMED_KEEP_MS = 10 * 60_000
+/** How many blocks may wait (for their history slot or their verdicts) at once; more are dropped, logged. */
+const PREPARING_MAX = 256
 
 export interface Relay {
   url: string
@@ -396,6 +398,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }
     // a block refused for late verdicts whose verifiers have since accepted it: taken now
     for (const [h, u] of unconfirmed) {
+      // still on its way out of its first wait (recording the refusal): asked about again next time
+      if (preparing.has(h)) continue
       const { yes, need } = await verdictsOf(h, u.chosen)
       if (yes.length < need) continue
       unconfirmed.delete(h)
@@ -560,19 +564,28 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       return
     }
     const hashHex = toHex(hash)
-    if (closed || preparing.has(hashHex) || orphans.has(hashHex) || await chain.has(hashHex)) return
-    const parentHex = toHex(block.header.prevHash)
-    if (!(await chain.has(parentHex)) && holdOrphan(hashHex, parentHex, block, data, from)) return
+    // one copy at a time (a miner's post and the gossiped copy come together), marked before any await
+    if (closed || preparing.has(hashHex) || orphans.has(hashHex)) return
+    if (preparing.size >= PREPARING_MAX) { log('block dropped: too many blocks waiting', { hash: hashHex, waiting: preparing.size }); return }
     preparing.add(hashHex)
     try {
+      if (await chain.has(hashHex)) return
+      const parentHex = toHex(block.header.prevHash)
+      if (!(await chain.has(parentHex)) && holdOrphan(hashHex, parentHex, block, data, from)) {
+        // the parent may have been stored, and its orphans released, while we looked
+        if (await chain.has(parentHex)) releaseOrphans(parentHex)
+        return
+      }
+      // a header that misses its own target is refused at once, without a wait (proof of work is what a wait costs a sender)
+      const worked = hashMeetsTarget(hash, targetFromBits(block.header.bits))
       // §5.2: only the block's chosen verifiers re-run it; the other relays follow their verdicts
       const chosen = verifiersOf(hash)
-      if (chosen !== undefined && !chosen.some((k) => bytesEqual(k, verifierKeys.publicKey))) {
+      if (worked && chosen !== undefined && !chosen.some((k) => bytesEqual(k, verifierKeys.publicKey))) {
         await takeOnVerdicts(block, hashHex, evidence, chosen, from, data)
         return
       }
       // §5.2: the block's IT_RES messages must be in the agreed message history before it is verified
-      const inHistory = await slotInHistory(evidence)
+      const inHistory = !worked || await slotInHistory(evidence)
       await serial(hashHex, () => verifyBlock(block, hashHex, evidence, inHistory, from))
     } finally {
       preparing.delete(hashHex)
@@ -852,6 +865,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       supervisor.stop()
       await taskRuns.stop()
       for (const o of orphans.values()) clearTimeout(o.timer)
+      await blockQueue // a re-run or a store under way finishes before the store closes
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()
       await store.close()

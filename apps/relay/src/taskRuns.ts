@@ -29,8 +29,9 @@
  *               no ceil(2n/3) agree, or ROUND_WAIT_MS passed) is followed by
  *               another, up to MAX_ROUNDS: each evaluator hands on the models
  *               and the evidence it holds, waits MODEL_SYNC_MS, and scores
- *               again; an evaluator that sees another commit in a later round
- *               follows it there.
+ *               again; an earlier round in which every evaluator revealed and
+ *               enough agreed still decides (an evaluator cut off while the
+ *               others decided it would otherwise wait alone).
  *   charged     with ceil(2n/3) approvals any relay submits the charge to the
  *               mempool; a block spends the fee. The best model is served in
  *               TensorFlow.js format at /data/tasks/<hash>/model.json.
@@ -38,8 +39,9 @@
  * A task whose committee cannot be filled is charged too: outcome 'not-run',
  * the fee goes back to the client.
  *
- * A task whose definition and data no relay holds when its join window closes
- * (the client paid and never uploaded) is malformed (§7.3): selection seats no
+ * A task whose definition and data this relay does not hold when its join
+ * window closes (the client paid and never uploaded it; relays hand a task they
+ * hold to the others until then) is malformed (§7.3): selection seats no
  * one ('unavailable'); the workers whose stakes joined report it, signed
  * (POST /api/task/report); after REPORT_BLOCKS, or once every one reported,
  * the evaluators conclude 'unavailable' with the reporters, and the charge
@@ -94,6 +96,11 @@ export const CHARGE_BLOCKS = 300
  * payout to the charge, which must stay under the mempool's 20,000-byte cap
  */
 export const MAX_JOINS = 48
+/**
+ * the least fee a task runs for (0.01 coin): a smaller one could not pay its charge's own transaction fee, and fees
+ * of a few units each would make every relay run, and every volunteer join, tasks by the thousand
+ */
+export const MIN_TASK_FEE = 1_000_000n
 /** blocks after selection during which the workers of an unavailable task report it */
 export const REPORT_BLOCKS = 20
 /** how long an evaluator waits for the others' commitments before it reveals anyway */
@@ -119,7 +126,7 @@ const RESEND_MS = 10_000
 /** What a volunteer needs to know to take part (GET /api/status `taskRuns`). */
 export const TASK_RUN_RULES = {
   ticketRole: MINER_ROLE, ticketMinPrice: TICKET_PARAMS.minPrice.toString(), ticketMaturity: TICKET_PARAMS.maturity,
-  preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, trainBlocks: TRAIN_BLOCKS, chargeBlocks: CHARGE_BLOCKS,
+  preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, trainBlocks: TRAIN_BLOCKS, chargeBlocks: CHARGE_BLOCKS, minTaskFee: MIN_TASK_FEE.toString(),
 }
 
 
@@ -163,6 +170,9 @@ interface RunState {
   submitted?: string
   /** when this relay last handed its approved charge to the mempool */
   submittedAt?: number
+  /** every other relay holds the task (replicate), and when this relay last checked */
+  replicated?: boolean
+  replicatedAt?: number
   /** the data plan's training fragments, once the definition block is known (served before the charge) */
   trainFragments?: readonly number[]
   /** this evaluator's own signed messages, sent again until the charge is mined (gossip loses some) */
@@ -234,7 +244,7 @@ export function createTaskRuns(deps: {
   loadSpec(task: string): Promise<Uint8Array | undefined>
   loadFragment(task: string, i: number): Promise<Uint8Array | undefined>
   /** hand a task this relay holds to the other relays that lack it (once its definition block is known) */
-  replicate?(task: string): Promise<void>
+  replicate?(task: string): Promise<boolean>
   /** hand a transaction to the mempool (and gossip it) */
   submit(tx: TransferTx): Promise<unknown>
   engineFor(layers: number[]): Promise<GradientEngine>
@@ -385,9 +395,13 @@ export function createTaskRuns(deps: {
     return r.spec
   }
 
-  /** The id a conclusion names: the definition's, or the task hash's first 16 bytes when there is no definition to read it from. */
+  /**
+   * The id a conclusion and its commitment name: the task hash's first 16 bytes, whether or not this
+   * relay holds the definition (the hash commits to it), so that a relay without it and one with it
+   * check each other's reveals alike.
+   */
   function taskIdOf(r: RunState): Uint8Array {
-    return r.spec?.taskId ?? fromHex(r.task).subarray(0, TASK_ID_SIZE)
+    return fromHex(r.task).subarray(0, TASK_ID_SIZE)
   }
 
   /** The task with its whole data set, for its evaluation: read when needed, not kept. */
@@ -405,11 +419,12 @@ export function createTaskRuns(deps: {
     return r.trainFragments
   }
 
-  /** the task's committed fee coins on chain (empty: unpaid, revoked, still revocable, or charged) */
+  /** the task's committed fee coins on chain (empty: unpaid, revoked, still revocable, charged, or under MIN_TASK_FEE in all) */
   function committedFee(task: string, fees: TaskFees): { outpoint: OutPoint; coin: Coin }[] {
     const coins = fees.get(task) ?? []
     const height = chain.tip().height + 1
-    return coins.filter((c) => c.coin.lock.kind === 'task-fee' && height >= c.coin.lock.revokeBefore)
+    const committed = coins.filter((c) => c.coin.lock.kind === 'task-fee' && height >= c.coin.lock.revokeBefore)
+    return committed.reduce((a, c) => a + c.coin.amount, 0n) >= MIN_TASK_FEE ? committed : []
   }
 
   // ---- JOIN_TASK ----
@@ -437,8 +452,17 @@ export function createTaskRuns(deps: {
     r.tdb = { height, hash: entry.hashHex }
     r.trainFragments = undefined
     await store.batch([{ type: 'put', key: KEYS.tdb(r.task), value: enc.encode(JSON.stringify(r.tdb)) }])
-    // every supervisor holds a replica by the time the join window closes, or finds the task unavailable
-    if (first && r.spec !== undefined) void deps.replicate?.(r.task).catch(() => {})
+  }
+
+  /**
+   * Until the join window closes, a relay that holds the task hands it to every other relay that
+   * lacks it (again every RESEND_MS until all hold it): a relay without it at selection finds the
+   * task unavailable, and enough of those would decide the task malformed.
+   */
+  async function replicate(r: RunState): Promise<void> {
+    if (r.spec === undefined || r.replicated === true || deps.replicate === undefined || now() - (r.replicatedAt ?? 0) < RESEND_MS) return
+    r.replicatedAt = now()
+    r.replicated = await deps.replicate(r.task).catch(() => false)
   }
 
   /**
@@ -521,7 +545,10 @@ export function createTaskRuns(deps: {
     const miner = toHex(m.miner)
     if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
     const held = r.models.get(miner) ?? r.late.get(miner)
-    if (held !== undefined && sameFinalModel(held, m)) return { status: r.models.has(miner) ? 'known' : 'late' }
+    if (held !== undefined && sameFinalModel(held, m)) {
+      if (r.models.has(miner) || url.searchParams.get('from') === 'relay') return { status: r.models.has(miner) ? 'known' : 'late' }
+      throw new HttpError(409, `task ${r.task} is being evaluated: models are closed (this one is kept, and counts if another evaluator scored it in time)`, 'RELAY_TASK_CLOSED')
+    }
     if (!(await verifyFinalModel(m))) throw new HttpError(400, 'the model is not signed by its miner', 'RELAY_BAD_MODEL')
     if (held !== undefined) {
       // a second, different model signed by the same miner: the two are the proof that it cheated
@@ -608,6 +635,11 @@ export function createTaskRuns(deps: {
     if (!r.selection.joined.some((j) => j.key === worker)) throw new HttpError(403, `${worker} has no stake that joined task ${r.task} in its window`, 'RELAY_NOT_JOINED')
     if (r.reports.has(worker)) return { status: 'known' }
     if (r.decided !== undefined) throw new HttpError(409, `task ${r.task} is decided: reports are closed`, 'RELAY_TASK_CLOSED')
+    // after the report window only a report another evaluator's conclusion names: it reached a relay in time
+    // (late reports handed to some relays and not others would otherwise keep the evaluators apart round after round)
+    if (r.tdb !== undefined && chain.tip().height >= reportDeadline(r.tdb) && !reportedToAnyone(r, worker)) {
+      throw new HttpError(409, `the report window of task ${r.task} closed at height ${reportDeadline(r.tdb)}`, 'RELAY_TASK_CLOSED')
+    }
     if (!(await verifyTaskReport(report))) throw new HttpError(400, 'the report is not signed by its worker', 'RELAY_BAD_REPORT')
     r.reports.set(worker, bytes)
     await store.batch([{ type: 'put', key: KEYS.report(r.task, worker), value: bytes }])
@@ -661,6 +693,17 @@ export function createTaskRuns(deps: {
     await commit(r, conclusion, scores)
   }
 
+  /** the height from which an unavailable task's evaluators conclude whatever reports they hold */
+  const reportDeadline = (tdb: NonNullable<RunState['tdb']>): number => tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS
+
+  /** Whether some evaluator's revealed conclusion (any round) names this worker among its reporters. */
+  function reportedToAnyone(r: RunState, worker: string): boolean {
+    for (const round of r.rounds.values()) {
+      for (const c of round.reveals.values()) if (conclusionFromBytes(c).reporters.some((k) => toHex(k) === worker)) return true
+    }
+    return false
+  }
+
   /** An unavailable task's conclusion: no scores, the workers that reported it. */
   async function concludeUnavailable(r: RunState): Promise<void> {
     const reporters = [...r.reports.keys()].sort()
@@ -696,16 +739,17 @@ export function createTaskRuns(deps: {
    */
   async function nextRound(r: RunState): Promise<void> {
     const current = roundState(r, r.round)
-    const ahead = Math.max(-1, ...[...r.rounds].filter(([n, x]) => n > r.round && x.commits.size > 0).map(([n]) => n))
     const everyone = evaluators.every((e) => current.reveals.has(e))
-    if (ahead < 0 && !everyone && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
-    const next = ahead >= 0 ? ahead : r.round + 1
+    if (!everyone && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
+    // a round that agreed but could not be charged yet (its fee briefly missing in a reorg) is not given up
+    if (agreementIn(r, r.round)?.decided === true) return
+    const next = r.round + 1
     if (next >= MAX_ROUNDS) {
       if (!gaveUp.has(r.task)) log('evaluators agreed in no round: the fee stays with the task', { task: r.task, rounds: MAX_ROUNDS })
       gaveUp.add(r.task)
       return
     }
-    log('evaluation round decided nothing: next round', { task: r.task, round: r.round, next, reveals: current.reveals.size, followed: ahead >= 0 })
+    log('evaluation round decided nothing: next round', { task: r.task, round: r.round, next, reveals: current.reveals.size })
     r.round = next
     r.scoreFrom = now() + MODEL_SYNC_MS
     await store.batch([{ type: 'put', key: KEYS.round(r.task), value: enc.encode(JSON.stringify({ round: next })) }])
@@ -722,12 +766,30 @@ export function createTaskRuns(deps: {
    * @lifecycle test caught exactly that). Only an evaluator silent for REVEAL_WAIT_MS past this
    * one's own reveal is left out; then relays may still differ, and no charge gathers approvals.
    */
+  /** A round's agreement, once every evaluator revealed in it; undefined before. */
+  function agreementIn(r: RunState, n: number): ReturnType<typeof decideAgreement> | undefined {
+    const { reveals } = roundState(r, n)
+    if (!evaluators.every((e) => reveals.has(e))) return undefined
+    return decideAgreement(evaluators.map(fromHex), [...reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
+  }
+
   async function decide(r: RunState, fees: TaskFees): Promise<void> {
-    const { reveals } = roundState(r, r.round)
-    const everyone = evaluators.every((e) => reveals.has(e))
-    if (!everyone && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return
-    const agreement = decideAgreement(evaluators.map(fromHex), [...reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
-    if (!agreement.decided) return
+    // an earlier round that agreed once every reveal came in decides: the others may have decided it while this
+    // evaluator, cut off, moved on (it would then wait in later rounds alone)
+    let round = -1
+    let agreement: ReturnType<typeof decideAgreement> | undefined
+    for (let n = 0; n < r.round && round < 0; n++) {
+      const a = agreementIn(r, n)
+      if (a?.decided === true) { round = n; agreement = a }
+    }
+    if (round < 0) {
+      const { reveals } = roundState(r, r.round)
+      const everyone = evaluators.every((e) => reveals.has(e))
+      if (!everyone && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return
+      round = r.round
+      agreement = decideAgreement(evaluators.map(fromHex), [...reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
+    }
+    if (agreement === undefined || !agreement.decided) return
     const conclusion = conclusionFromBytes(agreement.conclusion)
     const fee = committedFee(r.task, fees)
     if (fee.length === 0) return
@@ -749,11 +811,11 @@ export function createTaskRuns(deps: {
     const resultHash = taggedHash(TAGS.evaluation, agreement.conclusion)
     const charge = chargeTx(inputs, fromHex(r.task), resultHash, payouts)
     r.decided = decision(agreement.conclusion, charge)
-    log('evaluators agree', { task: r.task, round: r.round, agreeing: agreement.agreeing.length, bestMiner: r.decided.bestMiner?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
+    log('evaluators agree', { task: r.task, round, agreeing: agreement.agreeing.length, bestMiner: r.decided.bestMiner?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
     if (evaluators.includes(me) && agreeing.has(me)) {
       const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
       // the decision and our approval of it in one batch: a restart in between would never approve
-      await say(r, await signed({ kind: 'approve', task: r.task, round: String(r.round), evaluator: me, approval: toHex(approval.signature) }), [decidedPut(r)])
+      await say(r, await signed({ kind: 'approve', task: r.task, round: String(round), evaluator: me, approval: toHex(approval.signature) }), [decidedPut(r)])
     } else {
       await store.batch([decidedPut(r)])
     }
@@ -831,7 +893,8 @@ export function createTaskRuns(deps: {
   async function onMessage(data: Uint8Array): Promise<void> {
     const m = JSON.parse(dec.decode(data)) as Signed
     if (m === null || typeof m !== 'object' || typeof m.task !== 'string' || !HEX64.test(m.task)) throw new HttpError(400, 'malformed task-run message')
-    if (typeof m.round !== 'string' || !/^\d{1,3}$/.test(m.round) || roundOf(m) >= MAX_ROUNDS) throw new HttpError(400, `a task-run message names round ${String(m.round)}, not one of 0..${MAX_ROUNDS - 1}`)
+    // a message without a round is of the first (as relays stored and sent them before rounds)
+    if ((m.round !== undefined && (typeof m.round !== 'string' || !/^\d{1,3}$/.test(m.round))) || roundOf(m) >= MAX_ROUNDS) throw new HttpError(400, `a task-run message names round ${String(m.round)}, not one of 0..${MAX_ROUNDS - 1}`)
     if (!evaluators.includes(m.evaluator) || m.evaluator === me) return
     const { sig, sent: _sent, ...body } = m as Signed & { sent?: number }
     if (!(await verify(fromHex(m.evaluator), evalSigHash(body), fromHex(sig)))) throw new HttpError(400, `a ${m.kind} with a bad signature from ${m.evaluator}`, 'RELAY_BAD_SIGNATURE')
@@ -871,6 +934,7 @@ export function createTaskRuns(deps: {
         const bytes = await deps.loadSpec(r.task)
         if (bytes !== undefined) r.spec = taskFromBytes(bytes)
       }
+      await replicate(r)
       if (height < r.tdb.height + JOIN_BLOCKS + SELECT_DEPTH) return
       await select(r, fees)
     }
@@ -880,14 +944,12 @@ export function createTaskRuns(deps: {
       if (sel.outcome === 'unavailable') {
         // the joined workers report it, until every one did or REPORT_BLOCKS passed
         const allIn = sel.joined.every((j) => r.reports.has(j.key))
-        if (!allIn && height < r.tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS) return
+        if (!allIn && height < reportDeadline(r.tdb)) return
       } else {
         const allIn = sel.miners.every((m) => r.models.has(m.key))
         if (!allIn && height < r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) return
       }
       if (!evaluators.includes(me)) return
-      // the others may already have moved past the first round: this evaluator starts in theirs
-      r.round = Math.max(r.round, ...[...r.rounds].filter(([, x]) => x.commits.size > 0).map(([n]) => n))
       await conclude()
     }
     if (r.decided === undefined && r.mine!.round < r.round) {
@@ -923,6 +985,8 @@ export function createTaskRuns(deps: {
         if (stopped) return
         try {
           await step(r, fees)
+          // a charged run is done: loaded again from the store when asked about
+          if (await charged(r)) runs.delete(r.task)
         } catch (e) {
           log('task run step failed', { task: r.task, error: isPouwError(e) ? `${e.code}: ${e.message}` : String(e) })
         }
@@ -974,17 +1038,22 @@ export function createTaskRuns(deps: {
     if (m[2] === 'model.json' || m[2] === 'weights.bin') {
       const best = r.decided?.bestMiner
       if (best === undefined || !(await charged(r))) throw new HttpError(404, `task ${r.task} has no charged result yet`, 'RELAY_NO_MODEL')
-      const model = layersModel(specOf(r), r.models.get(best)!.theta)
+      // an outlier relay may hold the best model only as a late one, or not at all
+      const theta = (r.models.get(best) ?? r.late.get(best))?.theta
+      if (theta === undefined) throw new HttpError(404, `this relay does not hold task ${r.task}'s best model`, 'RELAY_NO_MODEL')
+      const model = layersModel(specOf(r), theta)
       return m[2] === 'weights.bin' ? model.weights : enc.encode(JSON.stringify(model.modelJson))
     }
     // the test fragments stay with the supervisors until the task is charged (§4.4: then the test set is revealed)
     const i = Number(m[2])
     const fragments = specOf(r).fragmentHashes.length
     if (i >= fragments) throw new HttpError(404, `task ${r.task} has ${fragments} fragments`)
-    const fees = await chain.taskFees()
-    await refreshTdb(r, fees)
     const held = (why: string): never => { throw new HttpError(403, `fragment ${i} of task ${r.task} is held back: ${why}`, 'RELAY_HELD_BACK') }
-    if (r.tdb === undefined) return held('its task-definition block, whose hash splits train from test, is not mined yet')
+    // the split follows the definition block, which a reorg may still replace while it is shallow: a fragment
+    // served as training data under one hash could be a test fragment under the next
+    if (r.tdb === undefined || chain.tip().height < r.tdb.height + SELECT_DEPTH) {
+      return held(`its task-definition block, whose hash splits train from test, is not ${SELECT_DEPTH} blocks deep yet`)
+    }
     if (!trainFragments(r, r.tdb).includes(i) && !(await charged(r))) held('it is in the test split, revealed once the task is charged')
     return deps.loadFragment(r.task, i)
   }

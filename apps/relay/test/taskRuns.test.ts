@@ -15,7 +15,7 @@ import {
 } from '@pouw/trainer'
 import { createNodeEngine } from '@pouw/trainer/node'
 import { HttpError } from '../src/http.js'
-import { JOIN_BLOCKS, REPORT_BLOCKS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
+import { JOIN_BLOCKS, REPORT_BLOCKS, REVEAL_WAIT_MS, ROUND_WAIT_MS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
 import { NOW, PARAMS, keyPair, minedOn } from '../../../packages/ledger/test/fixtures.js'
 
 const COIN = 100_000_000n
@@ -42,6 +42,10 @@ interface Net {
   relays: TaskRuns[]
   /** hand-ons between relays are dropped while this holds */
   lose: { on: boolean }
+  /** relays that hear no gossip (they still send theirs) */
+  deaf: Set<number>
+  /** added to every relay's clock, to pass the evaluators' waits without waiting */
+  clock: { skew: number }
   logs: string[]
   tdb: ChainEntry
   extend(n: number, txs?: TransferTx[]): Promise<void>
@@ -84,15 +88,18 @@ async function setup(opts: { held?: boolean } = {}): Promise<Net> {
   const mempool = new Mempool(chain)
   const relays: TaskRuns[] = []
   const lose = { on: false }
+  const deaf = new Set<number>()
+  const clock = { skew: 0 }
   const logs: string[] = []
-  const deliver = async (from: number, f: (r: TaskRuns) => Promise<unknown>): Promise<void> => {
+  const deliver = async (from: number, f: (r: TaskRuns) => Promise<unknown>, gossip = false): Promise<void> => {
     for (const [i, r] of relays.entries()) {
+      if (gossip && deaf.has(i)) continue
       if (i !== from) await f(r).catch((e: unknown) => { if (e instanceof HttpError) logs.push(`relay${i} refused from relay${from}: ${e.code} ${e.message}`); else throw e })
     }
   }
   EVALUATORS.forEach((keys, i) => relays.push(createTaskRuns({
     store: new MemoryStore(), chain, keys, otherRelays: () => [],
-    network: { publish: async (topic, data) => { assert.equal(topic, TASK_RUNS_TOPIC); void deliver(i, (r) => r.onMessage(data, `relay${i}`)) } },
+    network: { publish: async (topic, data) => { assert.equal(topic, TASK_RUNS_TOPIC); void deliver(i, (r) => r.onMessage(data, `relay${i}`), true) } },
     handOn: (route, body) => {
       if (lose.on) return
       const url = new URL(route, 'http://relay/')
@@ -103,8 +110,9 @@ async function setup(opts: { held?: boolean } = {}): Promise<Net> {
     submit: (tx) => mempool.add(tx),
     engineFor: (layers) => createNodeEngine(layers),
     log: (msg, ctx) => logs.push(`relay${i} ${msg} ${JSON.stringify(ctx ?? {})}`),
+    now: () => Date.now() + clock.skew,
   })))
-  const net = { chain, mempool, relays, lose, logs, tdb, extend }
+  const net = { chain, mempool, relays, lose, deaf, clock, logs, tdb, extend }
   nets.push(net)
   for (const r of relays) await r.tick()
   return net
@@ -139,6 +147,17 @@ async function trainModels(tdb: ChainEntry): Promise<{ full: Float32Array; lazy:
   return { full, lazy }
 }
 
+/** polls `probe` every 100 ms until it gives a value (bounded: 30 s) */
+async function waitUntil<T>(probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const v = await probe()
+    if (v !== undefined) return v
+    assert.ok(Date.now() < deadline, 'timed out')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
 const paidTo = (charge: TransferTx, k: KeyPair): bigint => charge.outputs.filter((o) => toHex(o.recipient) === toHex(k.publicKey)).reduce((a, o) => a + o.amount, 0n)
 
 describe('task runs: evaluation rounds and equivocation', () => {
@@ -170,6 +189,39 @@ describe('task runs: evaluation rounds and equivocation', () => {
     assert.ok(out > FEE + stakes - 10_000n && out < FEE + stakes, 'the fee and the stakes are paid out, less the charge\'s transaction fee')
   })
 
+  it('an evaluator cut off while the others decided moves on alone, and decides their round once it hears them again', { timeout: 120_000 }, async () => {
+    const net = await setup()
+    const { full, lazy } = await trainModels(net.tdb)
+    // relays 1 and 2 hold both models; relay 0 only M1's (M2's came to the others, and its hand-on to relay 0 was lost)
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    const fromRelay = (r: TaskRuns, bytes: Uint8Array): Promise<unknown> => r.post['/api/task/model']!(new URL(`http://relay/api/task/model?task=${toHex(TASK)}&from=relay`), bytes)
+    for (const r of net.relays.slice(1)) await fromRelay(r, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+    // relay 0 hears nothing from here on; the training window closes, and every relay scores what it holds
+    net.deaf.add(0)
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    const decided = async (i: number): Promise<Run> => waitUntil(async () => { await net.relays[i]!.tick(); const x = await runOf(net.relays[i]!); return x.result !== null ? x : undefined })
+    for (const r of net.relays) await r.tick()
+    // relay 0 heard no commit but its own: it reveals once REVEAL_WAIT_MS passed; the others, with every reveal, decide
+    net.clock.skew = REVEAL_WAIT_MS + 1_000
+    await net.relays[0]!.tick()
+    const [d1, d2] = [await decided(1), await decided(2)]
+    assert.equal(d1.result.charge, d2.result.charge, 'relays 1 and 2 agree without relay 0')
+    // relay 0, alone, decides nothing and moves on once ROUND_WAIT_MS passed
+    for (const skew of [2 * REVEAL_WAIT_MS + 2_000, REVEAL_WAIT_MS + ROUND_WAIT_MS + 3_000]) {
+      net.clock.skew = skew
+      await net.relays[0]!.tick()
+    }
+    const alone = await runOf(net.relays[0]!)
+    assert.deepEqual([alone.round, alone.result], [1, null], 'relay 0 is in the next round, undecided')
+    // it hears the others again (they send their messages again every 10 s): it decides their round, as they did
+    net.deaf.delete(0)
+    net.clock.skew += 11_000
+    for (const r of net.relays.slice(1)) await r.tick()
+    const d0 = await decided(0)
+    assert.equal(d0.result.charge, d1.result.charge, 'relay 0 decides the charge the others decided')
+    assert.ok(net.logs.some((l) => l.startsWith('relay0 evaluators agree') && l.includes('"round":0')), 'on the first round\'s reveals')
+  })
+
   it('a miner that signs two different models is a cheat on every relay: not scored, its stake captured for the honest miner', { timeout: 120_000 }, async () => {
     const net = await setup()
     const { full, lazy } = await trainModels(net.tdb)
@@ -186,7 +238,12 @@ describe('task runs: evaluation rounds and equivocation', () => {
     }
     assert.equal(new Set(runs.map((x) => x.result.charge)).size, 1)
     assert.equal(paidTo(charge, M1), 0n, 'the cheat gets nothing back')
-    assert.ok(paidTo(charge, M2) > STAKE + (STAKE * 99n) / 100n, 'the honest miner gets its stake, the cheat\'s and the miners\' pool')
+    // the honest miner: its stake back, the cheat's whole stake (supervisors stake nothing), and the miners' 70% of the fee
+    const stakes = runs[0]!.selection.joined.reduce((a: bigint, j: { stake: string }) => a + BigInt(j.stake), 0n)
+    const feeOut = charge.outputs.reduce((a, o) => a + o.amount, 0n) - stakes
+    assert.ok(FEE - feeOut > 0n && FEE - feeOut < 10_000n, 'the fee is paid out but the charge\'s transaction fee')
+    const pool = (feeOut * 7n) / 10n // apportioned to the unit: the pool may get one unit of the remainder
+    assert.ok(paidTo(charge, M2) - stakes - pool >= 0n && paidTo(charge, M2) - stakes - pool <= 1n, 'the honest miner gets both stakes and the miners\' pool')
     // evidence against the honest miner that it did not sign, or that is not two models, is refused
     const postEvidence = (bytes: Uint8Array): Promise<unknown> => net.relays[0]!.post['/api/task/equivocation']!(new URL(`http://relay/api/task/equivocation?task=${toHex(TASK)}`), bytes)
     const honest = finalModelFromBytes(finalModelToBytes(await signFinalModel(TASK, M2, full)), spec)

@@ -68,6 +68,22 @@ const ATTEMPTS = 3
  */
 interface Job { attempts: number; running: boolean; worker?: Worker; model?: Uint8Array }
 
+const MODEL_KEY = 'pouw-model:'
+/**
+ * The signed model kept per task in localStorage as well, so that a reload (or another tab of the
+ * profile taking over) posts it again instead of training a second one; kept until the task is charged.
+ */
+const signedModels = {
+  get: (task: string): Uint8Array | undefined => {
+    const hex = localStorage.getItem(`${MODEL_KEY}${task}`)
+    return hex === null ? undefined : fromHex(hex)
+  },
+  set: (task: string, bytes: Uint8Array): void => {
+    try { localStorage.setItem(`${MODEL_KEY}${task}`, toHex(bytes)) } catch { /* over the quota: kept in memory only */ }
+  },
+  clear: (task: string): void => localStorage.removeItem(`${MODEL_KEY}${task}`),
+}
+
 /**
  * A ticket whose join the relays will count for a task whose definition block is at `tdbHeight`:
  * live there, and locked long enough for the charge to return it.
@@ -124,6 +140,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
 
     const train = async (run: TaskRunJson, keys: KeyPair): Promise<void> => {
       const job = jobs.get(run.task)!
+      job.model ??= signedModels.get(run.task)
       if (job.model !== undefined) {
         await postBytes(`/api/task/model?task=${run.task}`, job.model)
         update(run.task, { posted: true })
@@ -142,6 +159,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
           Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
         )
         job.model = finalModelToBytes(await signFinalModel(fromHex(run.task), keys, theta))
+        signedModels.set(run.task, job.model)
         await postBytes(`/api/task/model?task=${run.task}`, job.model)
         update(run.task, { posted: true })
       } finally {
@@ -168,6 +186,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       const applied = run.joins.find((j) => j.key === me)?.outpoint ?? (run.phase === 'joining' ? joining.get(task) : null)
       const selected = run.selection === null ? null : run.selection.miners.some((m) => m.key === me)
       const paid = run.charged && run.result !== null ? paidTo(run, me) : null
+      if (run.charged) signedModels.clear(task)
       const reported = run.reports.includes(me)
       tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), reported, paid })
       // a join mined after the window is not counted, and its stake stays locked to the ticket's expiry: join early or not at all
