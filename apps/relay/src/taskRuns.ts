@@ -900,6 +900,7 @@ export function createTaskRuns(deps: {
     if (!(await verify(fromHex(m.evaluator), evalSigHash(body), fromHex(sig)))) throw new HttpError(400, `a ${m.kind} with a bad signature from ${m.evaluator}`, 'RELAY_BAD_SIGNATURE')
     const msg = { ...body, sig } as Signed
     await serial(async () => {
+      if (stopped) return
       const r = await runOf(m.task)
       if (r === undefined) return
       if (!record(r, msg)) return
@@ -969,6 +970,8 @@ export function createTaskRuns(deps: {
   }
 
   let stopped = false
+  /** a request's handler, unless the relay is stopping (the store closes next) */
+  const running = <T>(f: () => Promise<T>): Promise<T> => (stopped ? Promise.reject(new HttpError(503, 'this relay is stopping')) : f())
   /** the tick waiting in the queue: a timer or a block that asks for one meanwhile joins it */
   let queuedTick: Promise<void> | undefined
   /** never throws: a failed step is logged and retried on the next tick */
@@ -1072,9 +1075,9 @@ export function createTaskRuns(deps: {
       },
     },
     post: {
-      '/api/task/model': async (url, body) => serial(() => onModel(url, body)),
-      '/api/task/equivocation': async (url, body) => serial(() => onEquivocation(url, body)),
-      '/api/task/report': async (url, body) => serial(() => onReport(url, body)),
+      '/api/task/model': async (url, body) => serial(() => running(() => onModel(url, body))),
+      '/api/task/equivocation': async (url, body) => serial(() => running(() => onEquivocation(url, body))),
+      '/api/task/report': async (url, body) => serial(() => running(() => onReport(url, body))),
     },
     onMessage,
     blob,

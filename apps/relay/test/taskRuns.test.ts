@@ -15,7 +15,7 @@ import {
 } from '@pouw/trainer'
 import { createNodeEngine } from '@pouw/trainer/node'
 import { HttpError } from '../src/http.js'
-import { JOIN_BLOCKS, REPORT_BLOCKS, REVEAL_WAIT_MS, ROUND_WAIT_MS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
+import { JOIN_BLOCKS, MODEL_SYNC_MS, REPORT_BLOCKS, REVEAL_WAIT_MS, ROUND_WAIT_MS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
 import { NOW, PARAMS, keyPair, minedOn } from '../../../packages/ledger/test/fixtures.js'
 
 const COIN = 100_000_000n
@@ -220,6 +220,42 @@ describe('task runs: evaluation rounds and equivocation', () => {
     const d0 = await decided(0)
     assert.equal(d0.result.charge, d1.result.charge, 'relay 0 decides the charge the others decided')
     assert.ok(net.logs.some((l) => l.startsWith('relay0 evaluators agree') && l.includes('"round":0')), 'on the first round\'s reveals')
+  })
+
+  it('a model that came late to every relay is kept but not scored in the next round: only one some evaluator scored in time is', { timeout: 120_000 }, async () => {
+    const net = await setup()
+    const { full, lazy } = await trainModels(net.tdb)
+    // relay 2 is down; M1's model reaches relay 0 only; M2 posts nothing before the training window closes
+    await net.relays[2]!.stop()
+    net.lose.on = true
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    net.lose.on = false
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    const live = net.relays.slice(0, 2)
+    const tickAt = async (skew: number): Promise<void> => { net.clock.skew = skew; for (const r of live) await r.tick() }
+    // round 0: relay 0 scores M1, relay 1 no one; they reveal without relay 2's commit, decide nothing, and move on
+    await tickAt(0)
+    await tickAt(REVEAL_WAIT_MS + 1_000)
+    await tickAt(REVEAL_WAIT_MS + ROUND_WAIT_MS + 2_000)
+    for (const r of live) assert.equal((await runOf(r)).round, 1)
+    // M2's model comes now, to both: too late, and scored by no one in round 0
+    for (const r of live) {
+      await assert.rejects(postModel(r, finalModelToBytes(await signFinalModel(TASK, M2, lazy))), (e: HttpError) => e.status === 409 && e.code === 'RELAY_TASK_CLOSED')
+    }
+    // round 1, once the models handed on had time to arrive: M1's counts on both (relay 0 scored it in time), M2's on neither
+    let skew = REVEAL_WAIT_MS + ROUND_WAIT_MS + 2_000 + MODEL_SYNC_MS + 1_000
+    for (let i = 0; i < 3 && (await Promise.all(live.map(runOf))).some((x) => x.result === null); i++) await tickAt(skew += REVEAL_WAIT_MS + 1_000)
+    const runs = await Promise.all(live.map(runOf))
+    for (const x of runs) {
+      assert.deepEqual(x.myScores.map((m: { miner: string }) => m.miner), [toHex(M1.publicKey)], 'round 1 scores M1 alone')
+      assert.equal(x.result.bestMiner, toHex(M1.publicKey), net.logs.join("\n"))
+    }
+    assert.equal(runs[0]!.result.charge, runs[1]!.result.charge)
+    // M2 is offline: 10% of its stake is captured, for M1
+    const payouts = runs[0]!.result.payouts as { recipient: string; amount: string }[]
+    const stake2 = BigInt(runs[0]!.selection.joined.find((j: { key: string }) => j.key === toHex(M2.publicKey)).stake)
+    const to2 = payouts.filter((p) => p.recipient === toHex(M2.publicKey)).reduce((a, p) => a + BigInt(p.amount), 0n)
+    assert.equal(to2, stake2 - stake2 / 10n)
   })
 
   it('a miner that signs two different models is a cheat on every relay: not scored, its stake captured for the honest miner', { timeout: 120_000 }, async () => {
