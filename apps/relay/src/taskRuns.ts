@@ -514,9 +514,11 @@ export function createTaskRuns(deps: {
       committee: { datasetKB, expectedTrainingSeconds: 0, fee },
     }, selectionParams())
     // the charge returns MAX_JOINS stakes at most (each is an input and a payout): the best-ranked qualified joins,
-    // then the others in join order; any further join is its owner's again at the ticket's expiry
-    const rejected = new Set(result.rejected.map((x) => toHex(x.ticketId)))
-    const counted = [...result.qualified.map((q) => toHex(q.ticket.id)), ...joins.map((j) => toHex(j.app.ticket.id)).filter((id) => rejected.has(id))].slice(0, MAX_JOINS)
+    // then every other join in join order (rejected ones, and an owner's further tickets, which ranking drops as they
+    // share its VRF key); any further join is its owner's again at the ticket's expiry
+    const qualified = result.qualified.map((q) => toHex(q.ticket.id))
+    const ranked = new Set(qualified)
+    const counted = [...qualified, ...joins.map((j) => toHex(j.app.ticket.id)).filter((id) => !ranked.has(id))].slice(0, MAX_JOINS)
     // one seat per owner (an owner's tickets share a VRF key, but two tickets may name two keys), in rank order
     const miners: Selected[] = []
     for (const q of result.qualified.slice(0, MAX_JOINS)) {

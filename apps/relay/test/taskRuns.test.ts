@@ -58,7 +58,8 @@ after(async () => { for (const n of nets) for (const r of n.relays) await r.stop
  * A chain where the client paid the task's fee and M1 and M2 joined it with a ticket each, mined up
  * to the selection; three relays' task runs on it, each its own store and evaluator key.
  */
-async function setup(opts: { held?: boolean } = {}): Promise<Net> {
+/** `held`: the relays hold the task's definition and data; `twoTickets`: M1 joins with two tickets (one VRF key) */
+async function setup(opts: { held?: boolean; twoTickets?: boolean } = {}): Promise<Net> {
   const held = opts.held ?? true
   const chain = await Chain.open(new MemoryStore(), PARAMS_T)
   const extend = async (n: number, txs: TransferTx[] = []): Promise<void> => {
@@ -70,19 +71,22 @@ async function setup(opts: { held?: boolean } = {}): Promise<Net> {
   const third = PARAMS_T.subsidy / 3n
   await chain.addBlock(minedOn(chain.tip(), { outputs: [CLIENT, M1, M2].map((k) => ({ amount: third, recipient: k.publicKey })) }), { now: NOW })
   await extend(COINBASE_MATURITY)
-  const ticket = (k: KeyPair): Promise<TransferTx> => new Wallet(k).buyTickets(chain, STAKE, {
-    role: 0, preferences: [1], expiry: chain.tip().height + 2_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(k.secretKey)),
-  })
-  const tickets = [await ticket(M1), await ticket(M2)]
+  const ticket = (k: KeyPair, n = 1): Promise<TransferTx> => {
+    const lock = { kind: 'stake' as const, role: 0, preferences: [1], expiry: chain.tip().height + 2_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(k.secretKey)) }
+    return new Wallet(k).createTransfer(chain, { outputs: Array.from({ length: n }, () => ({ amount: STAKE, recipient: k.publicKey, lock })) })
+  }
+  const tickets = [await ticket(M1, opts.twoTickets === true ? 2 : 1), await ticket(M2)]
   const revokeBefore = chain.tip().height + 3
   await extend(1, [...tickets, await new Wallet(CLIENT).payForTask(chain, TASK, FEE, revokeBefore)])
   await extend(revokeBefore - chain.tip().height)
   const tdb = chain.tip()
-  const join = (k: KeyPair, t: TransferTx): Promise<TransferTx> => {
-    const outpoint: OutPoint = { txHash: txHash(t), index: 0 }
+  const join = (k: KeyPair, t: TransferTx, index = 0): Promise<TransferTx> => {
+    const outpoint: OutPoint = { txHash: txHash(t), index }
     return new Wallet(k).joinTask(chain, outpoint, TASK, proveSelection(deriveVrfSecretKey(k.secretKey), tdb.hash, 'miner', k.publicKey).pi)
   }
-  await extend(1, [await join(M1, tickets[0]!), await join(M2, tickets[1]!)])
+  await extend(1, [
+    await join(M1, tickets[0]!), await join(M2, tickets[1]!), ...(opts.twoTickets === true ? [await join(M1, tickets[0]!, 1)] : []),
+  ])
   await extend(tdb.height + JOIN_BLOCKS + SELECT_DEPTH - chain.tip().height)
 
   const mempool = new Mempool(chain)
@@ -162,9 +166,13 @@ const paidTo = (charge: TransferTx, k: KeyPair): bigint => charge.outputs.filter
 
 describe('task runs: evaluation rounds and equivocation', () => {
   it('a model that reached one relay only: the first round decides nothing, the next, with the models handed on, decides for both miners', { timeout: 120_000 }, async () => {
-    const net = await setup()
+    const net = await setup({ twoTickets: true })
     const { full, lazy } = await trainModels(net.tdb)
-    for (const x of await Promise.all(net.relays.map(runOf))) assert.deepEqual(x.selection.miners.map((m: { key: string }) => m.key).sort(), [M1, M2].map((k) => toHex(k.publicKey)).sort())
+    for (const x of await Promise.all(net.relays.map(runOf))) {
+      assert.deepEqual(x.selection.miners.map((m: { key: string }) => m.key).sort(), [M1, M2].map((k) => toHex(k.publicKey)).sort())
+      // M1's second ticket shares its VRF key: one seat per owner, but the charge returns that stake too
+      assert.equal(x.selection.joined.length, 3)
+    }
     // each model reaches one relay, and the hand-on is lost: relay 0 holds M1's, relay 1 M2's, relay 2 none
     net.lose.on = true
     await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
@@ -182,7 +190,7 @@ describe('task runs: evaluation rounds and equivocation', () => {
     }
     assert.equal(new Set(runs.map((x) => x.result.charge)).size, 1, 'the three relays decided one charge')
     // both miners honest: each stake back whole, and a reward
-    for (const k of [M1, M2]) assert.ok(paidTo(charge, k) > STAKE, `${toHex(k.publicKey).slice(0, 8)} is paid its stake and a reward`)
+    for (const [k, n] of [[M1, 2n], [M2, 1n]] as const) assert.ok(paidTo(charge, k) > n * STAKE, `${toHex(k.publicKey).slice(0, 8)} is paid its stakes and a reward`)
     for (const e of EVALUATORS) assert.ok(paidTo(charge, e) > 0n, 'every evaluator agreed, and is paid')
     const stakes = runs[0]!.selection.joined.reduce((a: bigint, j: { stake: string }) => a + BigInt(j.stake), 0n)
     const out = charge.outputs.reduce((a, o) => a + o.amount, 0n)
@@ -325,7 +333,8 @@ describe('task runs: evaluation rounds and equivocation', () => {
     await net.extend(net.tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS - net.chain.tip().height)
     const { charge } = await decideAndCharge(net)
     assert.ok(paidTo(charge, CLIENT) > FEE - 10_000n, 'the fee back, less the charge\'s transaction fee')
-    for (const k of [M1, M2]) assert.ok(paidTo(charge, k) > STAKE - 1_000n && paidTo(charge, k) < STAKE)
+    const joined = (await runOf(net.relays[0]!)).selection.joined as { key: string; stake: string }[]
+    for (const k of [M1, M2]) assert.equal(paidTo(charge, k), BigInt(joined.find((j) => j.key === toHex(k.publicKey))!.stake), 'its joined stake back, no more')
     for (const e of EVALUATORS) assert.equal(paidTo(charge, e), 0n)
   })
 })
