@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { expect, getJson as json, getStatus, startRelayMesh, test, waitFor } from './testnet'
-import { openTab, walletAddress, type Tab } from './tabs'
+import { dumpTab, openTab, walletAddress, type Tab } from './tabs'
 
 /**
  * A client task from upload to a paid, downloaded model (issue 4), on three relays that are the
@@ -28,6 +28,11 @@ interface RunJson {
   approvals: string[]
   result: { charge: string; bestMiner: string | null; bestScorePpm: number | null; payouts: { recipient: string; amount: string }[] } | null
   charged: boolean
+}
+
+/** What a charge's payouts give `key`, in base units (stakes returned included). */
+function paidTo(result: { payouts: { recipient: string; amount: string }[] }, key: string): bigint {
+  return result.payouts.filter((p) => p.recipient === key).reduce((a, p) => a + BigInt(p.amount), 0n)
 }
 
 /**
@@ -131,7 +136,7 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       const stakes = joined.reduce((a, j) => a + BigInt(j.stake), 0n)
       for (const j of joined) expect(result!.payouts.some((p) => p.recipient === j.key && p.amount === j.stake)).toBe(true)
       const paid = result!.payouts.reduce((a, p) => a + BigInt(p.amount), 0n) - stakes
-      const to = (k: string): bigint => result!.payouts.filter((p) => p.recipient === k).reduce((a, p) => a + BigInt(p.amount), 0n)
+      const to = (k: string): bigint => paidTo(result!, k)
       // the whole fee is split but the charge's own transaction fee, which its block's miner earns
       expect(paid).toBeLessThan(FEE)
       expect(FEE - paid).toBeLessThan(10_000n)
@@ -170,8 +175,7 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
     })
   } catch (err) {
     for (const t of tabs) {
-      const text = await t.page.locator('body').innerText({ timeout: 5_000 }).catch((e: Error) => `(no page text: ${e.message})`)
-      console.error(`--- ${t.name} console ---\n${t.logs.slice(-30).join('\n')}\n--- ${t.name} page ---\n${text.slice(0, 3000)}`)
+      await dumpTab(t)
     }
     throw err
   } finally {
@@ -225,7 +229,7 @@ test('@lifecycle @malformed a task whose data never came: the joined volunteer r
     const run = await json<RunJson & { reports: string[]; held: boolean }>(`${net.url}/api/task/run?hash=${task}`)
     expect([run.held, run.selection?.outcome, run.reports]).toEqual([false, 'unavailable', [wallet]])
     const stake = BigInt(run.selection!.joined.find((j) => j.key === wallet)!.stake)
-    const to = (k: string): bigint => run.result!.payouts.filter((p) => p.recipient === k).reduce((a, p) => a + BigInt(p.amount), 0n)
+    const to = (k: string): bigint => paidTo(run.result!, k)
     // the fee less the charge's own transaction fee: 10% of it to the evaluator (this relay), the rest to the reporter, with its stake back
     const paid = to(run.evaluators[0]!) + to(wallet) - stake
     expect(paid).toBeLessThan(UNITS)
@@ -237,8 +241,7 @@ test('@lifecycle @malformed a task whose data never came: the joined volunteer r
     const supply = await json<Supply>(`${net.url}/api/supply`)
     expect(BigInt(supply.utxo)).toBe(BigInt(supply.coinbases) - BigInt(supply.fees))
   } catch (err) {
-    const text = await tab.page.locator('body').innerText({ timeout: 5_000 }).catch((e: Error) => `(no page text: ${e.message})`)
-    console.error(`--- volunteer console ---\n${tab.logs.slice(-30).join('\n')}\n--- volunteer page ---\n${text.slice(0, 3000)}`)
+    await dumpTab(tab)
     throw err
   } finally {
     await tab.context.close()

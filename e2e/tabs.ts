@@ -61,3 +61,9 @@ export async function walletAddress(page: Page): Promise<string> {
   await expect(page.getByTestId('wallet-address')).toHaveText(/^[0-9a-f]{64}$/, { timeout: 30_000 })
   return (await page.getByTestId('wallet-address').textContent())!.trim()
 }
+
+/** A failed test's view of a tab: its last 30 console lines and the start of its page text, on stderr. */
+export async function dumpTab(tab: Tab): Promise<void> {
+  const text = await tab.page.locator('body').innerText({ timeout: 5_000 }).catch((e: Error) => `(no page text: ${e.message})`)
+  console.error(`--- ${tab.name} console ---\n${tab.logs.slice(-30).join('\n')}\n--- ${tab.name} page ---\n${text.slice(0, 3000)}`)
+}

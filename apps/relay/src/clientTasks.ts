@@ -20,7 +20,10 @@
 import { isPouwError, taskFromBytes, taskToBytes, toHex, type OutPoint } from '@pouw/protocol'
 import { feeRevokeBefore, type Chain, type KeyValueStore, type Mempool, type TaskFees } from '@pouw/ledger'
 import { taskPackageFromBytes, taskPackageToBytes } from '@pouw/trainer'
-import { HttpError, MAX_BODY_BYTES, type ApiHandler, type PostHandler } from './http.js'
+import { HttpError, MAX_BODY_BYTES, handOnToRelays, postToRelay, type ApiHandler, type PostHandler } from './http.js'
+
+/** where a relay hands a task package on to another relay */
+const REPLICA_ROUTE = 'api/tasks?from=relay'
 
 /** Most client tasks one relay stores (a testnet's policy against an upload flood). */
 export const MAX_CLIENT_TASKS = 256
@@ -94,13 +97,7 @@ export function createClientTasks(deps: {
     ])
     log('client task stored', { task, records: meta.records, bytes: meta.bytes, layers: meta.layers })
     // a replica on every supervisor (§4.2.3): hand it on, unless it came from one of them
-    if (url.searchParams.get('from') !== 'relay') {
-      for (const base of deps.otherRelays()) {
-        void fetch(new URL('api/tasks?from=relay', base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
-          .then((res) => { if (!res.ok) log('task replica refused', { task, relay: base, status: res.status }) })
-          .catch((e: unknown) => log('task replica not delivered', { task, relay: base, error: String(e) }))
-      }
-    }
+    if (url.searchParams.get('from') !== 'relay') handOnToRelays(deps.otherRelays(), REPLICA_ROUTE, body, log)
     return { task, status: 'stored', records: meta.records, fragments: meta.fragments }
   }
 
@@ -186,7 +183,7 @@ export function createClientTasks(deps: {
             if (fragments.some((f) => f === undefined)) return false
             body = taskPackageToBytes(s, fragments as Uint8Array[])
           }
-          const put = await fetch(new URL('api/tasks?from=relay', base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
+          const put = await postToRelay(base, REPLICA_ROUTE, body)
           if (!put.ok) all = false
           log(put.ok ? 'task replica made good' : 'task replica refused', { task, relay: base, status: put.status })
         } catch (e) {

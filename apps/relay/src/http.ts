@@ -100,3 +100,22 @@ export function createHttpServer(opts: {
     })()
   })
 }
+
+/** POSTs `body` to `route` on another relay (`base`: its HTTP base URL), with a 30 s limit. */
+export function postToRelay(base: string, route: string, body: Uint8Array): Promise<Response> {
+  return fetch(new URL(route, base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
+}
+
+/**
+ * Hands `body` to `route` on every relay in `bases`, without waiting: a refusal (other than the
+ * statuses in `quiet`) or a failure is logged, never thrown.
+ */
+export function handOnToRelays(
+  bases: readonly string[], route: string, body: Uint8Array, log: (msg: string, ctx?: Record<string, unknown>) => void, quiet: readonly number[] = [],
+): void {
+  for (const base of bases) {
+    void postToRelay(base, route, body)
+      .then((res) => { if (!res.ok && !quiet.includes(res.status)) log('not handed on', { route, relay: base, status: res.status }) })
+      .catch((e: unknown) => log('not handed on', { route, relay: base, error: String(e) }))
+  }
+}

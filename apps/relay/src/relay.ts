@@ -498,7 +498,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const q = await awaitQuorum(hashHex, chosen)
     if (closed) return
     if (!q.accepted) {
-      if (q.code === 'RELAY_UNCONFIRMED' && !closed) {
+      if (q.code === 'RELAY_UNCONFIRMED') {
         if (unconfirmed.size >= UNCONFIRMED_MAX) unconfirmed.delete(unconfirmed.keys().next().value!)
         unconfirmed.set(hashHex, { data, from, chosen, at: Date.now() })
       }
@@ -650,7 +650,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   function awaitingVerdicts(parentHex: string): boolean {
     let p = parentHex
     for (let i = 0; i <= ORPHAN_MAX && orphans.has(p); i++) p = orphans.get(p)!.parent
-    return awaitingQuorum.has(p) || unconfirmed.has(p) || preparing.has(p)
+    // (a block waiting for its verdicts is being prepared too)
+    return unconfirmed.has(p) || preparing.has(p)
   }
 
   function armOrphan(hashHex: string, parentHex: string): ReturnType<typeof setTimeout> {

@@ -71,7 +71,7 @@ import {
   sameFinalModel, taskSeed, taskPlan, testScore, verifyEquivocation, verifyFinalModel, type Equivocation, type FinalModel, type GradientEngine,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
-import { HttpError, type ApiHandler, type PostHandler } from './http.js'
+import { HttpError, handOnToRelays, type ApiHandler, type PostHandler } from './http.js'
 
 export const TASK_RUNS_TOPIC = '/pouw/1/task-runs'
 /**
@@ -165,6 +165,11 @@ interface RunState {
   mine?: { round: number; conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
   /** every round's messages (other evaluators may be a round ahead) */
   rounds: Map<number, Round>
+  /**
+   * the miners some evaluator's revealed conclusion (any round) scored, and the workers one named as
+   * reporters: their model or report reached a relay in time, so a late copy here counts
+   */
+  inTime: { scored: Set<string>; reporters: Set<string> }
   decided?: { conclusion: Uint8Array; charge: TransferTx; bestMiner?: string; bestScorePpm?: number }
   approvals: Map<string, Approval>
   submitted?: string
@@ -215,6 +220,13 @@ const KEYS = {
 /** The order in which a restarted relay replays the stored messages (a reveal needs its commit). */
 const SIGNED_KINDS = ['commit', 'reveal', 'approve'] as const satisfies readonly Signed['kind'][]
 
+/** what relays hand each other (task: the task hash), as routes relative to a relay's base URL */
+const ROUTES = {
+  model: (task: string) => `api/task/model?task=${task}&from=relay`,
+  equivocation: (task: string) => `api/task/equivocation?task=${task}&from=relay`,
+  report: (task: string) => `api/task/report?task=${task}&from=relay`,
+}
+
 /** a message's evaluation round (messages stored before rounds have none: the first) */
 const roundOf = (m: Signed): number => Number(m.round ?? '0')
 
@@ -258,13 +270,8 @@ export function createTaskRuns(deps: {
   const now = deps.now ?? Date.now
   const me = toHex(keys.publicKey)
   const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
-  const handOn = deps.handOn ?? ((route: string, body: Uint8Array): void => {
-    for (const base of deps.otherRelays()) {
-      void fetch(new URL(route, base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
-        .then((res) => { if (!res.ok && res.status !== 409) log('not handed on', { route, relay: base, status: res.status }) })
-        .catch((e: unknown) => log('not handed on', { route, relay: base, error: String(e) }))
-    }
-  })
+  // a 409 is a relay that holds what we hand on already, or closed it
+  const handOn = deps.handOn ?? ((route: string, body: Uint8Array): void => handOnToRelays(deps.otherRelays(), route, body, log, [409]))
   const runs = new Map<string, Promise<RunState | undefined>>()
   /** tasks whose evaluation ran out of rounds (logged once) */
   const gaveUp = new Set<string>()
@@ -299,7 +306,7 @@ export function createTaskRuns(deps: {
     if (bytes === undefined && (await store.get(KEYS.tdb(task))) === undefined && committedFee(task, await chain.taskFees()).length === 0) return undefined
     const spec = bytes === undefined ? undefined : taskFromBytes(bytes)
     const r: RunState = {
-      task, spec, reports: new Map(), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), approvals: new Map(), said: [], saidAt: 0,
+      task, spec, reports: new Map(), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), inTime: { scored: new Set(), reporters: new Set() }, approvals: new Map(), said: [], saidAt: 0,
     }
     if (spec !== undefined) {
       for await (const [, v] of store.iterate(KEYS.models(task))) {
@@ -378,8 +385,10 @@ export function createTaskRuns(deps: {
     } else if (m.kind === 'reveal') {
       const commitment = round.commits.get(m.evaluator)
       if (commitment === undefined || round.reveals.has(m.evaluator)) return false
-      checkReveal(commitment, taskIdOf(r), fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
+      const c = checkReveal(commitment, taskIdOf(r), fromHex(m.evaluator), fromHex(m.conclusion), fromHex(m.salt)) // throws LEDGER_BAD_REVEAL
       round.reveals.set(m.evaluator, fromHex(m.conclusion))
+      for (const s of c.scores) r.inTime.scored.add(toHex(s.miner))
+      for (const k of c.reporters) r.inTime.reporters.add(toHex(k))
     } else {
       if (r.approvals.has(m.evaluator)) return false
       r.approvals.set(m.evaluator, { evaluator: fromHex(m.evaluator), signature: fromHex(m.approval) })
@@ -546,13 +555,11 @@ export function createTaskRuns(deps: {
     if (toHex(m.taskHash) !== r.task) throw new HttpError(400, 'the model is for another task', 'RELAY_BAD_MODEL')
     const miner = toHex(m.miner)
     if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
+    if (r.models.has(miner) && sameFinalModel(r.models.get(miner)!, m)) return { status: 'known' }
     const held = r.models.get(miner) ?? r.late.get(miner)
-    if (held !== undefined && sameFinalModel(held, m)) {
-      if (r.models.has(miner) || url.searchParams.get('from') === 'relay') return { status: r.models.has(miner) ? 'known' : 'late' }
-      throw new HttpError(409, `task ${r.task} is being evaluated: models are closed (this one is kept, and counts if another evaluator scored it in time)`, 'RELAY_TASK_CLOSED')
-    }
-    if (!(await verifyFinalModel(m))) throw new HttpError(400, 'the model is not signed by its miner', 'RELAY_BAD_MODEL')
-    if (held !== undefined) {
+    const same = held !== undefined && sameFinalModel(held, m)
+    if (!same && !(await verifyFinalModel(m))) throw new HttpError(400, 'the model is not signed by its miner', 'RELAY_BAD_MODEL')
+    if (held !== undefined && !same) {
       // a second, different model signed by the same miner: the two are the proof that it cheated
       await recordCheat(r, miner, equivocationToBytes({ first: held, second: m }), true)
       throw new HttpError(409, `${miner} already posted a different model for task ${r.task}: both are kept as evidence, its stake is forfeit`, 'RELAY_EQUIVOCATION')
@@ -560,15 +567,17 @@ export function createTaskRuns(deps: {
     // models close when this evaluator scores; one that comes later is kept, and scored in a later round if another
     // evaluator scored it (it reached that relay in time: its hand-on here was lost, or overtook the other's reveal)
     if (r.mine !== undefined) {
-      r.late.set(miner, m)
-      await store.batch([{ type: 'put', key: KEYS.late(r.task, miner), value: bytes }])
+      if (!same) {
+        r.late.set(miner, m)
+        await store.batch([{ type: 'put', key: KEYS.late(r.task, miner), value: bytes }])
+      }
       if (url.searchParams.get('from') === 'relay') return { status: 'late' }
       throw new HttpError(409, `task ${r.task} is being evaluated: models are closed (this one is kept, and counts if another evaluator scored it in time)`, 'RELAY_TASK_CLOSED')
     }
     r.models.set(miner, m)
     await store.batch([{ type: 'put', key: KEYS.model(r.task, miner), value: bytes }])
     log('final model accepted', { task: r.task, miner: miner.slice(0, 16) })
-    if (url.searchParams.get('from') !== 'relay') handOn(`api/task/model?task=${r.task}&from=relay`, bytes)
+    if (url.searchParams.get('from') !== 'relay') handOn(ROUTES.model(r.task), bytes)
     return { status: 'accepted' }
   }
 
@@ -581,21 +590,13 @@ export function createTaskRuns(deps: {
     return r
   }
 
-  /** Whether some evaluator's revealed conclusion (any round) scored this miner: its model reached a relay in time. */
-  function scoredByAnyone(r: RunState, miner: string): boolean {
-    for (const round of r.rounds.values()) {
-      for (const c of round.reveals.values()) if (conclusionFromBytes(c).scores.some((s) => toHex(s.miner) === miner)) return true
-    }
-    return false
-  }
-
   /** A checked equivocation, kept (until the task is decided) and handed on to the other relays when it is new here. */
   async function recordCheat(r: RunState, miner: string, evidence: Uint8Array, handItOn: boolean): Promise<boolean> {
     if (r.cheats.has(miner) || r.decided !== undefined) return false
     r.cheats.set(miner, evidence)
     await store.batch([{ type: 'put', key: KEYS.cheat(r.task, miner), value: evidence }])
     log('a miner signed two different models: a cheat', { task: r.task, miner: miner.slice(0, 16) })
-    if (handItOn) handOn(`api/task/equivocation?task=${r.task}&from=relay`, evidence)
+    if (handItOn) handOn(ROUTES.equivocation(r.task), evidence)
     return true
   }
 
@@ -639,14 +640,14 @@ export function createTaskRuns(deps: {
     if (r.decided !== undefined) throw new HttpError(409, `task ${r.task} is decided: reports are closed`, 'RELAY_TASK_CLOSED')
     // after the report window only a report another evaluator's conclusion names: it reached a relay in time
     // (late reports handed to some relays and not others would otherwise keep the evaluators apart round after round)
-    if (r.tdb !== undefined && chain.tip().height >= reportDeadline(r.tdb) && !reportedToAnyone(r, worker)) {
+    if (r.tdb !== undefined && chain.tip().height >= reportDeadline(r.tdb) && !r.inTime.reporters.has(worker)) {
       throw new HttpError(409, `the report window of task ${r.task} closed at height ${reportDeadline(r.tdb)}`, 'RELAY_TASK_CLOSED')
     }
     if (!(await verifyTaskReport(report))) throw new HttpError(400, 'the report is not signed by its worker', 'RELAY_BAD_REPORT')
     r.reports.set(worker, bytes)
     await store.batch([{ type: 'put', key: KEYS.report(r.task, worker), value: bytes }])
     log('malformed task reported', { task: r.task, worker: worker.slice(0, 16) })
-    if (url.searchParams.get('from') !== 'relay') handOn(`api/task/report?task=${r.task}&from=relay`, bytes)
+    if (url.searchParams.get('from') !== 'relay') handOn(ROUTES.report(r.task), bytes)
     return { status: 'accepted' }
   }
 
@@ -679,7 +680,7 @@ export function createTaskRuns(deps: {
    */
   async function evaluate(r: RunState): Promise<void> {
     // the late models another evaluator scored in an earlier round join the ones this relay holds
-    const admitted = [...r.late].filter(([miner]) => scoredByAnyone(r, miner))
+    const admitted = [...r.late].filter(([miner]) => r.inTime.scored.has(miner))
     if (admitted.length > 0) {
       await store.batch(admitted.flatMap(([miner, m]) => [
         { type: 'put' as const, key: KEYS.model(r.task, miner), value: finalModelToBytes(m) }, { type: 'del' as const, key: KEYS.late(r.task, miner) },
@@ -697,14 +698,6 @@ export function createTaskRuns(deps: {
 
   /** the height from which an unavailable task's evaluators conclude whatever reports they hold */
   const reportDeadline = (tdb: NonNullable<RunState['tdb']>): number => tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS
-
-  /** Whether some evaluator's revealed conclusion (any round) names this worker among its reporters. */
-  function reportedToAnyone(r: RunState, worker: string): boolean {
-    for (const round of r.rounds.values()) {
-      for (const c of round.reveals.values()) if (conclusionFromBytes(c).reporters.some((k) => toHex(k) === worker)) return true
-    }
-    return false
-  }
 
   /** An unavailable task's conclusion: no scores, the workers that reported it. */
   async function concludeUnavailable(r: RunState): Promise<void> {
@@ -733,18 +726,15 @@ export function createTaskRuns(deps: {
   }
 
   /**
-   * The next round, when this one cannot decide: every evaluator revealed and no ceil(2n/3) agree,
-   * or ROUND_WAIT_MS passed since this evaluator's reveal; or at once when another evaluator already
-   * committed in a later round (it follows). Each hands on every model and every equivocation it
-   * holds, and scores again MODEL_SYNC_MS later: evaluators that held different models, because a
-   * hand-on was lost or a model came in just as they closed, then score the same ones.
+   * The next round, once this one decided nothing (decide found no agreement) and every evaluator
+   * revealed in it, or ROUND_WAIT_MS passed since this evaluator's reveal. Each hands on every model,
+   * equivocation and report it holds, and scores again MODEL_SYNC_MS later: evaluators that held
+   * different models, because a hand-on was lost or a model came in just as they closed, then score
+   * the same ones.
    */
   async function nextRound(r: RunState): Promise<void> {
     const current = roundState(r, r.round)
-    const everyone = evaluators.every((e) => current.reveals.has(e))
-    if (!everyone && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
-    // a round that agreed but could not be charged yet (its fee briefly missing in a reorg) is not given up
-    if (agreementIn(r, r.round)?.decided === true) return
+    if (!everyoneIn(current) && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
     const next = r.round + 1
     if (next >= MAX_ROUNDS) {
       if (!gaveUp.has(r.task)) log('evaluators agreed in no round: the fee stays with the task', { task: r.task, rounds: MAX_ROUNDS })
@@ -755,10 +745,14 @@ export function createTaskRuns(deps: {
     r.round = next
     r.scoreFrom = now() + MODEL_SYNC_MS
     await store.batch([{ type: 'put', key: KEYS.round(r.task), value: enc.encode(JSON.stringify({ round: next })) }])
-    for (const m of r.models.values()) handOn(`api/task/model?task=${r.task}&from=relay`, finalModelToBytes(m))
-    for (const e of r.cheats.values()) handOn(`api/task/equivocation?task=${r.task}&from=relay`, e)
-    for (const b of r.reports.values()) handOn(`api/task/report?task=${r.task}&from=relay`, b)
+    for (const m of r.models.values()) handOn(ROUTES.model(r.task), finalModelToBytes(m))
+    for (const e of r.cheats.values()) handOn(ROUTES.equivocation(r.task), e)
+    for (const b of r.reports.values()) handOn(ROUTES.report(r.task), b)
   }
+
+  const everyoneIn = (round: Round): boolean => evaluators.every((e) => round.reveals.has(e))
+  const agreementOf = (round: Round): ReturnType<typeof decideAgreement> =>
+    decideAgreement(evaluators.map(fromHex), [...round.reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
 
   /**
    * The agreed conclusion's charge: every evaluator computes the same transaction from the same
@@ -767,34 +761,21 @@ export function createTaskRuns(deps: {
    * ones would let relays that heard different reveals first sign different charges (the e2e
    * @lifecycle test caught exactly that). Only an evaluator silent for REVEAL_WAIT_MS past this
    * one's own reveal is left out; then relays may still differ, and no charge gathers approvals.
+   * An earlier round in which every evaluator revealed and enough agreed decides too: the others may
+   * have decided it while this evaluator, cut off, moved on (it would then wait in later rounds alone).
+   * 'none' when the current round can no longer agree; 'waiting' when it still may, or agreed while
+   * the fee is missing from the chain (a reorg): neither starts the next round.
    */
-  /** A round's agreement, once every evaluator revealed in it; undefined before. */
-  function agreementIn(r: RunState, n: number): ReturnType<typeof decideAgreement> | undefined {
-    const { reveals } = roundState(r, n)
-    if (!evaluators.every((e) => reveals.has(e))) return undefined
-    return decideAgreement(evaluators.map(fromHex), [...reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
-  }
-
-  async function decide(r: RunState, fees: TaskFees): Promise<void> {
-    // an earlier round that agreed once every reveal came in decides: the others may have decided it while this
-    // evaluator, cut off, moved on (it would then wait in later rounds alone)
-    let round = -1
-    let agreement: ReturnType<typeof decideAgreement> | undefined
-    for (let n = 0; n < r.round && round < 0; n++) {
-      const a = agreementIn(r, n)
-      if (a?.decided === true) { round = n; agreement = a }
-    }
-    if (round < 0) {
-      const { reveals } = roundState(r, r.round)
-      const everyone = evaluators.every((e) => reveals.has(e))
-      if (!everyone && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return
-      round = r.round
-      agreement = decideAgreement(evaluators.map(fromHex), [...reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
-    }
-    if (agreement === undefined || !agreement.decided) return
+  async function decide(r: RunState, fees: TaskFees): Promise<'decided' | 'waiting' | 'none'> {
+    const round = [...r.rounds.keys()].filter((n) => n < r.round).sort((a, b) => a - b)
+      .find((n) => everyoneIn(roundState(r, n)) && agreementOf(roundState(r, n)).decided) ?? r.round
+    const current = roundState(r, round)
+    if (round === r.round && !everyoneIn(current) && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return 'waiting'
+    const agreement = agreementOf(current)
+    if (!agreement.decided) return 'none'
     const conclusion = conclusionFromBytes(agreement.conclusion)
     const fee = committedFee(r.task, fees)
-    if (fee.length === 0) return
+    if (fee.length === 0) return 'waiting'
     const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
     const agreeing = new Set(agreement.agreeing.map(toHex))
     const { joined, ...workers } = conclusion.testSetVerdict === 'unavailable' ? unavailableWorkers(conclusion, await unavailableJoins(r, r.tdb!)) : taskWorkers(r, conclusion)
@@ -821,6 +802,7 @@ export function createTaskRuns(deps: {
     } else {
       await store.batch([decidedPut(r)])
     }
+    return 'decided'
   }
 
   type Workers = Pick<ChargeInput, 'outcome' | 'miners' | 'unselected' | 'reporters'> & { joined: Joined[] }
@@ -961,8 +943,7 @@ export function createTaskRuns(deps: {
     }
     const mine = r.mine!
     if (mine.revealedAt === undefined && (roundState(r, r.round).commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
-    if (mine.revealedAt !== undefined && r.decided === undefined) await decide(r, fees)
-    if (mine.revealedAt !== undefined && r.decided === undefined) await nextRound(r)
+    if (mine.revealedAt !== undefined && r.decided === undefined && (await decide(r, fees)) === 'none') await nextRound(r)
     if (r.decided !== undefined && now() - (r.submittedAt ?? 0) > RESEND_MS) await trySubmit(r)
   }
 
@@ -983,15 +964,16 @@ export function createTaskRuns(deps: {
       if (stopped) return
       const fees = await chain.taskFees()
       // a run whose stored state does not load is logged and tried again next tick; the others go on
-      for (const task of fees.keys()) await runOf(task).catch((e: unknown) => log('task run not loaded', { task, error: String(e) }))
+      // (a task this relay holds is loaded when asked about; one whose fee is not committed has nothing to step yet)
+      for (const task of fees.keys()) {
+        if (committedFee(task, fees).length > 0) await runOf(task).catch((e: unknown) => log('task run not loaded', { task, error: String(e) }))
+      }
       for (const loaded of runs.values()) {
         const r = await loaded.catch(() => undefined)
         if (r === undefined) continue
         if (stopped) return
         try {
           await step(r, fees)
-          // a charged run is done: loaded again from the store when asked about
-          if (await charged(r)) runs.delete(r.task)
         } catch (e) {
           log('task run step failed', { task: r.task, error: isPouwError(e) ? `${e.code}: ${e.message}` : String(e) })
         }

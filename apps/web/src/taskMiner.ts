@@ -68,21 +68,25 @@ const ATTEMPTS = 3
  */
 interface Job { attempts: number; running: boolean; worker?: Worker; model?: Uint8Array }
 
-const MODEL_KEY = 'pouw-model:'
 /**
- * The signed model kept per task in localStorage as well, so that a reload (or another tab of the
- * profile taking over) posts it again instead of training a second one; kept until the task is charged.
+ * A string per task in localStorage, under `prefix` (a write over the quota is dropped: kept in
+ * memory only). Removing is done once, when its owner sees the task move on.
  */
-const signedModels = {
-  get: (task: string): Uint8Array | undefined => {
-    const hex = localStorage.getItem(`${MODEL_KEY}${task}`)
-    return hex === null ? undefined : fromHex(hex)
-  },
-  set: (task: string, bytes: Uint8Array): void => {
-    try { localStorage.setItem(`${MODEL_KEY}${task}`, toHex(bytes)) } catch { /* over the quota: kept in memory only */ }
-  },
-  clear: (task: string): void => localStorage.removeItem(`${MODEL_KEY}${task}`),
+function perTask(prefix: string) {
+  return {
+    get: (task: string): string | null => localStorage.getItem(`${prefix}${task}`),
+    set: (task: string, value: string): void => {
+      try { localStorage.setItem(`${prefix}${task}`, value) } catch { /* over the quota */ }
+    },
+    clear: (task: string): void => { if (localStorage.getItem(`${prefix}${task}`) !== null) localStorage.removeItem(`${prefix}${task}`) },
+  }
 }
+
+/**
+ * The signed model kept per task in localStorage as well (hex), so that a reload (or another tab of
+ * the profile taking over) posts it again instead of training a second one; kept until the task is charged.
+ */
+const signedModels = perTask('pouw-model:')
 
 /**
  * A ticket whose join the relays will count for a task whose definition block is at `tdbHeight`:
@@ -108,11 +112,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
      * the JOIN_TASK this profile handed to the relay for a task (one join per task; it waits for its block), kept in
      * localStorage: a reload, or another tab of the profile taking over, does not join again with a second ticket
      */
-    const joining = {
-      get: (task: string): string | null => localStorage.getItem(`${JOIN_KEY}${task}`),
-      set: (task: string, tx: string): void => localStorage.setItem(`${JOIN_KEY}${task}`, tx),
-      clear: (task: string): void => localStorage.removeItem(`${JOIN_KEY}${task}`),
-    }
+    const joining = perTask(JOIN_KEY)
     let timer: ReturnType<typeof setTimeout> | undefined
     let release = (): void => {}
     const publish = (error: string | null = null): void => {
@@ -140,7 +140,8 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
 
     const train = async (run: TaskRunJson, keys: KeyPair): Promise<void> => {
       const job = jobs.get(run.task)!
-      job.model ??= signedModels.get(run.task)
+      const kept = signedModels.get(run.task)
+      job.model ??= kept === null ? undefined : fromHex(kept)
       if (job.model !== undefined) {
         await postBytes(`/api/task/model?task=${run.task}`, job.model)
         update(run.task, { posted: true })
@@ -159,7 +160,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
           Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
         )
         job.model = finalModelToBytes(await signFinalModel(fromHex(run.task), keys, theta))
-        signedModels.set(run.task, job.model)
+        signedModels.set(run.task, toHex(job.model))
         await postBytes(`/api/task/model?task=${run.task}`, job.model)
         update(run.task, { posted: true })
       } finally {

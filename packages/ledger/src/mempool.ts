@@ -11,8 +11,8 @@ export interface MempoolChain {
   tip(): ChainEntry
   utxo(outpoint: OutPoint): Promise<Coin | undefined>
   getBlock(hashHex: string): Promise<Block | undefined>
-  /** the ticket price for the block after the tip (Chain.ticketPrice); absent: the lowest, params.tickets.price */
-  ticketPrice?(): bigint | undefined
+  /** the ticket price for the block after the tip (Chain.ticketPrice; undefined without ticket rules) */
+  ticketPrice(): bigint | undefined
 }
 
 export interface MempoolEntry {
@@ -71,12 +71,16 @@ export class Mempool {
   private bytes = 0
   private seq = 0
   private queue: Promise<unknown> = Promise.resolve()
+  /** the ticket price every entry was last checked against */
+  private price: bigint | undefined
 
   constructor(
     private readonly chain: MempoolChain,
     readonly policy: MempoolPolicy = DEFAULT_MEMPOOL_POLICY,
     private readonly verifyFn?: VerifyFn,
-  ) {}
+  ) {
+    this.price = chain.ticketPrice()
+  }
 
   get count(): number { return this.entries.size }
   get totalBytes(): number { return this.bytes }
@@ -111,7 +115,7 @@ export class Mempool {
     if (this.entries.has(hashHex)) throw ledgerError('MEMPOOL_DUPLICATE', `transaction ${hashHex} is already in the mempool`, { hash: hashHex })
     checkTx(tx)
     // a purchase no block may hold would wait forever
-    const tickets = checkTicketPurchases([tx], this.chain.params, this.chain.ticketPrice?.())
+    const tickets = checkTicketPurchases([tx], this.chain.params, this.chain.ticketPrice())
     for (const i of tx.inputs) {
       const key = outpointKey(i.prevout)
       const other = this.spentBy.get(key)
@@ -263,11 +267,15 @@ export class Mempool {
         for (const e of [...this.entries.values()]) {
           if (this.entries.has(e.hashHex) && e.validBelow <= next) for (const d of this.withDescendants(e)) this.removeEntry(d)
         }
-        // the ticket price may have changed: purchases below the new one wait in vain
-        for (const e of [...this.entries.values()]) {
-          if (e.tickets === 0 || !this.entries.has(e.hashHex)) continue
-          try { checkTicketPurchases([e.tx], this.chain.params, this.chain.ticketPrice?.()) } catch { for (const d of this.withDescendants(e)) this.removeEntry(d) }
+        // the ticket price changed (at a window boundary): purchases below the new one wait in vain
+        const price = this.chain.ticketPrice()
+        if (price !== this.price) {
+          for (const e of [...this.entries.values()]) {
+            if (e.tickets === 0 || !this.entries.has(e.hashHex)) continue
+            try { checkTicketPurchases([e.tx], this.chain.params, price) } catch { for (const d of this.withDescendants(e)) this.removeEntry(d) }
+          }
         }
+        this.price = price
         return
       }
       const confirmed = new Set<string>()
@@ -278,6 +286,7 @@ export class Mempool {
       this.entries.clear()
       this.spentBy.clear()
       this.bytes = 0
+      this.price = this.chain.ticketPrice()
       for (const tx of back) {
         if (confirmed.has(toHex(txHash(tx)))) continue
         try {

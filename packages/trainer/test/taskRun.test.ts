@@ -73,7 +73,8 @@ describe('client task runs: applications, training alone, scores and the downloa
     const bytes = equivocationToBytes({ first: a, second: b })
     assert.deepEqual(equivocationToBytes({ first: b, second: a }), bytes, 'either order encodes alike')
     const e = equivocationFromBytes(bytes, spec)
-    assert.ok(sameFinalModel(e.first, a) !== sameFinalModel(e.first, b), 'the two models come back')
+    const back = [e.first, e.second]
+    assert.ok(back.some((x) => sameFinalModel(x, a)) && back.some((x) => sameFinalModel(x, b)), 'the two models come back')
     assert.equal(await verifyEquivocation(e), true)
     assert.equal(await verifyEquivocation({ ...e, second: { ...e.second, signature: e.first.signature } }), false, 'a signature over another model')
     assert.equal(sameFinalModel(a, { ...a, signature: new Uint8Array(64) }), true, 'a model is its parameters, whatever the signature bytes')
