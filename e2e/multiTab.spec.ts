@@ -23,7 +23,7 @@ const TARGET_ACCURACY = 0.95
 const VERIFIERS = 2
 
 interface Confirmation { verifier: string; accepted: boolean; code: string }
-interface BlockInfo { height: number; hash: string; miner: string | null; confirmations?: Confirmation[]; takenOn?: string[] }
+interface BlockInfo { height: number; hash: string; miner: string | null; confirmations?: Confirmation[]; takenOn?: string[]; reward?: string; collected?: string[] }
 interface SupervisorsStatus { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; me: string }
 interface HistorySlot { slot: number; epoch: number; hash: string; messages: number }
 
@@ -136,6 +136,11 @@ test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every rel
         const takers = byRelay.filter((list) => list.find((x) => x.hash === b.hash)?.takenOn !== undefined)
         expect(takers.length, `relays that took ${b.hash} on its verifiers' verdicts`).toBe(RELAYS - VERIFIERS)
       }
+      // COLLECT_VERIFICATIONS (§5.2): blocks claimed their subsidy with their parents' approvals, by committee members
+      const counts = [0, 1, 2].map((n) => mined.filter((b) => (b.collected ?? []).length === n).length)
+      console.log(`[multi-tab] coinbases collecting 0/1/2 parent approvals: ${counts.join('/')}`)
+      for (const b of mined) for (const v of b.collected ?? []) expect(committee.has(v), `approval by ${v} in ${b.hash}`).toBe(true)
+      expect(counts[VERIFIERS], 'blocks whose coinbase collected every chosen verifier\'s approval').toBeGreaterThanOrEqual(1)
     })
 
     await test.step('every relay holds the same message-history slots', async () => {

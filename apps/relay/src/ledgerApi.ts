@@ -8,17 +8,20 @@
  *   double spend, immature coinbase, fee too low, ...); nothing is kept.
  * - GET /api/template?parent=<block hash>: the transfers a miner building on
  *   `parent` should include, and the fees its coinbase may claim on top of
- *   the subsidy. Only for our own tip: on any other parent (a peer's block we
- *   have not verified yet) the template is empty, since our mempool is
- *   checked against our tip's UTXO set and nothing else.
+ *   the subsidy. Transfers only for our own tip: on any other parent (a
+ *   peer's block we have not verified yet) there are none, since our mempool
+ *   is checked against our tip's UTXO set and nothing else. For any parent we
+ *   hold, `approvals` (the verifiers' reveals, hex) make the coinbase's
+ *   COLLECT_VERIFICATIONS, and `subsidy` is what they let it claim; for a
+ *   parent we lack, none and 0.
  * - GET /api/wallet?key=<public key>: the key's coins, balance and which of
  *   them a mempool transfer already spends (walletJson.ts).
  * - GET /api/mempool: the waiting transfers, highest fee rate first.
  * - GET /api/supply: the money audit of the main chain (Chain.supply).
  */
-import { TOPICS, fromHex, isPouwError, toHex, txFromBytes, txToBytes, type OutPoint, type Tx } from '@pouw/protocol'
+import { TOPICS, fromHex, isPouwError, revealToBytes, toHex, txFromBytes, txToBytes, type Collect, type OutPoint, type Tx } from '@pouw/protocol'
 import {
-  Mempool, balanceOf, balanceToJson, coinToJson, supplyToJson, type AddResult, type Chain, type MempoolEntry, type WalletJson,
+  Mempool, balanceOf, balanceToJson, coinToJson, supplyToJson, type AddResult, type Chain, type ChainEntry, type MempoolEntry, type WalletJson,
 } from '@pouw/ledger'
 import type { PubSubNetwork } from '@pouw/network/node'
 import { HttpError, type ApiHandler, type PostHandler } from './http.js'
@@ -43,7 +46,13 @@ const HEX64 = /^[0-9a-f]{64}$/
  */
 export const TEMPLATE_BYTES = 1_000_000
 
-export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg: string, ctx?: Record<string, unknown>) => void): LedgerApi {
+/** A block template as served: transfers, their fees, the parent's collected approvals and the subsidy they prove. */
+export interface TemplateJson { parent: string; txs: string[]; fees: string; approvals: string[]; subsidy: string }
+
+export function createLedgerApi(
+  chain: Chain, network: PubSubNetwork, log: (msg: string, ctx?: Record<string, unknown>) => void,
+  collectFor: (parent: ChainEntry) => Promise<{ collect?: Collect; subsidy: bigint }>,
+): LedgerApi {
   const mempool = new Mempool(chain)
   const stats = { txAccepted: 0, txRefused: 0 }
 
@@ -86,12 +95,15 @@ export function createLedgerApi(chain: Chain, network: PubSubNetwork, log: (msg:
     return { tx: entry.hashHex, fee: entry.fee.toString(), size: entry.size, status: 'accepted' }
   }
 
-  async function template(url: URL): Promise<{ parent: string; txs: string[]; fees: string }> {
+  async function template(url: URL): Promise<TemplateJson> {
     const parent = url.searchParams.get('parent') ?? ''
     if (!HEX64.test(parent)) throw new HttpError(400, 'parent must be a block hash (64 lowercase hex digits)')
-    if (parent !== chain.tip().hashHex) return { parent, txs: [], fees: '0' }
+    const entry = await chain.getEntry(parent)
+    const c = entry === undefined ? { subsidy: 0n } : await collectFor(entry)
+    const approvals = (c.collect?.approvals ?? []).map((approval) => toHex(revealToBytes({ blockHash: c.collect!.block, approval })))
+    if (parent !== chain.tip().hashHex) return { parent, txs: [], fees: '0', approvals, subsidy: c.subsidy.toString() }
     const t = mempool.selectForBlock(TEMPLATE_BYTES)
-    return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString() }
+    return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString(), approvals, subsidy: c.subsidy.toString() }
   }
 
   async function wallet(url: URL): Promise<WalletJson> {

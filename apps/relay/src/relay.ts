@@ -8,7 +8,10 @@ import {
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type KeyPair, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
-import { COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, coinbaseMaturity, difficultyToBits, timingOf, type ChainParams, type IterateOptions, type KeyValueStore } from '@pouw/ledger'
+import {
+  COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, coinbaseMaturity, difficultyToBits, timingOf,
+  type ChainParams, type IterateOptions, type KeyValueStore, type VerificationParams,
+} from '@pouw/ledger'
 import {
   METRICS_WINDOW, TaskData, createMnistTask, fragmentBytes, taskFragments, taskSeed, verifyProofOfUsefulWork,
   type Dataset, type GradientEngine, type RecordedLoss,
@@ -19,6 +22,7 @@ import { createLedgerApi } from './ledgerApi.js'
 import { TASK_RUNS_TOPIC, TASK_RUN_RULES, TICKET_PARAMS, createTaskRuns } from './taskRuns.js'
 import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
+import { createVerifications, type HeldVerdict } from './verifications.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
 export interface RelayOptions {
@@ -69,6 +73,9 @@ export interface BlockInfo {
    * took it on these verifiers' accepting verdicts (a quorum of the chosen).
    */
   takenOn?: string[]
+  /** what the block's coinbase paid (base units, decimal) and whose approvals of its parent it collected (§9.6) */
+  reward?: string
+  collected?: string[]
 }
 
 /** One verifier's signed verdict on a block, as recorded by this relay. */
@@ -146,13 +153,15 @@ export const BLOCK_SECONDS = 30
  * proof-of-work limit, as in Bitcoin): slow blocks bring the difficulty back down to `difficulty`,
  * never below, so a testnet with few volunteers is never flooded with cheap blocks.
  */
-export function chainParamsFor(difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY, evaluators: Uint8Array[] = [], blockSeconds = BLOCK_SECONDS): ChainParams {
+export function chainParamsFor(
+  difficulty: bigint, coinbaseMaturity = COINBASE_MATURITY, evaluators: Uint8Array[] = [], blockSeconds = BLOCK_SECONDS, verification?: VerificationParams,
+): ChainParams {
   if (!Number.isInteger(coinbaseMaturity) || coinbaseMaturity < 1 || coinbaseMaturity > 1000) throw new RangeError(`coinbase maturity must be an integer in [1, 1000], got ${coinbaseMaturity}`)
   if (!Number.isInteger(blockSeconds) || blockSeconds < 1 || blockSeconds > 86_400) throw new RangeError(`the block time must be an integer number of seconds in [1, 86400], got ${blockSeconds}`)
   const bits = difficultyToBits(difficulty)
   const name = `pouw-local${coinbaseMaturity === COINBASE_MATURITY ? '' : `-m${coinbaseMaturity}`}${blockSeconds === BLOCK_SECONDS ? '' : `-t${blockSeconds}`}`
   return {
-    networkName: name, genesisTime: 1_763_769_600, bits, subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators,
+    networkName: name, genesisTime: 1_763_769_600, bits, subsidy: 50_0000_0000n, maxFutureSeconds: 7200, coinbaseMaturity, evaluators, verification,
     // a ticket (stake output) costs at least the ticket price: 0.01 coin, adjusted every 144 blocks toward a pool of 256
     // tickets (Decred's rule, up to 100 coins); at most 50 per block (paper 003 §3.3)
     tickets: {
@@ -190,7 +199,10 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (!/^[0-9a-f]{64}$/.test(k)) throw new RangeError(`evaluator key ${k} is not 64 lowercase hex digits`)
     return fromHex(k)
   })
-  const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity, evaluators, opts.blockSeconds)
+  // the verifiers are the evaluators' federation (the relays' keys): each block's coinbase claims its subsidy in
+  // proportion to its parent's approvals by the verifiers chosen from them (ledger collect.ts)
+  const verification: VerificationParams = { verifiers: evaluators, perBlock: opts.verifiersPerBlock ?? VERIFIERS_PER_BLOCK, noncesPerIteration: noncesPerIteration(task) }
+  const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity, evaluators, opts.blockSeconds, verification)
   const chain = await Chain.open(store, params)
   const itresTopic = TOPICS.itres(toHex(task.taskId))
   const epochsTopic = TOPICS.epochs(toHex(task.taskId))
@@ -202,7 +214,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   const network = await createRelayNetwork({
     host: opts.host, port: opts.p2pPort, privateKey: p2pKey,
-    topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts, TOPICS.txs, epochsTopic, supervisorsTopic, TASK_RUNS_TOPIC],
+    topics: [itresTopic, TOPICS.blocks, TOPICS.verdicts, TOPICS.reveals, TOPICS.txs, epochsTopic, supervisorsTopic, TASK_RUNS_TOPIC],
     peers: opts.peers, url: `http://${opts.host}:${opts.httpPort}/`,
   })
   if (p2pKey === undefined) writeFileSync(path.join(opts.dataDir, 'p2p.key'), network.privateKeyBytes, { mode: 0o600 })
@@ -211,7 +223,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     minMiners: opts.minMiners ?? 1, joinGraceMs: opts.joinGraceMs ?? 3_000, log,
   })
   await supervisor.start()
-  const ledger = createLedgerApi(chain, network, log)
+  const verifications = createVerifications({ store, chain, network, keys: verifierKeys, heldVerdict, log })
+  const ledger = createLedgerApi(chain, network, log, verifications.collectFor)
   const otherRelays = (): string[] =>
     network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
   const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
@@ -302,15 +315,18 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     return { first, recent }
   }
 
-  async function publishVerdict(blockHash: Uint8Array, result: { accepted: true; height: number } | { accepted: false; code: string; detail: string }): Promise<void> {
+  /** Our signed verdict, gossiped; an accepting one seals the nonce precursor we rebuilt, revealed later (verifications.ts). */
+  async function publishVerdict(blockHash: Uint8Array, result: { accepted: true; height: number; precursor: Uint8Array } | { accepted: false; code: string; detail: string }): Promise<void> {
     const tip = chain.tip()
     const v = signVerdict({
       blockHash, accepted: result.accepted, code: result.accepted ? '' : result.code, detail: result.accepted ? '' : result.detail,
       height: result.accepted ? result.height : 0, tipHash: tip.hash, tipHeight: tip.height,
-      tipWindow: chain.tipWindow().map(timingOf), nextBits: chain.nextBits(), verifier: verifierKeys.publicKey,
+      tipWindow: chain.tipWindow().map(timingOf), nextBits: chain.nextBits(),
+      seal: result.accepted ? verifications.seal(blockHash, result.precursor) : ZERO_HASH, verifier: verifierKeys.publicKey,
     }, verifierKeys.secretKey)
     await recordVerdict(v)
     await network.publish(TOPICS.verdicts, verdictToBytes(v))
+    if (result.accepted) verifications.afterVerdict(blockHash, result.precursor)
   }
 
   /**
@@ -321,8 +337,21 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    */
   async function recordVerdict(v: Verdict): Promise<void> {
     if (bytesEqual(v.blockHash, ZERO_HASH)) return
-    const value = enc.encode(JSON.stringify({ accepted: v.accepted, code: v.code, signed: toHex(verdictToBytes(v)) }))
-    await store.batch([{ type: 'put', key: KEYS.verdict(toHex(v.blockHash), toHex(v.verifier)), value }])
+    const key = KEYS.verdict(toHex(v.blockHash), toHex(v.verifier))
+    const signed = toHex(verdictToBytes(v))
+    // the same verdict again (gossip and the confirmation sync) keeps the time it first came: a reveal is judged by it
+    const prev = await store.get(key)
+    if (prev !== undefined && (JSON.parse(dec.decode(prev)) as { signed?: string }).signed === signed) return
+    await store.batch([{ type: 'put', key, value: enc.encode(JSON.stringify({ accepted: v.accepted, code: v.code, signed, at: Date.now() })) }])
+  }
+
+  /** A verifier's verdict on a block as recorded: accepted, its seal, when it came (verifications.ts judges reveals by them). */
+  async function heldVerdict(blockHex: string, verifierHex: string): Promise<HeldVerdict | undefined> {
+    const raw = await store.get(KEYS.verdict(blockHex, verifierHex))
+    if (raw === undefined) return undefined
+    const { signed, at } = JSON.parse(dec.decode(raw)) as { signed: string; at?: number }
+    const v = verdictFromBytes(fromHex(signed))
+    return { accepted: v.accepted, seal: v.seal, at: at ?? 0 }
   }
 
   /** Another relay's verdict: only the committee's verifiers count, and only with a valid signature. */
@@ -339,15 +368,17 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    * blocks (GET /api/verdicts?blocks=h1,h2,…, at most 64): a tab asks about the blocks it builds
    * on, and relays about the blocks whose confirmations they lack, since gossip may lose a verdict.
    */
-  async function heldVerdicts(url: URL): Promise<{ block: string; verifier: string; verdict: string }[]> {
+  async function heldVerdicts(url: URL): Promise<{ block: string; verifier: string; verdict: string; reveal?: string }[]> {
     const blocks = (url.searchParams.get('blocks') ?? '').split(',').filter((b) => b !== '')
     if (blocks.length > 64 || !blocks.every((b) => /^[0-9a-f]{64}$/.test(b))) throw new HttpError(400, 'blocks must be at most 64 comma-separated block hashes (64 lowercase hex digits)')
-    const out: { block: string; verifier: string; verdict: string }[] = []
+    const out: { block: string; verifier: string; verdict: string; reveal?: string }[] = []
     for (const block of blocks) {
       const prefix = KEYS.verdictPrefix(block)
+      const reveals = await verifications.held(block)
       for await (const [key, value] of store.iterate(prefix)) {
         const signed = (JSON.parse(dec.decode(value)) as { signed?: string }).signed
-        if (signed !== undefined) out.push({ block, verifier: key.slice(prefix.length), verdict: signed })
+        const verifier = key.slice(prefix.length)
+        if (signed !== undefined) out.push({ block, verifier, verdict: signed, ...(reveals.has(verifier) ? { reveal: reveals.get(verifier)! } : {}) })
       }
     }
     return out
@@ -375,6 +406,10 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     for (const e of await chain.recent(CONFIRMATION_SYNC_BLOCKS - lacking.length)) {
       if (e.height > 0 && (await confirmations(e.hashHex)).length < Math.min(members, verifiersOf(e.hash)?.length ?? members)) lacking.push(e.hashHex)
     }
+    // the tip's reveals too: the next block's template collects them
+    const tip = chain.tip()
+    const tipAccepted = (await confirmations(tip.hashHex)).filter((c) => c.accepted).length
+    if (tip.height > 0 && !lacking.includes(tip.hashHex) && (await verifications.held(tip.hashHex)).size < tipAccepted) lacking.push(tip.hashHex)
     if (lacking.length === 0) return
     for (const r of network.relays()) {
       if (r.peerId === network.peerId || typeof r.url !== 'string' || r.url === '') continue
@@ -383,9 +418,13 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
         if (!res.ok) continue
         const list = (await res.json()) as unknown
         if (!Array.isArray(list)) continue
-        for (const x of list as Array<{ verdict?: unknown }>) {
+        for (const x of list as Array<{ verdict?: unknown; reveal?: unknown }>) {
           if (typeof x?.verdict !== 'string') continue
-          try { await onVerdict(fromHex(x.verdict), r.url); stats.verdictsFetched++ } catch (e) {
+          try {
+            await onVerdict(fromHex(x.verdict), r.url)
+            stats.verdictsFetched++
+            if (typeof x.reveal === 'string') await verifications.onReveal(fromHex(x.reveal), r.url)
+          } catch (e) {
             if (!isPouwError(e)) throw e
             stats.verdictsRefused++
             log('message refused', { topic: 'http verdict', from: r.url, code: e.code, detail: e.message })
@@ -596,6 +635,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   async function verifyBlock(block: Block, hashHex: string, evidence: Uint8Array, inHistory: boolean, from: string): Promise<void> {
     const hash = fromHex(hashHex)
     let info: BlockInfo | undefined
+    let precursor: Uint8Array | undefined
     try {
       if (await chain.has(hashHex)) return
       if (!inHistory) {
@@ -611,6 +651,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             members: (epoch) => supervisor.members(epoch),
             metricsWindow,
           }, b, evidence)
+          precursor = report.precursor
           info = {
             height: parent.height + 1, hash: hashHex, miner: report.miner, iteration: report.iteration, backend: report.backend,
             time: b.header.time, receivedAt: Date.now(),
@@ -622,7 +663,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       await ledger.afterBlock(result)
       void taskRuns.tick()
       log('block accepted', { hash: hashHex, height: result.entry.height, status: result.status, miner: info?.miner?.slice(0, 16), iteration: info?.iteration, verify: info?.verify })
-      await publishVerdict(hash, { accepted: true, height: result.entry.height })
+      await publishVerdict(hash, { accepted: true, height: result.entry.height, precursor: precursor! })
       releaseOrphans(hashHex)
     } catch (e) {
       if (!isPouwError(e)) throw e
@@ -725,7 +766,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (closed) return
     if (topic === epochsTopic || topic === supervisorsTopic) return supervisor.onMessage(topic, data, from)
     const handler = topic === itresTopic ? onItRes : topic === TOPICS.blocks ? onBlock : topic === TOPICS.verdicts ? onVerdict
-      : topic === TOPICS.txs ? ledger.onTx : topic === TASK_RUNS_TOPIC ? taskRuns.onMessage : undefined
+      : topic === TOPICS.reveals ? verifications.onReveal : topic === TOPICS.txs ? ledger.onTx : topic === TASK_RUNS_TOPIC ? taskRuns.onMessage : undefined
     if (!handler) return
     handler(data, from).catch((e: unknown) => {
       // a peer's bad message is refused and counted; the relay keeps serving
@@ -739,7 +780,12 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const out: BlockInfo[] = []
     for (const e of entries) {
       const raw = await store.get(KEYS.info(e.hashHex))
-      if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex) })
+      const coinbase = (await chain.getBlock(e.hashHex))?.txs[0]
+      const paid = coinbase === undefined ? {} : {
+        reward: coinbase.outputs.reduce((a, o) => a + o.amount, 0n).toString(),
+        collected: coinbase.type === 'coinbase' ? (coinbase.collect?.approvals ?? []).map((a) => toHex(a.verifier)) : [],
+      }
+      if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex), ...paid })
       else out.push({ height: e.height, hash: e.hashHex, miner: e.miner ? toHex(e.miner) : null, iteration: -1, backend: '', time: e.header.time, receivedAt: e.receivedAt, verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 } })
     }
     return out
@@ -774,6 +820,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           relays: network.relays(), // this relay first, then the others it knows: [{ peerId, addrs, url }]
           chain: {
             network: params.networkName, genesis: toHex(chain.genesisHash), tipTime: tip.header.time, nextBits: chain.nextBits(), subsidy: params.subsidy.toString(),
+            // verifiers' reveals held on the tip: the next block's template collects them (a tab re-fetches it when this grows)
+            tipReveals: tip.height === 0 ? 0 : (await verifications.held(tip.hashHex)).size,
             // the tip and its last ancestors (oldest first): a tab computes the bits after its own blocks from them
             window: chain.tipWindow().map((e) => ({ hash: e.hashHex, time: e.header.time, bits: e.header.bits })),
             difficulty: params.difficulty,
@@ -864,6 +912,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       clearInterval(confirmationSync)
       loopDelay.disable()
       supervisor.stop()
+      verifications.stop()
       await taskRuns.stop()
       for (const o of orphans.values()) clearTimeout(o.timer)
       await blockQueue // a re-run or a store under way finishes before the store closes

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, targetFromBits, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
   fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash, taskToBytes,
-  deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, type Block, type BlockHeader, type BlockTiming, type TransferTx, type Tx, type Verdict,
+  deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, revealFromBytes, revealToBytes, verdictSeal, type Block, type BlockHeader, type BlockTiming, type TransferTx, type Tx, type Verdict,
 } from '@pouw/protocol'
 import * as tf from '@tensorflow/tfjs'
 import {
@@ -25,6 +25,7 @@ import { Wallet, computeNextBits, payTo, signTransfer, walletSourceFromJson, typ
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 import type { TaskListing } from '../src/clientTasks.js'
+import type { TemplateJson } from '../src/ledgerApi.js'
 import { JOIN_BLOCKS, SELECT_DEPTH } from '../src/taskRuns.js'
 
 const WAIT_MS = 15_000
@@ -47,9 +48,13 @@ interface Status {
   stats: { itres: number; itresRedelivered: number; itresFromEvidence: number; itresRejected: number; malformed: number; verdicts: number; verdictsFetched: number; verdictsRefused: number; orphans: number }
 }
 
-/** The relay's tip as a miner needs it: with the timing window its own blocks' bits follow from. */
+/**
+ * The relay's tip as a miner needs it: with the timing window its own blocks' bits follow from, and
+ * without a template (no approvals collected: the whole subsidy on genesis, none after).
+ */
 function tipOf(st: Status): ChainTip {
-  return { hash: fromHex(st.hash), height: st.height, nextBits: st.chain.nextBits, subsidy: BigInt(st.chain.subsidy), window: st.chain.window.map(({ time, bits }) => ({ time, bits })) }
+  const subsidy = st.height === 0 ? BigInt(st.chain.subsidy) : 0n
+  return { hash: fromHex(st.hash), height: st.height, nextBits: st.chain.nextBits, subsidy, window: st.chain.window.map(({ time, bits }) => ({ time, bits })) }
 }
 
 function chainParams(s: Status): ChainParams {
@@ -128,8 +133,15 @@ describe('relay: gossip, verification, persistence', () => {
       assert.ok(Date.now() < deadline, `no block wanted in ${MINING_MS * 2} ms${recentLogs()}`)
       const st = await getJson<Status>(r, '/api/status')
       if (st.hash !== tipSet) {
-        const t = await getJson<{ txs: string[]; fees: string }>(r, `/api/template?parent=${st.hash}`)
-        miner.setTip({ ...tipOf(st), txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees) })
+        // like a miner after the whole subsidy, wait until the template collects the tip's approval (the relay is its one verifier)
+        const t = await waitFor('a template with the tip\'s approval', async () => {
+          const tpl = await getJson<TemplateJson>(r, `/api/template?parent=${st.hash}`)
+          return st.height === 0 || tpl.approvals.length === 1 ? tpl : undefined
+        })
+        const reveals = t.approvals.map((h) => revealFromBytes(fromHex(h)))
+        const collect = reveals.length === 0 ? undefined : { block: reveals[0]!.blockHash, approvals: reveals.map((x) => x.approval) }
+        assert.equal(BigInt(t.subsidy), BigInt(st.chain.subsidy), 'one approval of one verifier proves the whole subsidy')
+        miner.setTip({ ...tipOf(st), txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees), subsidy: BigInt(t.subsidy), collect })
         tipSet = st.hash
       }
       const res = await miner.step()
@@ -212,7 +224,7 @@ describe('relay: gossip, verification, persistence', () => {
     // a verdict signed by a key outside the supervisor committee, and bytes that are no verdict
     const outsider = signVerdict({
       blockHash: ZERO_HASH, accepted: true, code: '', detail: '', height: 1, tipHash: ZERO_HASH, tipHeight: 1, tipWindow: [{ time: header.time, bits: header.bits }],
-      nextBits: status0.chain.nextBits, verifier: keys.publicKey,
+      nextBits: status0.chain.nextBits, seal: ZERO_HASH, verifier: keys.publicKey,
     }, keys.secretKey)
     await c.publish(TOPICS.verdicts, verdictToBytes(outsider))
     // (other bytes than the blocks' garbage: gossip ids are hashes of the data alone, so the same bytes would be a duplicate)
@@ -461,12 +473,16 @@ describe('relay: gossip, verification, persistence', () => {
       return { status: res.status, body: (await res.json()) as { tx?: string; code?: string } }
     }
 
-    // every block so far paid the miner the subsidy; with maturity 1 all of it is spendable at the next height
+    // every block so far paid the miner: the whole subsidy on genesis or with its parent's approval collected, nothing
+    // on a parent no verifier had approved yet (the miner built on its own block at once); with maturity 1 all of it is
+    // spendable at the next height
     const w0 = await wallet(keys.publicKey)
     assert.equal(w0.height, status.height)
-    assert.equal(w0.coins.length, status.height)
+    assert.ok(w0.coins.length >= 1 && w0.coins.length <= status.height, `${w0.coins.length} coins at height ${status.height}`) // a zero reward makes no coin
     assert.ok(w0.coins.every((c) => c.coinbase && BigInt(c.amount) === subsidy && !c.pending))
-    assert.deepEqual(w0.balance, { total: String(subsidy * BigInt(status.height)), spendable: String(subsidy * BigInt(status.height)), immature: '0', locked: '0' })
+    const rewards = w0.coins.reduce((a, c) => a + BigInt(c.amount), 0n)
+    assert.ok(rewards >= subsidy, 'at least the block on genesis paid the subsidy')
+    assert.deepEqual(w0.balance, { total: String(rewards), spendable: String(rewards), immature: '0', locked: '0' })
 
     const payee = generateKeyPair()
     const amount = 12_3456_7890n
@@ -499,8 +515,9 @@ describe('relay: gossip, verification, persistence', () => {
     assert.deepEqual(mp.map((m) => [m.tx, m.fee]), [[toHex(txHash(tx)), fee.toString()]])
 
     // the template: the transfer and its fee on our tip, nothing on any other parent
-    const templateFor = async (hash: string): Promise<{ parent: string; txs: string[]; fees: string }> => getJson(r, `/api/template?parent=${hash}`)
-    assert.deepEqual(await templateFor(status.chain.genesis), { parent: status.chain.genesis, txs: [], fees: '0' })
+    const templateFor = async (hash: string): Promise<TemplateJson> => getJson(r, `/api/template?parent=${hash}`)
+    assert.deepEqual(await templateFor(status.chain.genesis), { parent: status.chain.genesis, txs: [], fees: '0', approvals: [], subsidy: status.chain.subsidy })
+    assert.deepEqual(await templateFor('ab'.repeat(32)), { parent: 'ab'.repeat(32), txs: [], fees: '0', approvals: [], subsidy: '0' })
     assert.equal((await fetch(new URL('/api/template?parent=xyz', r.url))).status, 400)
 
     // mine on the relay's tip with its template until a block carries the transfer
@@ -508,6 +525,14 @@ describe('relay: gossip, verification, persistence', () => {
     const block = (await r.chain.getBlock(carried))!
     assert.deepEqual(block.txs.map((t) => toHex(txHash(t))).slice(1), [toHex(txHash(tx))])
     assert.equal(block.txs[0]!.outputs[0]!.amount, subsidy + fee, 'the coinbase claims the fee')
+    // and the whole subsidy, with its parent's approval by the relay (the one verifier): the precursor it sealed and revealed
+    const cb = block.txs[0]!
+    assert.ok(cb.type === 'coinbase' && cb.collect !== undefined)
+    assert.equal(toHex(cb.collect.block), toHex(block.header.prevHash))
+    assert.deepEqual(cb.collect.approvals.map((a) => toHex(a.verifier)), [status.relay.verifier])
+    const parentVerdict = (await getJson<Array<{ verifier: string; verdict: string; reveal?: string }>>(r, `/api/verdicts?blocks=${toHex(block.header.prevHash)}`))[0]!
+    assert.equal(toHex(verdictFromBytes(fromHex(parentVerdict.verdict)).seal), toHex(verdictSeal(block.header.prevHash, fromHex(status.relay.verifier), cb.collect.approvals[0]!.precursor)))
+    assert.equal(parentVerdict.reveal, toHex(revealToBytes({ blockHash: block.header.prevHash, approval: cb.collect.approvals[0]! })))
 
     // the payee holds the amount, the miner the change; the mempool is empty; supply reconciles to the unit
     const paid = await wallet(payee.publicKey)
@@ -518,7 +543,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.ok(after.mempool.txAccepted >= 1 && after.mempool.txRefused >= 4, JSON.stringify(after.mempool))
     const supply = await getJson<{ height: number; coinbases: string; fees: string; utxo: string }>(r, '/api/supply')
     assert.equal(supply.height, after.height)
-    assert.equal(BigInt(supply.coinbases), subsidy * BigInt(after.height) + fee)
+    assert.equal(BigInt(supply.coinbases), rewards + subsidy * BigInt(after.height - status.height) + fee)
     assert.equal(BigInt(supply.fees), fee)
     assert.equal(BigInt(supply.utxo), BigInt(supply.coinbases) - BigInt(supply.fees))
     const mine = await wallet(keys.publicKey)

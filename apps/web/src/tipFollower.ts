@@ -48,6 +48,16 @@ export function tipBeats(candidate: { hashHex: string; height: number }, tip: { 
 /** The difficulty rule: the bits of a block whose parent's timing window is `window` (the parent last). */
 export type NextBitsRule = (window: readonly BlockTiming[]) => number
 
+/**
+ * A block on `parent` that no verifier approved yet, as a tip: no template (the parent's transfers
+ * and approvals are not this block's) and no subsidy for a block on it (ledger collect.ts: a
+ * coinbase claims the subsidy only with its parent's approvals), until a relay's template says more.
+ */
+function unverifiedChild(parent: TipInfo, hashHex: string, height: number, next: Pick<TipInfo, 'nextBits' | 'window'>): TipInfo {
+  const { template: _parents, ...rest } = parent
+  return { ...rest, hashHex, height, subsidy: '0', ...next }
+}
+
 interface KnownBlock { height: number; window?: BlockTiming[] }
 
 export class TipFollower {
@@ -116,7 +126,7 @@ export class TipFollower {
     this.remember(hashHex, height, next?.window)
     this.unverified.add(hashHex)
     if (t === null || next === null) return
-    if (t.hashHex === parentHex || tipBeats({ hashHex, height }, t)) this.current = { ...t, hashHex, height, ...next }
+    if (t.hashHex === parentHex || tipBeats({ hashHex, height }, t)) this.current = unverifiedChild(t, hashHex, height, next)
   }
 
   /** The bits expected of a block on top of the known block `parentHex`; undefined when its window is unknown. */
@@ -171,7 +181,7 @@ export class TipFollower {
     this.remember(hashHex, height, next?.window)
     if (next === undefined || !tipBeats({ hashHex, height }, t)) return { adopted: false, reason: 'not-better' }
     this.unverified.add(hashHex)
-    this.current = { ...t, hashHex, height, ...next }
+    this.current = unverifiedChild(t, hashHex, height, next)
     return { adopted: true, tip: this.current }
   }
 

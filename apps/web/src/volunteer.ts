@@ -70,7 +70,10 @@ interface RelayStatus {
   relays?: RelayInfo[]
   chain: {
     nextBits: number
+    /** the whole block subsidy; a block claims it in proportion to its parent's approvals (its template's `subsidy`) */
     subsidy: string
+    /** the verifiers' reveals the relay holds on its tip: the template collects them */
+    tipReveals?: number
     /** the tip and its last ancestors, oldest first */
     window?: { hash: string; time: number; bits: number }[]
     /** the difficulty rule's parameters (ledger DifficultyParams); absent: fixed bits */
@@ -106,9 +109,17 @@ const INITIAL_VIEW: VolunteerView = {
   blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, blockSeconds: null, task: INITIAL_TASK, error: null,
 }
 
+/**
+ * What a block on a tip may claim as subsidy before its template comes: the whole subsidy on
+ * genesis, nothing otherwise (the template's approvals of the tip prove a share of it).
+ */
+function subsidyWithoutTemplate(height: number, s: RelayStatus): string {
+  return height === 0 ? s.chain.subsidy : '0'
+}
+
 /** The relay's verified tip as the miner sees it. */
 function statusTip(s: RelayStatus): TipInfo {
-  return { hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy, window: s.chain.window?.map(({ time, bits }) => ({ time, bits })) }
+  return { hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: subsidyWithoutTemplate(s.height, s), window: s.chain.window?.map(({ time, bits }) => ({ time, bits })) }
 }
 
 async function fetchStatus(): Promise<RelayStatus> {
@@ -181,8 +192,8 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const [view, setView] = useState<VolunteerView>(INITIAL_VIEW)
   const payToRef = useRef(payTo)
   payToRef.current = payTo
-  /** the block template the miner last got: for which tip, and how many transfers the relay then held */
-  const template = useRef<{ hash: string; count: number } | null>(null)
+  /** the block template the miner last got: for which tip, and what the relay then held (transfers and reveals, `held`) */
+  const template = useRef<{ hash: string; held: string } | null>(null)
   const net = useRef<PubSubNetwork | null>(null)
   const delivery = useRef<ItResDelivery | null>(null)
   const status = useRef<RelayStatus | null>(null)
@@ -217,25 +228,26 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const updateTip = useCallback((t: TipInfo) => { if (follower.current.onVerified(t)) tipMoved() }, [tipMoved])
 
   /**
-   * While the miner builds on the relay's own tip, it includes the relay's block template (the
-   * mempool's transfers, whose fees its coinbase claims): fetched when the tip or the mempool's
-   * size changed since the last one. On any other tip (ours, a peer's, not yet verified by the
-   * relay) the relay has no template for it and the miner's blocks hold the coinbase alone.
+   * While the miner builds on the relay's own tip, it includes the relay's block template: the
+   * mempool's transfers, whose fees its coinbase claims, and the verifiers' approvals of the tip,
+   * which prove the subsidy it claims (COLLECT_VERIFICATIONS). Fetched when the tip changed, or
+   * what the relay holds for it (`held`: its mempool's size and its reveals on the tip, from the
+   * status poll; null from a verdict) changed since the last one. On any other tip (ours, a
+   * peer's, not yet verified by the relay) the miner's blocks hold the coinbase alone, and claim
+   * fees only.
    */
-  const refreshTemplate = useCallback((relayTip: string, mempoolCount: number | null) => {
+  const refreshTemplate = useCallback((relayTip: string, held: string | null) => {
     const t = follower.current.tip
     const last = template.current
     if (t === null || t.hashHex !== relayTip || trainer.current === null) return
-    if (last !== null && last.hash === relayTip && (mempoolCount === null || last.count === mempoolCount)) return
-    if (last?.hash !== relayTip && mempoolCount === 0) { template.current = { hash: relayTip, count: 0 }; return }
-    const count = mempoolCount ?? -1
+    if (last !== null && last.hash === relayTip && (held === null || last.held === held)) return
     fetch(`/api/template?parent=${relayTip}`, { cache: 'no-store' }).then(async (res) => {
       if (!res.ok) return
-      const body = (await res.json()) as { parent: string; txs: string[]; fees: string }
+      const body = (await res.json()) as { parent: string; txs: string[]; fees: string; approvals: string[]; subsidy: string }
       const now = follower.current.tip
       if (now === null || now.hashHex !== body.parent) return
-      template.current = { hash: body.parent, count }
-      await trainer.current?.setTip({ ...now, template: { txs: body.txs, fees: body.fees } })
+      template.current = { hash: body.parent, held: held ?? '' }
+      await trainer.current?.setTip({ ...now, template: { txs: body.txs, fees: body.fees, approvals: body.approvals, subsidy: body.subsidy } })
     }).catch(() => { /* the next status poll tries again */ })
   }, [])
 
@@ -247,7 +259,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const applyVerdict = useCallback(async (v: Verdict, s: RelayStatus) => {
     if (!committee.current.has(toHex(v.verifier)) || !(await verifyVerdictSignature(v))) return
     const hash = toHex(v.blockHash)
-    const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy, window: v.tipWindow }
+    const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: subsidyWithoutTemplate(v.tipHeight, s), window: v.tipWindow }
     if (v.accepted) follower.current.onAccepted(hash, v.height)
     if (v.accepted ? follower.current.onVerified(relayTip) : follower.current.onRejected(hash, relayTip)) tipMoved()
     // a verifier's tip that we build on: ask our relay for its template now rather than at the next
@@ -329,7 +341,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
         poll = setInterval(() => {
           fetchStatus().then((st) => {
             updateTip(statusTip(st))
-            refreshTemplate(st.hash, st.mempool?.count ?? 0)
+            refreshTemplate(st.hash, `${st.mempool?.count ?? 0}/${st.chain.tipReveals ?? 0}`)
             epochs.setGroupKey(st.supervisors.groupPublicKey)
             committee.current = new Set(st.supervisors.committee)
           }).catch(() => {})

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-webgpu'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import {
-  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, isTransfer, signTaskJoin, taskFromBytes, toHex, txFromBytes,
+  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, isTransfer, revealFromBytes, signTaskJoin, taskFromBytes, toHex, txFromBytes,
   type KeyPair, type TaskSpec,
 } from '@pouw/protocol'
 import {
@@ -41,7 +41,9 @@ function toChainTip(t: TipInfo): ChainTip {
   if (t.template === undefined) return tip
   const txs = t.template.txs.map((hex) => txFromBytes(fromHex(hex)))
   if (!txs.every(isTransfer)) throw new Error('a block template holds transfers only')
-  return { ...tip, txs, fees: BigInt(t.template.fees) }
+  const reveals = t.template.approvals.map((hex) => revealFromBytes(fromHex(hex)))
+  const collect = reveals.length === 0 ? undefined : { block: reveals[0]!.blockHash, approvals: reveals.map((r) => r.approval) }
+  return { ...tip, txs, fees: BigInt(t.template.fees), subsidy: BigInt(t.template.subsidy), collect }
 }
 
 /** A macrotask yield (no 4 ms timer clamp), so comlink calls such as receivePeerMessage() get through. */

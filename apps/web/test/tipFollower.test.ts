@@ -49,7 +49,8 @@ test("a peer's block extending our tip is followed at once, before any verdict",
   const f = started()
   const b = submission(GENESIS.hashHex, 1)
   const r = f.onPeerBlock(b.bytes)
-  assert.deepEqual(r, { adopted: true, tip: { ...GENESIS, hashHex: b.hashHex, height: 1 } })
+  // a block no verifier approved yet: a block on it claims no subsidy until a relay's template collects its approvals
+  assert.deepEqual(r, { adopted: true, tip: { ...GENESIS, hashHex: b.hashHex, height: 1, subsidy: '0' } })
   assert.deepEqual(f.unverifiedBlocks(), [b.hashHex])
   // and a block on top of that one too
   const c = submission(b.hashHex, 2)
@@ -186,4 +187,20 @@ test('a relay tip with the same hash but other bits corrects ours; an inconsiste
   assert.equal(g.tip?.window, undefined)
   g.onVerified({ ...GENESIS, hashHex: '66'.repeat(32), height: 5, nextBits: rule(window), window })
   assert.equal(g.tip?.window, undefined, 'a tip at height 5 has a window of 4')
+})
+
+test("a child of a tip with a template does not inherit it: the parent's transfers and approvals are not the child's", () => {
+  const f = new TipFollower()
+  const withTemplate: TipInfo = { ...GENESIS, height: 5, template: { txs: ['00'], fees: '9', approvals: ['01'], subsidy: '3000000000' } }
+  assert.equal(f.onVerified(withTemplate), true)
+  // the same block again keeps the template the page fetched for it
+  assert.equal(f.onVerified({ ...withTemplate, template: undefined, nextBits: BITS + 1 }), true)
+  assert.deepEqual(f.tip?.template, withTemplate.template)
+  const own = submission(GENESIS.hashHex, 6)
+  f.onOwnBlock(own.hashHex, 6, GENESIS.hashHex, { nextBits: BITS })
+  assert.deepEqual(f.tip, { hashHex: own.hashHex, height: 6, nextBits: BITS, subsidy: '0' })
+  const peer = submission(own.hashHex, 7)
+  const r = f.onPeerBlock(peer.bytes)
+  assert.equal(r.adopted, true)
+  assert.deepEqual(f.tip, { hashHex: peer.hashHex, height: 7, nextBits: BITS, subsidy: '0' })
 })

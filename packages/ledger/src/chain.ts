@@ -256,7 +256,7 @@ export class Chain {
       const block = entry === undefined ? undefined : await this.getBlock(entry.hashHex)
       if (entry === undefined || block === undefined) throw ledgerError('STORE_CORRUPT', `main-chain block at height ${h} is missing`)
       const ticketPrice = await this.priceAfter(parent, pending)
-      const { undo } = await connectBlock(view, block.txs, h, this.params, { ticketPrice })
+      const { undo } = await connectBlock(view, block.txs, h, this.params, { ticketPrice, parent })
       ops.push({ type: 'put', key: CHAIN_KEYS.undo(entry.hashHex), value: undoToBytes(undo) }, ...chargeOps({ kind: 'put', undo }, block.txs, h))
       await this.priceRecords(entry, ticketPrice, () => ticketPool(view.values(), h), pending)
       parent = entry
@@ -589,7 +589,7 @@ export class Chain {
       await view.load(b.txs.flatMap((tx) => tx.type === 'transfer' ? tx.inputs.map((i) => outpointKey(i.prevout)) : []))
       // on the tip, the price is the one kept with it
       const ticketPrice = parent!.hashHex === this.tipEntry.hashHex ? this.nextPrice : await this.priceAfter(parent!, pending)
-      const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined, ticketPrice })
+      const { undo } = await connectBlock(view, b.txs, c.height, this.params, { verify, txHashes: last ? txHashes : undefined, ticketPrice, parent: parent! })
       ops.push({ type: 'put', key: CHAIN_KEYS.undo(c.hashHex), value: undoToBytes(undo) }, ...chargeOps({ kind: 'put', undo }, b.txs, c.height, last ? txHashes : undefined))
       await this.priceRecords(c, ticketPrice, () => view.ticketPool(c.height), pending)
       parent = c

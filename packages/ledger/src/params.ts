@@ -1,5 +1,6 @@
 import { BLOCK_VERSION, ZERO_HASH, bitsFromTarget, computeMerkleRoot, workFromBits, type Block, type Tx } from '@pouw/protocol'
 import { createChainEntry, type ChainEntry } from './chainEntry.js'
+import type { VerificationParams } from './collect.js'
 import { computeNextBits, type BlockTiming, type DifficultyParams } from './difficulty.js'
 import { ledgerError } from './errors.js'
 import { DEFAULT_TICKET_PARAMS, type TicketParams } from './tickets.js'
@@ -38,6 +39,12 @@ export interface ChainParams {
    * price is `price`. Absent: any stake amount, no cap, no maturity (unit tests).
    */
   tickets?: { price: bigint; maxPerBlock: number; maturity: number; adjust?: TicketPriceAdjustment }
+  /**
+   * Who verifies blocks (paper 003 §5.2): each block's coinbase claims the subsidy in proportion to
+   * its parent's approvals by their chosen verifiers (collect.ts). A federation fixed with the
+   * network, like `evaluators`. Absent: every coinbase may claim the whole subsidy (unit tests).
+   */
+  verification?: VerificationParams
 }
 
 /**

@@ -3,6 +3,8 @@ import {
   VRF_PROOF_SIZE, protocolError, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verify,
   type OutPoint, type OutputLock, type PouwError, type TransferOutput, type TransferTx, type Tx,
 } from '@pouw/protocol'
+import type { ChainEntry } from './chainEntry.js'
+import { collectRule } from './collect.js'
 import { ledgerError } from './errors.js'
 import { agreementThreshold } from './finalisation.js'
 import { MAX_MONEY, checkTicketPurchases, coinbaseMaturity, type ChainParams } from './params.js'
@@ -405,7 +407,8 @@ export async function verifySignatures(checks: readonly SigCheck[], verifyFn: Ve
   if (bad >= 0) {
     const c = checks[bad]!
     if (c.approval !== undefined) {
-      throw ledgerError('BAD_SIGNATURE', `transaction ${c.tx}, approval ${c.approval}: the signature does not verify under its evaluator's key`, { tx: c.tx, approval: c.approval })
+      const signer = c.tx === 0 ? 'verifier' : 'evaluator'
+      throw ledgerError('BAD_SIGNATURE', `transaction ${c.tx}, approval ${c.approval}: the signature does not verify under its ${signer}'s key`, { tx: c.tx, approval: c.approval })
     }
     throw ledgerError('BAD_SIGNATURE', `transaction ${c.tx}, input ${c.input}: the signature does not verify under its coin's recipient`, { tx: c.tx, input: c.input })
   }
@@ -417,6 +420,11 @@ export interface ConnectOptions {
   txHashes?: readonly Uint8Array[]
   /** the ticket price in force at this height (Chain.ticketPrice): every stake output stakes at least that */
   ticketPrice?: bigint
+  /**
+   * the block's parent: what the coinbase may claim depends on the parent's verifications it
+   * collects (collect.ts collectRule). Required when params.verification is set.
+   */
+  parent?: ChainEntry
 }
 
 export interface ConnectResult { undo: BlockUndo; fees: bigint }
@@ -426,7 +434,8 @@ export interface ConnectResult { undo: BlockUndo; fees: bigint }
  * `height` to `view`: every transfer by planTransfer, in block order (a
  * transfer may spend an output of an earlier transfer of the same block,
  * never of a later one); the coinbase pays at most subsidy + fees
- * (LEDGER_BAD_COINBASE); all signatures verify (LEDGER_BAD_SIGNATURE).
+ * (LEDGER_BAD_COINBASE), the subsidy being what its collected verifications
+ * prove (collect.ts); all signatures verify (LEDGER_BAD_SIGNATURE).
  * On any failure the view is untouched. On success the view holds the new
  * UTXO set and the returned undo data restores the old one (disconnectBlock).
  */
@@ -441,9 +450,9 @@ export async function connectBlock(view: UtxoView, txs: readonly Tx[], height: n
   }
   const spentHere = (key: string): boolean => local.get(key) === null
   if (opts.ticketPrice !== undefined) checkTicketPurchases(txs, params, opts.ticketPrice)
+  const { subsidy, sigChecks } = collectRule(coinbase, opts.parent, params)
   const undo: BlockUndo = { spent: [] }
   const createdHere = new Set<string>()
-  const sigChecks: SigCheck[] = []
   let fees = 0n
   for (let i = 1; i < txs.length; i++) {
     const tx = txs[i]!
@@ -463,8 +472,8 @@ export async function connectBlock(view: UtxoView, txs: readonly Tx[], height: n
   if (fees > MAX_MONEY) throw ledgerError('AMOUNT_OVERFLOW', `the block's fees sum to ${fees}, more than MAX_MONEY`)
   let paid = 0n
   for (const o of coinbase.outputs) paid += o.amount
-  if (paid > params.subsidy + fees) {
-    throw ledgerError('BAD_COINBASE', `coinbase pays ${paid}, the subsidy ${params.subsidy} plus fees ${fees} is ${params.subsidy + fees}`,
+  if (paid > subsidy + fees) {
+    throw ledgerError('BAD_COINBASE', `coinbase pays ${paid}, the subsidy ${subsidy} plus fees ${fees} is ${subsidy + fees}`,
       { paid: String(paid), fees: String(fees) })
   }
   for (const [key, coin] of createdCoins(coinbase, opts.txHashes?.[0] ?? txHash(coinbase), height)) local.set(key, coin)

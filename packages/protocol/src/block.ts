@@ -136,6 +136,11 @@ export function addToNonce(nonce: Uint8Array, j: number): Uint8Array {
   return bigIntToBytes((bytesToBigInt(nonce) + BigInt(j)) % (1n << 256n))
 }
 
+/** Algorithm 2: nonce = H(precursor), the first of the nonces an iteration may try. */
+export function nonceFromPrecursor(precursor: Uint8Array): Uint8Array {
+  return taggedHash(TAGS.nonce, precursor)
+}
+
 /** j such that candidate = base + j (mod 2^256), or -1 when it is not within [0, limit). */
 export function nonceOffset(base: Uint8Array, candidate: Uint8Array, limit: number): number {
   const d = (bytesToBigInt(candidate) - bytesToBigInt(base) + (1n << 256n)) % (1n << 256n)

@@ -49,6 +49,8 @@ export const TAGS = {
   taskModel: 'task-model',
   taskReport: 'task-report',
   evaluation: 'evaluation',
+  verdictSeal: 'verdict-seal',
+  verifierApproval: 'verifier-approval',
 } as const
 export type Tag = (typeof TAGS)[keyof typeof TAGS]
 

@@ -22,6 +22,8 @@ export const TOPICS = {
   itres: (taskIdHex: string) => `/pouw/1/itres/${taskIdHex}`,
   blocks: '/pouw/1/blocks',
   verdicts: '/pouw/1/verdicts',
+  /** verifiers' reveals (signed approvals with their nonce precursors) of the blocks they sealed a verdict on: relays only */
+  reveals: '/pouw/1/reveals',
   /** signed transfers for the relays' mempools (relays only: tabs get block templates over HTTP) */
   txs: '/pouw/1/txs',
   /** TASK_JOIN, EPOCH_PROPOSAL and EPOCH records: miners and supervisors */

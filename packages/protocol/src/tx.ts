@@ -12,6 +12,7 @@ import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
  *
  *   tx       = u16 version (1) | u8 type | body
  *   coinbase = u32 height | u16 n | n x (u64 amount | 32 recipient)
+ *              [ | 32 block | u8 k | k x (32 verifier | 32 precursor | 64 signature) ]
  *   transfer = u16 m | m x (32 txHash | u32 index | 64 signature)
  *              | u16 n | n x output
  *   output   = u64 amount | u8 lock kind | 32 recipient | lock body
@@ -41,6 +42,10 @@ export const TX_COINBASE = 0
 export const TX_TRANSFER = 1
 /** a transfer that spends a task's committed fee: CHARGE_FOR_TASK (see TaskCharge) */
 export const TX_CHARGE = 2
+/** a coinbase that carries COLLECT_VERIFICATIONS for its parent (see Collect) */
+export const TX_COINBASE_COLLECT = 3
+/** most verifier approvals one COLLECT_VERIFICATIONS carries */
+export const MAX_COLLECT_APPROVALS = 64
 /** most evaluator approvals one CHARGE_FOR_TASK carries */
 export const MAX_APPROVALS = 64
 export const MAX_TX_BYTES = 100_000
@@ -85,8 +90,25 @@ export interface OutPoint { txHash: Uint8Array; index: number }
 /** `signature`: Ed25519 by the spent output's recipient over txSigHash(tx). */
 export interface TxInput { prevout: OutPoint; signature: Uint8Array }
 
-/** The block reward: its height makes every coinbase of one chain distinct. */
-export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[] }
+/**
+ * One verifier's approval of a block (the reveal of §5.2's commit-reveal): the nonce precursor it
+ * rebuilt when it re-ran the block, and its Ed25519 signature over approvalSigningHash(block,
+ * precursor) (verdict.ts). Anyone checks that the precursor gives the block's nonce.
+ */
+export interface VerifierApproval { verifier: Uint8Array; precursor: Uint8Array; signature: Uint8Array }
+
+/**
+ * COLLECT_VERIFICATIONS (paper 003 §5.2): the approvals of block `block` (the parent of the block
+ * whose coinbase carries it) by its chosen verifiers, sorted by verifier key. The coinbase's
+ * subsidy is proportional to them, in 10% steps (ledger collect.ts).
+ */
+export interface Collect { block: Uint8Array; approvals: VerifierApproval[] }
+
+/**
+ * The block reward: its height makes every coinbase of one chain distinct. With `collect`, it
+ * carries its parent's verifications, which the subsidy it may claim depends on.
+ */
+export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[]; collect?: Collect }
 /** One evaluator's Ed25519 signature over the charge's txSigHash. */
 export interface Approval { evaluator: Uint8Array; signature: Uint8Array }
 
@@ -211,8 +233,14 @@ function transferBytes(tx: TransferTx, withSignatures: boolean): Uint8Array {
 
 export function txToBytes(tx: Tx): Uint8Array {
   if (tx.type === 'transfer') return transferBytes(tx, true)
-  const w = new Writer().u16(TX_VERSION).u8(TX_COINBASE).u32(tx.height).u16(tx.outputs.length)
+  const c = tx.collect
+  const w = new Writer().u16(TX_VERSION).u8(c === undefined ? TX_COINBASE : TX_COINBASE_COLLECT).u32(tx.height).u16(tx.outputs.length)
   for (const o of tx.outputs) w.u64(o.amount).fixed(o.recipient, PUBLIC_KEY_SIZE)
+  if (c !== undefined) {
+    if (c.approvals.length > MAX_COLLECT_APPROVALS) throw new Error(`internal: ${c.approvals.length} verifier approvals, at most ${MAX_COLLECT_APPROVALS}`)
+    w.fixed(c.block, 32).u8(c.approvals.length)
+    for (const a of c.approvals) w.fixed(a.verifier, PUBLIC_KEY_SIZE).fixed(a.precursor, 32).fixed(a.signature, SIGNATURE_SIZE)
+  }
   return w.finish()
 }
 
@@ -222,13 +250,23 @@ export function txFromBytes(bytes: Uint8Array): Tx {
   const version = r.u16('version')
   if (version !== TX_VERSION) throw protocolError('BAD_VERSION', `transaction version ${version}, expected ${TX_VERSION}`)
   const type = r.u8('type')
-  if (type === TX_COINBASE) {
+  if (type === TX_COINBASE || type === TX_COINBASE_COLLECT) {
     const height = r.u32('height')
     const n = r.count(MAX_OUTPUTS, 'outputs', 2)
     const outputs: TxOutput[] = []
     for (let i = 0; i < n; i++) outputs.push({ amount: r.u64('amount'), recipient: r.bytes(PUBLIC_KEY_SIZE, 'recipient') })
+    if (type === TX_COINBASE) {
+      r.end()
+      return { type: 'coinbase', height, outputs }
+    }
+    const block = r.bytes(32, 'collected block')
+    const k = r.count(MAX_COLLECT_APPROVALS, 'verifier approvals', 1)
+    const approvals: VerifierApproval[] = []
+    for (let i = 0; i < k; i++) {
+      approvals.push({ verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), precursor: r.bytes(32, 'precursor'), signature: r.bytes(SIGNATURE_SIZE, 'verifier approval') })
+    }
     r.end()
-    return { type: 'coinbase', height, outputs }
+    return { type: 'coinbase', height, outputs, collect: { block, approvals } }
   }
   if (type !== TX_TRANSFER && type !== TX_CHARGE) throw protocolError('BAD_TYPE', `transaction type ${type} unknown`)
   const m = r.count(MAX_INPUTS, 'inputs', 2)

@@ -2,9 +2,10 @@ import { DIFFICULTY_WINDOW, type BlockTiming } from './block.js'
 import { Reader, Writer } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
+import type { VerifierApproval } from './tx.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, verify } from './sign.js'
 
-export const VERDICT_VERSION = 2
+export const VERDICT_VERSION = 3
 const MAX_TEXT = 1024
 
 /**
@@ -26,6 +27,12 @@ export interface Verdict {
    */
   tipWindow: BlockTiming[]
   nextBits: number // target bits required of a block on top of the tip
+  /**
+   * The commit of §5.2's commit-reveal: verdictSeal(blockHash, verifier, precursor) over the nonce
+   * precursor the verifier rebuilt (all zero when it refuses the block). The precursor itself
+   * comes later, in a signed VerifierApproval (the reveal), which a COLLECT_VERIFICATIONS carries.
+   */
+  seal: Uint8Array
   verifier: Uint8Array
   signature: Uint8Array
 }
@@ -52,7 +59,7 @@ function body(v: Omit<Verdict, 'signature'>): Uint8Array {
     .u16(code.length).bytes(code).u16(detail.length).bytes(detail)
     .u32(v.height).fixed(v.tipHash, 32).u32(v.tipHeight).u8(n)
   for (const t of v.tipWindow) w.u32(t.time).u32(t.bits)
-  return w.u32(v.nextBits).fixed(v.verifier, PUBLIC_KEY_SIZE).finish()
+  return w.u32(v.nextBits).fixed(v.seal, 32).fixed(v.verifier, PUBLIC_KEY_SIZE).finish()
 }
 
 export function signVerdict(v: Omit<Verdict, 'signature'>, secretKey: Uint8Array): Verdict {
@@ -89,9 +96,55 @@ export function verdictFromBytes(bytes: Uint8Array): Verdict {
   const v: Verdict = {
     blockHash, accepted: acc === 1, code: text('code'), detail: text('detail'),
     height: r.u32('height'), tipHash: r.bytes(32, 'tip hash'), tipHeight: r.u32('tip height'),
-    tipWindow: tipWindow(r), nextBits: r.u32('next bits'),
+    tipWindow: tipWindow(r), nextBits: r.u32('next bits'), seal: r.bytes(32, 'seal'),
     verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), signature: r.bytes(SIGNATURE_SIZE, 'signature'),
   }
   r.end()
   return v
+}
+
+/**
+ * A verifier's commit to the nonce precursor it rebuilt for a block (paper 003 §5.2, "each
+ * verifier will post an encrypted digest"): H(blockHash || verifier || precursor). The precursor
+ * has 256 bits that only the block's evidence gives, so the seal hides it; the verifier's key in it
+ * makes one verifier's seal useless to another.
+ */
+export function verdictSeal(blockHash: Uint8Array, verifier: Uint8Array, precursor: Uint8Array): Uint8Array {
+  return taggedHash(TAGS.verdictSeal, blockHash, verifier, precursor)
+}
+
+/** What a verifier's approval (its reveal) signs: H(blockHash || precursor). */
+export function approvalSigningHash(blockHash: Uint8Array, precursor: Uint8Array): Uint8Array {
+  return taggedHash(TAGS.verifierApproval, blockHash, precursor)
+}
+
+export function signVerifierApproval(blockHash: Uint8Array, precursor: Uint8Array, keys: { publicKey: Uint8Array; secretKey: Uint8Array }): VerifierApproval {
+  return { verifier: keys.publicKey, precursor, signature: sign(keys.secretKey, approvalSigningHash(blockHash, precursor)) }
+}
+
+export async function verifyVerifierApproval(blockHash: Uint8Array, a: VerifierApproval): Promise<boolean> {
+  return verify(a.verifier, approvalSigningHash(blockHash, a.precursor), a.signature)
+}
+
+/** The reveal as gossiped: the block it approves and the approval. */
+export interface VerifierReveal { blockHash: Uint8Array; approval: VerifierApproval }
+
+const REVEAL_VERSION = 1
+export const REVEAL_SIZE = 2 + 32 + PUBLIC_KEY_SIZE + 32 + SIGNATURE_SIZE
+
+export function revealToBytes(r: VerifierReveal): Uint8Array {
+  const a = r.approval
+  return new Writer().u16(REVEAL_VERSION).fixed(r.blockHash, 32).fixed(a.verifier, PUBLIC_KEY_SIZE).fixed(a.precursor, 32).fixed(a.signature, SIGNATURE_SIZE).finish()
+}
+
+export function revealFromBytes(bytes: Uint8Array): VerifierReveal {
+  const r = new Reader(bytes, 'reveal')
+  const version = r.u16('version')
+  if (version !== REVEAL_VERSION) throw protocolError('BAD_VERSION', `reveal version ${version}, expected ${REVEAL_VERSION}`)
+  const out = {
+    blockHash: r.bytes(32, 'block hash'),
+    approval: { verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), precursor: r.bytes(32, 'precursor'), signature: r.bytes(SIGNATURE_SIZE, 'signature') },
+  }
+  r.end()
+  return out
 }

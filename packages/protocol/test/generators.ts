@@ -93,6 +93,6 @@ export function randomVerdict(rng: Prng): Verdict {
   const accepted = rng.bool()
   return signVerdict({
     blockHash: rng.bytes(32), accepted, code: randomText(rng, accepted ? 0 : 40), detail: randomText(rng, rng.bool() ? 1024 : 100),
-    height: rng.u32(), tipHash: rng.bytes(32), tipHeight: rng.u32(), tipWindow: Array.from({ length: 1 + rng.int(4) }, () => ({ time: rng.u32(), bits: rng.u32() })), nextBits: rng.u32(), verifier: key.publicKey,
+    height: rng.u32(), tipHash: rng.bytes(32), tipHeight: rng.u32(), tipWindow: Array.from({ length: 1 + rng.int(4) }, () => ({ time: rng.u32(), bits: rng.u32() })), nextBits: rng.u32(), seal: rng.bytes(32), verifier: key.publicKey,
   }, key.secretKey)
 }

@@ -16,7 +16,7 @@ import {
   BLOCK_VERSION, HEADER_SIZE, MAX_BLOCK_BYTES, MAX_ITRES_BYTES, MAX_PARAMS, MAX_TX_BYTES, TAGS, ZERO_HASH,
   Writer, applyMessageMap, bitsFromTarget, computeMerkleRoot, evidenceToBytes, float32Bytes, generateKeyPair,
   headerHash, headerToBytes, itResHash, itResToBytes, itResSigningHash, merkleRoot, messageMapToBytes,
-  signItRes, signVerdict, taggedHash, targetFromBits, taskToBytes as taskToBytesFor, toHex, txToBytes, workFromBits,
+  signItRes, signVerdict, taggedHash, verdictSeal, targetFromBits, taskToBytes as taskToBytesFor, toHex, txToBytes, workFromBits,
   type Block, type BlockHeader, type Evidence, type ItRes, type TaskSpec, type Tag, type Tx, type UnsignedItRes,
   type Verdict,
 } from '../src/index.js'
@@ -131,11 +131,12 @@ const EVIDENCE_MIN: Evidence = { slot: [new Uint8Array(0)], model: f32([]), resi
 function verdict(name: string): Verdict {
   const base: Omit<Verdict, 'signature'> = {
     blockHash: headerHash(HEADER_1), accepted: true, code: '', detail: '', height: 1, tipHash: headerHash(HEADER_1),
-    tipHeight: 1, tipWindow: [{ time: HEADER_1.time - 60, bits: 0x207f_ffff }, { time: HEADER_1.time, bits: 0x207f_ffff }], nextBits: 0x207f_ffff, verifier: VERIFIER,
+    tipHeight: 1, tipWindow: [{ time: HEADER_1.time - 60, bits: 0x207f_ffff }, { time: HEADER_1.time, bits: 0x207f_ffff }], nextBits: 0x207f_ffff,
+    seal: verdictSeal(headerHash(HEADER_1), VERIFIER, h(TAGS.noncePrecursor, 'precursor')), verifier: VERIFIER,
   }
   switch (name) {
     case 'accepted': return signVerdict(base, VERIFIER_SEED)
-    case 'rejected': return signVerdict({ ...base, accepted: false, code: 'POUW_MAP_MISMATCH', detail: 'entry 3: τ band 2 > 1 allowed', height: 0 }, VERIFIER_SEED)
+    case 'rejected': return signVerdict({ ...base, accepted: false, code: 'POUW_MAP_MISMATCH', detail: 'entry 3: τ band 2 > 1 allowed', height: 0, seal: ZERO_HASH }, VERIFIER_SEED)
     case 'leading BOM kept': return signVerdict({ ...base, accepted: false, code: 'X', detail: '\ufeffdetail after a byte order mark' }, VERIFIER_SEED)
     case 'longest texts': return signVerdict({ ...base, accepted: false, code: 'C'.repeat(1024), detail: 'é'.repeat(512) }, VERIFIER_SEED)
   }
@@ -321,7 +322,8 @@ function verdictInvalid(): Invalid[] {
   return [
     ...framing(v),
     bad('version 1 (before the tip window)', patch(v, 0, u16be(1)), VER),
-    bad('version 3', patch(v, 0, u16be(3)), VER),
+    bad('version 2 (before the seal)', patch(v, 0, u16be(2)), VER),
+    bad('version 4', patch(v, 0, u16be(4)), VER),
     bad('tip window of 0 blocks', patch(v, windowAt, [0]), VALUE),
     bad('tip window of 5 blocks', patch(v, windowAt, [5]), VALUE),
     bad('accepted flag 2', patch(v, 34, [2]), VALUE),

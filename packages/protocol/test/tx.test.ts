@@ -86,7 +86,7 @@ describe('transfer encoding', () => {
 
   it('refuses malformed bytes with typed errors', () => {
     const v = txToBytes(TRANSFER)
-    throwsCode(() => txFromBytes(patch(v, 2, [3])), 'PROTOCOL_BAD_TYPE', 'type 3')
+    throwsCode(() => txFromBytes(patch(v, 2, [4])), 'PROTOCOL_BAD_TYPE', 'type 4')
     throwsCode(() => txFromBytes(patch(v, 2, [2])), 'PROTOCOL_TRUNCATED', 'a transfer read as a charge lacks its task hash')
     throwsCode(() => txFromBytes(patch(v, OUT0 + 8, [4])), 'PROTOCOL_BAD_TYPE', 'lock kind 4')
     throwsCode(() => txFromBytes(patch(v, OUT0 + 8, [255])), 'PROTOCOL_BAD_TYPE', 'lock kind 255')

@@ -112,17 +112,17 @@ export const submissionJson = {
   from: (j: SubmissionJson): BlockSubmission => ({ block: fromHex(j.block), evidence: fromHex(j.evidence) }),
 }
 
-export interface VerdictJson extends Omit<Verdict, 'blockHash' | 'tipHash' | 'verifier' | 'signature' | 'nextBits'> {
-  blockHash: string; tipHash: string; verifier: string; signature: string; nextBits: string
+export interface VerdictJson extends Omit<Verdict, 'blockHash' | 'tipHash' | 'seal' | 'verifier' | 'signature' | 'nextBits'> {
+  blockHash: string; tipHash: string; seal: string; verifier: string; signature: string; nextBits: string
 }
 
 export const verdictJson = {
   to: (v: Verdict): VerdictJson => ({
-    ...v, blockHash: toHex(v.blockHash), tipHash: toHex(v.tipHash), verifier: toHex(v.verifier),
+    ...v, blockHash: toHex(v.blockHash), tipHash: toHex(v.tipHash), seal: toHex(v.seal), verifier: toHex(v.verifier),
     signature: toHex(v.signature), nextBits: `0x${v.nextBits.toString(16).padStart(8, '0')}`,
   }),
   from: (j: VerdictJson): Verdict => ({
-    ...j, blockHash: fromHex(j.blockHash), tipHash: fromHex(j.tipHash), verifier: fromHex(j.verifier),
+    ...j, blockHash: fromHex(j.blockHash), tipHash: fromHex(j.tipHash), seal: fromHex(j.seal), verifier: fromHex(j.verifier),
     signature: fromHex(j.signature), nextBits: Number(j.nextBits),
   }),
 }

@@ -3,7 +3,7 @@ import {
   applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
   evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
   parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
-  verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, type BlockTiming,
+  verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, type BlockTiming, type Collect,
 } from '@pouw/protocol'
 import { batchHash, loadBatch } from './batches.js'
 import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
@@ -26,7 +26,14 @@ export interface ChainTip {
   hash: Uint8Array
   height: number
   nextBits: number
+  /**
+   * What the coinbase of a block on this tip may claim besides fees: with `collect`, what its
+   * approvals prove; without, the whole subsidy on genesis and nothing on a block no verifier has
+   * approved yet (ledger collect.ts)
+   */
   subsidy: bigint
+  /** COLLECT_VERIFICATIONS of this tip (the relay's template): the coinbase carries it */
+  collect?: Collect
   /**
    * Time and bits of the tip and its last ancestors, oldest first, the tip last (a relay's status
    * or verdict gives them): with the miner's `nextBits` rule, the bits of the block after one it
@@ -291,7 +298,8 @@ export class Miner {
   private commit(time: number): Commitment | null {
     if (this.tip === null) return null
     const amount = this.tip.subsidy + (this.tip.fees ?? 0n)
-    const coinbase: Tx = { type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount, recipient: this.opts.payTo ?? this.keys.publicKey }] }
+    const collect = this.tip.collect !== undefined && bytesEqual(this.tip.collect.block, this.tip.hash) ? { collect: this.tip.collect } : {}
+    const coinbase: Tx = { type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount, recipient: this.opts.payTo ?? this.keys.publicKey }], ...collect }
     const txs: Tx[] = [coinbase, ...(this.tip.txs ?? [])]
     const znb: BlockHeader = {
       version: BLOCK_VERSION, prevHash: this.tip.hash, merkleRoot: computeMerkleRoot(txs), time,
@@ -335,16 +343,18 @@ export class Miner {
 
   /**
    * The tip once our block `header` extends this.tip: coinbase only (its template is spent until
-   * told otherwise), with the bits the difficulty rule gives after it. Null when the rule needs a
+   * told otherwise) and no subsidy (no verifier approved our block yet: a block on it gets fees
+   * only, until setTip() brings a template collecting its approvals), with the bits the difficulty
+   * rule gives after it. Null when the rule needs a
    * timing window the old tip lacked: no mining until setTip() says what the next bits are.
    */
   private tipAfter(tip: ChainTip, header: BlockHeader, hash: Uint8Array, height: number): ChainTip | null {
     const rule = this.opts.nextBits
-    if (rule === undefined) return { hash, height, nextBits: tip.nextBits, subsidy: tip.subsidy }
+    if (rule === undefined) return { hash, height, nextBits: tip.nextBits, subsidy: 0n }
     if (tip.window === undefined) return null
     const window = extendWindow(tip.window, { time: header.time, bits: header.bits })
     try {
-      return { hash, height, nextBits: rule(window), subsidy: tip.subsidy, window }
+      return { hash, height, nextBits: rule(window), subsidy: 0n, window }
     } catch {
       return null // a window whose bits do not decode (a lying relay): pause rather than lose the step
     }

@@ -1,6 +1,6 @@
 import {
   BlockHeader, NONCE_OFFSET, TAGS, hashMeetsTarget, headerToBytes, taggedHasher,
-  float32Bytes, messageMapToBytes, MessageMap, taggedHash, taggedHashAsync, targetFromBits,
+  float32Bytes, messageMapToBytes, MessageMap, nonceFromPrecursor, taggedHashAsync, targetFromBits,
 } from '@pouw/protocol'
 
 /**
@@ -10,7 +10,7 @@ import {
  */
 export async function computeNonce(thetaAfter: Float32Array, map: MessageMap): Promise<{ precursor: Uint8Array; nonce: Uint8Array }> {
   const precursor = await taggedHashAsync(TAGS.noncePrecursor, float32Bytes(thetaAfter), messageMapToBytes(map))
-  return { precursor, nonce: taggedHash(TAGS.nonce, precursor) }
+  return { precursor, nonce: nonceFromPrecursor(precursor) }
 }
 
 /**

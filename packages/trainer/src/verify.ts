@@ -60,6 +60,8 @@ export interface VerifyReport {
   inBandDisagreements: number
   lossDelta: number
   nonceIndex: number
+  /** the nonce precursor rebuilt from the lucky iteration: what the verifier seals in its verdict and reveals later (§5.2) */
+  precursor: Uint8Array
   timings: { checksMs: number; rerunMs: number }
 }
 
@@ -201,7 +203,7 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
   }
   const thetaAfter = new Float32Array(thetaPrime)
   applyMessageMap(thetaAfter, lucky.map, task.tau)
-  const { nonce } = await computeNonce(thetaAfter, lucky.map)
+  const { nonce, precursor } = await computeNonce(thetaAfter, lucky.map)
   const nonceIndex = nonceOffset(nonce, h.nonce, noncesPerIteration(task))
   if (nonceIndex < 0) throw pouwError('NONCE_MISMATCH', `the header nonce is not within ${noncesPerIteration(task)} of the nonce derived from the lucky iteration`)
   const checksMs = performance.now() - t0
@@ -224,7 +226,7 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
   return {
     miner: toHex(lucky.miner), iteration: lucky.iteration, epoch: lucky.epoch, batchIndex: lucky.batchIndex,
     backend: lucky.backend, mapSize: lucky.map.length, peerUpdates: peers.length,
-    inBandDisagreements: cmp.inBand, lossDelta, nonceIndex,
+    inBandDisagreements: cmp.inBand, lossDelta, nonceIndex, precursor,
     timings: { checksMs, rerunMs: performance.now() - t1 },
   }
 }

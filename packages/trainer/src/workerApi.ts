@@ -18,8 +18,12 @@ export interface TipInfo {
   subsidy: string
   /** time and bits of the tip and its last ancestors, the tip last (ChainTip.window) */
   window?: BlockTiming[]
-  /** the relay's block template for this tip (GET /api/template): transfers (txToBytes, hex) and their fees (decimal) */
-  template?: { txs: string[]; fees: string }
+  /**
+   * the relay's block template for this tip (GET /api/template): transfers (txToBytes, hex), their
+   * fees (decimal), the verifiers' approvals of this tip (revealToBytes, hex: the coinbase's
+   * COLLECT_VERIFICATIONS) and the subsidy they prove, which replaces `subsidy`
+   */
+  template?: { txs: string[]; fees: string; approvals: string[]; subsidy: string }
 }
 
 export interface BackendMeasurement { backend: string; samplesPerSec: number | null; note?: string }

@@ -1,0 +1,162 @@
+import {
+  PouwError, TOPICS, bytesEqual, chooseVerifiers, compareBytes, fromHex, revealFromBytes, revealToBytes, signVerifierApproval,
+  toHex, verdictSeal, verifyVerifierApproval, type Collect, type VerifierApproval,
+} from '@pouw/protocol'
+import { collectRule, type Chain, type ChainEntry, type KeyValueStore } from '@pouw/ledger'
+import type { PubSubNetwork } from '@pouw/network/node'
+
+/**
+ * §5.2's commit-reveal of the verifiers' digests, and the COLLECT_VERIFICATIONS a block's template
+ * carries (ledger collect.ts):
+ * - a verifier that accepts a block seals the nonce precursor it rebuilt in its signed verdict
+ *   (the commit, gossiped with the verdict);
+ * - once it holds a verdict from every chosen verifier of the block, or REVEAL_AFTER_MS after its
+ *   own, it gossips its signed approval with the precursor (the reveal, TOPICS.reveals);
+ * - a relay admits a reveal into the next block's collect only if the same verifier's accepting
+ *   verdict reached it before any reveal for that block did, with the seal of that precursor: a
+ *   verifier that saw another's reveal first cannot copy it. This ordering is each relay's own
+ *   policy; consensus checks what can be checked by anyone (chosen verifier, signature, the
+ *   precursor gives the block's nonce).
+ * The precursor is not a secret of the re-run: it follows from the evidence's model and the
+ * claimed map without the gradient, as in the paper. What the commit-reveal stops is a verifier
+ * copying another's verdict; what makes a verifier re-run is being one of the few the block's
+ * hash chose, with the block's subsidy depending on it.
+ */
+
+/** How long a verifier waits for the other chosen verifiers' verdicts before it reveals anyway. */
+export const REVEAL_AFTER_MS = 15_000
+/** how many blocks' first-reveal times are remembered (the recent ones are what templates collect) */
+const FIRST_REVEALS_MAX = 1024
+
+const KEYS = {
+  reveal: (blockHex: string, verifierHex: string) => `relay/reveal/${blockHex}/${verifierHex}`,
+  revealPrefix: (blockHex: string) => `relay/reveal/${blockHex}/`,
+}
+
+/** A verifier's verdict on a block as the relay recorded it: whether it accepted, its seal, when it arrived. */
+export interface HeldVerdict { accepted: boolean; seal: Uint8Array; at: number }
+
+export interface VerificationsOptions {
+  store: KeyValueStore
+  chain: Chain
+  network: PubSubNetwork
+  keys: { publicKey: Uint8Array; secretKey: Uint8Array }
+  /** the verdict this relay holds from `verifier` on `block` (hex) */
+  heldVerdict: (blockHex: string, verifierHex: string) => Promise<HeldVerdict | undefined>
+  log: (msg: string, ctx?: Record<string, unknown>) => void
+  now?: () => number
+}
+
+export function createVerifications(opts: VerificationsOptions) {
+  const { store, chain, network, keys, log } = opts
+  const now = opts.now ?? Date.now
+  const params = chain.params
+  const verifiers = params.verification?.verifiers ?? []
+  /** when this relay first saw a reveal for each block (its own included) */
+  const firstReveal = new Map<string, number>()
+  let closed = false
+  const timers = new Set<ReturnType<typeof setTimeout>>()
+
+  function chosenFor(hash: Uint8Array): Uint8Array[] {
+    const v = params.verification
+    return v === undefined ? [] : chooseVerifiers(hash, v.verifiers, v.perBlock)
+  }
+
+  function noteReveal(blockHex: string): void {
+    if (firstReveal.has(blockHex)) return
+    if (firstReveal.size >= FIRST_REVEALS_MAX) firstReveal.delete(firstReveal.keys().next().value!)
+    firstReveal.set(blockHex, now())
+  }
+
+  async function store1(blockHash: Uint8Array, a: VerifierApproval): Promise<void> {
+    const blockHex = toHex(blockHash)
+    noteReveal(blockHex)
+    await store.batch([{ type: 'put', key: KEYS.reveal(blockHex, toHex(a.verifier)), value: revealToBytes({ blockHash, approval: a }) }])
+  }
+
+  /** Our seal for an accepting verdict on `blockHash`. */
+  function seal(blockHash: Uint8Array, precursor: Uint8Array): Uint8Array {
+    return verdictSeal(blockHash, keys.publicKey, precursor)
+  }
+
+  /**
+   * After our accepting verdict: reveal the precursor once every chosen verifier's verdict is held,
+   * or REVEAL_AFTER_MS from now, whichever comes first.
+   */
+  function afterVerdict(blockHash: Uint8Array, precursor: Uint8Array): void {
+    const blockHex = toHex(blockHash)
+    const chosen = chosenFor(blockHash).map(toHex)
+    const deadline = now() + REVEAL_AFTER_MS
+    const check = async (): Promise<void> => {
+      if (closed) return
+      const held = await Promise.all(chosen.map((v) => opts.heldVerdict(blockHex, v)))
+      if (held.some((h) => h === undefined) && now() < deadline) { later(check, 250); return }
+      const approval = signVerifierApproval(blockHash, precursor, keys)
+      await store1(blockHash, approval)
+      await network.publish(TOPICS.reveals, revealToBytes({ blockHash, approval })).catch(() => {})
+      log('verifier revealed', { block: blockHex, verdicts: held.filter((h) => h !== undefined).length, chosen: chosen.length })
+    }
+    later(check, 0)
+  }
+
+  function later(f: () => Promise<void>, ms: number): void {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      f().catch((e: unknown) => log('reveal failed', { error: String(e) }))
+    }, ms)
+    timers.add(t)
+  }
+
+  /** A reveal by gossip or from another relay's /api/verdicts: by one of the chain's verifiers, signed. Kept; judged when collected. */
+  async function onReveal(data: Uint8Array, from: string): Promise<void> {
+    const r = revealFromBytes(data)
+    const a = r.approval
+    if (!verifiers.some((k) => bytesEqual(k, a.verifier))) throw new PouwError('RELAY_NOT_VERIFIER', `reveal from ${from} by ${toHex(a.verifier).slice(0, 16)}, not one of the chain's verifiers`)
+    if (!(await verifyVerifierApproval(r.blockHash, a))) throw new PouwError('POUW_BAD_SIGNATURE', `reveal from ${from} has an invalid signature`)
+    if ((await store.get(KEYS.reveal(toHex(r.blockHash), toHex(a.verifier)))) !== undefined) return
+    await store1(r.blockHash, a)
+  }
+
+  /** The reveals held on a block (hex of their bytes), for /api/verdicts. */
+  async function held(blockHex: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    const prefix = KEYS.revealPrefix(blockHex)
+    for await (const [key, value] of store.iterate(prefix)) out.set(key.slice(prefix.length), toHex(value))
+    return out
+  }
+
+  /**
+   * What a block on `parent` may carry: the admitted approvals of its chosen verifiers (sorted, each
+   * one the chain would accept) and the subsidy they prove.
+   */
+  async function collectFor(parent: ChainEntry): Promise<{ collect?: Collect; subsidy: bigint }> {
+    if (params.verification === undefined || parent.height === 0) return { subsidy: params.subsidy }
+    const first = firstReveal.get(parent.hashHex) ?? Infinity
+    const approvals: VerifierApproval[] = []
+    for (const [verifierHex, bytes] of await held(parent.hashHex)) {
+      const a = revealFromBytes(fromHex(bytes)).approval
+      const v = await opts.heldVerdict(parent.hashHex, verifierHex)
+      // committed before any reveal of this block reached us, to this very precursor
+      if (v === undefined || !v.accepted || v.at > first || !bytesEqual(v.seal, verdictSeal(parent.hash, a.verifier, a.precursor))) continue
+      try {
+        collectRule({ type: 'coinbase', height: parent.height + 1, outputs: [], collect: { block: parent.hash, approvals: [a] } }, parent, params)
+        approvals.push(a)
+      } catch { /* not one of the chosen, or a precursor that does not give the nonce: the chain would refuse it */ }
+    }
+    if (approvals.length === 0) return { subsidy: 0n }
+    approvals.sort((x, y) => compareBytes(x.verifier, y.verifier))
+    const collect = { block: parent.hash, approvals }
+    return { collect, subsidy: collectRule({ type: 'coinbase', height: parent.height + 1, outputs: [], collect }, parent, params).subsidy }
+  }
+
+  return {
+    seal, afterVerdict, onReveal, held, collectFor, chosenFor,
+    stop(): void {
+      closed = true
+      for (const t of timers) clearTimeout(t)
+      timers.clear()
+    },
+  }
+}
+
+export type Verifications = ReturnType<typeof createVerifications>

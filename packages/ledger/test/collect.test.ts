@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  TAGS, addToNonce, compareBytes, computeMerkleRoot, hashMeetsTarget, headerHash, nonceFromPrecursor, revealFromBytes, revealToBytes,
+  signVerifierApproval, taggedHash, targetFromBits, txFromBytes, txToBytes,
+  type Block, type Collect, type Tx, type VerifierApproval,
+} from '@pouw/protocol'
+import { Chain, MemoryStore, collectedSubsidy, type ChainEntry, type ChainParams } from '../src/index.js'
+import { NOW, PARAMS, blockOn, keyPair, recipient } from './fixtures.js'
+
+/** three verifiers, all chosen for every block (ten per block); a precursor gives nonces within 1,000 */
+const VERIFIERS = [keyPair(71), keyPair(72), keyPair(73)].sort((a, b) => compareBytes(a.publicKey, b.publicKey))
+const P: ChainParams = { ...PARAMS, networkName: 'pouw-test-collect', verification: { verifiers: VERIFIERS.map((k) => k.publicKey), perBlock: 10, noncesPerIteration: 1_000 } }
+const S = P.subsidy
+
+/** The nonce precursor of a block found at `seed`: what its verifiers rebuild and reveal. */
+const precursorOf = (seed: number): Uint8Array => taggedHash(TAGS.noncePrecursor, Uint8Array.of(seed))
+
+/** Mines `block` Algorithm 2's way: nonces from H(precursor) on. */
+function mineFrom(block: Block, precursor: Uint8Array): Block {
+  const base = nonceFromPrecursor(precursor)
+  for (let j = 0; j < 1_000; j++) {
+    const header = { ...block.header, nonce: addToNonce(base, j) }
+    if (hashMeetsTarget(headerHash(header), targetFromBits(header.bits))) return { ...block, header }
+  }
+  throw new Error('no nonce within the iteration\'s 1,000')
+}
+
+/** A block on `parent` whose coinbase claims `amount` and carries `collect`, mined from precursorOf(seed). */
+function blockWith(parent: ChainEntry, amount: bigint, collect: Collect | undefined, seed: number): Block {
+  const coinbase: Tx = { type: 'coinbase', height: parent.height + 1, outputs: [{ amount, recipient: recipient(seed) }], ...(collect === undefined ? {} : { collect }) }
+  const b = blockOn(parent, {}, P)
+  return mineFrom({ header: { ...b.header, merkleRoot: computeMerkleRoot([coinbase]) }, txs: [coinbase] }, precursorOf(seed))
+}
+
+const approve = (block: Uint8Array, precursor: Uint8Array, n: number): VerifierApproval => signVerifierApproval(block, precursor, VERIFIERS[n]!)
+
+async function chainWithParent(): Promise<{ chain: Chain; parent: ChainEntry }> {
+  const chain = await Chain.open(new MemoryStore(), P)
+  const genesis = chain.tip()
+  // on genesis: the whole subsidy, nothing to collect
+  const r = await chain.addBlock(blockWith(genesis, S, undefined, 1), { now: NOW })
+  return { chain, parent: r.entry }
+}
+
+const code = (c: string) => (e: unknown): boolean => (e as { code?: string }).code === c
+
+describe('COLLECT_VERIFICATIONS: the subsidy in proportion to the parent\'s approvals (§5.2)', () => {
+  it('steps of 10%: a tenth per approval of ten, the whole subsidy when every chosen verifier approves', () => {
+    assert.equal(collectedSubsidy(1000n, 10, 10), 1000n)
+    assert.equal(collectedSubsidy(1000n, 1, 10), 100n)
+    assert.equal(collectedSubsidy(1000n, 0, 10), 0n)
+    assert.equal(collectedSubsidy(1000n, 1, 3), 300n) // floor(10/3) = 3 steps
+    assert.equal(collectedSubsidy(1000n, 2, 3), 600n)
+    assert.equal(collectedSubsidy(1000n, 3, 3), 1000n)
+    assert.equal(collectedSubsidy(1000n, 1, 1), 1000n)
+  })
+
+  it('a coinbase with its collect round-trips through the wire format', () => {
+    const block = new Uint8Array(32).fill(5)
+    const cb = { type: 'coinbase' as const, height: 7, outputs: [{ amount: 5n, recipient: recipient(1) }], collect: { block, approvals: [approve(block, precursorOf(1), 0)] } }
+    assert.deepEqual(txFromBytes(txToBytes(cb)), cb)
+    const reveal = { blockHash: block, approval: cb.collect.approvals[0]! }
+    assert.deepEqual(revealFromBytes(revealToBytes(reveal)), reveal)
+    assert.equal(txToBytes(cb)[2], 3, 'type 3: a coinbase with a collect')
+  })
+
+  it('the block on genesis claims the whole subsidy without a collect, and may carry none', async () => {
+    const chain = await Chain.open(new MemoryStore(), P)
+    const g = chain.tip()
+    const withCollect = blockWith(g, S, { block: g.hash, approvals: [approve(g.hash, precursorOf(0), 0)] }, 1)
+    await assert.rejects(chain.addBlock(withCollect, { now: NOW }), code('LEDGER_BAD_COLLECT'))
+    assert.equal((await chain.addBlock(blockWith(g, S, undefined, 1), { now: NOW })).entry.height, 1)
+  })
+
+  it('without approvals a block claims fees only', async () => {
+    const { chain, parent } = await chainWithParent()
+    await assert.rejects(chain.addBlock(blockWith(parent, 1n, undefined, 2), { now: NOW }), code('LEDGER_BAD_COINBASE'))
+    assert.equal((await chain.addBlock(blockWith(parent, 0n, undefined, 2), { now: NOW })).entry.height, 2)
+  })
+
+  it('two of three approvals prove 60%, not a unit more; three the whole subsidy', async () => {
+    const { chain, parent } = await chainWithParent()
+    const p = precursorOf(1)
+    const two: Collect = { block: parent.hash, approvals: [approve(parent.hash, p, 0), approve(parent.hash, p, 1)] }
+    await assert.rejects(chain.addBlock(blockWith(parent, (S * 6n) / 10n + 1n, two, 2), { now: NOW }), code('LEDGER_BAD_COINBASE'))
+    const sixty = await chain.addBlock(blockWith(parent, (S * 6n) / 10n, two, 2), { now: NOW })
+    assert.equal(sixty.entry.height, 2)
+    const three: Collect = { block: parent.hash, approvals: [0, 1, 2].map((n) => approve(parent.hash, p, n)) }
+    // a sibling with every approval: the whole subsidy
+    assert.equal((await chain.addBlock(blockWith(parent, S, three, 3), { now: NOW })).entry.height, 2)
+    const supply = await chain.supply()
+    assert.ok(supply.coinbases === 2n * S || supply.coinbases === S + (S * 6n) / 10n, `supply ${supply.coinbases}`)
+  })
+
+  it('refuses a collect that names another block, repeats or misorders verifiers, has an outsider, a wrong precursor or a forged signature', async () => {
+    const { chain, parent } = await chainWithParent()
+    const p = precursorOf(1)
+    const a0 = approve(parent.hash, p, 0)
+    const a1 = approve(parent.hash, p, 1)
+    const other = new Uint8Array(32).fill(9)
+    const outsider = signVerifierApproval(parent.hash, p, keyPair(99))
+    const wrong = precursorOf(2)
+    const cases: Array<[string, Collect, string]> = [
+      ['another block', { block: other, approvals: [approve(other, p, 0)] }, 'LEDGER_BAD_COLLECT'],
+      ['a repeated verifier', { block: parent.hash, approvals: [a0, a0] }, 'LEDGER_BAD_COLLECT'],
+      ['verifiers out of order', { block: parent.hash, approvals: [a1, a0] }, 'LEDGER_BAD_COLLECT'],
+      ['an outsider', { block: parent.hash, approvals: [outsider] }, 'LEDGER_BAD_COLLECT'],
+      ['a precursor that does not give the parent\'s nonce', { block: parent.hash, approvals: [approve(parent.hash, wrong, 0)] }, 'LEDGER_BAD_COLLECT'],
+      ['a forged signature', { block: parent.hash, approvals: [{ ...a0, signature: a0.signature.map((b, i) => (i === 0 ? b ^ 1 : b)) }] }, 'LEDGER_BAD_SIGNATURE'],
+    ]
+    for (const [what, collect, expected] of cases) {
+      await assert.rejects(chain.addBlock(blockWith(parent, 0n, collect, 2), { now: NOW }), code(expected), what)
+    }
+    assert.equal(chain.tip().height, 1, 'nothing was stored')
+  })
+})
