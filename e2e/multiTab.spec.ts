@@ -23,7 +23,10 @@ const TARGET_ACCURACY = 0.95
 const VERIFIERS = 2
 
 interface Confirmation { verifier: string; accepted: boolean; code: string }
-interface BlockInfo { height: number; hash: string; miner: string | null; confirmations?: Confirmation[]; takenOn?: string[]; reward?: string; collected?: string[] }
+interface BlockInfo {
+  height: number; hash: string; miner: string | null; confirmations?: Confirmation[]; takenOn?: string[]; reward?: string; collected?: string[]
+  anchored?: { slot: number; hash: string }
+}
 interface SupervisorsStatus { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; me: string }
 interface HistorySlot { slot: number; epoch: number; hash: string; messages: number }
 
@@ -152,6 +155,11 @@ test('@multi-tab 3 relays and 4 tabs train MNIST together over WebRTC; every rel
       const messages = slots[0]!.reduce((n, s) => n + s.messages, 0)
       console.log(`[multi-tab] ${slots[0]!.length} history slots holding ${messages} IT_RES`)
       expect(messages).toBeGreaterThanOrEqual(TABS * 100)
+      // MESSAGE_HISTORY on chain: blocks' coinbases anchor agreed slots (threshold-signed; the chain checked each), the same the relays hold
+      const anchored = (await blocks(relays[0]!)).filter((b) => b.anchored !== undefined)
+      console.log(`[multi-tab] ${anchored.length} blocks anchor history slots ${anchored.map((b) => b.anchored!.slot).join(',')}`)
+      expect(anchored.length, 'blocks anchoring the message history').toBeGreaterThanOrEqual(1)
+      for (const b of anchored) expect(slots[0]!.find((s) => s.slot === b.anchored!.slot)?.hash, `slot ${b.anchored!.slot} anchored by ${b.hash}`).toBe(b.anchored!.hash)
     })
 
     const report = { epochs: EPOCHS, minutes: (Date.now() - started) / 60_000, accuracies }

@@ -63,6 +63,9 @@ test('@wallet block rewards pay the page\'s wallet; it pays another volunteer th
       expect(coinbases.reduce((a, c) => a + BigInt(c.amount), 0n)).toBe(BigInt(supply.coinbases))
       return true
     }, { timeoutMs: 30_000, message: 'the wallet and the supply at one height' })
+    // and past the block on genesis: a block whose coinbase collected its parent's approval (the relay, its one verifier) pays too
+    await waitFor(async () => (await json<WalletJson>(`${net.url}/api/wallet?key=${payer}`)).coins.some((c) => c.coinbase && c.height >= 2) || undefined,
+      { timeoutMs: 240_000, message: 'a block reward claimed with its parent\'s collected approval' })
     await expect.poll(async () => Number(await page.getByTestId('wallet-spendable').getAttribute('data-value')), { timeout: 15_000 }).toBeGreaterThan(0)
   })
 

@@ -13,13 +13,16 @@
  *   is checked against our tip's UTXO set and nothing else. For any parent we
  *   hold, `approvals` (the verifiers' reveals, hex) make the coinbase's
  *   COLLECT_VERIFICATIONS, and `subsidy` is what they let it claim; for a
- *   parent we lack, none and 0.
+ *   parent we lack, none and 0. `history`: the supervisors' latest agreed
+ *   MESSAGE_HISTORY slot with the DKG proof of its key, for the coinbase.
  * - GET /api/wallet?key=<public key>: the key's coins, balance and which of
  *   them a mempool transfer already spends (walletJson.ts).
  * - GET /api/mempool: the waiting transfers, highest fee rate first.
  * - GET /api/supply: the money audit of the main chain (Chain.supply).
  */
-import { TOPICS, fromHex, isPouwError, revealToBytes, toHex, txFromBytes, txToBytes, type Collect, type OutPoint, type Tx } from '@pouw/protocol'
+import {
+  TOPICS, fromHex, historyAnchorToBytes, isPouwError, revealToBytes, toHex, txFromBytes, txToBytes, type Collect, type HistoryAnchor, type OutPoint, type Tx,
+} from '@pouw/protocol'
 import {
   Mempool, balanceOf, balanceToJson, coinToJson, supplyToJson, type AddResult, type Chain, type ChainEntry, type MempoolEntry, type WalletJson,
 } from '@pouw/ledger'
@@ -46,12 +49,16 @@ const HEX64 = /^[0-9a-f]{64}$/
  */
 export const TEMPLATE_BYTES = 1_000_000
 
-/** A block template as served: transfers, their fees, the parent's collected approvals and the subsidy they prove. */
-export interface TemplateJson { parent: string; txs: string[]; fees: string; approvals: string[]; subsidy: string }
+/**
+ * A block template as served: transfers, their fees, the parent's collected approvals and the
+ * subsidy they prove, and the supervisors' latest MESSAGE_HISTORY anchor (historyAnchorToBytes hex, or null).
+ */
+export interface TemplateJson { parent: string; txs: string[]; fees: string; approvals: string[]; subsidy: string; history: string | null }
 
 export function createLedgerApi(
   chain: Chain, network: PubSubNetwork, log: (msg: string, ctx?: Record<string, unknown>) => void,
   collectFor: (parent: ChainEntry) => Promise<{ collect?: Collect; subsidy: bigint }>,
+  historyAnchor: () => HistoryAnchor | undefined,
 ): LedgerApi {
   const mempool = new Mempool(chain)
   const stats = { txAccepted: 0, txRefused: 0 }
@@ -101,9 +108,11 @@ export function createLedgerApi(
     const entry = await chain.getEntry(parent)
     const c = entry === undefined ? { subsidy: 0n } : await collectFor(entry)
     const approvals = (c.collect?.approvals ?? []).map((approval) => toHex(revealToBytes({ blockHash: c.collect!.block, approval })))
-    if (parent !== chain.tip().hashHex) return { parent, txs: [], fees: '0', approvals, subsidy: c.subsidy.toString() }
+    const anchor = historyAnchor()
+    const history = anchor === undefined ? null : toHex(historyAnchorToBytes(anchor))
+    if (parent !== chain.tip().hashHex) return { parent, txs: [], fees: '0', approvals, subsidy: c.subsidy.toString(), history }
     const t = mempool.selectForBlock(TEMPLATE_BYTES)
-    return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString(), approvals, subsidy: c.subsidy.toString() }
+    return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString(), approvals, subsidy: c.subsidy.toString(), history }
   }
 
   async function wallet(url: URL): Promise<WalletJson> {

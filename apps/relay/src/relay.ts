@@ -6,10 +6,10 @@ import {
   PouwError, TOPICS, VERIFIERS_PER_BLOCK, ZERO_HASH, blockFromBytes, chooseVerifiers, verifierQuorum, type ItRes, fromHex, hashMeetsTarget, targetFromBits, generateKeyPair, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
-  type Block, type KeyPair, type TaskSpec, type Verdict,
+  type Block, type HistoryAnchor, type KeyPair, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
 import {
-  COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, coinbaseMaturity, difficultyToBits, timingOf,
+  COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, anchorRule, coinbaseMaturity, difficultyToBits, timingOf,
   type ChainParams, type IterateOptions, type KeyValueStore, type VerificationParams,
 } from '@pouw/ledger'
 import {
@@ -76,6 +76,8 @@ export interface BlockInfo {
   /** what the block's coinbase paid (base units, decimal) and whose approvals of its parent it collected (§9.6) */
   reward?: string
   collected?: string[]
+  /** the MESSAGE_HISTORY slot its coinbase anchored, and that slot's hash (§9.7) */
+  anchored?: { slot: number; hash: string }
 }
 
 /** One verifier's signed verdict on a block, as recorded by this relay. */
@@ -172,6 +174,15 @@ export function chainParamsFor(
   }
 }
 
+/**
+ * The relay's Ed25519 verifier key (signs verdicts, reveals, DKG and history messages, approvals),
+ * kept in DATA_DIR/verifier.key and made on first use (`npm run relay-key` prints it).
+ */
+export function relayVerifierKeys(dataDir: string): KeyPair {
+  mkdirSync(dataDir, { recursive: true })
+  return generateKeyPair(loadOrCreate(path.join(dataDir, 'verifier.key'), () => generateKeyPair().secretKey))
+}
+
 function loadOrCreate(file: string, create: () => Uint8Array): Uint8Array {
   if (existsSync(file)) return new Uint8Array(readFileSync(file))
   const v = create()
@@ -187,7 +198,7 @@ function loadOrCreate(file: string, create: () => Uint8Array): Uint8Array {
 export async function createRelay(opts: RelayOptions, deps: { engine?: GradientEngine; dataset?: Dataset; store?: KeyValueStore } = {}): Promise<Relay> {
   const log = opts.log ?? ((msg, ctx) => console.log(JSON.stringify({ t: new Date().toISOString(), msg, ...ctx })))
   mkdirSync(opts.dataDir, { recursive: true })
-  const verifierKeys: KeyPair = generateKeyPair(loadOrCreate(path.join(opts.dataDir, 'verifier.key'), () => generateKeyPair().secretKey))
+  const verifierKeys = relayVerifierKeys(opts.dataDir)
   const p2pKey = existsSync(path.join(opts.dataDir, 'p2p.key')) ? new Uint8Array(readFileSync(path.join(opts.dataDir, 'p2p.key'))) : undefined
 
   // the built-in task's dataset D: MNIST train ++ test, in fragments whose hashes the task lists
@@ -195,6 +206,12 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const task = createMnistTask(dataset, opts.epochs !== undefined ? { epochs: opts.epochs } : {})
   const engine = deps.engine ?? (await createNodeEngine(task.layers))
   const store = deps.store ?? (await LevelStore.open(path.join(opts.dataDir, 'chain')))
+  // several supervisors verify each other's blocks: the chain must name them all, the same on every relay, or the relays'
+  // chains split at the first coinbase that collects another relay's approval (and the history anchors fail)
+  const supervisors = opts.supervisors ?? 1
+  if (supervisors > 1 && opts.evaluators?.length !== supervisors) {
+    throw new RangeError(`a testnet of ${supervisors} supervisors needs POUW_EVALUATORS: the ${supervisors} relays' verifier keys (\`DATA_DIR=… npm run relay-key\` prints each), the same list on every relay; got ${opts.evaluators?.length ?? 'none'}`)
+  }
   const evaluators = (opts.evaluators ?? [toHex(verifierKeys.publicKey)]).map((k) => {
     if (!/^[0-9a-f]{64}$/.test(k)) throw new RangeError(`evaluator key ${k} is not 64 lowercase hex digits`)
     return fromHex(k)
@@ -224,7 +241,31 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   })
   await supervisor.start()
   const verifications = createVerifications({ store, chain, network, keys: verifierKeys, heldVerdict, log })
-  const ledger = createLedgerApi(chain, network, log, verifications.collectFor)
+  await verifications.start()
+  const ledger = createLedgerApi(chain, network, log, verifications.collectFor, templateAnchor)
+
+  /**
+   * The supervisors' latest MESSAGE_HISTORY anchor for block templates, once it holds under the
+   * chain's rules (ledger anchor.ts: the DKG's committee must be the chain's verifiers). Checked in
+   * full once per DKG proof: every later record is one the supervisor took only after its threshold
+   * signature verified under that proof's group key.
+   */
+  let anchorChecked: { proof: Uint8Array; ok: boolean } | undefined
+  function templateAnchor(): HistoryAnchor | undefined {
+    const a = supervisor.historyAnchor()
+    if (a === undefined) return undefined
+    if (anchorChecked?.proof !== a.successes[0]!.signature) {
+      try {
+        anchorRule({ type: 'coinbase', height: 1, outputs: [], history: a }, params)
+        anchorChecked = { proof: a.successes[0]!.signature, ok: true }
+      } catch (e) {
+        if (!isPouwError(e)) throw e
+        log('history anchor left out of templates', { code: e.code, detail: e.message })
+        anchorChecked = { proof: a.successes[0]!.signature, ok: false }
+      }
+    }
+    return anchorChecked.ok ? a : undefined
+  }
   const otherRelays = (): string[] =>
     network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
   const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
@@ -326,7 +367,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }, verifierKeys.secretKey)
     await recordVerdict(v)
     await network.publish(TOPICS.verdicts, verdictToBytes(v))
-    if (result.accepted) verifications.afterVerdict(blockHash, result.precursor)
+    if (result.accepted) await verifications.afterVerdict(blockHash, result.precursor)
   }
 
   /**
@@ -411,6 +452,9 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const tipAccepted = (await confirmations(tip.hashHex)).filter((c) => c.accepted).length
     if (tip.height > 0 && !lacking.includes(tip.hashHex) && (await verifications.held(tip.hashHex)).size < tipAccepted) lacking.push(tip.hashHex)
     if (lacking.length === 0) return
+    // every relay's answer first, then every verdict, then the reveals: a verdict we lacked is recorded
+    // before any reveal it came with, so the commit-before-reveal order does not refuse it for arriving together
+    const answers: { from: string; verdict: string; reveal?: string }[] = []
     for (const r of network.relays()) {
       if (r.peerId === network.peerId || typeof r.url !== 'string' || r.url === '') continue
       try {
@@ -419,21 +463,22 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
         const list = (await res.json()) as unknown
         if (!Array.isArray(list)) continue
         for (const x of list as Array<{ verdict?: unknown; reveal?: unknown }>) {
-          if (typeof x?.verdict !== 'string') continue
-          try {
-            await onVerdict(fromHex(x.verdict), r.url)
-            stats.verdictsFetched++
-            if (typeof x.reveal === 'string') await verifications.onReveal(fromHex(x.reveal), r.url)
-          } catch (e) {
-            if (!isPouwError(e)) throw e
-            stats.verdictsRefused++
-            log('message refused', { topic: 'http verdict', from: r.url, code: e.code, detail: e.message })
-          }
+          if (typeof x?.verdict === 'string') answers.push({ from: r.url, verdict: x.verdict, ...(typeof x.reveal === 'string' ? { reveal: x.reveal } : {}) })
         }
-      } catch (e) {
-        if (isPouwError(e)) throw e // ours, not the peer's
+      } catch {
         // that relay is down or slow: the next round asks again
       }
+    }
+    const refused = (e: unknown, from: string): void => {
+      if (!isPouwError(e)) throw e
+      stats.verdictsRefused++
+      log('message refused', { topic: 'http verdict', from, code: e.code, detail: e.message })
+    }
+    for (const a of answers) {
+      try { await onVerdict(fromHex(a.verdict), a.from); stats.verdictsFetched++ } catch (e) { refused(e, a.from) }
+    }
+    for (const a of answers) {
+      if (a.reveal !== undefined) try { await verifications.onReveal(fromHex(a.reveal), a.from) } catch (e) { refused(e, a.from) }
     }
     // a block refused for late verdicts whose verifiers have since accepted it: taken now
     for (const [h, u] of unconfirmed) {
@@ -784,6 +829,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       const paid = coinbase === undefined ? {} : {
         reward: coinbase.outputs.reduce((a, o) => a + o.amount, 0n).toString(),
         collected: coinbase.type === 'coinbase' ? (coinbase.collect?.approvals ?? []).map((a) => toHex(a.verifier)) : [],
+        ...(coinbase.type === 'coinbase' && coinbase.history !== undefined
+          ? { anchored: { slot: coinbase.history.record.slot, hash: toHex(slotHash(coinbase.history.record)) } } : {}),
       }
       if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex), ...paid })
       else out.push({ height: e.height, hash: e.hashHex, miner: e.miner ? toHex(e.miner) : null, iteration: -1, backend: '', time: e.header.time, receivedAt: e.receivedAt, verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 } })

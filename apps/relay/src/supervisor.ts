@@ -4,7 +4,7 @@ import {
   historyMessageToBytes, isPouwError, sign, signEpochProposal, signShare, signSigShare, slotHash,
   taggedHash, thresholdFor, toHex, verify, verifyEpochProposal, verifyEpochRecord, verifyHistorySignature,
   verifySignatureShare, verifyTaskJoin, verifyThresholdSignature, TOPICS,
-  type DkgMessage, type DkgResult, type EpochProposal, type EpochRecord, type HistoryMessage, type ItRes,
+  dkgSuccessFromBytes, type DkgMessage, type DkgResult, type DkgSuccess, type EpochProposal, type HistoryAnchor, type EpochRecord, type HistoryMessage, type ItRes,
   type KeyPair, type MessageHistory, type SigShare, type TaskSpec,
 } from '@pouw/protocol'
 import { HistoryConsensus, type KeyValueStore, type ThresholdScheme } from '@pouw/ledger'
@@ -60,6 +60,8 @@ const REBROADCAST_MS = 2_000
 /** at most this many of our history messages about the open slot are repeated each REBROADCAST_MS */
 const MAX_REPEATED = 16
 const DKG_TIMEOUTS_MS = [20_000, 35_000]
+/** the committee's one DKG session (dkgSessionId's attempt): a block's history anchor names it */
+const DKG_ATTEMPT = 0
 /** how long a finished majority may wait for an absent leader before the next supervisor proposes */
 const EPOCH_BACKUP_MS = 8_000
 /** if the majority rule never holds (messages lost), the epoch still ends this long after it started */
@@ -114,6 +116,8 @@ export class Supervisor {
   private dkgStartedAt = 0
   private dkgTimeouts = 0
   private result: DkgResult | undefined
+  /** the qualified members' DKG_SUCCESSFUL messages for our result: a block's MESSAGE_HISTORY anchor carries them */
+  private proof: DkgSuccess[] | undefined
   private history: HistoryConsensus | undefined
   private historyRecords: MessageHistory[] = []
   private slotted = new Map<string, number>() // IT_RES hash -> slot
@@ -180,6 +184,17 @@ export class Supervisor {
   epochRecords(): EpochRecord[] { return [...this.epochs] }
   historyList(): MessageHistory[] { return [...this.historyRecords] }
   groupPublicKey(): Uint8Array | undefined { return this.result?.groupPublicKey }
+
+  /**
+   * The MESSAGE_HISTORY anchor for a block (protocol tx.ts HistoryAnchor): the latest agreed slot
+   * and the DKG proof of the key that signed it; undefined before both exist (or after a restart
+   * of a relay whose DKG finished before proofs were kept).
+   */
+  historyAnchor(): HistoryAnchor | undefined {
+    const record = this.historyRecords[this.historyRecords.length - 1]
+    if (record === undefined || this.proof === undefined) return undefined
+    return { attempt: DKG_ATTEMPT, successes: this.proof, record }
+  }
   isSlotted(hash: Uint8Array): boolean { return this.slotted.has(toHex(hash)) }
 
   /** Resolves true once every hash is in an agreed MESSAGE_HISTORY slot, false after `timeoutMs`. */
@@ -302,7 +317,7 @@ export class Supervisor {
       return
     }
     const t = thresholdFor(this.committee.length)
-    this.dkg = new DkgSession({ committee: this.committee, keys: this.opts.keys, t, attempt: 0, randomBytes: this.randomBytes })
+    this.dkg = new DkgSession({ committee: this.committee, keys: this.opts.keys, t, attempt: DKG_ATTEMPT, randomBytes: this.randomBytes })
     this.dkgStartedAt = this.now()
     this.opts.log('committee formed; DKG started', { n: this.committee.length, t, committee: this.committee.map((k) => toHex(k).slice(0, 16)) })
     void this.loadDkgResult()
@@ -311,11 +326,11 @@ export class Supervisor {
   private async loadDkgResult(): Promise<void> {
     const raw = await this.opts.store.get(KEYS.dkg(toHex(this.dkg!.session)))
     if (raw === undefined) { this.publishDkg(this.dkg!.start()); return }
-    const j = JSON.parse(dec.decode(raw)) as { groupPublicKey: string; secretShare: string; index: number; publicShares: string[]; qualified: number[]; t: number }
+    const j = JSON.parse(dec.decode(raw)) as { groupPublicKey: string; secretShare: string; index: number; publicShares: string[]; qualified: number[]; t: number; proof?: string[] }
     this.useDkgResult({
       groupPublicKey: fromHex(j.groupPublicKey), secretShare: BigInt(`0x${j.secretShare}`), index: j.index,
       publicShares: j.publicShares.map(fromHex), qualified: j.qualified, t: j.t,
-    }, false)
+    }, j.proof?.map((h) => dkgSuccessFromBytes(fromHex(h))), false)
     this.publishDkg(this.dkg!.start()) // our deal again, for members that restarted before finishing
   }
 
@@ -334,14 +349,18 @@ export class Supervisor {
   private checkDkg(): void {
     if (this.result || !this.dkg) return
     const r = this.dkg.result()
-    if (r && this.dkg.status().complete) this.useDkgResult(r, true)
+    if (r && this.dkg.status().complete) this.useDkgResult(r, this.dkg.successProof(), true)
   }
 
-  private useDkgResult(r: DkgResult, save: boolean): void {
+  private useDkgResult(r: DkgResult, proof: DkgSuccess[] | undefined, save: boolean): void {
     if (this.result) return
     this.result = r
+    this.proof = proof
     if (save) {
-      const j = { groupPublicKey: toHex(r.groupPublicKey), secretShare: r.secretShare.toString(16), index: r.index, publicShares: r.publicShares.map(toHex), qualified: r.qualified, t: r.t }
+      const j = {
+        groupPublicKey: toHex(r.groupPublicKey), secretShare: r.secretShare.toString(16), index: r.index, publicShares: r.publicShares.map(toHex), qualified: r.qualified, t: r.t,
+        proof: proof?.map((m) => toHex(dkgMessageToBytes(m))),
+      }
       void this.opts.store.batch([{ type: 'put', key: KEYS.dkg(toHex(this.dkg!.session)), value: enc.encode(JSON.stringify(j)) }])
     }
     const scheme: ThresholdScheme = {

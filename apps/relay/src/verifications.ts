@@ -23,14 +23,23 @@ import type { PubSubNetwork } from '@pouw/network/node'
  * hash chose, with the block's subsidy depending on it.
  */
 
-/** How long a verifier waits for the other chosen verifiers' verdicts before it reveals anyway. */
-export const REVEAL_AFTER_MS = 15_000
-/** how many blocks' first-reveal times are remembered (the recent ones are what templates collect) */
+/**
+ * How long a verifier waits for the other chosen verifiers' verdicts before it reveals anyway: a
+ * block time. A verifier slower than that (one that waited out the message history, say) loses
+ * its approval of that block on the relays, which is the price of the commit-before-reveal order.
+ */
+export const REVEAL_AFTER_MS = 30_000
+/** how many blocks' first-reveal times are kept in memory (the store keeps them all) */
 const FIRST_REVEALS_MAX = 1024
 
 const KEYS = {
   reveal: (blockHex: string, verifierHex: string) => `relay/reveal/${blockHex}/${verifierHex}`,
   revealPrefix: (blockHex: string) => `relay/reveal/${blockHex}/`,
+  /** when this relay first saw a reveal of the block (u64 ms, big-endian): later verdicts are not admitted */
+  firstReveal: (blockHex: string) => `relay/first-reveal/${blockHex}`,
+  /** our precursor of a block we accepted and have not revealed yet: a restart reveals it */
+  sealed: (blockHex: string) => `relay/sealed/${blockHex}`,
+  sealedPrefix: 'relay/sealed/',
 }
 
 /** A verifier's verdict on a block as the relay recorded it: whether it accepted, its seal, when it arrived. */
@@ -39,7 +48,7 @@ export interface HeldVerdict { accepted: boolean; seal: Uint8Array; at: number }
 export interface VerificationsOptions {
   store: KeyValueStore
   chain: Chain
-  network: PubSubNetwork
+  network: Pick<PubSubNetwork, 'publish'>
   keys: { publicKey: Uint8Array; secretKey: Uint8Array }
   /** the verdict this relay holds from `verifier` on `block` (hex) */
   heldVerdict: (blockHex: string, verifierHex: string) => Promise<HeldVerdict | undefined>
@@ -62,16 +71,26 @@ export function createVerifications(opts: VerificationsOptions) {
     return v === undefined ? [] : chooseVerifiers(hash, v.verifiers, v.perBlock)
   }
 
-  function noteReveal(blockHex: string): void {
-    if (firstReveal.has(blockHex)) return
-    if (firstReveal.size >= FIRST_REVEALS_MAX) firstReveal.delete(firstReveal.keys().next().value!)
-    firstReveal.set(blockHex, now())
+  /** When this relay first saw a reveal of the block (memory, else the store); undefined before any. */
+  async function firstRevealOf(blockHex: string): Promise<number | undefined> {
+    const at = firstReveal.get(blockHex)
+    if (at !== undefined) return at
+    const raw = await store.get(KEYS.firstReveal(blockHex))
+    return raw === undefined ? undefined : Number(new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getBigUint64(0))
   }
 
-  async function store1(blockHash: Uint8Array, a: VerifierApproval): Promise<void> {
+  async function keep(blockHash: Uint8Array, a: VerifierApproval): Promise<void> {
     const blockHex = toHex(blockHash)
-    noteReveal(blockHex)
-    await store.batch([{ type: 'put', key: KEYS.reveal(blockHex, toHex(a.verifier)), value: revealToBytes({ blockHash, approval: a }) }])
+    const ops = [{ type: 'put' as const, key: KEYS.reveal(blockHex, toHex(a.verifier)), value: revealToBytes({ blockHash, approval: a }) }]
+    if ((await firstRevealOf(blockHex)) === undefined) {
+      const at = now()
+      if (firstReveal.size >= FIRST_REVEALS_MAX) firstReveal.delete(firstReveal.keys().next().value!)
+      firstReveal.set(blockHex, at)
+      const v = new Uint8Array(8)
+      new DataView(v.buffer).setBigUint64(0, BigInt(at))
+      ops.push({ type: 'put', key: KEYS.firstReveal(blockHex), value: v })
+    }
+    await store.batch(ops)
   }
 
   /** Our seal for an accepting verdict on `blockHash`. */
@@ -83,20 +102,30 @@ export function createVerifications(opts: VerificationsOptions) {
    * After our accepting verdict: reveal the precursor once every chosen verifier's verdict is held,
    * or REVEAL_AFTER_MS from now, whichever comes first.
    */
-  function afterVerdict(blockHash: Uint8Array, precursor: Uint8Array): void {
+  async function afterVerdict(blockHash: Uint8Array, precursor: Uint8Array): Promise<void> {
+    await store.batch([{ type: 'put', key: KEYS.sealed(toHex(blockHash)), value: precursor }])
+    revealWhenDue(blockHash, precursor, now() + REVEAL_AFTER_MS)
+  }
+
+  function revealWhenDue(blockHash: Uint8Array, precursor: Uint8Array, deadline: number): void {
     const blockHex = toHex(blockHash)
     const chosen = chosenFor(blockHash).map(toHex)
-    const deadline = now() + REVEAL_AFTER_MS
     const check = async (): Promise<void> => {
       if (closed) return
       const held = await Promise.all(chosen.map((v) => opts.heldVerdict(blockHex, v)))
       if (held.some((h) => h === undefined) && now() < deadline) { later(check, 250); return }
       const approval = signVerifierApproval(blockHash, precursor, keys)
-      await store1(blockHash, approval)
+      await keep(blockHash, approval)
+      await store.batch([{ type: 'del', key: KEYS.sealed(blockHex) }])
       await network.publish(TOPICS.reveals, revealToBytes({ blockHash, approval })).catch(() => {})
       log('verifier revealed', { block: blockHex, verdicts: held.filter((h) => h !== undefined).length, chosen: chosen.length })
     }
     later(check, 0)
+  }
+
+  /** After a restart: the reveals that were still due (the verdicts were out long enough: reveal now). */
+  async function start(): Promise<void> {
+    for await (const [key, precursor] of store.iterate(KEYS.sealedPrefix)) revealWhenDue(fromHex(key.slice(KEYS.sealedPrefix.length)), precursor, now())
   }
 
   function later(f: () => Promise<void>, ms: number): void {
@@ -114,7 +143,7 @@ export function createVerifications(opts: VerificationsOptions) {
     if (!verifiers.some((k) => bytesEqual(k, a.verifier))) throw new PouwError('RELAY_NOT_VERIFIER', `reveal from ${from} by ${toHex(a.verifier).slice(0, 16)}, not one of the chain's verifiers`)
     if (!(await verifyVerifierApproval(r.blockHash, a))) throw new PouwError('POUW_BAD_SIGNATURE', `reveal from ${from} has an invalid signature`)
     if ((await store.get(KEYS.reveal(toHex(r.blockHash), toHex(a.verifier)))) !== undefined) return
-    await store1(r.blockHash, a)
+    await keep(r.blockHash, a)
   }
 
   /** The reveals held on a block (hex of their bytes), for /api/verdicts. */
@@ -131,7 +160,7 @@ export function createVerifications(opts: VerificationsOptions) {
    */
   async function collectFor(parent: ChainEntry): Promise<{ collect?: Collect; subsidy: bigint }> {
     if (params.verification === undefined || parent.height === 0) return { subsidy: params.subsidy }
-    const first = firstReveal.get(parent.hashHex) ?? Infinity
+    const first = (await firstRevealOf(parent.hashHex)) ?? Infinity
     const approvals: VerifierApproval[] = []
     for (const [verifierHex, bytes] of await held(parent.hashHex)) {
       const a = revealFromBytes(fromHex(bytes)).approval
@@ -150,7 +179,7 @@ export function createVerifications(opts: VerificationsOptions) {
   }
 
   return {
-    seal, afterVerdict, onReveal, held, collectFor, chosenFor,
+    seal, afterVerdict, onReveal, held, collectFor, start,
     stop(): void {
       closed = true
       for (const t of timers) clearTimeout(t)

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, targetFromBits, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
   fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash, taskToBytes,
-  deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, revealFromBytes, revealToBytes, verdictSeal, type Block, type BlockHeader, type BlockTiming, type TransferTx, type Tx, type Verdict,
+  deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, historyAnchorFromBytes, revealFromBytes, revealToBytes, slotHash, verdictSeal, type Block, type BlockHeader, type BlockTiming, type TransferTx, type Tx, type Verdict,
 } from '@pouw/protocol'
 import * as tf from '@tensorflow/tfjs'
 import {
@@ -141,7 +141,8 @@ describe('relay: gossip, verification, persistence', () => {
         const reveals = t.approvals.map((h) => revealFromBytes(fromHex(h)))
         const collect = reveals.length === 0 ? undefined : { block: reveals[0]!.blockHash, approvals: reveals.map((x) => x.approval) }
         assert.equal(BigInt(t.subsidy), BigInt(st.chain.subsidy), 'one approval of one verifier proves the whole subsidy')
-        miner.setTip({ ...tipOf(st), txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees), subsidy: BigInt(t.subsidy), collect })
+        const history = t.history === null ? undefined : historyAnchorFromBytes(fromHex(t.history))
+        miner.setTip({ ...tipOf(st), txs: t.txs.map((h) => txFromBytes(fromHex(h)) as TransferTx), fees: BigInt(t.fees), subsidy: BigInt(t.subsidy), collect, history })
         tipSet = st.hash
       }
       const res = await miner.step()
@@ -515,7 +516,11 @@ describe('relay: gossip, verification, persistence', () => {
     assert.deepEqual(mp.map((m) => [m.tx, m.fee]), [[toHex(txHash(tx)), fee.toString()]])
 
     // the template: the transfer and its fee on our tip, nothing on any other parent
-    const templateFor = async (hash: string): Promise<TemplateJson> => getJson(r, `/api/template?parent=${hash}`)
+    // (the supervisors' MESSAGE_HISTORY anchor comes with any template; checked below, in a mined block)
+    const templateFor = async (hash: string): Promise<Omit<TemplateJson, 'history'>> => {
+      const { history: _anchor, ...t } = await getJson<TemplateJson>(r, `/api/template?parent=${hash}`)
+      return t
+    }
     assert.deepEqual(await templateFor(status.chain.genesis), { parent: status.chain.genesis, txs: [], fees: '0', approvals: [], subsidy: status.chain.subsidy })
     assert.deepEqual(await templateFor('ab'.repeat(32)), { parent: 'ab'.repeat(32), txs: [], fees: '0', approvals: [], subsidy: '0' })
     assert.equal((await fetch(new URL('/api/template?parent=xyz', r.url))).status, 400)
@@ -533,6 +538,13 @@ describe('relay: gossip, verification, persistence', () => {
     const parentVerdict = (await getJson<Array<{ verifier: string; verdict: string; reveal?: string }>>(r, `/api/verdicts?blocks=${toHex(block.header.prevHash)}`))[0]!
     assert.equal(toHex(verdictFromBytes(fromHex(parentVerdict.verdict)).seal), toHex(verdictSeal(block.header.prevHash, fromHex(status.relay.verifier), cb.collect.approvals[0]!.precursor)))
     assert.equal(parentVerdict.reveal, toHex(revealToBytes({ blockHash: block.header.prevHash, approval: cb.collect.approvals[0]! })))
+    // and the supervisors' MESSAGE_HISTORY: an agreed slot, the one the relay serves, threshold-signed (the chain checked it)
+    assert.ok(cb.history !== undefined, 'the coinbase anchors the message history')
+    const slots = await getJson<Array<{ slot: number; hash: string }>>(r, '/api/history')
+    assert.equal(slots.find((x) => x.slot === cb.history!.record.slot)?.hash, toHex(slotHash(cb.history.record)))
+    const info = (await getJson<BlockInfo[]>(r, '/api/blocks')).find((b) => b.hash === carried)!
+    assert.deepEqual(info.anchored, { slot: cb.history.record.slot, hash: toHex(slotHash(cb.history.record)) })
+    assert.equal(info.collected?.length, 1)
 
     // the payee holds the amount, the miner the change; the mempool is empty; supply reconciles to the unit
     const paid = await wallet(payee.publicKey)

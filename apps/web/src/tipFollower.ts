@@ -72,6 +72,17 @@ export class TipFollower {
 
   get tip(): TipInfo | null { return this.current }
 
+  /**
+   * The relay's block template for block `hashHex`: kept with the tip while it is that block (a
+   * verified tip of the same block keeps it, onVerified). False, and nothing kept, when the tip has
+   * moved on meanwhile.
+   */
+  setTemplate(hashHex: string, template: NonNullable<TipInfo['template']>): boolean {
+    if (this.current?.hashHex !== hashHex) return false
+    this.current = { ...this.current, template }
+    return true
+  }
+
   /** The network's difficulty rule, once the relay's status told it. */
   setRule(rule: NextBitsRule | undefined): void { this.rule = rule }
 

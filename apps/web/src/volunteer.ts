@@ -12,7 +12,9 @@
  */
 import * as Comlink from 'comlink'
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { TOPICS, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict } from '@pouw/protocol'
+import {
+  TOPICS, blockFromBytes, fromHex, isPouwError, submissionFromBytes, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict,
+} from '@pouw/protocol'
 import type { BackendChoice, Fault, StepResult, TipInfo, TrainerApi, TrainerInit } from '@pouw/trainer'
 import { computeNextBits, type DifficultyParams } from '@pouw/ledger'
 import { createEpochBook, type EpochBook } from './epochBook.js'
@@ -23,7 +25,22 @@ import { createTrainingLoop, initialTrainingView, type LoopTrainer, type Trainin
 
 export type { BackendChoice } from '@pouw/trainer'
 
-export interface BlockRecord { hash: string; iteration: number; verdict: 'pending' | 'accepted' | 'rejected'; reason?: string; height?: number }
+/**
+ * A block this tab found. `reward`: what its coinbase claims (base units, subsidy and fees);
+ * `collected`: how many verifiers' approvals of its parent the coinbase carries, which the
+ * subsidy share depends on (docs/protocol.md §9.6).
+ */
+export interface BlockRecord {
+  hash: string; iteration: number; verdict: 'pending' | 'accepted' | 'rejected'; reason?: string; height?: number
+  reward: bigint; collected: number
+}
+
+/** The coinbase of a block submission: what it claims and how many approvals it collects. */
+function coinbaseOf(submission: Uint8Array): { reward: bigint; collected: number } {
+  const cb = blockFromBytes(submissionFromBytes(submission).block).txs[0]
+  if (cb?.type !== 'coinbase') return { reward: 0n, collected: 0 }
+  return { reward: cb.outputs.reduce((a, o) => a + o.amount, 0n), collected: cb.collect?.approvals.length ?? 0 }
+}
 
 export interface VolunteerView {
   status: 'connecting' | 'idle' | 'selecting-backend' | 'training' | 'stopping' | 'error'
@@ -220,6 +237,8 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const tipMoved = useCallback(() => {
     const t = follower.current.tip
     if (t === null) return
+    // back on a block whose template the follower no longer holds (a child of it was refused): fetch it again
+    if (t.template === undefined && template.current?.hash === t.hashHex) template.current = null
     setView((v) => ({ ...v, chain: chainOf(t) }))
     void trainer.current?.setTip(t)
   }, [])
@@ -243,11 +262,12 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     if (last !== null && last.hash === relayTip && (held === null || last.held === held)) return
     fetch(`/api/template?parent=${relayTip}`, { cache: 'no-store' }).then(async (res) => {
       if (!res.ok) return
-      const body = (await res.json()) as { parent: string; txs: string[]; fees: string; approvals: string[]; subsidy: string }
-      const now = follower.current.tip
-      if (now === null || now.hashHex !== body.parent) return
+      const body = (await res.json()) as { parent: string; txs: string[]; fees: string; approvals: string[]; subsidy: string; history: string | null }
+      const tpl = { txs: body.txs, fees: body.fees, approvals: body.approvals, subsidy: body.subsidy, history: body.history }
+      // kept with the follower's tip, so that a later move back to it (or a correction of its bits) keeps it too
+      if (!follower.current.setTemplate(body.parent, tpl)) return
       template.current = { hash: body.parent, held: held ?? '' }
-      await trainer.current?.setTip({ ...now, template: { txs: body.txs, fees: body.fees, approvals: body.approvals, subsidy: body.subsidy } })
+      await trainer.current?.setTip(follower.current.tip!)
     }).catch(() => { /* the next status poll tries again */ })
   }, [])
 
@@ -406,7 +426,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     const tip = follower.current.tip
     setView((v) => ({
       ...v, chain: tip === null ? v.chain : chainOf(tip),
-      blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const }, ...v.blocks.recent].slice(0, 50) },
+      blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const, ...coinbaseOf(block.submission) }, ...v.blocks.recent].slice(0, 50) },
     }))
     if (network) void network.publish(TOPICS.blocks, block.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))
     // and straight to every verifier: gossip may lose it

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-webgpu'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import {
-  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, isTransfer, revealFromBytes, signTaskJoin, taskFromBytes, toHex, txFromBytes,
+  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, historyAnchorFromBytes, isPouwError, isTransfer, revealFromBytes, signTaskJoin, taskFromBytes, toHex, txFromBytes,
   type KeyPair, type TaskSpec,
 } from '@pouw/protocol'
 import {
@@ -43,7 +43,8 @@ function toChainTip(t: TipInfo): ChainTip {
   if (!txs.every(isTransfer)) throw new Error('a block template holds transfers only')
   const reveals = t.template.approvals.map((hex) => revealFromBytes(fromHex(hex)))
   const collect = reveals.length === 0 ? undefined : { block: reveals[0]!.blockHash, approvals: reveals.map((r) => r.approval) }
-  return { ...tip, txs, fees: BigInt(t.template.fees), subsidy: BigInt(t.template.subsidy), collect }
+  const history = t.template.history === null ? undefined : historyAnchorFromBytes(fromHex(t.template.history))
+  return { ...tip, txs, fees: BigInt(t.template.fees), subsidy: BigInt(t.template.subsidy), collect, history }
 }
 
 /** A macrotask yield (no 4 ms timer clamp), so comlink calls such as receivePeerMessage() get through. */

@@ -191,8 +191,13 @@ test('a relay tip with the same hash but other bits corrects ours; an inconsiste
 
 test("a child of a tip with a template does not inherit it: the parent's transfers and approvals are not the child's", () => {
   const f = new TipFollower()
-  const withTemplate: TipInfo = { ...GENESIS, height: 5, template: { txs: ['00'], fees: '9', approvals: ['01'], subsidy: '3000000000' } }
+  const withTemplate: TipInfo = { ...GENESIS, height: 5, template: { txs: ['00'], fees: '9', approvals: ['01'], subsidy: '3000000000', history: null } }
   assert.equal(f.onVerified(withTemplate), true)
+  // a template for a block that is no longer the tip is not kept; one for the tip is
+  assert.equal(f.setTemplate('ff'.repeat(32), withTemplate.template!), false)
+  assert.equal(f.setTemplate(withTemplate.hashHex, { ...withTemplate.template!, fees: '10' }), true)
+  assert.equal(f.tip?.template?.fees, '10')
+  assert.equal(f.setTemplate(withTemplate.hashHex, withTemplate.template!), true)
   // the same block again keeps the template the page fetched for it
   assert.equal(f.onVerified({ ...withTemplate, template: undefined, nextBits: BITS + 1 }), true)
   assert.deepEqual(f.tip?.template, withTemplate.template)

@@ -12,6 +12,7 @@ import {
   type BlockUndo, type Coin, type UtxoView, type VerifyFn,
 } from './utxo.js'
 import { validateBlock } from './validate.js'
+import { checkVerificationParams } from './collect.js'
 
 /** Every key the chain writes starts with this; AddOptions.extra keys must not. */
 export const CHAIN_KEY_PREFIX = 'chain/'
@@ -49,6 +50,11 @@ export const CHAIN_KEYS = {
    * computed with (priceRulesKey): a store written before them, or under other rules, is rebuilt
    */
   priceIndex: 'chain/price-index',
+  /**
+   * the verification rules the chain was made under (verificationRulesKey): who verifies blocks
+   * decides which coinbases were valid, so a store made under others does not open
+   */
+  verificationRules: 'chain/verification-rules',
 } as const
 
 /** Chain.chargeOf: where a task's fee was charged on the main chain. */
@@ -98,6 +104,14 @@ function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: 
 }
 
 /** The ticket rules the price records follow, as bytes: stored with them, so that other rules rebuild them. */
+/** The verifiers (sorted), verifiers per block and nonces per iteration, or 'none'. */
+function verificationRulesKey(params: ChainParams): Uint8Array {
+  const v = params.verification
+  return new TextEncoder().encode(v === undefined ? 'none' : JSON.stringify({
+    verifiers: v.verifiers.map(toHex).sort(), perBlock: v.perBlock, noncesPerIteration: v.noncesPerIteration,
+  }))
+}
+
 function priceRulesKey(params: ChainParams): Uint8Array {
   const t = params.tickets
   return new TextEncoder().encode(t === undefined ? 'none' : JSON.stringify({ price: t.price, adjust: t.adjust ?? null }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
@@ -202,6 +216,7 @@ export class Chain {
    * stored genesis is params' (else LEDGER_GENESIS_MISMATCH) and loads the tip.
    */
   static async open(store: KeyValueStore, params: ChainParams): Promise<Chain> {
+    if (params.verification !== undefined) checkVerificationParams(params.verification)
     const genesis = createGenesis(params)
     const genesisHash = headerHash(genesis.header)
     const stored = await store.get(CHAIN_KEYS.genesis)
@@ -217,6 +232,7 @@ export class Chain {
         { type: 'put', key: CHAIN_KEYS.utxoBest, value: entry.hash },
         { type: 'put', key: CHAIN_KEYS.chargeIndex, value: new Uint8Array([1]) },
         { type: 'put', key: CHAIN_KEYS.priceIndex, value: priceRulesKey(params) },
+        { type: 'put', key: CHAIN_KEYS.verificationRules, value: verificationRulesKey(params) },
       ])
       const chain = new Chain(store, params, genesisHash, entry, [entry])
       chain.nextPrice = await chain.priceAfter(entry, new Map())
@@ -229,6 +245,13 @@ export class Chain {
     const tipHash = await store.get(CHAIN_KEYS.tip)
     const tip = tipHash === undefined ? undefined : await readEntry(store, toHex(tipHash))
     if (tip === undefined) throw ledgerError('STORE_CORRUPT', 'the store has a genesis but no tip entry')
+    const rules = await store.get(CHAIN_KEYS.verificationRules)
+    if (rules === undefined ? tip.height > 1 && params.verification !== undefined : !bytesEqual(rules, verificationRulesKey(params))) {
+      throw ledgerError('GENESIS_MISMATCH', rules === undefined
+        ? `the store's chain (height ${tip.height}) was made before blocks collected their verifications: use a new data directory`
+        : 'the store\'s chain was made under other verification rules (verifiers, verifiers per block, nonces per iteration): use a new data directory, or the same verifiers')
+    }
+    if (rules === undefined) await store.batch([{ type: 'put', key: CHAIN_KEYS.verificationRules, value: verificationRulesKey(params) }])
     const chain = new Chain(store, params, genesisHash, tip, await entryWindow(store, tip))
     const best = await store.get(CHAIN_KEYS.utxoBest)
     // a store written before the UTXO set (issue 2), the charge index or the price records existed: build them from the main chain

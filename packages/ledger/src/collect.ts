@@ -1,5 +1,5 @@
 import {
-  approvalSigningHash, bytesEqual, chooseVerifiers, compareBytes, nonceFromPrecursor, nonceOffset, toHex,
+  MAX_COLLECT_APPROVALS, approvalSigningHash, bytesEqual, chooseVerifiers, compareBytes, nonceFromPrecursor, nonceOffset, toHex,
   type CoinbaseTx,
 } from '@pouw/protocol'
 import type { ChainEntry } from './chainEntry.js'
@@ -20,6 +20,31 @@ import type { SigCheck } from './utxo.js'
  * supervisor) the same fraction of the chosen, so all of them approving is the whole subsidy.
  */
 
+/**
+ * Throws RangeError unless the verification parameters are usable: 1 to 64 distinct 32-byte keys,
+ * at least one verifier per block and one nonce per iteration (Chain.open checks them).
+ */
+export function checkVerificationParams(v: VerificationParams): void {
+  if (v.verifiers.length < 1 || v.verifiers.length > MAX_COLLECT_APPROVALS) throw new RangeError(`a chain has 1 to ${MAX_COLLECT_APPROVALS} verifiers, got ${v.verifiers.length}`)
+  if (v.verifiers.some((k) => k.length !== 32)) throw new RangeError('a verifier key is not 32 bytes')
+  if (new Set(v.verifiers.map(toHex)).size !== v.verifiers.length) throw new RangeError('the verifiers repeat a key')
+  if (!Number.isSafeInteger(v.perBlock) || v.perBlock < 1) throw new RangeError(`verifiers per block must be a positive integer, got ${v.perBlock}`)
+  if (!Number.isSafeInteger(v.noncesPerIteration) || v.noncesPerIteration < 1) throw new RangeError(`nonces per iteration must be a positive integer, got ${v.noncesPerIteration}`)
+}
+
+/**
+ * The most a coinbase can claim without the UTXO set or the parent (checkBlockTxs bounds a
+ * coinbase-only block with it): the whole subsidy at height 1 (on genesis) or without
+ * params.verification; with them, what its collect's approvals could prove at best, all of them
+ * by chosen verifiers (nothing without a collect).
+ */
+export function subsidyBound(coinbase: CoinbaseTx, params: ChainParams): bigint {
+  const v = params.verification
+  if (v === undefined || coinbase.height <= 1) return params.subsidy
+  const k = coinbase.collect?.approvals.length ?? 0
+  return collectedSubsidy(params.subsidy, k, Math.min(v.perBlock, v.verifiers.length))
+}
+
 /** The verifier set a chain's blocks are chosen from, and what checking a precursor needs. */
 export interface VerificationParams {
   /** the supervisors' Ed25519 keys each block's verifiers are chosen from (chooseVerifiers) */
@@ -30,9 +55,9 @@ export interface VerificationParams {
   noncesPerIteration: number
 }
 
-/** subsidy × floor(10 × approvals / chosen) / 10: the subsidy in 10% steps. */
+/** subsidy × floor(10 × approvals / chosen) / 10: the subsidy in 10% steps (nothing when no verifier was chosen). */
 export function collectedSubsidy(subsidy: bigint, approvals: number, chosen: number): bigint {
-  if (chosen < 1) return subsidy
+  if (chosen < 1) return 0n
   const steps = Math.min(10, Math.floor((10 * approvals) / chosen))
   return (subsidy * BigInt(steps)) / 10n
 }

@@ -1,5 +1,5 @@
 import {
-  MAX_APPROVALS, MAX_OUTPUTS, MAX_PREFERENCES, PUBLIC_KEY_SIZE, Reader, SELECTION_ROLES, SIGNATURE_SIZE, Writer, bytesEqual, fromHex,
+  MAX_ANCHOR_SUCCESSES, MAX_APPROVALS, MAX_COLLECT_APPROVALS, MAX_OUTPUTS, MAX_PREFERENCES, PUBLIC_KEY_SIZE, Reader, SELECTION_ROLES, SIGNATURE_SIZE, Writer, bytesEqual, fromHex,
   VRF_PROOF_SIZE, protocolError, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verify,
   type OutPoint, type OutputLock, type PouwError, type TransferOutput, type TransferTx, type Tx,
 } from '@pouw/protocol'
@@ -135,6 +135,15 @@ export function checkTx(tx: Tx): void {
       total += o.amount
     }
     if (total > MAX_MONEY) throw ledgerError('AMOUNT_OVERFLOW', `coinbase pays ${total}, more than MAX_MONEY`, { paid: String(total) })
+    const c = tx.collect
+    if (c !== undefined && (c.block.length !== 32 || c.approvals.length < 1 || c.approvals.length > MAX_COLLECT_APPROVALS ||
+      c.approvals.some((a) => a.verifier.length !== PUBLIC_KEY_SIZE || a.precursor.length !== 32 || a.signature.length !== SIGNATURE_SIZE))) {
+      throw ledgerError('BAD_TX', `a collect names a 32-byte block and carries 1 to ${MAX_COLLECT_APPROVALS} well-formed approvals`)
+    }
+    const h = tx.history
+    if (h !== undefined && (h.successes.length < 1 || h.successes.length > MAX_ANCHOR_SUCCESSES || !Number.isInteger(h.attempt) || h.attempt < 0 || h.attempt > 0xffff_ffff)) {
+      throw ledgerError('BAD_TX', `a history anchor carries 1 to ${MAX_ANCHOR_SUCCESSES} DKG successes and a u32 attempt`)
+    }
     return
   }
   if (tx.inputs.length === 0) throw ledgerError('BAD_TX', 'a transfer needs at least one input')

@@ -6,6 +6,8 @@ import type { ChainEntry } from './chainEntry.js'
 import { ledgerError } from './errors.js'
 import { checkTicketPurchases, nextBits, type ChainParams } from './params.js'
 import { checkTx } from './utxo.js'
+import { anchorRule } from './anchor.js'
+import { subsidyBound } from './collect.js'
 
 export interface ValidatedBlock {
   hash: Uint8Array
@@ -39,10 +41,13 @@ export function checkBlockSyntax(block: Block, params: ChainParams): Uint8Array 
  *   encoded (LEDGER_BLOCK_TOO_LARGE; a decoded block holds these already);
  * - the first is a coinbase, every other one a transfer (LEDGER_BAD_COINBASE);
  * - each passes checkTx; the tickets they buy follow params.tickets
- *   (checkTicketPurchases: price and cap);
- * - a block without transfers has no fees: its coinbase pays at most
- *   params.subsidy (LEDGER_BAD_COINBASE). With transfers the bound is
- *   subsidy + fees, which needs the UTXO set: connectBlock checks it.
+ *   (checkTicketPurchases: price and cap); the coinbase's MESSAGE_HISTORY
+ *   anchor, if any, is the committee's (anchor.ts, LEDGER_BAD_HISTORY);
+ * - a block without transfers has no fees: its coinbase pays at most the
+ *   subsidy its collect could prove (collect.ts subsidyBound; the whole
+ *   subsidy on genesis or without params.verification; LEDGER_BAD_COINBASE).
+ *   With transfers the bound is subsidy + fees, which needs the UTXO set, and
+ *   the exact subsidy needs the parent: connectBlock checks both.
  * Returns the transactions' hashes (the Merkle leaves).
  */
 export function checkBlockTxs(block: Block, params: ChainParams): Uint8Array[] {
@@ -55,11 +60,13 @@ export function checkBlockTxs(block: Block, params: ChainParams): Uint8Array[] {
     if (txs[i]!.type !== 'transfer') throw ledgerError('BAD_COINBASE', `transaction ${i} is a ${String(txs[i]!.type)}; only the first may be a coinbase`)
   }
   for (const tx of txs) checkTx(tx)
+  anchorRule(coinbase, params)
   checkTicketPurchases(txs, params)
   if (txs.length === 1) {
     let paid = 0n
     for (const o of coinbase.outputs) paid += o.amount
-    if (paid > params.subsidy) throw ledgerError('BAD_COINBASE', `coinbase pays ${paid}, the subsidy is ${params.subsidy}`, { paid: String(paid) })
+    const bound = subsidyBound(coinbase, params)
+    if (paid > bound) throw ledgerError('BAD_COINBASE', `coinbase pays ${paid}, its collected approvals prove at most ${bound}`, { paid: String(paid) })
   }
   let size = HEADER_SIZE + 4
   const hashes = txs.map((tx) => {

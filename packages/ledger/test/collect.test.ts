@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   TAGS, addToNonce, compareBytes, computeMerkleRoot, hashMeetsTarget, headerHash, nonceFromPrecursor, revealFromBytes, revealToBytes,
-  signVerifierApproval, taggedHash, targetFromBits, txFromBytes, txToBytes,
+  chooseVerifiers, signVerifierApproval, taggedHash, targetFromBits, toHex, txFromBytes, txToBytes,
   type Block, type Collect, type Tx, type VerifierApproval,
 } from '@pouw/protocol'
-import { Chain, MemoryStore, collectedSubsidy, type ChainEntry, type ChainParams } from '../src/index.js'
+import { CHAIN_KEYS, Chain, MemoryStore, checkBlockSyntax, collectedSubsidy, type ChainEntry, type ChainParams } from '../src/index.js'
 import { NOW, PARAMS, blockOn, keyPair, recipient } from './fixtures.js'
 
 /** three verifiers, all chosen for every block (ten per block); a precursor gives nonces within 1,000 */
@@ -27,19 +27,19 @@ function mineFrom(block: Block, precursor: Uint8Array): Block {
 }
 
 /** A block on `parent` whose coinbase claims `amount` and carries `collect`, mined from precursorOf(seed). */
-function blockWith(parent: ChainEntry, amount: bigint, collect: Collect | undefined, seed: number): Block {
+function blockWith(parent: ChainEntry, amount: bigint, collect: Collect | undefined, seed: number, params = P): Block {
   const coinbase: Tx = { type: 'coinbase', height: parent.height + 1, outputs: [{ amount, recipient: recipient(seed) }], ...(collect === undefined ? {} : { collect }) }
-  const b = blockOn(parent, {}, P)
+  const b = blockOn(parent, {}, params)
   return mineFrom({ header: { ...b.header, merkleRoot: computeMerkleRoot([coinbase]) }, txs: [coinbase] }, precursorOf(seed))
 }
 
-const approve = (block: Uint8Array, precursor: Uint8Array, n: number): VerifierApproval => signVerifierApproval(block, precursor, VERIFIERS[n]!)
+const approve = (block: Uint8Array, precursor: Uint8Array, n: number, keys = VERIFIERS): VerifierApproval => signVerifierApproval(block, precursor, keys[n]!)
 
-async function chainWithParent(): Promise<{ chain: Chain; parent: ChainEntry }> {
-  const chain = await Chain.open(new MemoryStore(), P)
+async function chainWithParent(params = P, store = new MemoryStore()): Promise<{ chain: Chain; parent: ChainEntry }> {
+  const chain = await Chain.open(store, params)
   const genesis = chain.tip()
   // on genesis: the whole subsidy, nothing to collect
-  const r = await chain.addBlock(blockWith(genesis, S, undefined, 1), { now: NOW })
+  const r = await chain.addBlock(blockWith(genesis, S, undefined, 1, params), { now: NOW })
   return { chain, parent: r.entry }
 }
 
@@ -113,5 +113,47 @@ describe('COLLECT_VERIFICATIONS: the subsidy in proportion to the parent\'s appr
       await assert.rejects(chain.addBlock(blockWith(parent, 0n, collect, 2), { now: NOW }), code(expected), what)
     }
     assert.equal(chain.tip().height, 1, 'nothing was stored')
+  })
+
+  it('with more verifiers than are chosen per block: only the chosen count, and the share is of the chosen', async () => {
+    const five = [81, 82, 83, 84, 85].map(keyPair)
+    const P2: ChainParams = { ...P, networkName: 'pouw-test-collect-2', verification: { ...P.verification!, verifiers: five.map((k) => k.publicKey), perBlock: 2 } }
+    const { chain, parent } = await chainWithParent(P2)
+    const chosen = chooseVerifiers(parent.hash, P2.verification!.verifiers, 2).map(toHex)
+    const inChosen = five.filter((k) => chosen.includes(toHex(k.publicKey))).sort((a, b) => compareBytes(a.publicKey, b.publicKey))
+    const notChosen = five.find((k) => !chosen.includes(toHex(k.publicKey)))!
+    const p = precursorOf(1)
+    await assert.rejects(chain.addBlock(blockWith(parent, 0n, { block: parent.hash, approvals: [approve(parent.hash, p, 0, [notChosen])] }, 2, P2), { now: NOW }),
+      code('LEDGER_BAD_COLLECT'), 'a verifier of the chain that the parent\'s hash did not choose')
+    const one: Collect = { block: parent.hash, approvals: [approve(parent.hash, p, 0, inChosen)] }
+    // 1 of the 2 chosen: half the subsidy (not a fifth, as if all five had been chosen)
+    await assert.rejects(chain.addBlock(blockWith(parent, S / 2n + 1n, one, 2, P2), { now: NOW }), code('LEDGER_BAD_COINBASE'))
+    assert.equal((await chain.addBlock(blockWith(parent, S / 2n, one, 2, P2), { now: NOW })).entry.height, 2)
+  })
+
+  it('a coinbase-only block is bounded without its parent: a side branch cannot store a claim its collect could never prove', () => {
+    const parent = { hash: new Uint8Array(32).fill(3), hashHex: '03'.repeat(32), height: 4, header: { time: PARAMS.genesisTime, bits: P.bits } } as unknown as ChainEntry
+    assert.throws(() => checkBlockSyntax(blockWith(parent, 1n, undefined, 2), P), code('LEDGER_BAD_COINBASE'))
+    const one: Collect = { block: parent.hash, approvals: [approve(parent.hash, precursorOf(1), 0)] }
+    assert.throws(() => checkBlockSyntax(blockWith(parent, (S * 3n) / 10n + 1n, one, 2), P), code('LEDGER_BAD_COINBASE'))
+    assert.doesNotThrow(() => checkBlockSyntax(blockWith(parent, (S * 3n) / 10n, one, 2), P))
+  })
+
+  it('a chain with collects rebuilds the same UTXO set from its blocks, and does not open under other verifiers', async () => {
+    const store = new MemoryStore()
+    const { chain, parent } = await chainWithParent(P, store)
+    const p = precursorOf(1)
+    const two: Collect = { block: parent.hash, approvals: [approve(parent.hash, p, 0), approve(parent.hash, p, 1)] }
+    const b2 = await chain.addBlock(blockWith(parent, (S * 6n) / 10n, two, 2), { now: NOW })
+    const three: Collect = { block: b2.entry.hash, approvals: [0, 1, 2].map((n) => approve(b2.entry.hash, precursorOf(2), n)) }
+    await chain.addBlock(blockWith(b2.entry, S, three, 3), { now: NOW })
+    const before = await chain.supply()
+    await store.batch([{ type: 'del', key: CHAIN_KEYS.utxoBest }])
+    const reopened = await Chain.open(store, P)
+    assert.deepEqual(await reopened.supply(), before)
+    assert.equal(before.coinbases, S + (S * 6n) / 10n + S)
+    const others: ChainParams = { ...P, verification: { ...P.verification!, verifiers: [keyPair(1).publicKey] } }
+    await assert.rejects(Chain.open(store, others), code('LEDGER_GENESIS_MISMATCH'))
+    await assert.rejects(Chain.open(new MemoryStore(), { ...P, verification: { ...P.verification!, verifiers: [] } }), RangeError)
   })
 })

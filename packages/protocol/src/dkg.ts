@@ -563,6 +563,18 @@ export class DkgSession {
     return []
   }
 
+  /**
+   * Once the DKG is complete: every qualified member's DkgSuccess for our result, in member order
+   * (the DKG_SUCCESSFUL proof a block's MESSAGE_HISTORY anchor carries, tx.ts HistoryAnchor).
+   */
+  successProof(): DkgSuccess[] | undefined {
+    const r = this.result()
+    if (!this.complete || r === undefined) return undefined
+    const key = qualifiedKey(r.groupPublicKey, r.qualified)
+    const proof = r.qualified.map((i) => this.successes.get(i)?.get(key))
+    return proof.every((m) => m !== undefined) ? proof as DkgSuccess[] : undefined
+  }
+
   /** Our result on what we have seen; frozen once final or complete. */
   result(): DkgResult | undefined {
     return this.frozen ?? this.currentResult()

@@ -3,6 +3,8 @@ import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
 import { SELECTION_ROLES } from './selection.js'
 import { VRF_PROOF_SIZE } from './vrf.js'
+import { MAX_DKG_MESSAGE_SIZE, dkgMessageFromBytes, dkgMessageToBytes, type DkgSuccess } from './dkg.js'
+import { historyMessageFromBytes, historyMessageToBytes, type MessageHistory } from './history.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
 
 /**
@@ -12,7 +14,9 @@ import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
  *
  *   tx       = u16 version (1) | u8 type | body
  *   coinbase = u32 height | u16 n | n x (u64 amount | 32 recipient)
- *              [ | 32 block | u8 k | k x (32 verifier | 32 precursor | 64 signature) ]
+ *              [ | u8 flags (type 3 only: bit 0 collect, bit 1 history, at least one)
+ *                [ | 32 block | u8 k | k x (32 verifier | 32 precursor | 64 signature) ]   (collect)
+ *                [ | u32 attempt | u8 q | q x (u32 len | DkgSuccess) | u32 len | MessageHistory ] ] (history)
  *   transfer = u16 m | m x (32 txHash | u32 index | 64 signature)
  *              | u16 n | n x output
  *   output   = u64 amount | u8 lock kind | 32 recipient | lock body
@@ -42,8 +46,10 @@ export const TX_COINBASE = 0
 export const TX_TRANSFER = 1
 /** a transfer that spends a task's committed fee: CHARGE_FOR_TASK (see TaskCharge) */
 export const TX_CHARGE = 2
-/** a coinbase that carries COLLECT_VERIFICATIONS for its parent (see Collect) */
-export const TX_COINBASE_COLLECT = 3
+/** a coinbase with extensions: COLLECT_VERIFICATIONS for its parent (see Collect), a MESSAGE_HISTORY anchor (see HistoryAnchor) */
+export const TX_COINBASE_EXT = 3
+const EXT_COLLECT = 1
+const EXT_HISTORY = 2
 /** most verifier approvals one COLLECT_VERIFICATIONS carries */
 export const MAX_COLLECT_APPROVALS = 64
 /** most evaluator approvals one CHARGE_FOR_TASK carries */
@@ -105,10 +111,61 @@ export interface VerifierApproval { verifier: Uint8Array; precursor: Uint8Array;
 export interface Collect { block: Uint8Array; approvals: VerifierApproval[] }
 
 /**
- * The block reward: its height makes every coinbase of one chain distinct. With `collect`, it
- * carries its parent's verifications, which the subsidy it may claim depends on.
+ * MESSAGE_HISTORY on chain (paper 003 §4.2.1): the supervisors' latest agreed slot record, whose
+ * t-of-n BLS threshold signature verifies under the committee's group key, and the proof of that
+ * key: the DKG_SUCCESSFUL messages (dkg.ts DkgSuccess, Ed25519-signed) of every qualified member
+ * of DKG attempt `attempt`. A slot's hash covers the previous slot's, so the record anchors the
+ * whole history before it.
  */
-export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[]; collect?: Collect }
+export interface HistoryAnchor { attempt: number; successes: DkgSuccess[]; record: MessageHistory }
+
+/** most DKG_SUCCESSFUL messages one anchor carries (a committee's size) */
+export const MAX_ANCHOR_SUCCESSES = 64
+
+/** u32 attempt | u8 q | q × (u32 len | DkgSuccess bytes) | u32 len | MessageHistory bytes */
+function writeAnchor(w: Writer, h: HistoryAnchor): void {
+  if (h.successes.length < 1 || h.successes.length > MAX_ANCHOR_SUCCESSES) throw new Error(`internal: ${h.successes.length} DKG successes, 1 to ${MAX_ANCHOR_SUCCESSES}`)
+  w.u32(h.attempt).u8(h.successes.length)
+  for (const s of h.successes) w.varBytes(dkgMessageToBytes(s))
+  w.varBytes(historyMessageToBytes(h.record))
+}
+
+function readAnchor(r: Reader): HistoryAnchor {
+  const attempt = r.u32('DKG attempt')
+  const q = r.count(MAX_ANCHOR_SUCCESSES, 'DKG successes', 1)
+  if (q === 0) throw protocolError('BAD_VALUE', 'a history anchor holds at least one DKG success')
+  const successes: DkgSuccess[] = []
+  for (let i = 0; i < q; i++) {
+    const m = dkgMessageFromBytes(r.varBytes(MAX_DKG_MESSAGE_SIZE, 'DKG success'))
+    if (m.kind !== 'success') throw protocolError('BAD_TYPE', `a history anchor carries DKG successes, got a ${m.kind}`)
+    successes.push(m)
+  }
+  const record = historyMessageFromBytes(r.varBytes(MAX_TX_BYTES, 'history record'))
+  if (record.type !== 'history') throw protocolError('BAD_TYPE', `a history anchor carries a MESSAGE_HISTORY record, got a ${record.type}`)
+  return { attempt, successes, record }
+}
+
+/** A MESSAGE_HISTORY anchor alone (a relay's block template carries it for the miner's coinbase). */
+export function historyAnchorToBytes(h: HistoryAnchor): Uint8Array {
+  const w = new Writer()
+  writeAnchor(w, h)
+  return w.finish()
+}
+
+export function historyAnchorFromBytes(bytes: Uint8Array): HistoryAnchor {
+  if (bytes.length > MAX_TX_BYTES) throw protocolError('TOO_LARGE', `history anchor is ${bytes.length} bytes, at most ${MAX_TX_BYTES}`)
+  const r = new Reader(bytes, 'history anchor')
+  const h = readAnchor(r)
+  r.end()
+  return h
+}
+
+/**
+ * The block reward: its height makes every coinbase of one chain distinct. With `collect`, it
+ * carries its parent's verifications, which the subsidy it may claim depends on; with `history`,
+ * the supervisors' latest MESSAGE_HISTORY record.
+ */
+export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[]; collect?: Collect; history?: HistoryAnchor }
 /** One evaluator's Ed25519 signature over the charge's txSigHash. */
 export interface Approval { evaluator: Uint8Array; signature: Uint8Array }
 
@@ -233,14 +290,18 @@ function transferBytes(tx: TransferTx, withSignatures: boolean): Uint8Array {
 
 export function txToBytes(tx: Tx): Uint8Array {
   if (tx.type === 'transfer') return transferBytes(tx, true)
-  const c = tx.collect
-  const w = new Writer().u16(TX_VERSION).u8(c === undefined ? TX_COINBASE : TX_COINBASE_COLLECT).u32(tx.height).u16(tx.outputs.length)
+  const { collect: c, history: h } = tx
+  const flags = (c === undefined ? 0 : EXT_COLLECT) | (h === undefined ? 0 : EXT_HISTORY)
+  const w = new Writer().u16(TX_VERSION).u8(flags === 0 ? TX_COINBASE : TX_COINBASE_EXT).u32(tx.height).u16(tx.outputs.length)
   for (const o of tx.outputs) w.u64(o.amount).fixed(o.recipient, PUBLIC_KEY_SIZE)
+  if (flags === 0) return w.finish()
+  w.u8(flags)
   if (c !== undefined) {
-    if (c.approvals.length > MAX_COLLECT_APPROVALS) throw new Error(`internal: ${c.approvals.length} verifier approvals, at most ${MAX_COLLECT_APPROVALS}`)
+    if (c.approvals.length < 1 || c.approvals.length > MAX_COLLECT_APPROVALS) throw new Error(`internal: ${c.approvals.length} verifier approvals, 1 to ${MAX_COLLECT_APPROVALS}`)
     w.fixed(c.block, 32).u8(c.approvals.length)
     for (const a of c.approvals) w.fixed(a.verifier, PUBLIC_KEY_SIZE).fixed(a.precursor, 32).fixed(a.signature, SIGNATURE_SIZE)
   }
+  if (h !== undefined) writeAnchor(w, h)
   return w.finish()
 }
 
@@ -250,7 +311,7 @@ export function txFromBytes(bytes: Uint8Array): Tx {
   const version = r.u16('version')
   if (version !== TX_VERSION) throw protocolError('BAD_VERSION', `transaction version ${version}, expected ${TX_VERSION}`)
   const type = r.u8('type')
-  if (type === TX_COINBASE || type === TX_COINBASE_COLLECT) {
+  if (type === TX_COINBASE || type === TX_COINBASE_EXT) {
     const height = r.u32('height')
     const n = r.count(MAX_OUTPUTS, 'outputs', 2)
     const outputs: TxOutput[] = []
@@ -259,14 +320,22 @@ export function txFromBytes(bytes: Uint8Array): Tx {
       r.end()
       return { type: 'coinbase', height, outputs }
     }
-    const block = r.bytes(32, 'collected block')
-    const k = r.count(MAX_COLLECT_APPROVALS, 'verifier approvals', 1)
-    const approvals: VerifierApproval[] = []
-    for (let i = 0; i < k; i++) {
-      approvals.push({ verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), precursor: r.bytes(32, 'precursor'), signature: r.bytes(SIGNATURE_SIZE, 'verifier approval') })
+    const flags = r.u8('coinbase extensions')
+    if (flags === 0 || (flags & ~(EXT_COLLECT | EXT_HISTORY)) !== 0) throw protocolError('BAD_VALUE', `coinbase extension flags ${flags}, expected 1 to 3`)
+    const tx: CoinbaseTx = { type: 'coinbase', height, outputs }
+    if ((flags & EXT_COLLECT) !== 0) {
+      const block = r.bytes(32, 'collected block')
+      const k = r.count(MAX_COLLECT_APPROVALS, 'verifier approvals', 1)
+      if (k === 0) throw protocolError('BAD_VALUE', 'a collect holds at least one approval')
+      const approvals: VerifierApproval[] = []
+      for (let i = 0; i < k; i++) {
+        approvals.push({ verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), precursor: r.bytes(32, 'precursor'), signature: r.bytes(SIGNATURE_SIZE, 'verifier approval') })
+      }
+      tx.collect = { block, approvals }
     }
+    if ((flags & EXT_HISTORY) !== 0) tx.history = readAnchor(r)
     r.end()
-    return { type: 'coinbase', height, outputs, collect: { block, approvals } }
+    return tx
   }
   if (type !== TX_TRANSFER && type !== TX_CHARGE) throw protocolError('BAD_TYPE', `transaction type ${type} unknown`)
   const m = r.count(MAX_INPUTS, 'inputs', 2)

@@ -3,7 +3,7 @@ import {
   applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
   evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
   parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
-  verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, type BlockTiming, type Collect,
+  verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, type BlockTiming, type Collect, type HistoryAnchor,
 } from '@pouw/protocol'
 import { batchHash, loadBatch } from './batches.js'
 import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
@@ -34,6 +34,8 @@ export interface ChainTip {
   subsidy: bigint
   /** COLLECT_VERIFICATIONS of this tip (the relay's template): the coinbase carries it */
   collect?: Collect
+  /** the supervisors' latest MESSAGE_HISTORY anchor (the relay's template): the coinbase carries it */
+  history?: HistoryAnchor
   /**
    * Time and bits of the tip and its last ancestors, oldest first, the tip last (a relay's status
    * or verdict gives them): with the miner's `nextBits` rule, the bits of the block after one it
@@ -297,9 +299,14 @@ export class Miner {
 
   private commit(time: number): Commitment | null {
     if (this.tip === null) return null
-    const amount = this.tip.subsidy + (this.tip.fees ?? 0n)
-    const collect = this.tip.collect !== undefined && bytesEqual(this.tip.collect.block, this.tip.hash) ? { collect: this.tip.collect } : {}
-    const coinbase: Tx = { type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount, recipient: this.opts.payTo ?? this.keys.publicKey }], ...collect }
+    // a collect of another block than the tip (a template gone stale) proves nothing here: no subsidy then
+    const collects = this.tip.collect === undefined || bytesEqual(this.tip.collect.block, this.tip.hash)
+    const amount = (collects ? this.tip.subsidy : 0n) + (this.tip.fees ?? 0n)
+    const coinbase: Tx = {
+      type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount, recipient: this.opts.payTo ?? this.keys.publicKey }],
+      ...(collects && this.tip.collect !== undefined ? { collect: this.tip.collect } : {}),
+      ...(this.tip.history !== undefined ? { history: this.tip.history } : {}),
+    }
     const txs: Tx[] = [coinbase, ...(this.tip.txs ?? [])]
     const znb: BlockHeader = {
       version: BLOCK_VERSION, prevHash: this.tip.hash, merkleRoot: computeMerkleRoot(txs), time,

@@ -21,9 +21,10 @@ export interface TipInfo {
   /**
    * the relay's block template for this tip (GET /api/template): transfers (txToBytes, hex), their
    * fees (decimal), the verifiers' approvals of this tip (revealToBytes, hex: the coinbase's
-   * COLLECT_VERIFICATIONS) and the subsidy they prove, which replaces `subsidy`
+   * COLLECT_VERIFICATIONS) and the subsidy they prove, which replaces `subsidy`, and the
+   * supervisors' latest MESSAGE_HISTORY anchor (historyAnchorToBytes, hex) for the coinbase
    */
-  template?: { txs: string[]; fees: string; approvals: string[]; subsidy: string }
+  template?: { txs: string[]; fees: string; approvals: string[]; subsidy: string; history: string | null }
 }
 
 export interface BackendMeasurement { backend: string; samplesPerSec: number | null; note?: string }

@@ -1,4 +1,5 @@
 import type { VolunteerView } from '../volunteer'
+import { formatCoins } from '../wallet'
 import { formatInt, shortHex } from './format'
 import { Panel } from './Panel'
 import { Stat } from './Stat'
@@ -24,6 +25,7 @@ export function BlocksPanel({ blocks }: BlocksPanelProps) {
               <th>hash</th>
               <th className="num">iter</th>
               <th className="num">height</th>
+              <th className="num" title="what the coinbase claims: the subsidy share its parent's collected approvals prove, plus fees">reward</th>
               <th>verdict</th>
             </tr>
           </thead>
@@ -41,6 +43,9 @@ export function BlocksPanel({ blocks }: BlocksPanelProps) {
                 </td>
                 <td className="num mono">{formatInt(b.iteration)}</td>
                 <td className="num mono">{b.height == null ? '' : formatInt(b.height)}</td>
+                <td className="num mono" data-testid="block-reward" title={`${b.collected} approval${b.collected === 1 ? '' : 's'} of its parent collected`}>
+                  {formatCoins(b.reward)}
+                </td>
                 <td>
                   <span className={`badge verdict-${b.verdict}`}>{b.verdict}</span>
                   {b.reason ? <span className="reason">{b.reason}</span> : null}

@@ -1,0 +1,126 @@
+// Run: node --import ./scripts/node-polyfills.mjs --import tsx --test --test-force-exit apps/relay/test/verifications.test.ts
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  TAGS, TOPICS, addToNonce, compareBytes, computeMerkleRoot, hashMeetsTarget, headerHash, nonceFromPrecursor, revealFromBytes, revealToBytes,
+  signVerifierApproval, taggedHash, targetFromBits, toHex, verdictSeal,
+  type Block, type KeyPair, type Tx,
+} from '@pouw/protocol'
+import { Chain, MemoryStore, type ChainEntry, type ChainParams } from '@pouw/ledger'
+import { REVEAL_AFTER_MS, createVerifications, type HeldVerdict } from '../src/verifications.js'
+import { NOW, PARAMS, blockOn, keyPair, recipient } from '../../../packages/ledger/test/fixtures.js'
+
+/** Three relays' verifier keys, every one chosen for every block (ten per block). */
+const V: KeyPair[] = [keyPair(61), keyPair(62), keyPair(63)].sort((a, b) => compareBytes(a.publicKey, b.publicKey))
+const P: ChainParams = { ...PARAMS, networkName: 'pouw-test-verifications', verification: { verifiers: V.map((k) => k.publicKey), perBlock: 10, noncesPerIteration: 1_000 } }
+const PRECURSOR = taggedHash(TAGS.noncePrecursor, Uint8Array.of(1))
+
+/** A chain whose tip (height 1) was mined from PRECURSOR, as a tab mines (nonces from H(precursor) on). */
+async function chainWithBlock(store = new MemoryStore()): Promise<{ chain: Chain; block: ChainEntry }> {
+  const chain = await Chain.open(store, P)
+  const coinbase: Tx = { type: 'coinbase', height: 1, outputs: [{ amount: P.subsidy, recipient: recipient(1) }] }
+  const b = blockOn(chain.tip(), {}, P)
+  let mined: Block | undefined
+  for (let j = 0; j < 1_000 && mined === undefined; j++) {
+    const header = { ...b.header, merkleRoot: computeMerkleRoot([coinbase]), nonce: addToNonce(nonceFromPrecursor(PRECURSOR), j) }
+    if (hashMeetsTarget(headerHash(header), targetFromBits(header.bits))) mined = { header, txs: [coinbase] }
+  }
+  return { chain, block: (await chain.addBlock(mined!, { now: NOW })).entry }
+}
+
+/** Relay 0's side: the verdicts it holds (with the times they came, from a clock the test moves) and what it gossips. */
+function relay0(chain: Chain, store: MemoryStore) {
+  let clock = 1_000
+  const verdicts = new Map<string, HeldVerdict>()
+  const published: Uint8Array[] = []
+  const v = createVerifications({
+    store, chain, keys: V[0]!, log: () => {}, now: () => clock,
+    network: { publish: async (topic, data) => { assert.equal(topic, TOPICS.reveals); published.push(data) } },
+    heldVerdict: async (block, verifier) => verdicts.get(`${block}/${verifier}`),
+  })
+  return {
+    v, published,
+    tick: (ms: number) => { clock += ms },
+    /** a verdict from verifier `n` arriving now: accepting, sealing `precursor` */
+    verdict: (block: ChainEntry, n: number, precursor = PRECURSOR) =>
+      verdicts.set(`${block.hashHex}/${toHex(V[n]!.publicKey)}`, { accepted: true, seal: verdictSeal(block.hash, V[n]!.publicKey, precursor), at: clock }),
+  }
+}
+
+const reveal = (block: ChainEntry, n: number, precursor = PRECURSOR): Uint8Array =>
+  revealToBytes({ blockHash: block.hash, approval: signVerifierApproval(block.hash, precursor, V[n]!) })
+
+const until = async (what: string, ok: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.ok(ok(), what)
+}
+
+describe('verifier reveals and the collect a template carries (§5.2 commit-reveal)', () => {
+  it('reveals once every chosen verdict is in, and collects only reveals whose sealing verdict came before the first reveal', async () => {
+    const store = new MemoryStore()
+    const { chain, block } = await chainWithBlock(store)
+    const r = relay0(chain, store)
+    // no reveal yet: a block on it collects nothing
+    assert.deepEqual(await r.v.collectFor(block), { subsidy: 0n })
+    r.verdict(block, 0)
+    r.verdict(block, 1)
+    await r.v.afterVerdict(block.hash, PRECURSOR)
+    r.tick(100)
+    assert.equal(r.published.length, 0, 'relay 2\'s verdict is not in yet')
+    r.verdict(block, 2, taggedHash(TAGS.noncePrecursor, Uint8Array.of(2))) // sealing a precursor it will not reveal
+    await until('our reveal once every chosen verdict is in', () => r.published.length === 1)
+    assert.equal(toHex(revealFromBytes(r.published[0]!).approval.verifier), toHex(V[0]!.publicKey))
+    // relay 1's reveal (sealed in time) counts; relay 2's reveal does not match its seal
+    await r.v.onReveal(reveal(block, 1), 'relay1')
+    await r.v.onReveal(reveal(block, 2), 'relay2')
+    const c = await r.v.collectFor(block)
+    assert.deepEqual(c.collect?.approvals.map((a) => toHex(a.verifier)), [0, 1].map((n) => toHex(V[n]!.publicKey)))
+    assert.equal(c.subsidy, (P.subsidy * 6n) / 10n, '2 of 3 chosen: 60%')
+  })
+
+  it('a verdict that came after the first reveal is not collected, even with the right seal: it could copy the revealed precursor', async () => {
+    const store = new MemoryStore()
+    const { chain, block } = await chainWithBlock(store)
+    const r = relay0(chain, store)
+    r.verdict(block, 1)
+    r.tick(10)
+    await r.v.onReveal(reveal(block, 1), 'relay1')
+    r.tick(10)
+    r.verdict(block, 2) // sealed after relay 1's reveal reached us
+    await r.v.onReveal(reveal(block, 2), 'relay2')
+    const c = await r.v.collectFor(block)
+    assert.deepEqual(c.collect?.approvals.map((a) => toHex(a.verifier)), [toHex(V[1]!.publicKey)])
+    assert.equal(c.subsidy, (P.subsidy * 3n) / 10n)
+  })
+
+  it('refuses a reveal by a key that is not a verifier or with a forged signature; leaves out one whose precursor misses the nonce', async () => {
+    const store = new MemoryStore()
+    const { chain, block } = await chainWithBlock(store)
+    const r = relay0(chain, store)
+    const outsider = revealToBytes({ blockHash: block.hash, approval: signVerifierApproval(block.hash, PRECURSOR, keyPair(99)) })
+    await assert.rejects(r.v.onReveal(outsider, 'x'), (e: { code?: string }) => e.code === 'RELAY_NOT_VERIFIER')
+    const forged = reveal(block, 1)
+    forged[forged.length - 1]! ^= 1
+    await assert.rejects(r.v.onReveal(forged, 'x'), (e: { code?: string }) => e.code === 'POUW_BAD_SIGNATURE')
+    const wrong = taggedHash(TAGS.noncePrecursor, Uint8Array.of(9))
+    r.verdict(block, 1, wrong) // sealed and revealed alike, but not the block's precursor: the chain would refuse it
+    await r.v.onReveal(reveal(block, 1, wrong), 'relay1')
+    assert.deepEqual(await r.v.collectFor(block), { subsidy: 0n })
+  })
+
+  it('a relay that stopped before revealing reveals after its restart', async () => {
+    const store = new MemoryStore()
+    const { chain, block } = await chainWithBlock(store)
+    const before = relay0(chain, store)
+    before.verdict(block, 0)
+    await before.v.afterVerdict(block.hash, PRECURSOR) // relays 1 and 2 never answer: it would wait REVEAL_AFTER_MS
+    before.v.stop()
+    assert.equal(before.published.length, 0)
+    const after = relay0(chain, store)
+    after.verdict(block, 0)
+    await after.v.start()
+    await until('the due reveal after the restart', () => after.published.length === 1)
+    assert.ok(REVEAL_AFTER_MS > 1_000)
+    assert.equal((await after.v.collectFor(block)).collect?.approvals.length, 1)
+  })
+})

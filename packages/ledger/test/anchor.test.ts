@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  DkgSession, combineSignatures, compareBytes, computeMerkleRoot, historyAnchorFromBytes, historyAnchorToBytes, signShare, slotHash,
+  taggedHash, thresholdFor, txFromBytes, txToBytes, TAGS,
+  type Block, type DkgMessage, type DkgResult, type DkgSuccess, type HistoryAnchor, type KeyPair, type MessageHistory, type Tx,
+} from '@pouw/protocol'
+import { Chain, MemoryStore, checkBlockSyntax, type ChainEntry, type ChainParams } from '../src/index.js'
+import { NOW, PARAMS, blockOn, keyPair, mine, recipient } from './fixtures.js'
+
+/** The supervisor committee: the chain's verifiers, sorted (the DKG's committee order). */
+const MEMBERS: KeyPair[] = [keyPair(91), keyPair(92), keyPair(93)].sort((a, b) => compareBytes(a.publicKey, b.publicKey))
+const COMMITTEE = MEMBERS.map((k) => k.publicKey)
+const P: ChainParams = { ...PARAMS, networkName: 'pouw-test-anchor', verification: { verifiers: COMMITTEE, perBlock: 10, noncesPerIteration: 1_000 } }
+
+/** A seeded byte source: the DKG's randomness, the same in every run. */
+function rand(seed: number): (n: number) => Uint8Array {
+  let counter = 0
+  return (n) => {
+    const out = new Uint8Array(n)
+    for (let i = 0; i < n; i += 32) out.set(taggedHash(TAGS.seed, Uint8Array.of(seed, counter++)).subarray(0, Math.min(32, n - i)), i)
+    return out
+  }
+}
+
+/** The three members run the Joint-Feldman DKG to completion, every message reaching everyone. */
+function runDkg(attempt = 0): { results: DkgResult[]; proof: DkgSuccess[] } {
+  const t = thresholdFor(MEMBERS.length)
+  const sessions = MEMBERS.map((k, i) => new DkgSession({ committee: COMMITTEE, keys: k, t, attempt, randomBytes: rand(i + 10 * attempt) }))
+  const queue: { from: number; msg: DkgMessage }[] = sessions.flatMap((s, i) => s.start().map((msg) => ({ from: i, msg })))
+  for (let steps = 0; queue.length > 0; steps++) {
+    assert.ok(steps < 10_000, 'the DKG exchange does not end')
+    const { from, msg } = queue.shift()!
+    sessions.forEach((s, i) => { if (i !== from) for (const m of s.receive(msg)) queue.push({ from: i, msg: m }) })
+  }
+  const proof = sessions[0]!.successProof()
+  assert.ok(proof !== undefined, 'the DKG completed')
+  return { results: sessions.map((s) => s.result()!), proof }
+}
+
+const DKG = runDkg()
+const T = DKG.results[0]!.t
+
+/** Slot `slot`'s record, threshold-signed by members `signers` (indices into the results). */
+function record(slot: number, signers = [0, 1], results = DKG.results): MessageHistory {
+  const unsigned = {
+    type: 'history' as const, taskId: new Uint8Array(16).fill(7), epoch: 0, slot, prevSlotHash: new Uint8Array(32).fill(slot),
+    messages: [taggedHash(TAGS.itres, Uint8Array.of(slot))],
+  }
+  const h = slotHash(unsigned)
+  const shares = signers.map((i) => ({ index: results[i]!.index, signature: signShare(results[i]!.secretShare, h) }))
+  return { ...unsigned, signature: combineSignatures(shares, T) }
+}
+
+function blockWith(parent: ChainEntry, history: HistoryAnchor): Block {
+  const coinbase: Tx = { type: 'coinbase', height: parent.height + 1, outputs: [{ amount: P.subsidy, recipient: recipient(1) }], history }
+  const b = blockOn(parent, {}, P)
+  return mine({ header: { ...b.header, merkleRoot: computeMerkleRoot([coinbase]) }, txs: [coinbase] })
+}
+
+const code = (c: string) => (e: unknown): boolean => (e as { code?: string }).code === c
+
+describe('MESSAGE_HISTORY anchors in coinbases (§4.2.1): the committee\'s threshold-signed slot and its DKG proof', () => {
+  it('round-trips, alone and in a coinbase', () => {
+    const a: HistoryAnchor = { attempt: 0, successes: DKG.proof, record: record(4) }
+    assert.deepEqual(historyAnchorFromBytes(historyAnchorToBytes(a)), a)
+    const cb: Tx = { type: 'coinbase', height: 2, outputs: [], history: a }
+    assert.deepEqual(txFromBytes(txToBytes(cb)), cb)
+  })
+
+  it('a block carries the latest slot; the chain checks its signature under the group key the DKG proof establishes', async () => {
+    const chain = await Chain.open(new MemoryStore(), P)
+    const block = blockWith(chain.tip(), { attempt: 0, successes: DKG.proof, record: record(4, [1, 2]) })
+    const r = await chain.addBlock(block, { now: NOW })
+    assert.equal(r.entry.height, 1)
+    assert.deepEqual((await chain.getBlock(r.entry.hashHex))!.txs[0], block.txs[0])
+  })
+
+  it('refuses a forged record, a proof missing a member, another session, mixed keys, and an anchor on a chain without a committee', () => {
+    const parent = { hash: new Uint8Array(32), hashHex: '00'.repeat(32), height: 0, header: { time: P.genesisTime, bits: P.bits } } as unknown as ChainEntry
+    const good = record(5)
+    const forged = { ...good, slot: 6 } // the signature is over slot 5's hash
+    const other = runDkg(1)
+    const cases: Array<[string, HistoryAnchor, string]> = [
+      ['a record whose signature is not over its hash', { attempt: 0, successes: DKG.proof, record: forged }, 'LEDGER_BAD_HISTORY'],
+      ['a record signed by another DKG\'s key', { attempt: 0, successes: DKG.proof, record: record(5, [0, 1], other.results) }, 'LEDGER_BAD_HISTORY'],
+      ['a proof without every qualified member', { attempt: 0, successes: DKG.proof.slice(1), record: good }, 'LEDGER_BAD_HISTORY'],
+      ['a proof of another attempt than it names', { attempt: 1, successes: DKG.proof, record: good }, 'LEDGER_BAD_HISTORY'],
+      ['a proof mixing two DKGs', { attempt: 0, successes: [...DKG.proof.slice(0, 2), other.proof[2]!], record: good }, 'LEDGER_BAD_HISTORY'],
+      ['a member twice', { attempt: 0, successes: [DKG.proof[0]!, ...DKG.proof], record: good }, 'LEDGER_BAD_HISTORY'],
+    ]
+    for (const [what, a, expected] of cases) assert.throws(() => checkBlockSyntax(blockWith(parent, a), P), code(expected), what)
+    // the other attempt's own proof and record hold: any completed DKG of this committee establishes its key
+    assert.doesNotThrow(() => checkBlockSyntax(blockWith(parent, { attempt: 1, successes: other.proof, record: record(5, [0, 2], other.results) }), P))
+    const noCommittee: ChainParams = { ...PARAMS }
+    assert.throws(() => checkBlockSyntax(blockWith(parent, { attempt: 0, successes: DKG.proof, record: good }), noCommittee), code('LEDGER_BAD_HISTORY'))
+  })
+})
