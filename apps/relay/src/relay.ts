@@ -358,16 +358,16 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
 
   /** Our signed verdict, gossiped; an accepting one seals the nonce precursor we rebuilt, revealed later (verifications.ts). */
   async function publishVerdict(blockHash: Uint8Array, result: { accepted: true; height: number; precursor: Uint8Array } | { accepted: false; code: string; detail: string }): Promise<void> {
+    const seal = result.accepted ? await verifications.seal(blockHash, result.precursor) : ZERO_HASH
     const tip = chain.tip()
     const v = signVerdict({
       blockHash, accepted: result.accepted, code: result.accepted ? '' : result.code, detail: result.accepted ? '' : result.detail,
       height: result.accepted ? result.height : 0, tipHash: tip.hash, tipHeight: tip.height,
-      tipWindow: chain.tipWindow().map(timingOf), nextBits: chain.nextBits(),
-      seal: result.accepted ? verifications.seal(blockHash, result.precursor) : ZERO_HASH, verifier: verifierKeys.publicKey,
+      tipWindow: chain.tipWindow().map(timingOf), nextBits: chain.nextBits(), seal, verifier: verifierKeys.publicKey,
     }, verifierKeys.secretKey)
     await recordVerdict(v)
     await network.publish(TOPICS.verdicts, verdictToBytes(v))
-    if (result.accepted) await verifications.afterVerdict(blockHash, result.precursor)
+    if (result.accepted) verifications.afterVerdict(blockHash, result.precursor)
   }
 
   /**

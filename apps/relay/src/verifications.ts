@@ -79,7 +79,15 @@ export function createVerifications(opts: VerificationsOptions) {
     return raw === undefined ? undefined : Number(new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getBigUint64(0))
   }
 
-  async function keep(blockHash: Uint8Array, a: VerifierApproval): Promise<void> {
+  /** keep() one at a time: two reveals of one block arriving together must not both take the first-reveal time */
+  let keeping: Promise<void> = Promise.resolve()
+  function keep(blockHash: Uint8Array, a: VerifierApproval): Promise<void> {
+    const next = keeping.then(() => keepNow(blockHash, a))
+    keeping = next.catch(() => {})
+    return next
+  }
+
+  async function keepNow(blockHash: Uint8Array, a: VerifierApproval): Promise<void> {
     const blockHex = toHex(blockHash)
     const ops = [{ type: 'put' as const, key: KEYS.reveal(blockHex, toHex(a.verifier)), value: revealToBytes({ blockHash, approval: a }) }]
     if ((await firstRevealOf(blockHex)) === undefined) {
@@ -93,8 +101,12 @@ export function createVerifications(opts: VerificationsOptions) {
     await store.batch(ops)
   }
 
-  /** Our seal for an accepting verdict on `blockHash`. */
-  function seal(blockHash: Uint8Array, precursor: Uint8Array): Uint8Array {
+  /**
+   * Our seal for an accepting verdict on `blockHash`. The precursor is kept first (until revealed),
+   * so that a relay that stops after its verdict went out still reveals it after a restart.
+   */
+  async function seal(blockHash: Uint8Array, precursor: Uint8Array): Promise<Uint8Array> {
+    await store.batch([{ type: 'put', key: KEYS.sealed(toHex(blockHash)), value: precursor }])
     return verdictSeal(blockHash, keys.publicKey, precursor)
   }
 
@@ -102,8 +114,8 @@ export function createVerifications(opts: VerificationsOptions) {
    * After our accepting verdict: reveal the precursor once every chosen verifier's verdict is held,
    * or REVEAL_AFTER_MS from now, whichever comes first.
    */
-  async function afterVerdict(blockHash: Uint8Array, precursor: Uint8Array): Promise<void> {
-    await store.batch([{ type: 'put', key: KEYS.sealed(toHex(blockHash)), value: precursor }])
+  /** After our sealing verdict went out: the reveal is due when every chosen verdict is in, or REVEAL_AFTER_MS from now. */
+  function afterVerdict(blockHash: Uint8Array, precursor: Uint8Array): void {
     revealWhenDue(blockHash, precursor, now() + REVEAL_AFTER_MS)
   }
 

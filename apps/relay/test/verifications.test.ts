@@ -29,9 +29,8 @@ async function chainWithBlock(store = new MemoryStore()): Promise<{ chain: Chain
 }
 
 /** Relay 0's side: the verdicts it holds (with the times they came, from a clock the test moves) and what it gossips. */
-function relay0(chain: Chain, store: MemoryStore) {
+function relay0(chain: Chain, store: MemoryStore, verdicts = new Map<string, HeldVerdict>()) {
   let clock = 1_000
-  const verdicts = new Map<string, HeldVerdict>()
   const published: Uint8Array[] = []
   const v = createVerifications({
     store, chain, keys: V[0]!, log: () => {}, now: () => clock,
@@ -39,7 +38,7 @@ function relay0(chain: Chain, store: MemoryStore) {
     heldVerdict: async (block, verifier) => verdicts.get(`${block}/${verifier}`),
   })
   return {
-    v, published,
+    v, published, verdicts,
     tick: (ms: number) => { clock += ms },
     /** a verdict from verifier `n` arriving now: accepting, sealing `precursor` */
     verdict: (block: ChainEntry, n: number, precursor = PRECURSOR) =>
@@ -62,9 +61,10 @@ describe('verifier reveals and the collect a template carries (§5.2 commit-reve
     const r = relay0(chain, store)
     // no reveal yet: a block on it collects nothing
     assert.deepEqual(await r.v.collectFor(block), { subsidy: 0n })
+    await r.v.seal(block.hash, PRECURSOR)
     r.verdict(block, 0)
     r.verdict(block, 1)
-    await r.v.afterVerdict(block.hash, PRECURSOR)
+    r.v.afterVerdict(block.hash, PRECURSOR)
     r.tick(100)
     assert.equal(r.published.length, 0, 'relay 2\'s verdict is not in yet')
     r.verdict(block, 2, taggedHash(TAGS.noncePrecursor, Uint8Array.of(2))) // sealing a precursor it will not reveal
@@ -91,6 +91,9 @@ describe('verifier reveals and the collect a template carries (§5.2 commit-reve
     const c = await r.v.collectFor(block)
     assert.deepEqual(c.collect?.approvals.map((a) => toHex(a.verifier)), [toHex(V[1]!.publicKey)])
     assert.equal(c.subsidy, (P.subsidy * 3n) / 10n)
+    // the first-reveal time is kept in the store: after a restart the late verdict is still left out
+    const restarted = relay0(chain, store, r.verdicts)
+    assert.deepEqual(await restarted.v.collectFor(block), c)
   })
 
   it('refuses a reveal by a key that is not a verifier or with a forged signature; leaves out one whose precursor misses the nonce', async () => {
@@ -112,8 +115,9 @@ describe('verifier reveals and the collect a template carries (§5.2 commit-reve
     const store = new MemoryStore()
     const { chain, block } = await chainWithBlock(store)
     const before = relay0(chain, store)
+    assert.equal(toHex(await before.v.seal(block.hash, PRECURSOR)), toHex(verdictSeal(block.hash, V[0]!.publicKey, PRECURSOR)))
     before.verdict(block, 0)
-    await before.v.afterVerdict(block.hash, PRECURSOR) // relays 1 and 2 never answer: it would wait REVEAL_AFTER_MS
+    before.v.afterVerdict(block.hash, PRECURSOR) // relays 1 and 2 never answer: it would wait REVEAL_AFTER_MS
     before.v.stop()
     assert.equal(before.published.length, 0)
     const after = relay0(chain, store)

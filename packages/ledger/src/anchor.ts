@@ -1,5 +1,6 @@
 import {
-  bytesEqual, compareBytes, dkgSessionId, isDkgComplete, slotHash, thresholdFor, toHex, verifyThresholdSignature,
+  TAGS, Writer, bytesEqual, compareBytes, committeeIndexOf, dkgMessageToBytes, dkgSessionId, isDkgComplete, slotHash, taggedHash,
+  thresholdFor, toHex, verifyDkgMessageSignature, verifyThresholdSignature,
   type CoinbaseTx, type HistoryAnchor,
 } from '@pouw/protocol'
 import { ledgerError } from './errors.js'
@@ -12,15 +13,20 @@ import type { ChainParams } from './params.js'
  * - the committee is the chain's verifier federation (params.verification.verifiers, sorted), with
  *   the DKG threshold t = thresholdFor(n);
  * - the DKG_SUCCESSFUL proof: DkgSuccess messages of that committee's DKG session for `attempt`,
- *   one per member, all with one group key and one qualified set, every qualified member's among
- *   them, each Ed25519 signature valid (dkg.ts isDkgComplete);
+ *   each by a committee member, one per member, each Ed25519 signature valid, all with one group
+ *   key and one qualified set of at least t members, every qualified member's among them (dkg.ts
+ *   isDkgComplete). With fewer than t qualified, a single member could make up a "group" key of
+ *   its own;
  * - the record's 96-byte BLS threshold signature verifies over its slot hash under that group key.
  * Anything else is LEDGER_BAD_HISTORY. The slot hash covers the previous slot's hash, so one record
  * anchors every slot before it; consensus does not require slots to increase along the chain (the
  * relays put their latest in each template).
  */
 
-/** DKG proofs already checked (pure: the same bytes always give the same answer), by their members' signatures. */
+/**
+ * Group keys of DKG proofs already checked, by a hash of everything checked: the committee, the
+ * attempt and every success's full encoding (pure: the same bytes always give the same answer).
+ */
 const checkedProofs = new Map<string, Uint8Array>()
 const CHECKED_MAX = 16
 
@@ -29,21 +35,28 @@ function groupKeyOf(a: HistoryAnchor, params: ChainParams): Uint8Array {
   const bad = (why: string): never => { throw ledgerError('BAD_HISTORY', `the history anchor's DKG proof: ${why}`) }
   const v = params.verification
   if (v === undefined) return bad('this chain has no supervisor committee')
-  const id = a.successes.map((s) => toHex(s.signature)).join('') + `/${a.attempt}`
+  const committee = [...v.verifiers].sort(compareBytes)
+  const w = new Writer().u32(a.attempt).u16(committee.length)
+  for (const k of committee) w.fixed(k, 32)
+  for (const s of a.successes) w.varBytes(dkgMessageToBytes(s))
+  const id = toHex(taggedHash(TAGS.dkgMessage, w.finish()))
   const cached = checkedProofs.get(id)
   if (cached !== undefined) return cached
-  const committee = [...v.verifiers].sort(compareBytes)
   const t = thresholdFor(committee.length)
   const session = dkgSessionId(committee, t, a.attempt)
   const first = a.successes[0]!
-  const members = new Set<string>()
+  const members = new Set<number>()
   for (const s of a.successes) {
     if (!bytesEqual(s.session, session)) bad(`a success of another session than attempt ${a.attempt} of the chain's committee`)
+    const member = committeeIndexOf(committee, s.member)
+    if (member === 0) bad(`a success by ${toHex(s.member).slice(0, 16)}, not a member of the chain's committee`)
+    if (members.has(member)) bad('two successes by one member')
+    members.add(member)
     if (!bytesEqual(s.groupPublicKey, first.groupPublicKey) || s.qualified.join(',') !== first.qualified.join(',')) bad('successes with different group keys or qualified sets')
-    if (members.has(toHex(s.member))) bad('two successes by one member')
-    members.add(toHex(s.member))
+    if (!verifyDkgMessageSignature(s)) bad(`member ${member}'s success has an invalid signature`)
   }
-  if (!isDkgComplete(a.successes, committee, first.qualified)) bad('not every qualified member\'s valid success is there')
+  if (first.qualified.length < t) bad(`${first.qualified.length} qualified members, the threshold is ${t}`)
+  if (!isDkgComplete(a.successes, committee, first.qualified)) bad('not every qualified member\'s success is there')
   if (checkedProofs.size >= CHECKED_MAX) checkedProofs.delete(checkedProofs.keys().next().value!)
   checkedProofs.set(id, first.groupPublicKey)
   return first.groupPublicKey

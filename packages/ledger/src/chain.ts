@@ -248,7 +248,7 @@ export class Chain {
     const rules = await store.get(CHAIN_KEYS.verificationRules)
     if (rules === undefined ? tip.height > 1 && params.verification !== undefined : !bytesEqual(rules, verificationRulesKey(params))) {
       throw ledgerError('GENESIS_MISMATCH', rules === undefined
-        ? `the store's chain (height ${tip.height}) was made before blocks collected their verifications: use a new data directory`
+        ? `the store's chain (height ${tip.height}) was made before its verification rules were kept with it (before blocks collected their verifications and anchored the message history): use a new data directory`
         : 'the store\'s chain was made under other verification rules (verifiers, verifiers per block, nonces per iteration): use a new data directory, or the same verifiers')
     }
     if (rules === undefined) await store.batch([{ type: 'put', key: CHAIN_KEYS.verificationRules, value: verificationRulesKey(params) }])

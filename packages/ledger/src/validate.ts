@@ -28,7 +28,9 @@ export interface ValidatedBlock {
  * - header.merkleRoot = computeMerkleRoot(txs) (LEDGER_BAD_MERKLE);
  * - the header hash meets the target of the header's own bits
  *   (LEDGER_HIGH_HASH); validateBlock then requires those bits to be the
- *   expected ones.
+ *   expected ones;
+ * - then the coinbase's MESSAGE_HISTORY anchor, if any, is the committee's
+ *   (anchor.ts, LEDGER_BAD_HISTORY).
  * Returns the header hash.
  */
 export function checkBlockSyntax(block: Block, params: ChainParams): Uint8Array {
@@ -41,8 +43,7 @@ export function checkBlockSyntax(block: Block, params: ChainParams): Uint8Array 
  *   encoded (LEDGER_BLOCK_TOO_LARGE; a decoded block holds these already);
  * - the first is a coinbase, every other one a transfer (LEDGER_BAD_COINBASE);
  * - each passes checkTx; the tickets they buy follow params.tickets
- *   (checkTicketPurchases: price and cap); the coinbase's MESSAGE_HISTORY
- *   anchor, if any, is the committee's (anchor.ts, LEDGER_BAD_HISTORY);
+ *   (checkTicketPurchases: price and cap);
  * - a block without transfers has no fees: its coinbase pays at most the
  *   subsidy its collect could prove (collect.ts subsidyBound; the whole
  *   subsidy on genesis or without params.verification; LEDGER_BAD_COINBASE).
@@ -60,7 +61,6 @@ export function checkBlockTxs(block: Block, params: ChainParams): Uint8Array[] {
     if (txs[i]!.type !== 'transfer') throw ledgerError('BAD_COINBASE', `transaction ${i} is a ${String(txs[i]!.type)}; only the first may be a coinbase`)
   }
   for (const tx of txs) checkTx(tx)
-  anchorRule(coinbase, params)
   checkTicketPurchases(txs, params)
   if (txs.length === 1) {
     let paid = 0n
@@ -95,6 +95,8 @@ function checkBlock(block: Block, params: ChainParams): { hash: Uint8Array; txHa
   }
   const hash = headerHash(h)
   if (!hashMeetsTarget(hash, target)) throw ledgerError('HIGH_HASH', `header hash ${toHex(hash)} is above the target of bits 0x${h.bits.toString(16)}`)
+  // the costly check (Ed25519 and a pairing) only for a block that carries its proof of work
+  anchorRule(block.txs[0] as CoinbaseTx, params)
   return { hash, txHashes }
 }
 

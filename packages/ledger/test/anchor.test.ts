@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  DkgSession, combineSignatures, compareBytes, computeMerkleRoot, historyAnchorFromBytes, historyAnchorToBytes, signShare, slotHash,
+  DkgSession, combineSignatures, commitPolynomial, compareBytes, dkgSessionId, signDkgMessage, computeMerkleRoot, historyAnchorFromBytes, historyAnchorToBytes, signShare, slotHash,
   taggedHash, thresholdFor, txFromBytes, txToBytes, TAGS,
   type Block, type DkgMessage, type DkgResult, type DkgSuccess, type HistoryAnchor, type KeyPair, type MessageHistory, type Tx,
 } from '@pouw/protocol'
@@ -89,6 +89,19 @@ describe('MESSAGE_HISTORY anchors in coinbases (§4.2.1): the committee\'s thres
       ['a proof mixing two DKGs', { attempt: 0, successes: [...DKG.proof.slice(0, 2), other.proof[2]!], record: good }, 'LEDGER_BAD_HISTORY'],
       ['a member twice', { attempt: 0, successes: [DKG.proof[0]!, ...DKG.proof], record: good }, 'LEDGER_BAD_HISTORY'],
     ]
+    // a valid proof checked first (and remembered): a copy with the same signatures and other contents is still refused
+    assert.doesNotThrow(() => checkBlockSyntax(blockWith(parent, { attempt: 0, successes: DKG.proof, record: good }), P))
+    const swapped = DKG.proof.map((m, i) => (i === 0 ? { ...m, member: DKG.proof[1]!.member } : m))
+    cases.push(['the remembered proof\'s signatures over other contents', { attempt: 0, successes: swapped, record: good }, 'LEDGER_BAD_HISTORY'])
+    const outsider = signDkgMessage<DkgSuccess>({ ...DKG.proof[0]!, member: keyPair(99).publicKey }, keyPair(99).secretKey)
+    cases.push(['a success by a key outside the committee', { attempt: 0, successes: [...DKG.proof, outsider], record: good }, 'LEDGER_BAD_HISTORY'])
+    // one member alone: a "DKG" whose qualified set is itself, with a key it made up, signing any record
+    const s = 424242n
+    const alone = signDkgMessage<DkgSuccess>({
+      kind: 'success', session: dkgSessionId(COMMITTEE, T, 7), member: MEMBERS[0]!.publicKey, groupPublicKey: commitPolynomial([s])[0]!, qualified: [1],
+    }, MEMBERS[0]!.secretKey)
+    const made = { ...good, signature: signShare(s, slotHash(good)) }
+    cases.push(['one member\'s own key, below the threshold', { attempt: 7, successes: [alone], record: made }, 'LEDGER_BAD_HISTORY'])
     for (const [what, a, expected] of cases) assert.throws(() => checkBlockSyntax(blockWith(parent, a), P), code(expected), what)
     // the other attempt's own proof and record hold: any completed DKG of this committee establishes its key
     assert.doesNotThrow(() => checkBlockSyntax(blockWith(parent, { attempt: 1, successes: other.proof, record: record(5, [0, 2], other.results) }), P))
