@@ -1,44 +1,19 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  DkgSession, combineSignatures, commitPolynomial, compareBytes, dkgSessionId, signDkgMessage, computeMerkleRoot, historyAnchorFromBytes, historyAnchorToBytes, signShare, slotHash,
-  taggedHash, thresholdFor, txFromBytes, txToBytes, TAGS,
-  type Block, type DkgMessage, type DkgResult, type DkgSuccess, type HistoryAnchor, type KeyPair, type MessageHistory, type Tx,
+  combineSignatures, commitPolynomial, compareBytes, computeMerkleRoot, dkgSessionId, historyAnchorFromBytes, historyAnchorToBytes, signDkgMessage,
+  signShare, slotHash, taggedHash, txFromBytes, txToBytes, TAGS,
+  type Block, type DkgSuccess, type HistoryAnchor, type KeyPair, type MessageHistory, type Tx,
 } from '@pouw/protocol'
 import { Chain, MemoryStore, checkBlockSyntax, type ChainEntry, type ChainParams } from '../src/index.js'
-import { NOW, PARAMS, blockOn, keyPair, mine, recipient } from './fixtures.js'
+import { NOW, PARAMS, blockOn, keyPair, mine, recipient, runDkg } from './fixtures.js'
 
 /** The supervisor committee: the chain's verifiers, sorted (the DKG's committee order). */
 const MEMBERS: KeyPair[] = [keyPair(91), keyPair(92), keyPair(93)].sort((a, b) => compareBytes(a.publicKey, b.publicKey))
 const COMMITTEE = MEMBERS.map((k) => k.publicKey)
 const P: ChainParams = { ...PARAMS, networkName: 'pouw-test-anchor', verification: { verifiers: COMMITTEE, perBlock: 10, noncesPerIteration: 1_000 } }
 
-/** A seeded byte source: the DKG's randomness, the same in every run. */
-function rand(seed: number): (n: number) => Uint8Array {
-  let counter = 0
-  return (n) => {
-    const out = new Uint8Array(n)
-    for (let i = 0; i < n; i += 32) out.set(taggedHash(TAGS.seed, Uint8Array.of(seed, counter++)).subarray(0, Math.min(32, n - i)), i)
-    return out
-  }
-}
-
-/** The three members run the Joint-Feldman DKG to completion, every message reaching everyone. */
-function runDkg(attempt = 0): { results: DkgResult[]; proof: DkgSuccess[] } {
-  const t = thresholdFor(MEMBERS.length)
-  const sessions = MEMBERS.map((k, i) => new DkgSession({ committee: COMMITTEE, keys: k, t, attempt, randomBytes: rand(i + 10 * attempt) }))
-  const queue: { from: number; msg: DkgMessage }[] = sessions.flatMap((s, i) => s.start().map((msg) => ({ from: i, msg })))
-  for (let steps = 0; queue.length > 0; steps++) {
-    assert.ok(steps < 10_000, 'the DKG exchange does not end')
-    const { from, msg } = queue.shift()!
-    sessions.forEach((s, i) => { if (i !== from) for (const m of s.receive(msg)) queue.push({ from: i, msg: m }) })
-  }
-  const proof = sessions[0]!.successProof()
-  assert.ok(proof !== undefined, 'the DKG completed')
-  return { results: sessions.map((s) => s.result()!), proof }
-}
-
-const DKG = runDkg()
+const DKG = runDkg(MEMBERS)
 const T = DKG.results[0]!.t
 
 /** Slot `slot`'s record, threshold-signed by members `signers` (indices into the results). */
@@ -80,7 +55,7 @@ describe('MESSAGE_HISTORY anchors in coinbases (§4.2.1): the committee\'s thres
     const parent = { hash: new Uint8Array(32), hashHex: '00'.repeat(32), height: 0, header: { time: P.genesisTime, bits: P.bits } } as unknown as ChainEntry
     const good = record(5)
     const forged = { ...good, slot: 6 } // the signature is over slot 5's hash
-    const other = runDkg(1)
+    const other = runDkg(MEMBERS, 1)
     const cases: Array<[string, HistoryAnchor, string]> = [
       ['a record whose signature is not over its hash', { attempt: 0, successes: DKG.proof, record: forged }, 'LEDGER_BAD_HISTORY'],
       ['a record signed by another DKG\'s key', { attempt: 0, successes: DKG.proof, record: record(5, [0, 1], other.results) }, 'LEDGER_BAD_HISTORY'],

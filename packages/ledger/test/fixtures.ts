@@ -1,7 +1,8 @@
 import {
-  BLOCK_VERSION, NONCE_OFFSET, SIGNATURE_SIZE, ZERO_HASH, computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes,
-  headerToBytes, sign, targetFromBits, txSigHash,
-  type Block, type BlockHeader, type KeyPair, type OutPoint, type TransferOutput, type TransferTx, type TxOutput,
+  BLOCK_VERSION, DkgSession, NONCE_OFFSET, SIGNATURE_SIZE, TAGS, ZERO_HASH, computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes,
+  headerToBytes, sign, taggedHash, targetFromBits, thresholdFor, txSigHash,
+  type Block, type BlockHeader, type DkgMessage, type DkgResult, type DkgSuccess, type KeyPair, type OutPoint, type TransferOutput,
+  type TransferTx, type TxOutput,
 } from '@pouw/protocol'
 import { difficultyToBits, type ChainEntry, type ChainParams } from '../src/index.js'
 
@@ -84,4 +85,34 @@ export function transfer(spends: { outpoint: OutPoint; key: KeyPair }[], outputs
   }
   const message = txSigHash(unsigned)
   return { ...unsigned, inputs: spends.map((s) => ({ prevout: s.outpoint, signature: sign(s.key.secretKey, message) })) }
+}
+
+/** A seeded byte source (the DKG's randomness): the same bytes in every run. */
+export function seededBytes(seed: number): (n: number) => Uint8Array {
+  let counter = 0
+  return (n) => {
+    const out = new Uint8Array(n)
+    for (let i = 0; i < n; i += 32) out.set(taggedHash(TAGS.seed, Uint8Array.of(seed & 0xff, (seed >>> 8) & 0xff, counter & 0xff, (counter++ >>> 8) & 0xff)).subarray(0, Math.min(32, n - i)), i)
+    return out
+  }
+}
+
+/**
+ * The Joint-Feldman DKG of `members` (keys sorted bytewise: the committee order) run to completion
+ * in process, every message reaching every other member: each member's result and the
+ * DKG_SUCCESSFUL proof (the qualified members' DkgSuccess messages) a history anchor carries.
+ */
+export function runDkg(members: KeyPair[], attempt = 0): { results: DkgResult[]; proof: DkgSuccess[] } {
+  const committee = members.map((k) => k.publicKey)
+  const t = thresholdFor(members.length)
+  const sessions = members.map((k, i) => new DkgSession({ committee, keys: k, t, attempt, randomBytes: seededBytes(i + 100 * attempt) }))
+  const queue: { from: number; msg: DkgMessage }[] = sessions.flatMap((s, i) => s.start().map((msg) => ({ from: i, msg })))
+  for (let steps = 0; queue.length > 0; steps++) {
+    if (steps > 100_000) throw new Error('the DKG exchange does not end')
+    const { from, msg } = queue.shift()!
+    sessions.forEach((s, i) => { if (i !== from) for (const m of s.receive(msg)) queue.push({ from: i, msg: m }) })
+  }
+  const proof = sessions[0]!.successProof()
+  if (proof === undefined) throw new Error('the DKG did not complete')
+  return { results: sessions.map((s) => s.result()!), proof }
 }
