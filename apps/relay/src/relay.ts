@@ -199,6 +199,15 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const log = opts.log ?? ((msg, ctx) => console.log(JSON.stringify({ t: new Date().toISOString(), msg, ...ctx })))
   mkdirSync(opts.dataDir, { recursive: true })
   const verifierKeys = relayVerifierKeys(opts.dataDir)
+  // several supervisors verify each other's blocks: the chain must name them all, the same on every relay, or the relays'
+  // chains split at the first coinbase that collects another relay's approval (and the history anchors fail)
+  const supervisors = opts.supervisors ?? 1
+  if (supervisors > 1 && opts.evaluators?.length !== supervisors) {
+    throw new RangeError(`a testnet of ${supervisors} supervisors needs POUW_EVALUATORS: the ${supervisors} relays' verifier keys (\`DATA_DIR=… npm run relay-key\` prints each), the same list on every relay; got ${opts.evaluators?.length ?? 'none'}`)
+  }
+  if (opts.evaluators !== undefined && !opts.evaluators.includes(toHex(verifierKeys.publicKey))) {
+    throw new RangeError(`POUW_EVALUATORS does not name this relay's own verifier key ${toHex(verifierKeys.publicKey)} (DATA_DIR ${opts.dataDir})`)
+  }
   const p2pKey = existsSync(path.join(opts.dataDir, 'p2p.key')) ? new Uint8Array(readFileSync(path.join(opts.dataDir, 'p2p.key'))) : undefined
 
   // the built-in task's dataset D: MNIST train ++ test, in fragments whose hashes the task lists
@@ -206,12 +215,6 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const task = createMnistTask(dataset, opts.epochs !== undefined ? { epochs: opts.epochs } : {})
   const engine = deps.engine ?? (await createNodeEngine(task.layers))
   const store = deps.store ?? (await LevelStore.open(path.join(opts.dataDir, 'chain')))
-  // several supervisors verify each other's blocks: the chain must name them all, the same on every relay, or the relays'
-  // chains split at the first coinbase that collects another relay's approval (and the history anchors fail)
-  const supervisors = opts.supervisors ?? 1
-  if (supervisors > 1 && opts.evaluators?.length !== supervisors) {
-    throw new RangeError(`a testnet of ${supervisors} supervisors needs POUW_EVALUATORS: the ${supervisors} relays' verifier keys (\`DATA_DIR=… npm run relay-key\` prints each), the same list on every relay; got ${opts.evaluators?.length ?? 'none'}`)
-  }
   const evaluators = (opts.evaluators ?? [toHex(verifierKeys.publicKey)]).map((k) => {
     if (!/^[0-9a-f]{64}$/.test(k)) throw new RangeError(`evaluator key ${k} is not 64 lowercase hex digits`)
     return fromHex(k)
@@ -469,16 +472,16 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
         // that relay is down or slow: the next round asks again
       }
     }
-    const refused = (e: unknown, from: string): void => {
+    const refused = (e: unknown, from: string, topic: string): void => {
       if (!isPouwError(e)) throw e
-      stats.verdictsRefused++
-      log('message refused', { topic: 'http verdict', from, code: e.code, detail: e.message })
+      if (topic === 'http verdict') stats.verdictsRefused++
+      log('message refused', { topic, from, code: e.code, detail: e.message })
     }
     for (const a of answers) {
-      try { await onVerdict(fromHex(a.verdict), a.from); stats.verdictsFetched++ } catch (e) { refused(e, a.from) }
+      try { await onVerdict(fromHex(a.verdict), a.from); stats.verdictsFetched++ } catch (e) { refused(e, a.from, 'http verdict') }
     }
     for (const a of answers) {
-      if (a.reveal !== undefined) try { await verifications.onReveal(fromHex(a.reveal), a.from) } catch (e) { refused(e, a.from) }
+      if (a.reveal !== undefined) try { await verifications.onReveal(fromHex(a.reveal), a.from) } catch (e) { refused(e, a.from, 'http reveal') }
     }
     // a block refused for late verdicts whose verifiers have since accepted it: taken now
     for (const [h, u] of unconfirmed) {
@@ -820,19 +823,23 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     })
   })
 
+  /** What a block's coinbase paid, whose approvals of its parent it collected and which history slot it anchored. */
+  async function coinbaseInfo(hashHex: string): Promise<Pick<BlockInfo, 'reward' | 'collected' | 'anchored'>> {
+    const cb = (await chain.getBlock(hashHex))?.txs[0]
+    if (cb?.type !== 'coinbase') return {}
+    return {
+      reward: cb.outputs.reduce((a, o) => a + o.amount, 0n).toString(),
+      collected: (cb.collect?.approvals ?? []).map((a) => toHex(a.verifier)),
+      ...(cb.history !== undefined ? { anchored: { slot: cb.history.record.slot, hash: toHex(slotHash(cb.history.record)) } } : {}),
+    }
+  }
+
   async function recentBlocks(limit: number): Promise<BlockInfo[]> {
     const entries = await chain.recent(limit)
     const out: BlockInfo[] = []
     for (const e of entries) {
       const raw = await store.get(KEYS.info(e.hashHex))
-      const coinbase = (await chain.getBlock(e.hashHex))?.txs[0]
-      const paid = coinbase === undefined ? {} : {
-        reward: coinbase.outputs.reduce((a, o) => a + o.amount, 0n).toString(),
-        collected: coinbase.type === 'coinbase' ? (coinbase.collect?.approvals ?? []).map((a) => toHex(a.verifier)) : [],
-        ...(coinbase.type === 'coinbase' && coinbase.history !== undefined
-          ? { anchored: { slot: coinbase.history.record.slot, hash: toHex(slotHash(coinbase.history.record)) } } : {}),
-      }
-      if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex), ...paid })
+      if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex), ...(await coinbaseInfo(e.hashHex)) })
       else out.push({ height: e.height, hash: e.hashHex, miner: e.miner ? toHex(e.miner) : null, iteration: -1, backend: '', time: e.header.time, receivedAt: e.receivedAt, verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 } })
     }
     return out
@@ -959,10 +966,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       clearInterval(confirmationSync)
       loopDelay.disable()
       supervisor.stop()
-      verifications.stop()
+      const revealsStopped = verifications.stop()
       await taskRuns.stop()
       for (const o of orphans.values()) clearTimeout(o.timer)
       await blockQueue // a re-run or a store under way finishes before the store closes
+      await revealsStopped
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()
       await store.close()

@@ -60,7 +60,6 @@ export function createVerifications(opts: VerificationsOptions) {
   const { store, chain, network, keys, log } = opts
   const now = opts.now ?? Date.now
   const params = chain.params
-  const verifiers = params.verification?.verifiers ?? []
   /** when this relay first saw a reveal for each block (its own included) */
   const firstReveal = new Map<string, number>()
   let closed = false
@@ -110,10 +109,6 @@ export function createVerifications(opts: VerificationsOptions) {
     return verdictSeal(blockHash, keys.publicKey, precursor)
   }
 
-  /**
-   * After our accepting verdict: reveal the precursor once every chosen verifier's verdict is held,
-   * or REVEAL_AFTER_MS from now, whichever comes first.
-   */
   /** After our sealing verdict went out: the reveal is due when every chosen verdict is in, or REVEAL_AFTER_MS from now. */
   function afterVerdict(blockHash: Uint8Array, precursor: Uint8Array): void {
     revealWhenDue(blockHash, precursor, now() + REVEAL_AFTER_MS)
@@ -140,21 +135,30 @@ export function createVerifications(opts: VerificationsOptions) {
     for await (const [key, precursor] of store.iterate(KEYS.sealedPrefix)) revealWhenDue(fromHex(key.slice(KEYS.sealedPrefix.length)), precursor, now())
   }
 
+  /** checks under way: stop() waits for them before the store closes */
+  const running = new Set<Promise<void>>()
   function later(f: () => Promise<void>, ms: number): void {
+    if (closed) return
     const t = setTimeout(() => {
       timers.delete(t)
-      f().catch((e: unknown) => log('reveal failed', { error: String(e) }))
+      const run = f().catch((e: unknown) => log('reveal failed', { error: String(e) })).finally(() => running.delete(run))
+      running.add(run)
     }, ms)
     timers.add(t)
   }
 
-  /** A reveal by gossip or from another relay's /api/verdicts: by one of the chain's verifiers, signed. Kept; judged when collected. */
+  /**
+   * A reveal by gossip or from another relay's /api/verdicts: by one of the verifiers the block's hash
+   * chose, signed. Kept (once); judged when collected.
+   */
   async function onReveal(data: Uint8Array, from: string): Promise<void> {
     const r = revealFromBytes(data)
     const a = r.approval
-    if (!verifiers.some((k) => bytesEqual(k, a.verifier))) throw new PouwError('RELAY_NOT_VERIFIER', `reveal from ${from} by ${toHex(a.verifier).slice(0, 16)}, not one of the chain's verifiers`)
-    if (!(await verifyVerifierApproval(r.blockHash, a))) throw new PouwError('POUW_BAD_SIGNATURE', `reveal from ${from} has an invalid signature`)
+    if (!chosenFor(r.blockHash).some((k) => bytesEqual(k, a.verifier))) {
+      throw new PouwError('RELAY_NOT_VERIFIER', `reveal from ${from} by ${toHex(a.verifier).slice(0, 16)}, not one of the block's chosen verifiers`)
+    }
     if ((await store.get(KEYS.reveal(toHex(r.blockHash), toHex(a.verifier)))) !== undefined) return
+    if (!(await verifyVerifierApproval(r.blockHash, a))) throw new PouwError('POUW_BAD_SIGNATURE', `reveal from ${from} has an invalid signature`)
     await keep(r.blockHash, a)
   }
 
@@ -192,10 +196,13 @@ export function createVerifications(opts: VerificationsOptions) {
 
   return {
     seal, afterVerdict, onReveal, held, collectFor, start,
-    stop(): void {
+    /** No reveal is scheduled from now on; resolves once the checks and writes under way are done. */
+    async stop(): Promise<void> {
       closed = true
       for (const t of timers) clearTimeout(t)
       timers.clear()
+      await Promise.all(running)
+      await keeping
     },
   }
 }

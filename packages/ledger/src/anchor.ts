@@ -1,5 +1,5 @@
 import {
-  TAGS, Writer, bytesEqual, compareBytes, committeeIndexOf, dkgMessageToBytes, dkgSessionId, isDkgComplete, slotHash, taggedHash,
+  TAGS, Writer, bytesEqual, compareBytes, committeeIndexOf, dkgMessageToBytes, dkgSessionId, slotHash, taggedHash,
   thresholdFor, toHex, verifyDkgMessageSignature, verifyThresholdSignature,
   type CoinbaseTx, type HistoryAnchor,
 } from '@pouw/protocol'
@@ -14,8 +14,8 @@ import type { ChainParams } from './params.js'
  *   the DKG threshold t = thresholdFor(n);
  * - the DKG_SUCCESSFUL proof: DkgSuccess messages of that committee's DKG session for `attempt`,
  *   each by a committee member, one per member, each Ed25519 signature valid, all with one group
- *   key and one qualified set of at least t members, every qualified member's among them (dkg.ts
- *   isDkgComplete). With fewer than t qualified, a single member could make up a "group" key of
+ *   key and one qualified set of at least t members, every qualified member's among them (the
+ *   DKG_SUCCESSFUL rule of dkg.ts isDkgComplete). With fewer than t qualified, a single member could make up a "group" key of
  *   its own;
  * - the record's 96-byte BLS threshold signature verifies over its slot hash under that group key.
  * Anything else is LEDGER_BAD_HISTORY. The slot hash covers the previous slot's hash, so one record
@@ -56,7 +56,8 @@ function groupKeyOf(a: HistoryAnchor, params: ChainParams): Uint8Array {
     if (!verifyDkgMessageSignature(s)) bad(`member ${member}'s success has an invalid signature`)
   }
   if (first.qualified.length < t) bad(`${first.qualified.length} qualified members, the threshold is ${t}`)
-  if (!isDkgComplete(a.successes, committee, first.qualified)) bad('not every qualified member\'s success is there')
+  // the DKG_SUCCESSFUL rule (dkg.ts isDkgComplete), on successes the loop above already checked one by one
+  if (!first.qualified.every((i) => members.has(i))) bad('not every qualified member\'s success is there')
   if (checkedProofs.size >= CHECKED_MAX) checkedProofs.delete(checkedProofs.keys().next().value!)
   checkedProofs.set(id, first.groupPublicKey)
   return first.groupPublicKey

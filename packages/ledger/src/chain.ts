@@ -103,7 +103,6 @@ function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: 
   })
 }
 
-/** The ticket rules the price records follow, as bytes: stored with them, so that other rules rebuild them. */
 /** The verifiers (sorted), verifiers per block and nonces per iteration, or 'none'. */
 function verificationRulesKey(params: ChainParams): Uint8Array {
   const v = params.verification
@@ -112,6 +111,7 @@ function verificationRulesKey(params: ChainParams): Uint8Array {
   }))
 }
 
+/** The ticket rules the price records follow, as bytes: stored with them, so that other rules rebuild them. */
 function priceRulesKey(params: ChainParams): Uint8Array {
   const t = params.tickets
   return new TextEncoder().encode(t === undefined ? 'none' : JSON.stringify({ price: t.price, adjust: t.adjust ?? null }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))

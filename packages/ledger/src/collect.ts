@@ -1,5 +1,5 @@
 import {
-  MAX_COLLECT_APPROVALS, approvalSigningHash, bytesEqual, chooseVerifiers, compareBytes, nonceFromPrecursor, nonceOffset, toHex,
+  MAX_COMMITTEE_SIZE, approvalSigningHash, bytesEqual, chooseVerifiers, compareBytes, nonceFromPrecursor, nonceOffset, toHex,
   type CoinbaseTx,
 } from '@pouw/protocol'
 import type { ChainEntry } from './chainEntry.js'
@@ -25,7 +25,8 @@ import type { SigCheck } from './utxo.js'
  * at least one verifier per block and one nonce per iteration (Chain.open checks them).
  */
 export function checkVerificationParams(v: VerificationParams): void {
-  if (v.verifiers.length < 1 || v.verifiers.length > MAX_COLLECT_APPROVALS) throw new RangeError(`a chain has 1 to ${MAX_COLLECT_APPROVALS} verifiers, got ${v.verifiers.length}`)
+  // (they are the supervisors' DKG committee too: at most MAX_COMMITTEE_SIZE, and so never more than a collect carries)
+  if (v.verifiers.length < 1 || v.verifiers.length > MAX_COMMITTEE_SIZE) throw new RangeError(`a chain has 1 to ${MAX_COMMITTEE_SIZE} verifiers, got ${v.verifiers.length}`)
   if (v.verifiers.some((k) => k.length !== 32)) throw new RangeError('a verifier key is not 32 bytes')
   if (new Set(v.verifiers.map(toHex)).size !== v.verifiers.length) throw new RangeError('the verifiers repeat a key')
   if (!Number.isSafeInteger(v.perBlock) || v.perBlock < 1) throw new RangeError(`verifiers per block must be a positive integer, got ${v.perBlock}`)

@@ -3,10 +3,10 @@ import { describe, it } from 'node:test'
 import {
   TAGS, addToNonce, compareBytes, computeMerkleRoot, hashMeetsTarget, headerHash, nonceFromPrecursor, revealFromBytes, revealToBytes,
   chooseVerifiers, signVerifierApproval, taggedHash, targetFromBits, toHex, txFromBytes, txToBytes,
-  type Block, type Collect, type Tx, type VerifierApproval,
+  txHash, type Block, type Collect, type TransferTx, type Tx, type VerifierApproval,
 } from '@pouw/protocol'
 import { CHAIN_KEYS, Chain, MemoryStore, checkBlockSyntax, collectedSubsidy, type ChainEntry, type ChainParams } from '../src/index.js'
-import { NOW, PARAMS, blockOn, keyPair, recipient } from './fixtures.js'
+import { NOW, PARAMS, blockOn, keyPair, pay, recipient, transfer } from './fixtures.js'
 
 /** three verifiers, all chosen for every block (ten per block); a precursor gives nonces within 1,000 */
 const VERIFIERS = [keyPair(71), keyPair(72), keyPair(73)].sort((a, b) => compareBytes(a.publicKey, b.publicKey))
@@ -27,11 +27,16 @@ function mineFrom(block: Block, precursor: Uint8Array): Block {
 }
 
 /** A block on `parent` whose coinbase claims `amount` and carries `collect`, mined from precursorOf(seed). */
-function blockWith(parent: ChainEntry, amount: bigint, collect: Collect | undefined, seed: number, params = P): Block {
-  const coinbase: Tx = { type: 'coinbase', height: parent.height + 1, outputs: [{ amount, recipient: recipient(seed) }], ...(collect === undefined ? {} : { collect }) }
+function blockWith(parent: ChainEntry, amount: bigint, collect: Collect | undefined, seed: number, params = P, transfers: TransferTx[] = []): Block {
+  // the block on genesis pays MINER, whose reward the fees test spends
+  const to = parent.height === 0 ? MINER.publicKey : recipient(seed)
+  const coinbase: Tx = { type: 'coinbase', height: parent.height + 1, outputs: [{ amount, recipient: to }], ...(collect === undefined ? {} : { collect }) }
+  const txs = [coinbase, ...transfers]
   const b = blockOn(parent, {}, params)
-  return mineFrom({ header: { ...b.header, merkleRoot: computeMerkleRoot([coinbase]) }, txs: [coinbase] }, precursorOf(seed))
+  return mineFrom({ header: { ...b.header, merkleRoot: computeMerkleRoot(txs) }, txs }, precursorOf(seed))
 }
+
+const MINER = keyPair(70)
 
 const approve = (block: Uint8Array, precursor: Uint8Array, n: number, keys = VERIFIERS): VerifierApproval => signVerifierApproval(block, precursor, keys[n]!)
 
@@ -85,12 +90,29 @@ describe('COLLECT_VERIFICATIONS: the subsidy in proportion to the parent\'s appr
     const two: Collect = { block: parent.hash, approvals: [approve(parent.hash, p, 0), approve(parent.hash, p, 1)] }
     await assert.rejects(chain.addBlock(blockWith(parent, (S * 6n) / 10n + 1n, two, 2), { now: NOW }), code('LEDGER_BAD_COINBASE'))
     const sixty = await chain.addBlock(blockWith(parent, (S * 6n) / 10n, two, 2), { now: NOW })
-    assert.equal(sixty.entry.height, 2)
-    const three: Collect = { block: parent.hash, approvals: [0, 1, 2].map((n) => approve(parent.hash, p, n)) }
-    // a sibling with every approval: the whole subsidy
-    assert.equal((await chain.addBlock(blockWith(parent, S, three, 3), { now: NOW })).entry.height, 2)
-    const supply = await chain.supply()
-    assert.ok(supply.coinbases === 2n * S || supply.coinbases === S + (S * 6n) / 10n, `supply ${supply.coinbases}`)
+    assert.equal(sixty.status, 'extended')
+    assert.equal((await chain.supply()).coinbases, S + (S * 6n) / 10n)
+    // every approval, on a chain of its own: the whole subsidy
+    const other = await chainWithParent()
+    const three: Collect = { block: other.parent.hash, approvals: [0, 1, 2].map((n) => approve(other.parent.hash, p, n)) }
+    await assert.rejects(other.chain.addBlock(blockWith(other.parent, S + 1n, three, 3), { now: NOW }), code('LEDGER_BAD_COINBASE'))
+    assert.equal((await other.chain.addBlock(blockWith(other.parent, S, three, 3), { now: NOW })).status, 'extended')
+    assert.equal((await other.chain.supply()).coinbases, 2n * S)
+  })
+
+  it('with transfers, the coinbase claims the collected share plus their fees, not a unit more', async () => {
+    // maturity 1: block 2 spends block 1's reward, paying a fee
+    const P1: ChainParams = { ...P, networkName: 'pouw-test-collect-fees', coinbaseMaturity: 1 }
+    const { chain, parent } = await chainWithParent(P1)
+    const reward = { outpoint: { txHash: txHash((await chain.getBlock(parent.hashHex))!.txs[0]!), index: 0 }, key: MINER }
+    const fee = 777n
+    const spend = transfer([reward], [pay(recipient(8), S - fee)])
+    const two: Collect = { block: parent.hash, approvals: [approve(parent.hash, precursorOf(1), 0), approve(parent.hash, precursorOf(1), 1)] }
+    const sixty = (S * 6n) / 10n
+    await assert.rejects(chain.addBlock(blockWith(parent, sixty + fee + 1n, two, 2, P1, [spend]), { now: NOW }), code('LEDGER_BAD_COINBASE'))
+    await assert.rejects(chain.addBlock(blockWith(parent, fee + 1n, undefined, 2, P1, [spend]), { now: NOW }), code('LEDGER_BAD_COINBASE'), 'no collect: the fees only')
+    assert.equal((await chain.addBlock(blockWith(parent, sixty + fee, two, 2, P1, [spend]), { now: NOW })).status, 'extended')
+    assert.equal((await chain.supply()).coinbases, S + sixty + fee)
   })
 
   it('refuses a collect that names another block, repeats or misorders verifiers, has an outsider, a wrong precursor or a forged signature', async () => {

@@ -103,6 +103,15 @@ export interface TxInput { prevout: OutPoint; signature: Uint8Array }
  */
 export interface VerifierApproval { verifier: Uint8Array; precursor: Uint8Array; signature: Uint8Array }
 
+/** An approval's bytes, in a collect and in a reveal (verdict.ts): 32 verifier | 32 precursor | 64 signature. */
+export function writeApproval(w: Writer, a: VerifierApproval): Writer {
+  return w.fixed(a.verifier, PUBLIC_KEY_SIZE).fixed(a.precursor, 32).fixed(a.signature, SIGNATURE_SIZE)
+}
+
+export function readApproval(r: Reader): VerifierApproval {
+  return { verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), precursor: r.bytes(32, 'precursor'), signature: r.bytes(SIGNATURE_SIZE, 'verifier approval') }
+}
+
 /**
  * COLLECT_VERIFICATIONS (paper 003 §5.2): the approvals of block `block` (the parent of the block
  * whose coinbase carries it) by its chosen verifiers, sorted by verifier key. The coinbase's
@@ -299,7 +308,7 @@ export function txToBytes(tx: Tx): Uint8Array {
   if (c !== undefined) {
     if (c.approvals.length < 1 || c.approvals.length > MAX_COLLECT_APPROVALS) throw new Error(`internal: ${c.approvals.length} verifier approvals, 1 to ${MAX_COLLECT_APPROVALS}`)
     w.fixed(c.block, 32).u8(c.approvals.length)
-    for (const a of c.approvals) w.fixed(a.verifier, PUBLIC_KEY_SIZE).fixed(a.precursor, 32).fixed(a.signature, SIGNATURE_SIZE)
+    for (const a of c.approvals) writeApproval(w, a)
   }
   if (h !== undefined) writeAnchor(w, h)
   return w.finish()
@@ -327,11 +336,7 @@ export function txFromBytes(bytes: Uint8Array): Tx {
       const block = r.bytes(32, 'collected block')
       const k = r.count(MAX_COLLECT_APPROVALS, 'verifier approvals', 1)
       if (k === 0) throw protocolError('BAD_VALUE', 'a collect holds at least one approval')
-      const approvals: VerifierApproval[] = []
-      for (let i = 0; i < k; i++) {
-        approvals.push({ verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), precursor: r.bytes(32, 'precursor'), signature: r.bytes(SIGNATURE_SIZE, 'verifier approval') })
-      }
-      tx.collect = { block, approvals }
+      tx.collect = { block, approvals: Array.from({ length: k }, () => readApproval(r)) }
     }
     if ((flags & EXT_HISTORY) !== 0) tx.history = readAnchor(r)
     r.end()

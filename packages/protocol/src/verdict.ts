@@ -2,7 +2,7 @@ import { DIFFICULTY_WINDOW, type BlockTiming } from './block.js'
 import { Reader, Writer } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
-import type { VerifierApproval } from './tx.js'
+import { readApproval, writeApproval, type VerifierApproval } from './tx.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, sign, verify } from './sign.js'
 
 export const VERDICT_VERSION = 3
@@ -133,18 +133,14 @@ const REVEAL_VERSION = 1
 export const REVEAL_SIZE = 2 + 32 + PUBLIC_KEY_SIZE + 32 + SIGNATURE_SIZE
 
 export function revealToBytes(r: VerifierReveal): Uint8Array {
-  const a = r.approval
-  return new Writer().u16(REVEAL_VERSION).fixed(r.blockHash, 32).fixed(a.verifier, PUBLIC_KEY_SIZE).fixed(a.precursor, 32).fixed(a.signature, SIGNATURE_SIZE).finish()
+  return writeApproval(new Writer().u16(REVEAL_VERSION).fixed(r.blockHash, 32), r.approval).finish()
 }
 
 export function revealFromBytes(bytes: Uint8Array): VerifierReveal {
   const r = new Reader(bytes, 'reveal')
   const version = r.u16('version')
   if (version !== REVEAL_VERSION) throw protocolError('BAD_VERSION', `reveal version ${version}, expected ${REVEAL_VERSION}`)
-  const out = {
-    blockHash: r.bytes(32, 'block hash'),
-    approval: { verifier: r.bytes(PUBLIC_KEY_SIZE, 'verifier'), precursor: r.bytes(32, 'precursor'), signature: r.bytes(SIGNATURE_SIZE, 'signature') },
-  }
+  const out = { blockHash: r.bytes(32, 'block hash'), approval: readApproval(r) }
   r.end()
   return out
 }

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  MAX_INPUTS, MAX_OUTPUTS, MAX_PREFERENCES, MAX_TX_BYTES, PUBKEY_OUTPUT_SIZE, TAGS, TX_INPUT_SIZE, generateKeyPair, sign,
-  taggedHash, transferOutputFromBytes, transferOutputToBytes, txFromBytes, txHash, txSigHash, txSigningBytes, txSize, txToBytes,
-  verifyReference, type TransferOutput, type TransferTx,
+  MAX_INPUTS, MAX_OUTPUTS, MAX_PREFERENCES, MAX_TX_BYTES, PUBKEY_OUTPUT_SIZE, TAGS, TX_INPUT_SIZE, commitPolynomial, dkgMessageToBytes, generateKeyPair,
+  historyAnchorFromBytes, historyAnchorToBytes, sign, signDkgMessage, taggedHash, transferOutputFromBytes, transferOutputToBytes, txFromBytes, txHash,
+  txSigHash, txSigningBytes, txSize, txToBytes, verifyReference,
+  type CoinbaseTx, type DkgSuccess, type MessageHistory, type TransferOutput, type TransferTx,
 } from '../src/index.js'
-import { Prng, concat, decodeOrOurError, hex, patch, readVectors, throwsCode, u16be, unhex } from './helpers.js'
+import { Prng, concat, decodeOrOurError, hex, patch, readVectors, throwsCode, u16be, u32be, unhex } from './helpers.js'
 
 const seed = (first: number): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => (first + i) & 0xff)
 const ALICE = generateKeyPair(seed(0x01))
@@ -112,5 +113,49 @@ describe('transfer encoding', () => {
       const tx = decodeOrOurError(txFromBytes, m, 'mutated transfer')
       if (tx !== null) assert.equal(hex(txToBytes(tx)), hex(m), 'canonical: one encoding per transaction')
     }
+  })
+})
+
+describe('coinbase extensions (type 3: COLLECT_VERIFICATIONS, a MESSAGE_HISTORY anchor)', () => {
+  const block = taggedHash(TAGS.blockHeader, new TextEncoder().encode('parent'))
+  const approval = { verifier: BOB.publicKey, precursor: new Uint8Array(32).fill(6), signature: new Uint8Array(64).fill(7) }
+  const success = signDkgMessage<DkgSuccess>({
+    kind: 'success', session: new Uint8Array(32).fill(1), member: ALICE.publicKey, groupPublicKey: commitPolynomial([5n])[0]!, qualified: [1],
+  }, ALICE.secretKey)
+  const record: MessageHistory = {
+    type: 'history', taskId: new Uint8Array(16).fill(2), epoch: 0, slot: 3, prevSlotHash: new Uint8Array(32), messages: [new Uint8Array(32).fill(9)],
+    signature: new Uint8Array(96).fill(3),
+  }
+  const outputs = [{ amount: 5n, recipient: ALICE.publicKey }]
+  /** coinbase offsets: version 0, type 2, height 3, output count 7, one output 9, flags 49, then the extensions */
+  const FLAGS = 9 + 40
+
+  it('round-trips each extension and both, and has one encoding: type 0 without any', () => {
+    const collect = { block, approvals: [approval] }
+    const history = { attempt: 2, successes: [success], record }
+    const both: CoinbaseTx = { type: 'coinbase', height: 4, outputs, collect, history }
+    const variants: [CoinbaseTx, number][] = [[both, 3], [{ type: 'coinbase', height: 4, outputs, collect }, 1], [{ type: 'coinbase', height: 4, outputs, history }, 2]]
+    for (const [cb, flags] of variants) {
+      const bytes = txToBytes(cb)
+      assert.deepEqual([bytes[2], bytes[FLAGS]], [3, flags])
+      assert.deepEqual(txFromBytes(bytes), cb)
+    }
+    assert.equal(txToBytes({ type: 'coinbase', height: 4, outputs })[2], 0)
+    assert.deepEqual(historyAnchorFromBytes(historyAnchorToBytes(both.history!)), both.history)
+  })
+
+  it('refuses malformed extensions with typed errors', () => {
+    const collect = txToBytes({ type: 'coinbase', height: 4, outputs, collect: { block, approvals: [approval] } })
+    const anchor = txToBytes({ type: 'coinbase', height: 4, outputs, history: { attempt: 0, successes: [success], record } })
+    throwsCode(() => txFromBytes(patch(collect, FLAGS, [0])), 'PROTOCOL_BAD_VALUE', 'no extension flag in a type 3')
+    throwsCode(() => txFromBytes(patch(collect, FLAGS, [4])), 'PROTOCOL_BAD_VALUE', 'an unknown extension flag')
+    throwsCode(() => txFromBytes(concat(collect.subarray(0, FLAGS + 1 + 32), [0])), 'PROTOCOL_BAD_VALUE', 'a collect without approvals')
+    throwsCode(() => txFromBytes(patch(collect, FLAGS + 1 + 32, [65])), 'PROTOCOL_TOO_LARGE', 'over 64 approvals')
+    throwsCode(() => txFromBytes(collect.subarray(0, collect.length - 1)), 'PROTOCOL_TRUNCATED', 'a short approval')
+    throwsCode(() => txFromBytes(concat(anchor.subarray(0, FLAGS + 1 + 4), [0])), 'PROTOCOL_BAD_VALUE', 'an anchor without DKG successes')
+    throwsCode(() => txFromBytes(concat(collect, [0])), 'PROTOCOL_TRAILING_BYTES', 'bytes after the extensions')
+    const notSuccess = dkgMessageToBytes(signDkgMessage({ kind: 'complaint', session: success.session, complainer: ALICE.publicKey, accused: BOB.publicKey, reason: 'missing' }, ALICE.secretKey))
+    const withComplaint = concat(anchor.subarray(0, FLAGS + 1 + 4 + 1), u32be(notSuccess.length), notSuccess, anchor.subarray(FLAGS + 1 + 4 + 1 + 4 + dkgMessageToBytes(success).length))
+    throwsCode(() => txFromBytes(withComplaint), 'PROTOCOL_BAD_TYPE', 'a DKG message other than a success')
   })
 })
