@@ -7,16 +7,16 @@
  */
 import { pathToFileURL } from 'node:url'
 import {
-  BLOCK_VERSION, NONCE_OFFSET, SIGNATURE_SIZE, TAGS, ZERO_HASH, addToNonce, blockFromBytes, blockToBytes, combineSignatures, compareBytes,
-  computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHash, headerHashFromBytes, headerToBytes, nativeVerifyInUse, nonceFromPrecursor, workFromBits,
+  BLOCK_VERSION, NONCE_OFFSET, SIGNATURE_SIZE, TAGS, ZERO_HASH, blockFromBytes, blockToBytes, combineSignatures, compareBytes,
+  computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes, headerToBytes, nativeVerifyInUse, workFromBits,
   signAsync, signShare, signVerifierApproval, slotHash, taggedHash, targetFromBits, txSigHash, verify, verifyReference,
-  type Block, type BlockHeader, type CoinbaseTx, type HistoryAnchor, type KeyPair, type OutPoint, type TransferTx, type Tx,
+  type Block, type CoinbaseTx, type HistoryAnchor, type KeyPair, type OutPoint, type TransferTx, type Tx,
 } from '@pouw/protocol'
 import {
   checkBlockTxs, connectBlock, createChainEntry, createGenesisEntry, difficultyToBits, outpointKey, timingOf, validateBlock,
   type ChainEntry, type ChainParams, type Coin, type VerifyFn,
 } from '@pouw/ledger'
-import { runDkg } from '../packages/ledger/test/fixtures.js'
+import { mineFromPrecursor, runDkg } from '../packages/ledger/test/fixtures.js'
 
 type Emit = (name: string, value: number, unit: string, note: string) => void
 
@@ -88,11 +88,7 @@ function fullBlockSetting(): { params: ChainParams; parent: ChainEntry; coinbase
   const precursor = taggedHash(TAGS.noncePrecursor, Uint8Array.of(1))
   const genesis = createGenesisEntry(params)
   const parentTxs: Tx[] = [{ type: 'coinbase', height: 1, outputs: [] }]
-  let header: BlockHeader = { ...genesis.header, prevHash: genesis.hash, merkleRoot: computeMerkleRoot(parentTxs), time: PARAMS.genesisTime + 30 }
-  for (let j = 0; ; j++) {
-    header = { ...header, nonce: addToNonce(nonceFromPrecursor(precursor), j) }
-    if (hashMeetsTarget(headerHash(header), targetFromBits(header.bits))) break
-  }
+  const { header } = mineFromPrecursor({ header: { ...genesis.header, prevHash: genesis.hash, merkleRoot: computeMerkleRoot(parentTxs), time: PARAMS.genesisTime + 30 }, txs: parentTxs }, precursor)
   const parent = createChainEntry({ header, txs: parentTxs }, 1, genesis.cumulativeWork + workFromBits(header.bits), header.time)
   const dkg = runDkg(verifiers)
   const unsigned = { type: 'history' as const, taskId: new Uint8Array(16), epoch: 0, slot: 41, prevSlotHash: new Uint8Array(32).fill(1), messages: [new Uint8Array(32).fill(2)] }

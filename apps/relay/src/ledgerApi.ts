@@ -21,7 +21,7 @@
  * - GET /api/supply: the money audit of the main chain (Chain.supply).
  */
 import {
-  TOPICS, fromHex, historyAnchorToBytes, isPouwError, revealToBytes, toHex, txFromBytes, txToBytes, type Collect, type HistoryAnchor, type OutPoint, type Tx,
+  TOPICS, fromHex, historyAnchorToBytes, isPouwError, toHex, txFromBytes, txToBytes, type HistoryAnchor, type OutPoint, type Tx,
 } from '@pouw/protocol'
 import {
   Mempool, balanceOf, balanceToJson, coinToJson, supplyToJson, type AddResult, type Chain, type ChainEntry, type MempoolEntry, type WalletJson,
@@ -57,7 +57,7 @@ export interface TemplateJson { parent: string; txs: string[]; fees: string; app
 
 export function createLedgerApi(
   chain: Chain, network: PubSubNetwork, log: (msg: string, ctx?: Record<string, unknown>) => void,
-  collectFor: (parent: ChainEntry) => Promise<{ collect?: Collect; subsidy: bigint }>,
+  collectFor: (parent: ChainEntry) => Promise<{ subsidy: bigint; reveals: string[] }>,
   historyAnchor: () => HistoryAnchor | undefined,
 ): LedgerApi {
   const mempool = new Mempool(chain)
@@ -106,13 +106,19 @@ export function createLedgerApi(
     const parent = url.searchParams.get('parent') ?? ''
     if (!HEX64.test(parent)) throw new HttpError(400, 'parent must be a block hash (64 lowercase hex digits)')
     const entry = await chain.getEntry(parent)
-    const c = entry === undefined ? { subsidy: 0n } : await collectFor(entry)
-    const approvals = (c.collect?.approvals ?? []).map((approval) => toHex(revealToBytes({ blockHash: c.collect!.block, approval })))
-    const anchor = historyAnchor()
-    const history = anchor === undefined ? null : toHex(historyAnchorToBytes(anchor))
-    if (parent !== chain.tip().hashHex) return { parent, txs: [], fees: '0', approvals, subsidy: c.subsidy.toString(), history }
-    const t = mempool.selectForBlock(TEMPLATE_BYTES)
-    return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString(), approvals, subsidy: c.subsidy.toString(), history }
+    const c = entry === undefined ? { subsidy: 0n, reveals: [] } : await collectFor(entry)
+    // transfers only on our tip: the mempool is checked against its UTXO set
+    const t = parent === chain.tip().hashHex ? mempool.selectForBlock(TEMPLATE_BYTES) : { txs: [], fees: 0n }
+    return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString(), approvals: c.reveals, subsidy: c.subsidy.toString(), history: anchorHex() }
+  }
+
+  /** The supervisors' latest anchor as served (encoded once per record) */
+  let anchorBytes: { record: HistoryAnchor['record']; hex: string } | undefined
+  function anchorHex(): string | null {
+    const a = historyAnchor()
+    if (a === undefined) return null
+    if (anchorBytes?.record !== a.record) anchorBytes = { record: a.record, hex: toHex(historyAnchorToBytes(a)) }
+    return anchorBytes.hex
   }
 
   async function wallet(url: URL): Promise<WalletJson> {

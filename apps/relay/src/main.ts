@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRelay } from './relay.js'
+import { DEFAULT_DATA_DIR } from './keys.js'
 
 /**
  * `npm start`: one relay of the local testnet, serving the page.
@@ -24,7 +25,7 @@ const relay = await createRelay({
   host: process.env.HOST ?? '127.0.0.1',
   httpPort: port,
   p2pPort: Number(process.env.P2P_PORT ?? port + 1),
-  dataDir: path.resolve(process.env.DATA_DIR ?? path.join(root, '.data/relay')),
+  dataDir: path.resolve(process.env.DATA_DIR ?? DEFAULT_DATA_DIR),
   difficulty: BigInt(process.env.POUW_DIFFICULTY ?? 20000),
   blockSeconds: process.env.POUW_BLOCK_SECONDS !== undefined ? Number(process.env.POUW_BLOCK_SECONDS) : undefined,
   webDir: path.join(root, 'apps/web/dist'),

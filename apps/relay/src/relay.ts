@@ -1,12 +1,12 @@
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import type { Server } from 'node:http'
 import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
-  PouwError, TOPICS, VERIFIERS_PER_BLOCK, ZERO_HASH, blockFromBytes, chooseVerifiers, verifierQuorum, type ItRes, fromHex, hashMeetsTarget, targetFromBits, generateKeyPair, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
+  PouwError, TOPICS, VERIFIERS_PER_BLOCK, ZERO_HASH, blockFromBytes, chooseVerifiers, verifierQuorum, type ItRes, fromHex, hashMeetsTarget, targetFromBits, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
   itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
-  type Block, type HistoryAnchor, type KeyPair, type TaskSpec, type Verdict,
+  type Block, type HistoryAnchor, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
 import {
   COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, anchorRule, coinbaseMaturity, difficultyToBits, timingOf,
@@ -23,6 +23,7 @@ import { TASK_RUNS_TOPIC, TASK_RUN_RULES, TICKET_PARAMS, createTaskRuns } from '
 import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createVerifications, type HeldVerdict } from './verifications.js'
+import { relayVerifierKeys } from './keys.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
 export interface RelayOptions {
@@ -175,30 +176,13 @@ export function chainParamsFor(
 }
 
 /**
- * The relay's Ed25519 verifier key (signs verdicts, reveals, DKG and history messages, approvals),
- * kept in DATA_DIR/verifier.key and made on first use (`npm run relay-key` prints it).
- */
-export function relayVerifierKeys(dataDir: string): KeyPair {
-  mkdirSync(dataDir, { recursive: true })
-  return generateKeyPair(loadOrCreate(path.join(dataDir, 'verifier.key'), () => generateKeyPair().secretKey))
-}
-
-function loadOrCreate(file: string, create: () => Uint8Array): Uint8Array {
-  if (existsSync(file)) return new Uint8Array(readFileSync(file))
-  const v = create()
-  writeFileSync(file, v, { mode: 0o600 })
-  return v
-}
-
-/**
  * A relay: the libp2p hub tabs dial, a supervisor recording every IT_RES,
  * a verifier re-running lucky iterations, and a full node keeping the chain
  * in LevelDB. Serves the page and a JSON API on the same HTTP port.
  */
 export async function createRelay(opts: RelayOptions, deps: { engine?: GradientEngine; dataset?: Dataset; store?: KeyValueStore } = {}): Promise<Relay> {
   const log = opts.log ?? ((msg, ctx) => console.log(JSON.stringify({ t: new Date().toISOString(), msg, ...ctx })))
-  mkdirSync(opts.dataDir, { recursive: true })
-  const verifierKeys = relayVerifierKeys(opts.dataDir)
+  const verifierKeys = relayVerifierKeys(opts.dataDir) // (makes the data directory)
   // several supervisors verify each other's blocks: the chain must name them all, the same on every relay, or the relays'
   // chains split at the first coinbase that collects another relay's approval (and the history anchors fail)
   const supervisors = opts.supervisors ?? 1
@@ -422,7 +406,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       for await (const [key, value] of store.iterate(prefix)) {
         const signed = (JSON.parse(dec.decode(value)) as { signed?: string }).signed
         const verifier = key.slice(prefix.length)
-        if (signed !== undefined) out.push({ block, verifier, verdict: signed, ...(reveals.has(verifier) ? { reveal: reveals.get(verifier)! } : {}) })
+        if (signed !== undefined) out.push({ block, verifier, verdict: signed, ...(reveals.has(verifier) ? { reveal: toHex(reveals.get(verifier)!) } : {}) })
       }
     }
     return out
@@ -608,6 +592,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           const info: BlockInfo = {
             height: parent.height + 1, hash: hashHex, miner: lucky ? toHex(lucky.miner) : null, iteration: lucky?.iteration ?? -1, backend: lucky?.backend ?? '',
             time: b.header.time, receivedAt: Date.now(), verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 }, takenOn: by,
+            ...coinbaseInfo(b),
           }
           return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
         },
@@ -704,6 +689,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             height: parent.height + 1, hash: hashHex, miner: report.miner, iteration: report.iteration, backend: report.backend,
             time: b.header.time, receivedAt: Date.now(),
             verify: { checksMs: report.timings.checksMs, rerunMs: report.timings.rerunMs, inBandDisagreements: report.inBandDisagreements, mapSize: report.mapSize },
+            ...coinbaseInfo(b),
           }
           return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
         },
@@ -823,9 +809,9 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     })
   })
 
-  /** What a block's coinbase paid, whose approvals of its parent it collected and which history slot it anchored. */
-  async function coinbaseInfo(hashHex: string): Promise<Pick<BlockInfo, 'reward' | 'collected' | 'anchored'>> {
-    const cb = (await chain.getBlock(hashHex))?.txs[0]
+  /** What a block's coinbase paid, whose approvals of its parent it collected and which history slot it anchored (kept with its info). */
+  function coinbaseInfo(block: Block): Pick<BlockInfo, 'reward' | 'collected' | 'anchored'> {
+    const cb = block.txs[0]
     if (cb?.type !== 'coinbase') return {}
     return {
       reward: cb.outputs.reduce((a, o) => a + o.amount, 0n).toString(),
@@ -839,7 +825,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const out: BlockInfo[] = []
     for (const e of entries) {
       const raw = await store.get(KEYS.info(e.hashHex))
-      if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex), ...(await coinbaseInfo(e.hashHex)) })
+      if (raw) out.push({ ...(JSON.parse(dec.decode(raw)) as BlockInfo), confirmations: await confirmations(e.hashHex) })
       else out.push({ height: e.height, hash: e.hashHex, miner: e.miner ? toHex(e.miner) : null, iteration: -1, backend: '', time: e.header.time, receivedAt: e.receivedAt, verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 } })
     }
     return out

@@ -178,6 +178,8 @@ interface RunState {
   /** every other relay holds the task (replicate), and when this relay last checked */
   replicated?: boolean
   replicatedAt?: number
+  /** a hand-on to the other relays under way */
+  replicating?: boolean
   /** the data plan's training fragments, once the definition block is known (served before the charge) */
   trainFragments?: readonly number[]
   /** this evaluator's own signed messages, sent again until the charge is mined (gossip loses some) */
@@ -466,12 +468,14 @@ export function createTaskRuns(deps: {
   /**
    * Until the join window closes, a relay that holds the task hands it to every other relay that
    * lacks it (again every RESEND_MS until all hold it): a relay without it at selection finds the
-   * task unavailable, and enough of those would decide the task malformed.
+   * task unavailable, and enough of those would decide the task malformed. In the background: a
+   * slow or absent relay (up to 35 s each) must not hold up the tick and every message queued behind it.
    */
-  async function replicate(r: RunState): Promise<void> {
-    if (r.spec === undefined || r.replicated === true || deps.replicate === undefined || now() - (r.replicatedAt ?? 0) < RESEND_MS) return
+  function replicate(r: RunState): void {
+    if (r.spec === undefined || r.replicated === true || r.replicating === true || deps.replicate === undefined || now() - (r.replicatedAt ?? 0) < RESEND_MS) return
     r.replicatedAt = now()
-    r.replicated = await deps.replicate(r.task).catch(() => false)
+    r.replicating = true
+    void deps.replicate(r.task).catch(() => false).then((ok) => { r.replicated = ok; r.replicating = false })
   }
 
   /**
@@ -919,7 +923,7 @@ export function createTaskRuns(deps: {
         const bytes = await deps.loadSpec(r.task)
         if (bytes !== undefined) r.spec = taskFromBytes(bytes)
       }
-      await replicate(r)
+      replicate(r)
       if (height < r.tdb.height + JOIN_BLOCKS + SELECT_DEPTH) return
       await select(r, fees)
     }

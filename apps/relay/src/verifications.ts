@@ -2,7 +2,7 @@ import {
   PouwError, TOPICS, bytesEqual, chooseVerifiers, compareBytes, fromHex, revealFromBytes, revealToBytes, signVerifierApproval,
   toHex, verdictSeal, verifyVerifierApproval, type Collect, type VerifierApproval,
 } from '@pouw/protocol'
-import { collectRule, type Chain, type ChainEntry, type KeyValueStore } from '@pouw/ledger'
+import { collectRule, collectedSubsidy, type Chain, type ChainEntry, type KeyValueStore } from '@pouw/ledger'
 import type { PubSubNetwork } from '@pouw/network/node'
 
 /**
@@ -42,6 +42,9 @@ const KEYS = {
   sealedPrefix: 'relay/sealed/',
 }
 
+/** What a block on a parent may carry: its collect (approvals sorted by verifier), the subsidy they prove, and their reveals (hex) as served. */
+export interface Collected { collect?: Collect; subsidy: bigint; reveals: string[] }
+
 /** A verifier's verdict on a block as the relay recorded it: whether it accepted, its seal, when it arrived. */
 export interface HeldVerdict { accepted: boolean; seal: Uint8Array; at: number }
 
@@ -62,6 +65,26 @@ export function createVerifications(opts: VerificationsOptions) {
   const params = chain.params
   /** when this relay first saw a reveal for each block (its own included) */
   const firstReveal = new Map<string, number>()
+  /** the reveals held on recent blocks, verifier (hex) -> revealToBytes; loaded from the store once per block */
+  const reveals = new Map<string, Map<string, Uint8Array>>()
+  /** what a block on each recent parent collects, by how many reveals of the parent were held then */
+  const collected = new Map<string, { held: number; result: Collected }>()
+
+  /** Keeps at most FIRST_REVEALS_MAX recent blocks in a per-block memory (the store keeps them all). */
+  function remember<V>(m: Map<string, V>, key: string, value: V): V {
+    if (!m.has(key) && m.size >= FIRST_REVEALS_MAX) m.delete(m.keys().next().value!)
+    m.set(key, value)
+    return value
+  }
+
+  async function revealsOf(blockHex: string): Promise<Map<string, Uint8Array>> {
+    const held = reveals.get(blockHex)
+    if (held !== undefined) return held
+    const loaded = new Map<string, Uint8Array>()
+    const prefix = KEYS.revealPrefix(blockHex)
+    for await (const [key, value] of store.iterate(prefix)) loaded.set(key.slice(prefix.length), value)
+    return remember(reveals, blockHex, loaded)
+  }
   let closed = false
   const timers = new Set<ReturnType<typeof setTimeout>>()
 
@@ -88,16 +111,18 @@ export function createVerifications(opts: VerificationsOptions) {
 
   async function keepNow(blockHash: Uint8Array, a: VerifierApproval): Promise<void> {
     const blockHex = toHex(blockHash)
-    const ops = [{ type: 'put' as const, key: KEYS.reveal(blockHex, toHex(a.verifier)), value: revealToBytes({ blockHash, approval: a }) }]
+    const bytes = revealToBytes({ blockHash, approval: a })
+    const ops = [{ type: 'put' as const, key: KEYS.reveal(blockHex, toHex(a.verifier)), value: bytes }]
+    const held = await revealsOf(blockHex)
     if ((await firstRevealOf(blockHex)) === undefined) {
       const at = now()
-      if (firstReveal.size >= FIRST_REVEALS_MAX) firstReveal.delete(firstReveal.keys().next().value!)
-      firstReveal.set(blockHex, at)
+      remember(firstReveal, blockHex, at)
       const v = new Uint8Array(8)
       new DataView(v.buffer).setBigUint64(0, BigInt(at))
       ops.push({ type: 'put', key: KEYS.firstReveal(blockHex), value: v })
     }
     await store.batch(ops)
+    held.set(toHex(a.verifier), bytes)
   }
 
   /**
@@ -157,41 +182,49 @@ export function createVerifications(opts: VerificationsOptions) {
     if (!chosenFor(r.blockHash).some((k) => bytesEqual(k, a.verifier))) {
       throw new PouwError('RELAY_NOT_VERIFIER', `reveal from ${from} by ${toHex(a.verifier).slice(0, 16)}, not one of the block's chosen verifiers`)
     }
-    if ((await store.get(KEYS.reveal(toHex(r.blockHash), toHex(a.verifier)))) !== undefined) return
+    if ((await revealsOf(toHex(r.blockHash))).has(toHex(a.verifier))) return
     if (!(await verifyVerifierApproval(r.blockHash, a))) throw new PouwError('POUW_BAD_SIGNATURE', `reveal from ${from} has an invalid signature`)
     await keep(r.blockHash, a)
   }
 
-  /** The reveals held on a block (hex of their bytes), for /api/verdicts. */
-  async function held(blockHex: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>()
-    const prefix = KEYS.revealPrefix(blockHex)
-    for await (const [key, value] of store.iterate(prefix)) out.set(key.slice(prefix.length), toHex(value))
-    return out
+  /** The reveals held on a block, by verifier (hex): revealToBytes. */
+  async function held(blockHex: string): Promise<ReadonlyMap<string, Uint8Array>> {
+    return revealsOf(blockHex)
   }
 
   /**
    * What a block on `parent` may carry: the admitted approvals of its chosen verifiers (sorted, each
    * one the chain would accept) and the subsidy they prove.
    */
-  async function collectFor(parent: ChainEntry): Promise<{ collect?: Collect; subsidy: bigint }> {
-    if (params.verification === undefined || parent.height === 0) return { subsidy: params.subsidy }
+  async function collectFor(parent: ChainEntry): Promise<Collected> {
+    if (params.verification === undefined || parent.height === 0) return { subsidy: params.subsidy, reveals: [] }
+    // the same as last time while no reveal came: a verdict that comes later is not admitted anyway
+    const held = await revealsOf(parent.hashHex)
+    const cached = collected.get(parent.hashHex)
+    if (cached?.held === held.size) return cached.result
+    return remember(collected, parent.hashHex, { held: held.size, result: await collectNow(parent, held) }).result
+  }
+
+  async function collectNow(parent: ChainEntry, held: ReadonlyMap<string, Uint8Array>): Promise<Collected> {
     const first = (await firstRevealOf(parent.hashHex)) ?? Infinity
-    const approvals: VerifierApproval[] = []
-    for (const [verifierHex, bytes] of await held(parent.hashHex)) {
-      const a = revealFromBytes(fromHex(bytes)).approval
+    const approvals: { a: VerifierApproval; bytes: Uint8Array }[] = []
+    for (const [verifierHex, bytes] of held) {
+      const a = revealFromBytes(bytes).approval
       const v = await opts.heldVerdict(parent.hashHex, verifierHex)
       // committed before any reveal of this block reached us, to this very precursor
       if (v === undefined || !v.accepted || v.at > first || !bytesEqual(v.seal, verdictSeal(parent.hash, a.verifier, a.precursor))) continue
       try {
         collectRule({ type: 'coinbase', height: parent.height + 1, outputs: [], collect: { block: parent.hash, approvals: [a] } }, parent, params)
-        approvals.push(a)
+        approvals.push({ a, bytes })
       } catch { /* not one of the chosen, or a precursor that does not give the nonce: the chain would refuse it */ }
     }
-    if (approvals.length === 0) return { subsidy: 0n }
-    approvals.sort((x, y) => compareBytes(x.verifier, y.verifier))
-    const collect = { block: parent.hash, approvals }
-    return { collect, subsidy: collectRule({ type: 'coinbase', height: parent.height + 1, outputs: [], collect }, parent, params).subsidy }
+    if (approvals.length === 0) return { subsidy: 0n, reveals: [] }
+    approvals.sort((x, y) => compareBytes(x.a.verifier, y.a.verifier))
+    return {
+      collect: { block: parent.hash, approvals: approvals.map((x) => x.a) },
+      subsidy: collectedSubsidy(params.subsidy, approvals.length, chosenFor(parent.hash).length),
+      reveals: approvals.map((x) => toHex(x.bytes)),
+    }
   }
 
   return {

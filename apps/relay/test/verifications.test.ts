@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  TAGS, TOPICS, addToNonce, compareBytes, computeMerkleRoot, hashMeetsTarget, headerHash, nonceFromPrecursor, revealFromBytes, revealToBytes,
-  signVerifierApproval, taggedHash, targetFromBits, toHex, verdictSeal,
-  type Block, type KeyPair, type Tx,
+  TAGS, TOPICS, compareBytes, computeMerkleRoot, revealFromBytes, revealToBytes,
+  signVerifierApproval, taggedHash, toHex, verdictSeal,
+  type KeyPair, type Tx,
 } from '@pouw/protocol'
 import { Chain, MemoryStore, type ChainEntry, type ChainParams } from '@pouw/ledger'
 import { REVEAL_AFTER_MS, createVerifications, type HeldVerdict } from '../src/verifications.js'
-import { NOW, PARAMS, blockOn, keyPair, recipient } from '../../../packages/ledger/test/fixtures.js'
+import { NOW, PARAMS, blockOn, keyPair, mineFromPrecursor, recipient } from '../../../packages/ledger/test/fixtures.js'
 
 /** Three relays' verifier keys, every one chosen for every block (ten per block). */
 const V: KeyPair[] = [keyPair(61), keyPair(62), keyPair(63)].sort((a, b) => compareBytes(a.publicKey, b.publicKey))
@@ -20,12 +20,8 @@ async function chainWithBlock(store = new MemoryStore()): Promise<{ chain: Chain
   const chain = await Chain.open(store, P)
   const coinbase: Tx = { type: 'coinbase', height: 1, outputs: [{ amount: P.subsidy, recipient: recipient(1) }] }
   const b = blockOn(chain.tip(), {}, P)
-  let mined: Block | undefined
-  for (let j = 0; j < 1_000 && mined === undefined; j++) {
-    const header = { ...b.header, merkleRoot: computeMerkleRoot([coinbase]), nonce: addToNonce(nonceFromPrecursor(PRECURSOR), j) }
-    if (hashMeetsTarget(headerHash(header), targetFromBits(header.bits))) mined = { header, txs: [coinbase] }
-  }
-  return { chain, block: (await chain.addBlock(mined!, { now: NOW })).entry }
+  const mined = mineFromPrecursor({ header: { ...b.header, merkleRoot: computeMerkleRoot([coinbase]) }, txs: [coinbase] }, PRECURSOR)
+  return { chain, block: (await chain.addBlock(mined, { now: NOW })).entry }
 }
 
 /** Relay 0's side: the verdicts it holds (with the times they came, from a clock the test moves) and what it gossips. */
@@ -62,7 +58,7 @@ describe('verifier reveals and the collect a template carries (§5.2 commit-reve
     const { chain, block } = await chainWithBlock(store)
     const r = relay0(chain, store)
     // no reveal yet: a block on it collects nothing
-    assert.deepEqual(await r.v.collectFor(block), { subsidy: 0n })
+    assert.deepEqual(await r.v.collectFor(block), { subsidy: 0n, reveals: [] })
     await r.v.seal(block.hash, PRECURSOR)
     r.verdict(block, 0)
     r.verdict(block, 1)
@@ -79,6 +75,8 @@ describe('verifier reveals and the collect a template carries (§5.2 commit-reve
     const c = await r.v.collectFor(block)
     assert.deepEqual(c.collect?.approvals.map((a) => toHex(a.verifier)), [0, 1].map((n) => toHex(V[n]!.publicKey)))
     assert.equal(c.subsidy, (P.subsidy * 6n) / 10n, '2 of 3 chosen: 60%')
+    // served as the verifiers' own reveal bytes, in the collect's order
+    assert.deepEqual(c.reveals, c.collect!.approvals.map((approval) => toHex(revealToBytes({ blockHash: block.hash, approval }))))
   })
 
   it('a verdict that came after the first reveal is not collected, even with the right seal: it could copy the revealed precursor', async () => {
@@ -111,7 +109,7 @@ describe('verifier reveals and the collect a template carries (§5.2 commit-reve
     const wrong = taggedHash(TAGS.noncePrecursor, Uint8Array.of(9))
     r.verdict(block, 1, wrong) // sealed and revealed alike, but not the block's precursor: the chain would refuse it
     await r.v.onReveal(reveal(block, 1, wrong), 'relay1')
-    assert.deepEqual(await r.v.collectFor(block), { subsidy: 0n })
+    assert.deepEqual(await r.v.collectFor(block), { subsidy: 0n, reveals: [] })
   })
 
   it('a relay that stopped before revealing reveals after its restart', async () => {

@@ -49,13 +49,12 @@ export function tipBeats(candidate: { hashHex: string; height: number }, tip: { 
 export type NextBitsRule = (window: readonly BlockTiming[]) => number
 
 /**
- * A block on `parent` that no verifier approved yet, as a tip: no template (the parent's transfers
- * and approvals are not this block's) and no subsidy for a block on it (ledger collect.ts: a
- * coinbase claims the subsidy only with its parent's approvals), until a relay's template says more.
+ * A block on `parent` as a tip: without the parent's template (its transfers and approvals are not
+ * this block's; without one, a block on it claims fees only: trainer chainTipFromInfo).
  */
 function unverifiedChild(parent: TipInfo, hashHex: string, height: number, next: Pick<TipInfo, 'nextBits' | 'window'>): TipInfo {
   const { template: _parents, ...rest } = parent
-  return { ...rest, hashHex, height, subsidy: '0', ...next }
+  return { ...rest, hashHex, height, ...next }
 }
 
 interface KnownBlock { height: number; window?: BlockTiming[] }

@@ -12,9 +12,7 @@
  */
 import * as Comlink from 'comlink'
 import { useCallback, useEffect, useRef, useState } from 'react'
-import {
-  TOPICS, blockFromBytes, fromHex, isPouwError, submissionFromBytes, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict,
-} from '@pouw/protocol'
+import { TOPICS, fromHex, isPouwError, taskFromBytes, toHex, verdictFromBytes, verifyVerdictSignature, type Verdict } from '@pouw/protocol'
 import type { BackendChoice, Fault, StepResult, TipInfo, TrainerApi, TrainerInit } from '@pouw/trainer'
 import { computeNextBits, type DifficultyParams } from '@pouw/ledger'
 import { createEpochBook, type EpochBook } from './epochBook.js'
@@ -35,12 +33,6 @@ export interface BlockRecord {
   reward: bigint; collected: number
 }
 
-/** The coinbase of a block submission: what it claims and how many approvals it collects. */
-function coinbaseOf(submission: Uint8Array): { reward: bigint; collected: number } {
-  const cb = blockFromBytes(submissionFromBytes(submission).block).txs[0]
-  if (cb?.type !== 'coinbase') return { reward: 0n, collected: 0 }
-  return { reward: cb.outputs.reduce((a, o) => a + o.amount, 0n), collected: cb.collect?.approvals.length ?? 0 }
-}
 
 export interface VolunteerView {
   status: 'connecting' | 'idle' | 'selecting-backend' | 'training' | 'stopping' | 'error'
@@ -126,17 +118,9 @@ const INITIAL_VIEW: VolunteerView = {
   blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, blockSeconds: null, task: INITIAL_TASK, error: null,
 }
 
-/**
- * What a block on a tip may claim as subsidy before its template comes: the whole subsidy on
- * genesis, nothing otherwise (the template's approvals of the tip prove a share of it).
- */
-function subsidyWithoutTemplate(height: number, s: RelayStatus): string {
-  return height === 0 ? s.chain.subsidy : '0'
-}
-
 /** The relay's verified tip as the miner sees it. */
 function statusTip(s: RelayStatus): TipInfo {
-  return { hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: subsidyWithoutTemplate(s.height, s), window: s.chain.window?.map(({ time, bits }) => ({ time, bits })) }
+  return { hashHex: s.hash, height: s.height, nextBits: s.chain.nextBits, subsidy: s.chain.subsidy, window: s.chain.window?.map(({ time, bits }) => ({ time, bits })) }
 }
 
 async function fetchStatus(): Promise<RelayStatus> {
@@ -209,8 +193,8 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const [view, setView] = useState<VolunteerView>(INITIAL_VIEW)
   const payToRef = useRef(payTo)
   payToRef.current = payTo
-  /** the block template the miner last got: for which tip, and what the relay then held (transfers and reveals, `held`) */
-  const template = useRef<{ hash: string; held: string } | null>(null)
+  /** what the relay held (its mempool's size and its reveals on the tip) when the follower's tip got its template */
+  const templateHeld = useRef<string>('')
   const net = useRef<PubSubNetwork | null>(null)
   const delivery = useRef<ItResDelivery | null>(null)
   const status = useRef<RelayStatus | null>(null)
@@ -237,8 +221,6 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const tipMoved = useCallback(() => {
     const t = follower.current.tip
     if (t === null) return
-    // back on a block whose template the follower no longer holds (a child of it was refused): fetch it again
-    if (t.template === undefined && template.current?.hash === t.hashHex) template.current = null
     setView((v) => ({ ...v, chain: chainOf(t) }))
     void trainer.current?.setTip(t)
   }, [])
@@ -257,16 +239,15 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
    */
   const refreshTemplate = useCallback((relayTip: string, held: string | null) => {
     const t = follower.current.tip
-    const last = template.current
     if (t === null || t.hashHex !== relayTip || trainer.current === null) return
-    if (last !== null && last.hash === relayTip && (held === null || last.held === held)) return
+    // the follower's tip has its template, and the relay holds nothing new for it
+    if (t.template !== undefined && (held === null || templateHeld.current === held)) return
     fetch(`/api/template?parent=${relayTip}`, { cache: 'no-store' }).then(async (res) => {
       if (!res.ok) return
-      const body = (await res.json()) as { parent: string; txs: string[]; fees: string; approvals: string[]; subsidy: string; history: string | null }
-      const tpl = { txs: body.txs, fees: body.fees, approvals: body.approvals, subsidy: body.subsidy, history: body.history }
+      const { parent, ...tpl } = (await res.json()) as { parent: string } & NonNullable<TipInfo['template']>
       // kept with the follower's tip, so that a later move back to it (or a correction of its bits) keeps it too
-      if (!follower.current.setTemplate(body.parent, tpl)) return
-      template.current = { hash: body.parent, held: held ?? '' }
+      if (!follower.current.setTemplate(parent, tpl)) return
+      templateHeld.current = held ?? ''
       await trainer.current?.setTip(follower.current.tip!)
     }).catch(() => { /* the next status poll tries again */ })
   }, [])
@@ -279,7 +260,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   const applyVerdict = useCallback(async (v: Verdict, s: RelayStatus) => {
     if (!committee.current.has(toHex(v.verifier)) || !(await verifyVerdictSignature(v))) return
     const hash = toHex(v.blockHash)
-    const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: subsidyWithoutTemplate(v.tipHeight, s), window: v.tipWindow }
+    const relayTip: TipInfo = { hashHex: toHex(v.tipHash), height: v.tipHeight, nextBits: v.nextBits, subsidy: s.chain.subsidy, window: v.tipWindow }
     if (v.accepted) follower.current.onAccepted(hash, v.height)
     if (v.accepted ? follower.current.onVerified(relayTip) : follower.current.onRejected(hash, relayTip)) tipMoved()
     // a verifier's tip that we build on: ask our relay for its template now rather than at the next
@@ -426,7 +407,7 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     const tip = follower.current.tip
     setView((v) => ({
       ...v, chain: tip === null ? v.chain : chainOf(tip),
-      blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const, ...coinbaseOf(block.submission) }, ...v.blocks.recent].slice(0, 50) },
+      blocks: { ...v.blocks, found: v.blocks.found + 1, recent: [{ hash: block.hashHex, iteration: r.iteration, verdict: 'pending' as const, reward: block.reward, collected: block.collected }, ...v.blocks.recent].slice(0, 50) },
     }))
     if (network) void network.publish(TOPICS.blocks, block.submission).catch((err: Error) => setView((v) => ({ ...v, error: `could not send block: ${err.message}` })))
     // and straight to every verifier: gossip may lose it

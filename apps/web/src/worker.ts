@@ -11,12 +11,12 @@ import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-webgpu'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import {
-  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, historyAnchorFromBytes, isPouwError, isTransfer, revealFromBytes, signTaskJoin, taskFromBytes, toHex, txFromBytes,
+  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, signTaskJoin, taskFromBytes, toHex,
   type KeyPair, type TaskSpec,
 } from '@pouw/protocol'
 import {
-  FAULTS, Miner, TaskData, createTfEngine, datasetFromFragments, loadBatch,
-  type ChainTip, type GradientEngine, type StepResult, type TestEvaluation, type TipInfo, type TrainerApi, type TrainerInit,
+  FAULTS, Miner, TaskData, chainTipFromInfo, createTfEngine, datasetFromFragments, loadBatch,
+  type GradientEngine, type StepResult, type TestEvaluation, type TrainerApi, type TrainerInit,
 } from '@pouw/trainer'
 import { computeNextBits } from '@pouw/ledger'
 import { chooseBackend } from './backend.js'
@@ -34,17 +34,6 @@ const EVAL_CHUNK = 1000
 function need(): State {
   if (state === null) throw new Error('the trainer is not initialised: call init() first')
   return state
-}
-
-function toChainTip(t: TipInfo): ChainTip {
-  const tip: ChainTip = { hash: fromHex(t.hashHex), height: t.height, nextBits: t.nextBits, subsidy: BigInt(t.subsidy), window: t.window }
-  if (t.template === undefined) return tip
-  const txs = t.template.txs.map((hex) => txFromBytes(fromHex(hex)))
-  if (!txs.every(isTransfer)) throw new Error('a block template holds transfers only')
-  const reveals = t.template.approvals.map((hex) => revealFromBytes(fromHex(hex)))
-  const collect = reveals.length === 0 ? undefined : { block: reveals[0]!.blockHash, approvals: reveals.map((r) => r.approval) }
-  const history = t.template.history === null ? undefined : historyAnchorFromBytes(fromHex(t.template.history))
-  return { ...tip, txs, fees: BigInt(t.template.fees), subsidy: BigInt(t.template.subsidy), collect, history }
 }
 
 /** A macrotask yield (no 4 ms timer clamp), so comlink calls such as receivePeerMessage() get through. */
@@ -88,7 +77,7 @@ const api: TrainerApi = {
       const difficulty = init.difficulty
       const nextBits = difficulty === undefined ? undefined : (w: readonly { time: number; bits: number }[]) => computeNextBits(w, difficulty)
       const miner = new Miner(data, engine, key.keys, { now: () => Math.floor(Date.now() / 1000), fault: init.fault, payTo, nextBits })
-      miner.setTip(toChainTip(init.tip))
+      miner.setTip(chainTipFromInfo(init.tip))
       state = { task, data, engine, miner, keys: key.keys }
       return {
         minerId: toHex(miner.publicKey), backend, paramCount: miner.paramCount, batchCount: data.batchCount,
@@ -135,7 +124,10 @@ const api: TrainerApi = {
       }
       if (r.block === undefined) return out
       const submission = r.block.submission
-      out.block = { hashHex: toHex(r.block.hash), height: r.block.height, submission, parentHex: toHex(r.block.parent), next: r.block.next }
+      out.block = {
+        hashHex: toHex(r.block.hash), height: r.block.height, submission, parentHex: toHex(r.block.parent), next: r.block.next,
+        reward: r.block.reward, collected: r.block.collected,
+      }
       return Comlink.transfer(out, [submission.buffer as ArrayBuffer])
     })
   },
@@ -166,7 +158,7 @@ const api: TrainerApi = {
     return epochMessageToBytes({ kind: 'join', ...join })
   },
 
-  setTip(tip) { state?.miner.setTip(toChainTip(tip)) },
+  setTip(tip) { state?.miner.setTip(chainTipFromInfo(tip)) },
 }
 
 Comlink.expose(api)

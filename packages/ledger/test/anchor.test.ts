@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  combineSignatures, commitPolynomial, compareBytes, computeMerkleRoot, dkgSessionId, historyAnchorFromBytes, historyAnchorToBytes, signDkgMessage,
-  signShare, slotHash, taggedHash, txFromBytes, txToBytes, TAGS,
+  combineSignatures, commitPolynomial, compareBytes, computeMerkleRoot, dkgSessionId, signDkgMessage,
+  signShare, slotHash, taggedHash, TAGS,
   type Block, type DkgSuccess, type HistoryAnchor, type KeyPair, type MessageHistory, type Tx,
 } from '@pouw/protocol'
 import { Chain, MemoryStore, checkBlockSyntax, type ChainEntry, type ChainParams } from '../src/index.js'
@@ -36,13 +36,6 @@ function blockWith(parent: ChainEntry, history: HistoryAnchor): Block {
 const code = (c: string) => (e: unknown): boolean => (e as { code?: string }).code === c
 
 describe('MESSAGE_HISTORY anchors in coinbases (§4.2.1): the committee\'s threshold-signed slot and its DKG proof', () => {
-  it('round-trips, alone and in a coinbase', () => {
-    const a: HistoryAnchor = { attempt: 0, successes: DKG.proof, record: record(4) }
-    assert.deepEqual(historyAnchorFromBytes(historyAnchorToBytes(a)), a)
-    const cb: Tx = { type: 'coinbase', height: 2, outputs: [], history: a }
-    assert.deepEqual(txFromBytes(txToBytes(cb)), cb)
-  })
-
   it('a block carries the latest slot; the chain checks its signature under the group key the DKG proof establishes', async () => {
     const chain = await Chain.open(new MemoryStore(), P)
     const block = blockWith(chain.tip(), { attempt: 0, successes: DKG.proof, record: record(4, [1, 2]) })

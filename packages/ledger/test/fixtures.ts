@@ -1,5 +1,5 @@
 import {
-  BLOCK_VERSION, DkgSession, NONCE_OFFSET, SIGNATURE_SIZE, TAGS, ZERO_HASH, computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes,
+  BLOCK_VERSION, DkgSession, NONCE_OFFSET, addToNonce, headerHash, nonceFromPrecursor, SIGNATURE_SIZE, TAGS, ZERO_HASH, computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes,
   headerToBytes, sign, taggedHash, targetFromBits, thresholdFor, txSigHash,
   type Block, type BlockHeader, type DkgMessage, type DkgResult, type DkgSuccess, type KeyPair, type OutPoint, type TransferOutput,
   type TransferTx, type TxOutput,
@@ -61,6 +61,19 @@ export function mine(block: Block, fail = false): Block {
     }
   }
   throw new Error('no nonce found')
+}
+
+/**
+ * Mines `block` Algorithm 2's way: nonces H(precursor) + j for j < `nonces` (the block's verifiers
+ * then reveal `precursor`, and the chain checks it gives the nonce).
+ */
+export function mineFromPrecursor(block: Block, precursor: Uint8Array, nonces = 1_000): Block {
+  const base = nonceFromPrecursor(precursor)
+  for (let j = 0; j < nonces; j++) {
+    const header = { ...block.header, nonce: addToNonce(base, j) }
+    if (hashMeetsTarget(headerHash(header), targetFromBits(header.bits))) return { ...block, header }
+  }
+  throw new Error(`no nonce within the iteration's ${nonces}`)
 }
 
 /** A mined, valid block on top of `parent`. */

@@ -3,6 +3,7 @@ import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
 import { SELECTION_ROLES } from './selection.js'
 import { VRF_PROOF_SIZE } from './vrf.js'
+import { MAX_COMMITTEE_SIZE } from './threshold.js'
 import { MAX_DKG_MESSAGE_SIZE, dkgMessageFromBytes, dkgMessageToBytes, type DkgSuccess } from './dkg.js'
 import { historyMessageFromBytes, historyMessageToBytes, type MessageHistory } from './history.js'
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE } from './sign.js'
@@ -50,8 +51,8 @@ export const TX_CHARGE = 2
 export const TX_COINBASE_EXT = 3
 const EXT_COLLECT = 1
 const EXT_HISTORY = 2
-/** most verifier approvals one COLLECT_VERIFICATIONS carries */
-export const MAX_COLLECT_APPROVALS = 64
+/** most verifier approvals one COLLECT_VERIFICATIONS carries: a committee's size (its verifiers are the supervisors') */
+export const MAX_COLLECT_APPROVALS = MAX_COMMITTEE_SIZE
 /** most evaluator approvals one CHARGE_FOR_TASK carries */
 export const MAX_APPROVALS = 64
 export const MAX_TX_BYTES = 100_000
@@ -128,8 +129,8 @@ export interface Collect { block: Uint8Array; approvals: VerifierApproval[] }
  */
 export interface HistoryAnchor { attempt: number; successes: DkgSuccess[]; record: MessageHistory }
 
-/** most DKG_SUCCESSFUL messages one anchor carries (a committee's size) */
-export const MAX_ANCHOR_SUCCESSES = 64
+/** most DKG_SUCCESSFUL messages one anchor carries: a committee's size */
+export const MAX_ANCHOR_SUCCESSES = MAX_COMMITTEE_SIZE
 
 /** u32 attempt | u8 q | q × (u32 len | DkgSuccess bytes) | u32 len | MessageHistory bytes */
 function writeAnchor(w: Writer, h: HistoryAnchor): void {

@@ -130,7 +130,6 @@ export async function verifyVerifierApproval(blockHash: Uint8Array, a: VerifierA
 export interface VerifierReveal { blockHash: Uint8Array; approval: VerifierApproval }
 
 const REVEAL_VERSION = 1
-export const REVEAL_SIZE = 2 + 32 + PUBLIC_KEY_SIZE + 32 + SIGNATURE_SIZE
 
 export function revealToBytes(r: VerifierReveal): Uint8Array {
   return writeApproval(new Writer().u16(REVEAL_VERSION).fixed(r.blockHash, 32), r.approval).finish()

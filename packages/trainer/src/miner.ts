@@ -3,9 +3,10 @@ import {
   applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
   evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
   parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
-  verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, type BlockTiming, type Collect, type HistoryAnchor,
+  verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, historyAnchorFromBytes, isTransfer, revealFromBytes, fromHex, txFromBytes, type BlockTiming, type CoinbaseTx, type Collect, type HistoryAnchor,
 } from '@pouw/protocol'
 import { batchHash, loadBatch } from './batches.js'
+import type { TipInfo } from './workerApi.js'
 import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
 import type { GradientEngine } from './engine.js'
 import { pouwError } from './errors.js'
@@ -20,6 +21,27 @@ import type { TaskData } from './taskData.js'
  */
 export const FAULTS = ['none', 'nonce', 'model', 'batch', 'map', 'signature', 'peers'] as const
 export type Fault = (typeof FAULTS)[number]
+
+/**
+ * The page's view of a tip (workerApi TipInfo: `subsidy` is the whole subsidy) as the miner builds
+ * on it. The one place the page's subsidy rule lives (ledger collect.ts): with the relay's template,
+ * what its approvals prove, and its collect only if every approval names this tip (else none, and
+ * no subsidy); without a template, the whole subsidy on genesis and nothing on any other block.
+ */
+export function chainTipFromInfo(t: TipInfo): ChainTip {
+  const tip: ChainTip = { hash: fromHex(t.hashHex), height: t.height, nextBits: t.nextBits, subsidy: t.height === 0 ? BigInt(t.subsidy) : 0n, window: t.window }
+  if (t.template === undefined) return tip
+  const txs = t.template.txs.map((hex) => txFromBytes(fromHex(hex)))
+  if (!txs.every(isTransfer)) throw new Error('a block template holds transfers only')
+  const reveals = t.template.approvals.map((hex) => revealFromBytes(fromHex(hex)))
+  const ofTip = reveals.every((r) => toHex(r.blockHash) === t.hashHex)
+  const history = t.template.history === null ? undefined : historyAnchorFromBytes(fromHex(t.template.history))
+  return {
+    ...tip, txs, fees: BigInt(t.template.fees), history,
+    subsidy: ofTip ? BigInt(t.template.subsidy) : 0n,
+    collect: ofTip && reveals.length > 0 ? { block: tip.hash, approvals: reveals.map((r) => r.approval) } : undefined,
+  }
+}
 
 /** What the miner needs to know about the chain it extends. */
 export interface ChainTip {
@@ -67,6 +89,8 @@ export interface IterationResult {
   block?: {
     hash: Uint8Array; height: number; submission: Uint8Array
     parent: Uint8Array; next: { nextBits: number; window?: BlockTiming[] } | null
+    /** what its coinbase claims (subsidy and fees) and how many approvals of its parent it collects */
+    reward: bigint; collected: number
   }
   timings: { gradientMs: number; totalMs: number }
 }
@@ -299,12 +323,10 @@ export class Miner {
 
   private commit(time: number): Commitment | null {
     if (this.tip === null) return null
-    // a collect of another block than the tip (a template gone stale) proves nothing here: no subsidy then
-    const collects = this.tip.collect === undefined || bytesEqual(this.tip.collect.block, this.tip.hash)
-    const amount = (collects ? this.tip.subsidy : 0n) + (this.tip.fees ?? 0n)
+    const amount = this.tip.subsidy + (this.tip.fees ?? 0n)
     const coinbase: Tx = {
       type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount, recipient: this.opts.payTo ?? this.keys.publicKey }],
-      ...(collects && this.tip.collect !== undefined ? { collect: this.tip.collect } : {}),
+      ...(this.tip.collect !== undefined ? { collect: this.tip.collect } : {}),
       ...(this.tip.history !== undefined ? { history: this.tip.history } : {}),
     }
     const txs: Tx[] = [coinbase, ...(this.tip.txs ?? [])]
@@ -345,7 +367,11 @@ export class Miner {
     // tip back with setTip().
     const after = this.tipAfter(tip, finalHeader, hash, height)
     if (this.tip !== null && bytesEqual(this.tip.hash, tip.hash)) this.tip = after
-    return { hash, height, submission: submissionToBytes(submission), parent: tip.hash, next: after === null ? null : { nextBits: after.nextBits, window: after.window } }
+    const cb = txs[0] as CoinbaseTx
+    return {
+      hash, height, submission: submissionToBytes(submission), parent: tip.hash, next: after === null ? null : { nextBits: after.nextBits, window: after.window },
+      reward: cb.outputs.reduce((a, o) => a + o.amount, 0n), collected: cb.collect?.approvals.length ?? 0,
+    }
   }
 
   /**

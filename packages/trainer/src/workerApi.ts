@@ -15,6 +15,7 @@ export interface TipInfo {
   hashHex: string
   height: number
   nextBits: number
+  /** the chain's whole block subsidy (decimal); what a block on this tip may claim follows from it (chainTipFromInfo) */
   subsidy: string
   /** time and bits of the tip and its last ancestors, the tip last (ChainTip.window) */
   window?: BlockTiming[]
@@ -95,7 +96,10 @@ export interface StepResult extends Omit<IterationResult, 'block' | 'timings'> {
   batchesLeft: number
   ms: number
   /** a block found: its hash, its parent's, and what the miner computed for a block on top of it (IterationResult.block) */
-  block?: { hashHex: string; height: number; submission: Uint8Array; parentHex: string; next: { nextBits: number; window?: BlockTiming[] } | null }
+  block?: {
+    hashHex: string; height: number; submission: Uint8Array; parentHex: string; next: { nextBits: number; window?: BlockTiming[] } | null
+    reward: bigint; collected: number
+  }
 }
 
 export interface TestEvaluation {
