@@ -65,8 +65,12 @@ export function createVerifications(opts: VerificationsOptions) {
   const params = chain.params
   /** when this relay first saw a reveal for each block (its own included) */
   const firstReveal = new Map<string, number>()
-  /** the reveals held on recent blocks, verifier (hex) -> revealToBytes; loaded from the store once per block */
-  const reveals = new Map<string, Map<string, Uint8Array>>()
+  /**
+   * the reveals held on recent blocks, verifier (hex) -> revealToBytes; loaded from the store once per
+   * block. The load itself is kept, so that callers that come while it runs share its map: two maps of
+   * one block would leave a reveal kept in one unseen by the collect reading the other.
+   */
+  const reveals = new Map<string, Promise<Map<string, Uint8Array>>>()
   /** what a block on each recent parent collects, by how many reveals of the parent were held then */
   const collected = new Map<string, { held: number; result: Collected }>()
 
@@ -77,13 +81,18 @@ export function createVerifications(opts: VerificationsOptions) {
     return value
   }
 
-  async function revealsOf(blockHex: string): Promise<Map<string, Uint8Array>> {
+  function revealsOf(blockHex: string): Promise<Map<string, Uint8Array>> {
     const held = reveals.get(blockHex)
     if (held !== undefined) return held
-    const loaded = new Map<string, Uint8Array>()
-    const prefix = KEYS.revealPrefix(blockHex)
-    for await (const [key, value] of store.iterate(prefix)) loaded.set(key.slice(prefix.length), value)
-    return remember(reveals, blockHex, loaded)
+    const load = (async () => {
+      const loaded = new Map<string, Uint8Array>()
+      const prefix = KEYS.revealPrefix(blockHex)
+      for await (const [key, value] of store.iterate(prefix)) loaded.set(key.slice(prefix.length), value)
+      return loaded
+    })()
+    // a failed read is not remembered: the next caller reads again
+    load.catch(() => { if (reveals.get(blockHex) === load) reveals.delete(blockHex) })
+    return remember(reveals, blockHex, load)
   }
   let closed = false
   const timers = new Set<ReturnType<typeof setTimeout>>()

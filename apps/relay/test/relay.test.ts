@@ -137,7 +137,7 @@ describe('relay: gossip, verification, persistence', () => {
         const t = await waitFor('a template with the tip\'s approval', async () => {
           const tpl = await getJson<TemplateJson>(r, `/api/template?parent=${st.hash}`)
           return st.height === 0 || tpl.approvals.length === 1 ? tpl : undefined
-        })
+        }).catch((e: Error) => { throw new Error(`${e.message} (tip ${st.height} ${st.hash.slice(0, 16)})${recentLogs()}`) })
         const reveals = t.approvals.map((h) => revealFromBytes(fromHex(h)))
         const collect = reveals.length === 0 ? undefined : { block: reveals[0]!.blockHash, approvals: reveals.map((x) => x.approval) }
         assert.equal(BigInt(t.subsidy), BigInt(st.chain.subsidy), 'one approval of one verifier proves the whole subsidy')

@@ -97,6 +97,34 @@ describe('verifier reveals and the collect a template carries (§5.2 commit-reve
     assert.deepEqual(await restarted.v.collectFor(block), c)
   })
 
+  it('a template asked for while our reveal is being kept sees the reveal afterwards (one map of a block\'s reveals)', async () => {
+    // a store whose reads take a while, from a snapshot taken when they start, as LevelDB's iterators
+    // do: the two reads of the block's reveals below overlap
+    let reading: () => void = () => {}
+    const firstRead = new Promise<void>((resolve) => { reading = resolve })
+    class SlowStore extends MemoryStore {
+      override async *iterate(prefix: string): AsyncIterable<[string, Uint8Array]> {
+        const snapshot: [string, Uint8Array][] = []
+        for await (const entry of super.iterate(prefix)) snapshot.push(entry)
+        if (prefix.startsWith('relay/reveal/')) {
+          reading()
+          await pause(50)
+        }
+        yield* snapshot
+      }
+    }
+    const store = new SlowStore()
+    const { chain, block } = await chainWithBlock(store)
+    const r = relay0(chain, store)
+    for (const n of [0, 1, 2]) r.verdict(block, n)
+    r.v.afterVerdict(block.hash, PRECURSOR) // every verdict is in: it reveals at once, reading the block's reveals first
+    await firstRead
+    const during = r.v.collectFor(block) // a tab polling /api/template for the new tip meanwhile
+    await until('our reveal', () => r.published.length === 1)
+    await during
+    assert.deepEqual((await r.v.collectFor(block)).collect?.approvals.map((a) => toHex(a.verifier)), [toHex(V[0]!.publicKey)])
+  })
+
   it('refuses a reveal by a key that is not a verifier or with a forged signature; leaves out one whose precursor misses the nonce', async () => {
     const store = new MemoryStore()
     const { chain, block } = await chainWithBlock(store)
