@@ -14,11 +14,13 @@
  * A fee's state: 'unpaid' (no task-fee output for it), 'pending' (only in
  * the mempool), 'revocable' (on chain; the client may still take it back,
  * REVOKE_TASK, in blocks below revokeBefore), 'committed' (on chain past
- * revokeBefore: the fee belongs to the task now), 'charged' (spent by the
- * task's CHARGE_FOR_TASK: `amount` is what it paid out, `charge` its hash).
+ * revokeBefore: the fee belongs to the task now), 'reclaimable' (still
+ * unspent at `reclaimFrom`, TASK_FEE_RECLAIM_BLOCKS past revokeBefore: no charge
+ * came, and the client may take it back as it would revoke it), 'charged' (spent
+ * by the task's CHARGE_FOR_TASK: `amount` is what it paid out, `charge` its hash).
  */
 import { isPouwError, taskFromBytes, taskToBytes, toHex, type OutPoint } from '@pouw/protocol'
-import { feeRevokeBefore, type Chain, type KeyValueStore, type Mempool, type TaskFees } from '@pouw/ledger'
+import { feeRevokeBefore, taskFeeReclaimHeight, type Chain, type KeyValueStore, type Mempool, type TaskFees } from '@pouw/ledger'
 import { taskPackageFromBytes, taskPackageToBytes } from '@pouw/trainer'
 import { HttpError, MAX_BODY_BYTES, handOnToRelays, postToRelay, type ApiHandler, type PostHandler } from './http.js'
 
@@ -40,10 +42,10 @@ interface TaskMeta { task: string; storedAt: number; records: number; bytes: num
 /** an outpoint as the API shows it: `<txHash hex>:<index>` */
 const outpointText = (o: OutPoint): string => `${toHex(o.txHash)}:${o.index}`
 
-export type FeeState = 'unpaid' | 'pending' | 'revocable' | 'committed' | 'charged'
+export type FeeState = 'unpaid' | 'pending' | 'revocable' | 'committed' | 'reclaimable' | 'charged'
 
 export interface TaskListing extends TaskMeta {
-  fee: { state: FeeState; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[]; charge?: string }
+  fee: { state: FeeState; amount: string; client: string | null; revokeBefore: number | null; reclaimFrom: number | null; outpoints: string[]; charge?: string }
 }
 
 export interface ClientTasks {
@@ -127,21 +129,26 @@ export function createClientTasks(deps: {
     if (coins.length > 0) {
       const amount = coins.reduce((a, c) => a + c.coin.amount, 0n)
       const revokeBefore = feeRevokeBefore(coins)
+      const reclaimFrom = taskFeeReclaimHeight(revokeBefore)
       const next = chain.tip().height + 1
       return {
         ...m, fee: {
-          state: next < revokeBefore ? 'revocable' : 'committed', amount: amount.toString(), client: toHex(coins[0]!.coin.recipient),
-          revokeBefore, outpoints: coins.map((c) => outpointText(c.outpoint)),
+          state: next < revokeBefore ? 'revocable' : next < reclaimFrom ? 'committed' : 'reclaimable', amount: amount.toString(), client: toHex(coins[0]!.coin.recipient),
+          revokeBefore, reclaimFrom, outpoints: coins.map((c) => outpointText(c.outpoint)),
         },
       }
     }
     const p = pending.get(m.task) ?? []
     if (p.length > 0) {
-      return { ...m, fee: { state: 'pending', amount: p.reduce((a, x) => a + x.amount, 0n).toString(), client: p[0]!.client, revokeBefore: p[0]!.revokeBefore, outpoints: p.map((x) => x.outpoint) } }
+      const revokeBefore = p[0]!.revokeBefore
+      return {
+        ...m,
+        fee: { state: 'pending', amount: p.reduce((a, x) => a + x.amount, 0n).toString(), client: p[0]!.client, revokeBefore, reclaimFrom: taskFeeReclaimHeight(revokeBefore), outpoints: p.map((x) => x.outpoint) },
+      }
     }
     const charge = await chain.chargeOf(m.task)
-    if (charge !== undefined) return { ...m, fee: { state: 'charged', amount: charge.paid.toString(), client: null, revokeBefore: null, outpoints: [], charge: charge.tx } }
-    return { ...m, fee: { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] } }
+    if (charge !== undefined) return { ...m, fee: { state: 'charged', amount: charge.paid.toString(), client: null, revokeBefore: null, reclaimFrom: null, outpoints: [], charge: charge.tx } }
+    return { ...m, fee: { state: 'unpaid', amount: '0', client: null, revokeBefore: null, reclaimFrom: null, outpoints: [] } }
   }
 
   return {

@@ -32,6 +32,11 @@
  *               again; an earlier round in which every evaluator revealed and
  *               enough agreed still decides (an evaluator cut off while the
  *               others decided it would otherwise wait alone).
+ *   unresolved  no round of MAX_ROUNDS decided: no charge comes from this
+ *               relay; the client may take the fee back (as it would revoke
+ *               it) from taskFeeReclaimHeight(TDB), TASK_FEE_RECLAIM_BLOCKS on.
+ *   reclaimed   the fee left the task without a charge (its client took it
+ *               back): nothing is left to run for.
  *   charged     with ceil(2n/3) approvals any relay submits the charge to the
  *               mempool; a block spends the fee. The best model is served in
  *               TensorFlow.js format at /data/tasks/<hash>/model.json.
@@ -64,7 +69,7 @@ import {
 import {
   DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, TASK_ID_SIZE, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge, type ChargeInput, type Conclusion,
   computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointFromKey, outpointKey, selectCommittee,
-  feeRevokeBefore, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
+  TASK_FEE_RECLAIM_BLOCKS, feeRevokeBefore, taskFeeReclaimHeight, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
 } from '@pouw/ledger'
 import {
   TaskData, recordSize, datasetFromFragments, taskReportFromBytes, verifyTaskReport, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
@@ -88,9 +93,10 @@ export const SELECT_DEPTH = 2
 export const TRAIN_BLOCKS = 200
 /**
  * a joined stake counts only if it stays locked this many blocks past the training window: the
- * charge returns it, and its owner could otherwise take it back first and make the charge invalid
+ * charge returns it, and its owner could otherwise take it back first and make the charge invalid.
+ * 300: the rest of TASK_FEE_RECLAIM_BLOCKS, from which the client may take back a fee no charge spent
  */
-export const CHARGE_BLOCKS = 300
+export const CHARGE_BLOCKS = TASK_FEE_RECLAIM_BLOCKS - JOIN_BLOCKS - TRAIN_BLOCKS
 /**
  * joins counted per task, the earliest first (height, then outpoint): each adds an input and a
  * payout to the charge, which must stay under the mempool's 20,000-byte cap
@@ -130,7 +136,7 @@ export const TASK_RUN_RULES = {
 }
 
 
-export type RunPhase = 'waiting' | 'joining' | 'training' | 'reporting' | 'evaluating' | 'charging' | 'charged'
+export type RunPhase = 'waiting' | 'joining' | 'training' | 'reporting' | 'evaluating' | 'unresolved' | 'charging' | 'charged' | 'reclaimed'
 
 /** a selected miner: its key, its joined stake (outpointKey) and the amount staked */
 interface Selected { key: string; ticket: string; stake: string }
@@ -161,6 +167,8 @@ interface RunState {
   /** the round this evaluator is in (0 first), and when it may score it (a later round waits for the models handed on) */
   round: number
   scoreFrom: number
+  /** no round up to MAX_ROUNDS decided: this evaluator gave up (kept with the round) */
+  gaveUp?: boolean
   /** this evaluator's latest conclusion and salt (of round `mine.round`), once it scored */
   mine?: { round: number; conclusion: Uint8Array; salt: Uint8Array; scores: MinerScore[]; committedAt: number; revealedAt?: number }
   /** every round's messages (other evaluators may be a round ahead) */
@@ -276,7 +284,6 @@ export function createTaskRuns(deps: {
   const handOn = deps.handOn ?? ((route: string, body: Uint8Array): void => handOnToRelays(deps.otherRelays(), route, body, log, [409]))
   const runs = new Map<string, Promise<RunState | undefined>>()
   /** tasks whose evaluation ran out of rounds (logged once) */
-  const gaveUp = new Set<string>()
   let queue: Promise<unknown> = Promise.resolve()
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const run = queue.then(f)
@@ -348,7 +355,9 @@ export function createTaskRuns(deps: {
         scores: mine.scores.map((x) => ({ miner: fromHex(x.miner), scorePpm: x.scorePpm })), committedAt: now(),
       }
     }
-    r.round = Math.max(r.mine?.round ?? 0, (await json<{ round: number }>(KEYS.round(r.task)))?.round ?? 0)
+    const round = await json<{ round: number; gaveUp?: boolean }>(KEYS.round(r.task))
+    r.round = Math.max(r.mine?.round ?? 0, round?.round ?? 0)
+    r.gaveUp = round?.gaveUp === true
     const stored: Signed[] = []
     for await (const [, v] of store.iterate(KEYS.messages(r.task))) stored.push(JSON.parse(dec.decode(v)) as Signed)
     // a reveal needs its commit: replayed round by round, commits first
@@ -741,8 +750,10 @@ export function createTaskRuns(deps: {
     if (!everyoneIn(current) && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
     const next = r.round + 1
     if (next >= MAX_ROUNDS) {
-      if (!gaveUp.has(r.task)) log('evaluators agreed in no round: the fee stays with the task', { task: r.task, rounds: MAX_ROUNDS })
-      gaveUp.add(r.task)
+      if (r.gaveUp === true) return
+      r.gaveUp = true
+      await store.batch([{ type: 'put', key: KEYS.round(r.task), value: enc.encode(JSON.stringify({ round: r.round, gaveUp: true })) }])
+      log('evaluators agreed in no round: the client may take the fee back once no charge came', { task: r.task, rounds: MAX_ROUNDS, reclaimFrom: taskFeeReclaimHeight(r.tdb!.height) })
       return
     }
     log('evaluation round decided nothing: next round', { task: r.task, round: r.round, next, reveals: current.reveals.size })
@@ -899,16 +910,19 @@ export function createTaskRuns(deps: {
 
   // ---- the driver ----
 
-  function phase(r: RunState): RunPhase {
+  function phase(r: RunState, fees: TaskFees): RunPhase {
     if (r.tdb === undefined) return 'waiting'
+    // the fee left the task without a charge: its client took it back once no charge came
+    if (r.selection !== undefined && committedFee(r.task, fees).length === 0) return 'reclaimed'
     if (r.selection === undefined) return 'joining'
     if (r.mine === undefined) return r.selection.outcome === 'unavailable' ? 'reporting' : 'training'
-    if (r.decided === undefined) return 'evaluating'
+    if (r.decided === undefined) return r.gaveUp === true ? 'unresolved' : 'evaluating'
     return 'charging'
   }
 
   async function step(r: RunState, fees: TaskFees): Promise<void> {
     if (await charged(r)) return
+    if (phase(r, fees) === 'reclaimed') return
     // what this evaluator said, again: a commit or reveal lost in gossip would stall or split the decision
     if (r.said.length > 0 && now() - r.saidAt > RESEND_MS) {
       r.saidAt = now()
@@ -994,8 +1008,10 @@ export function createTaskRuns(deps: {
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`)
     const mined = await chain.chargeOf(task)
     return {
-      task, phase: mined !== undefined ? 'charged' : phase(r), definitionBlock: r.tdb ?? null,
+      task, phase: mined !== undefined ? 'charged' : phase(r, await chain.taskFees()), definitionBlock: r.tdb ?? null,
       joinUntil: r.tdb === undefined ? null : r.tdb.height + JOIN_BLOCKS,
+      // from this height the client may take back a fee no charge spent (its coins' earliest)
+      reclaimFrom: r.tdb === undefined ? null : taskFeeReclaimHeight(r.tdb.height),
       // the stakes that joined in the window: on chain so far while joining, then the ones selection drew from
       joins: r.selection?.joined ?? (r.tdb === undefined ? [] : (await joinsOf(r, r.tdb)).map((j) => j.joined)),
       selection: r.selection ?? null,

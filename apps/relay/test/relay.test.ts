@@ -21,7 +21,7 @@ import {
 } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ItResDelivery } from '@pouw/network'
-import { Wallet, computeNextBits, payTo, signTransfer, walletSourceFromJson, type ChainParams, type DifficultyParams, type WalletJson } from '@pouw/ledger'
+import { TASK_FEE_RECLAIM_BLOCKS, Wallet, computeNextBits, payTo, signTransfer, walletSourceFromJson, type ChainParams, type DifficultyParams, type WalletJson } from '@pouw/ledger'
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 import type { TaskListing } from '../src/clientTasks.js'
@@ -592,7 +592,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.deepEqual((await postTask(taskPackageToBytes(spec, fragments))).body, { task, status: 'stored', records: count, fragments: 10 })
     assert.equal((await postTask(taskPackageToBytes(spec, fragments))).body.status, 'known')
     assert.equal((await fetch(new URL(`/data/tasks/${task}/7`, r.url))).status, 403)
-    assert.deepEqual((await listed())?.fee, { state: 'unpaid', amount: '0', client: null, revokeBefore: null, outpoints: [] })
+    assert.deepEqual((await listed())?.fee, { state: 'unpaid', amount: '0', client: null, revokeBefore: null, reclaimFrom: null, outpoints: [] })
     const one = await getJson<{ spec: string; layers: number[] }>(r, `/api/task?hash=${task}`)
     assert.equal(one.spec, toHex(taskToBytes(spec)))
     assert.deepEqual(one.layers, [features, 16, 3])
@@ -607,7 +607,7 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal((await listed())?.fee.state, 'pending')
     await mineWithTemplates(async (b) => b.txs.some((t) => toHex(txHash(t)) === toHex(txHash(pay))))
     const paid = (await listed())!.fee
-    assert.deepEqual({ ...paid, outpoints: paid.outpoints.length }, { state: 'revocable', amount: fee.toString(), client: toHex(mining.keys.publicKey), revokeBefore, outpoints: 1 })
+    assert.deepEqual({ ...paid, outpoints: paid.outpoints.length }, { state: 'revocable', amount: fee.toString(), client: toHex(mining.keys.publicKey), revokeBefore, reclaimFrom: revokeBefore + TASK_FEE_RECLAIM_BLOCKS, outpoints: 1 })
 
     // REVOKE_TASK: the fee goes back to the client, minus the transfer's fee
     const outpoint = { txHash: fromHex(paid.outpoints[0]!.split(':')[0]!), index: Number(paid.outpoints[0]!.split(':')[1]) }

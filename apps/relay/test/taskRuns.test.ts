@@ -9,13 +9,13 @@ import { after, describe, it } from 'node:test'
 import {
   deriveVrfSecretKey, proveSelection, taskHash, taskToBytes, toHex, txHash, vrfPublicKey, type KeyPair, type OutPoint, type TransferTx,
 } from '@pouw/protocol'
-import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, type ChainEntry, type ChainParams } from '@pouw/ledger'
+import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, taskFeeReclaimHeight, type ChainEntry, type ChainParams } from '@pouw/ledger'
 import {
   TaskData, createClientTask, equivocationToBytes, signTaskReport, taskReportToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
 } from '@pouw/trainer'
 import { createNodeEngine } from '@pouw/trainer/node'
 import { HttpError } from '../src/http.js'
-import { JOIN_BLOCKS, MODEL_SYNC_MS, REPORT_BLOCKS, REVEAL_WAIT_MS, ROUND_WAIT_MS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
+import { JOIN_BLOCKS, MAX_ROUNDS, MODEL_SYNC_MS, REPORT_BLOCKS, REVEAL_WAIT_MS, ROUND_WAIT_MS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
 import { NOW, PARAMS, keyPair, minedOn } from '../../../packages/ledger/test/fixtures.js'
 
 const COIN = 100_000_000n
@@ -336,5 +336,39 @@ describe('task runs: evaluation rounds and equivocation', () => {
     const joined = (await runOf(net.relays[0]!)).selection.joined as { key: string; stake: string }[]
     for (const k of [M1, M2]) assert.equal(paidTo(charge, k), BigInt(joined.find((j) => j.key === toHex(k.publicKey))!.stake), 'its joined stake back, no more')
     for (const e of EVALUATORS) assert.equal(paidTo(charge, e), 0n)
+  })
+
+  it('evaluators that agree in no round leave the task unresolved: no charge, and the client takes its fee back from the reclaim height', { timeout: 120_000 }, async () => {
+    const net = await setup()
+    const { full, lazy } = await trainModels(net.tdb)
+    // every hand-on is lost for good: relay 0 holds M1's model, relay 1 M2's, relay 2 none, in every round
+    net.lose.on = true
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    await postModel(net.relays[1]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    await waitUntil(async () => {
+      net.clock.skew += MODEL_SYNC_MS + 1_000 // past each round's wait for the models handed on
+      for (const r of net.relays) await r.tick()
+      const runs = await Promise.all(net.relays.map(runOf))
+      return runs.every((x) => x.phase === 'unresolved') ? runs : undefined
+    })
+    for (const x of await Promise.all(net.relays.map(runOf))) {
+      assert.deepEqual([x.round, x.result, x.reclaimFrom], [MAX_ROUNDS - 1, null, taskFeeReclaimHeight(net.tdb.height)])
+    }
+    assert.equal(net.mempool.count, 0, 'no charge')
+    // the fee is the task's until the reclaim height, then the client's again
+    const client = new Wallet(CLIENT)
+    const feeCoin = (await net.chain.coinsOf(CLIENT.publicKey)).find((c) => c.coin.lock.kind === 'task-fee')!
+    await net.extend(taskFeeReclaimHeight(net.tdb.height) - 2 - net.chain.tip().height) // the next block is the last before it
+    await assert.rejects(client.revokeTask(net.chain, feeCoin.outpoint), { code: 'LEDGER_LOCKED' })
+    await net.extend(1)
+    const before = await net.chain.balance(CLIENT.publicKey)
+    const reclaim = await client.revokeTask(net.chain, feeCoin.outpoint)
+    await net.mempool.add(reclaim)
+    await net.extend(1, [reclaim])
+    assert.equal(await net.chain.balance(CLIENT.publicKey), before - (FEE - reclaim.outputs[0]!.amount), 'the fee back, less the reclaim\'s own fee')
+    assert.equal((await net.chain.coinsOf(CLIENT.publicKey)).some((c) => c.coin.lock.kind === 'task-fee'), false)
+    for (const r of net.relays) await r.tick()
+    for (const x of await Promise.all(net.relays.map(runOf))) assert.equal(x.phase, 'reclaimed', 'nothing left to run for')
   })
 })

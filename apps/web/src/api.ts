@@ -27,10 +27,16 @@ export interface TaskJoinJson { outpoint: string; key: string; stake: string; he
 /** GET /api/task/run?hash=: one client task's run as a relay sees it (apps/relay taskRuns.ts). */
 export interface TaskRunJson {
   task: string
-  /** 'reporting': the relay holds no definition of the task (its data never came): its joined workers report it malformed */
-  phase: 'waiting' | 'joining' | 'training' | 'reporting' | 'evaluating' | 'charging' | 'charged'
+  /**
+   * 'reporting': the relay holds no definition of the task (its data never came): its joined workers report it malformed;
+   * 'unresolved': the evaluators agreed in no round, and no charge comes from this relay;
+   * 'reclaimed': the client took the fee back once no charge came
+   */
+  phase: 'waiting' | 'joining' | 'training' | 'reporting' | 'evaluating' | 'unresolved' | 'charging' | 'charged' | 'reclaimed'
   definitionBlock: { height: number; hash: string } | null
   joinUntil: number | null
+  /** from this height the client may take back a fee no charge spent */
+  reclaimFrom: number | null
   /** the stakes that joined in the window (JOIN_TASK outputs: outpointKey, owner, amount, block height) */
   joins: TaskJoinJson[]
   /** a miner's `ticket` is its joined stake; `joined` every stake the charge returns */

@@ -143,11 +143,12 @@ export class Mempool {
     }
     await verifySignatures(plan.sigChecks, this.verifyFn)
     let validBelow = Number.POSITIVE_INFINITY
-    // a revocation must be mined below revokeBefore; a charge (tx.charge) only from there, so it has no such bound
+    // a revocation must be mined below revokeBefore; a charge (tx.charge) only from there, and a
+    // client's reclaim of an uncharged fee from its reclaim height on, so they have no such bound;
     // a join, below its ticket's expiry
     if (tx.charge === undefined) {
       for (const [, coin] of plan.spent) {
-        if (coin.lock.kind === 'task-fee') validBelow = Math.min(validBelow, coin.lock.revokeBefore)
+        if (coin.lock.kind === 'task-fee' && height < coin.lock.revokeBefore) validBelow = Math.min(validBelow, coin.lock.revokeBefore)
         if (coin.lock.kind === 'stake' && isJoin(tx)) validBelow = Math.min(validBelow, coin.lock.expiry)
       }
     }
@@ -254,7 +255,7 @@ export class Mempool {
   /**
    * Follows the chain after Chain.addBlock: on 'extended', drops the block's
    * transfers and whatever conflicts with them (with descendants) and the
-   * task-fee revocations the new height makes invalid; on 'reorg', takes
+   * task-fee revocations the new height makes invalid (a reclaim of an uncharged fee stays valid); on 'reorg', takes
    * back the disconnected blocks' transfers and re-checks everything
    * against the new tip (what no longer passes is dropped).
    */

@@ -73,6 +73,17 @@ export function ticketPriceRule(tickets: NonNullable<ChainParams['tickets']>): T
 export const COINBASE_MATURITY = 10
 
 /**
+ * Rule: a task fee that no CHARGE_FOR_TASK spent is its client's again from height
+ * revokeBefore + TASK_FEE_RECLAIM_BLOCKS (the client spends it back as it would revoke it). 510
+ * blocks: the relays' task run (apps/relay taskRuns.ts) joins in the 10 blocks after the
+ * task-definition block, trains for 200 more and has 300 more to get its charge mined, while the
+ * joined stakes stay locked. Without it, a task whose evaluators never agree, or whose charge a
+ * joined stake's owner made invalid by spending the stake at its expiry, would lock its fee forever.
+ * A charge may still spend a fee that is not taken back: the first of the two to be mined stands.
+ */
+export const TASK_FEE_RECLAIM_BLOCKS = 510
+
+/**
  * Rule (with params.tickets): every stake output of `txs` stakes at least the ticket price, and
  * there are at most maxPerBlock of them. Returns how many tickets they buy. `price` is the price in
  * force at the block's height (Chain.ticketPrice); without it, the lowest price (what holds on any
@@ -95,6 +106,11 @@ export function checkTicketPurchases(txs: readonly Tx[], params: ChainParams, pr
     throw ledgerError('TOO_MANY_TICKETS', `${count} tickets, at most ${rules.maxPerBlock} per block`, { count, max: rules.maxPerBlock })
   }
   return count
+}
+
+/** The height from which a task fee committed at `revokeBefore` is its client's again, if no charge spent it. */
+export function taskFeeReclaimHeight(revokeBefore: number): number {
+  return revokeBefore + TASK_FEE_RECLAIM_BLOCKS
 }
 
 export function coinbaseMaturity(params: ChainParams): number {

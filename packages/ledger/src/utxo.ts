@@ -7,7 +7,7 @@ import type { ChainEntry } from './chainEntry.js'
 import { collectRule } from './collect.js'
 import { ledgerError } from './errors.js'
 import { agreementThreshold } from './finalisation.js'
-import { MAX_MONEY, checkTicketPurchases, coinbaseMaturity, type ChainParams } from './params.js'
+import { MAX_MONEY, checkTicketPurchases, coinbaseMaturity, taskFeeReclaimHeight, type ChainParams } from './params.js'
 
 /**
  * The UTXO set and the consensus rules of transactions (paper 003 §3.2).
@@ -253,7 +253,8 @@ function checkLockAt(lock: OutputLock, height: number, n: number): void {
  * Rules on spending `coin` in a block at `height`, besides the signature of
  * its recipient:
  * - a coinbase coin is mature: height >= coin.height + maturity (LEDGER_IMMATURE_COINBASE);
- * - 'task-fee' (REVOKE_TASK): only while height < revokeBefore (LEDGER_LOCKED);
+ * - 'task-fee' (REVOKE_TASK): only while height < revokeBefore, or once no charge spent it by
+ *   revokeBefore + TASK_FEE_RECLAIM_BLOCKS (LEDGER_LOCKED in between);
  * - 'stake', 'joined': only once height >= expiry (LEDGER_LOCKED); before that
  *   a stake may only join a task (checkJoin) and a joined stake only be
  *   charged (CHARGE_FOR_TASK).
@@ -271,8 +272,9 @@ export function spendRuleBroken(coin: Coin, height: number, params: ChainParams,
       { outpoint: key, height })
   }
   const lock = coin.lock
-  if (lock.kind === 'task-fee' && height >= lock.revokeBefore) {
-    return ledgerError('LOCKED', `task fee ${key} could be revoked below height ${lock.revokeBefore}, not at ${height}`, { outpoint: key, height })
+  if (lock.kind === 'task-fee' && height >= lock.revokeBefore && height < taskFeeReclaimHeight(lock.revokeBefore)) {
+    return ledgerError('LOCKED', `task fee ${key} could be revoked below height ${lock.revokeBefore}, and is the task's until height ${taskFeeReclaimHeight(lock.revokeBefore)} unless charged; not spendable at ${height}`,
+      { outpoint: key, height })
   }
   if ((lock.kind === 'stake' || lock.kind === 'joined') && height < lock.expiry) {
     return ledgerError('LOCKED', `${lock.kind === 'stake' ? 'stake' : 'joined stake'} ${key} is locked until height ${lock.expiry}, not ${height}`, { outpoint: key, height })

@@ -188,7 +188,8 @@ export class Wallet {
 
   /**
    * REVOKE_TASK: spends this key's task fee at `outpoint` back to this key
-   * (minus the fee); valid only in a block below the lock's revokeBefore.
+   * (minus the fee); valid in a block below the lock's revokeBefore, or, if no
+   * charge spent the fee, from taskFeeReclaimHeight(revokeBefore) on.
    */
   async revokeTask(source: WalletSource, outpoint: OutPoint, feeRate = DEFAULT_MEMPOOL_POLICY.minFeeRate): Promise<TransferTx> {
     const key = outpointKey(outpoint)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { headerHash, toHex, txHash, txSize, type Block, type OutPoint, type TransferTx } from '@pouw/protocol'
-import { COINBASE_MATURITY, Chain, DEFAULT_MEMPOOL_POLICY, Mempool, MemoryStore, type ChainEntry } from '../src/index.js'
+import { COINBASE_MATURITY, Chain, DEFAULT_MEMPOOL_POLICY, Mempool, MemoryStore, taskFeeReclaimHeight, type ChainEntry } from '../src/index.js'
 import { NOW, PARAMS, keyPair, minedOn, pay, transfer } from './fixtures.js'
 
 const A = keyPair(1)
@@ -118,6 +118,14 @@ describe('Mempool', () => {
     await connect(chain, pool, minedOn(chain.tip(), { seed: 3 }))
     assert.equal(pool.count, 0, 'the next block is at revokeBefore: no longer valid')
     await assert.rejects(pool.add(revoke), { code: 'LEDGER_LOCKED' })
+    // no charge spent it: the same spend takes the fee back from the reclaim height on, and stays
+    while (chain.tip().height + 1 < taskFeeReclaimHeight(revokeBefore)) await connect(chain, pool, minedOn(chain.tip(), { seed: 3 }))
+    await pool.add(revoke)
+    await connect(chain, pool, minedOn(chain.tip(), { seed: 5 }))
+    assert.equal(pool.count, 1, 'a reclaim has no height it must be mined below')
+    await connect(chain, pool, minedOn(chain.tip(), { seed: 6, txs: [revoke], outputs: [{ amount: PARAMS.subsidy + 500n, recipient: B.publicKey }] }))
+    assert.equal(pool.count, 0)
+    assert.equal(await chain.balance(A.publicKey), BigInt(COINS - 1) * EACH + EACH - 1_000n, 'the other coins and the fee back, less the reclaim\'s fee')
   })
 })
 

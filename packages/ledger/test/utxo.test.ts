@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { TAGS, taggedHash, txFromBytes, txHash, txToBytes, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx } from '@pouw/protocol'
 import {
   COINBASE_MATURITY, MAX_MONEY, approveCharge, chargeSize, chargeTx, chargeTxFee, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock,
-  outpointFromKey, outpointKey, undoFromBytes, undoToBytes, withApprovals, type Coin,
+  TASK_FEE_RECLAIM_BLOCKS, outpointFromKey, outpointKey, taskFeeReclaimHeight, undoFromBytes, undoToBytes, withApprovals, type Coin,
 } from '../src/index.js'
 import { PARAMS, keyPair, pay, transfer } from './fixtures.js'
 
@@ -134,7 +134,7 @@ describe('UTXO rules', () => {
     await connectBlock(new Map(v), [cb(0n), spend], 7, { ...PARAMS, coinbaseMaturity: 2 })
   })
 
-  it('PAY_FOR_TASK: the client may revoke the fee only below revokeBefore', async () => {
+  it('PAY_FOR_TASK: the client may revoke the fee only below revokeBefore, and take it back uncharged from its reclaim height', async () => {
     const task = taggedHash(TAGS.task, new Uint8Array([1]))
     const payForTask = transfer([{ outpoint: fund(0), key: A }], [{ amount: 900n, recipient: A.publicKey, lock: { kind: 'task-fee', taskHash: task, revokeBefore: HEIGHT + 5 } }])
     const v = view()
@@ -145,6 +145,12 @@ describe('UTXO rules', () => {
     await connectBlock(new Map(v), [cb(0n), revoke], HEIGHT + 4, PARAMS)
     await rejects(v, [cb(0n), revoke], 'LEDGER_LOCKED', HEIGHT + 5)
     await rejects(v, [cb(0n), transfer([{ outpoint: fee, key: B }], [pay(B, 890n)])], 'LEDGER_BAD_SIGNATURE', HEIGHT + 1)
+    // the task's until TASK_FEE_RECLAIM_BLOCKS past revokeBefore; then, uncharged, the client's again (and still no one else's)
+    const reclaim = taskFeeReclaimHeight(HEIGHT + 5)
+    assert.equal(reclaim, HEIGHT + 5 + TASK_FEE_RECLAIM_BLOCKS)
+    await rejects(v, [cb(0n), revoke], 'LEDGER_LOCKED', reclaim - 1)
+    await connectBlock(new Map(v), [cb(0n), revoke], reclaim, PARAMS)
+    await rejects(v, [cb(0n), transfer([{ outpoint: fee, key: B }], [pay(B, 890n)])], 'LEDGER_BAD_SIGNATURE', reclaim)
   })
 
   it('CHARGE_FOR_TASK: ceil(2n/3) of the chain\'s evaluators approve the split of a committed task fee', async () => {
@@ -168,6 +174,8 @@ describe('UTXO rules', () => {
     assert.ok(txToBytes(charge).length <= txFee, 'the fee covers its size at one unit per byte')
     assert.equal(chargeSize(1, 2, 2), txToBytes(charge).length, 'chargeSize is the encoded size exactly')
 
+    // a fee its client did not take back may still be charged past its reclaim height: the first mined stands
+    await connectBlock(new Map(v), [cb(0n), charge], taskFeeReclaimHeight(HEIGHT + 5) + 1, params)
     const at = new Map(v)
     const { fees } = await connectBlock(at, [cb(0n), charge], HEIGHT + 5, params)
     assert.equal(fees, txFee)

@@ -12,7 +12,7 @@ interface TaskListing {
   records: number
   layers: number[]
   epochs: number
-  fee: { state: 'unpaid' | 'pending' | 'revocable' | 'committed' | 'charged'; amount: string; client: string | null; revokeBefore: number | null; outpoints: string[] }
+  fee: { state: 'unpaid' | 'pending' | 'revocable' | 'committed' | 'reclaimable' | 'charged'; amount: string; client: string | null; revokeBefore: number | null; reclaimFrom: number | null; outpoints: string[] }
 }
 
 type Step = { kind: 'form' } | { kind: 'busy'; what: string } | { kind: 'error'; message: string } | { kind: 'submitted'; task: string; tx: string; spec: TaskSpec }
@@ -66,12 +66,22 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
     })()
   }
 
-  const revoke = (): void => {
-    const op = listing?.fee.outpoints[0]
-    if (op === undefined || task === null) return
-    const [txHex, index] = op.split(':') as [string, string]
-    wallet.transact((w, source) => w.revokeTask(source, { txHash: fromHex(txHex), index: Number(index) }))
-      .catch((err: Error) => setStep({ kind: 'error', message: err.message }))
+  /**
+   * REVOKE_TASK below revokeBefore, or the reclaim of a fee no charge spent: the same spend back to
+   * the client. Each of the task's fee coins is tried on its own: some may be another client's, or
+   * have a later revokeBefore than the one the state is of.
+   */
+  const takeBack = (): void => {
+    if (listing === null || task === null) return
+    void (async () => {
+      const refused: string[] = []
+      for (const op of listing.fee.outpoints) {
+        const [txHex, index] = op.split(':') as [string, string]
+        await wallet.transact((w, source) => w.revokeTask(source, { txHash: fromHex(txHex), index: Number(index) }))
+          .catch((err: Error) => { refused.push(err.message) })
+      }
+      if (refused.length === listing.fee.outpoints.length) setStep({ kind: 'error', message: refused.join('; ') })
+    })()
   }
 
   return (
@@ -82,10 +92,14 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
           <p>
             Fee: <span className="badge" data-testid="task-fee-state" data-state={listing?.fee.state ?? 'unknown'}>{listing?.fee.state ?? '…'}</span>{' '}
             {listing ? `${formatCoins(BigInt(listing.fee.amount))} coins${listing.fee.state === 'charged' ? ' paid out' : ''}` : null}
-            {listing?.fee.revokeBefore != null ? `, revocable below height ${listing.fee.revokeBefore}` : null}
+            {listing?.fee.state === 'revocable' ? `, revocable below height ${listing.fee.revokeBefore}` : null}
+            {listing?.fee.state === 'committed' ? `, yours again from height ${listing.fee.reclaimFrom} if no charge spends it` : null}
           </p>
           {listing?.fee.state === 'revocable' ? (
-            <button type="button" className="button button-stop" onClick={revoke} data-testid="task-revoke">Revoke the task and take the fee back</button>
+            <button type="button" className="button button-stop" onClick={takeBack} data-testid="task-revoke">Revoke the task and take the fee back</button>
+          ) : null}
+          {listing?.fee.state === 'reclaimable' ? (
+            <button type="button" className="button button-stop" onClick={takeBack} data-testid="task-reclaim">No charge came: take the fee back</button>
           ) : null}
           <TaskRun task={step.task} spec={step.spec} dataset={upload.dataset} client={wallet.view.key} />
         </div>
