@@ -107,8 +107,8 @@ export function createLedgerApi(
     if (!HEX64.test(parent)) throw new HttpError(400, 'parent must be a block hash (64 lowercase hex digits)')
     const entry = await chain.getEntry(parent)
     const c = entry === undefined ? { subsidy: 0n, reveals: [] } : await collectFor(entry)
-    // transfers only on our tip: the mempool is checked against its UTXO set
-    const t = parent === chain.tip().hashHex ? mempool.selectForBlock(TEMPLATE_BYTES) : { txs: [], fees: 0n }
+    // transfers only on our tip, once the mempool was checked against its UTXO set (the tip moves first)
+    const t = parent === chain.tip().hashHex && parent === mempool.syncedTo ? mempool.selectForBlock(TEMPLATE_BYTES) : { txs: [], fees: 0n }
     return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString(), approvals: c.reveals, subsidy: c.subsidy.toString(), history: anchorHex() }
   }
 

@@ -272,8 +272,13 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     log('block rejected', { ...r })
   }
 
-  /** Supervisor: record each valid IT_RES; the first one per (miner, iteration) wins. */
-  /** An IT_RES from gossip or re-delivered over HTTP: checked, then recorded once per (miner, iteration). */
+  /**
+   * the IT_RES being recorded, by history key -> its hash: the same message by gossip and by HTTP at
+   * once must be one record, and a second, different one a refused equivocation, not a race to the store
+   */
+  const recordingItRes = new Map<string, Uint8Array>()
+
+  /** Supervisor: an IT_RES from gossip or re-delivered over HTTP, checked, then recorded once per (miner, iteration): the first one wins. */
   async function onItRes(data: Uint8Array, from: string): Promise<'recorded' | 'duplicate'> {
     const m = itResFromBytes(data)
     if (!bytesEqual(m.taskId, task.taskId)) throw new PouwError('RELAY_UNKNOWN_TASK', `IT_RES for task ${toHex(m.taskId)}`)
@@ -281,15 +286,26 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     supervisor.checkMember(m) // a peer outside the epoch's miners is refused (POUW_NOT_MEMBER)
     const key = KEYS.history(toHex(m.miner), m.iteration)
     const hash = itResHash(data)
-    const prev = await store.get(key)
-    if (prev !== undefined) {
-      if (!bytesEqual(prev, hash)) throw new PouwError('POUW_EQUIVOCATION', `second IT_RES for iteration ${m.iteration} from miner ${toHex(m.miner).slice(0, 16)}`)
+    const equivocation = (): PouwError => new PouwError('POUW_EQUIVOCATION', `second IT_RES for iteration ${m.iteration} from miner ${toHex(m.miner).slice(0, 16)}`)
+    const inFlight = recordingItRes.get(key)
+    if (inFlight !== undefined) {
+      if (!bytesEqual(inFlight, hash)) throw equivocation()
       return 'duplicate'
     }
-    const metrics = new Uint8Array(8) // loss, accuracy: f32 little-endian
-    new DataView(metrics.buffer).setFloat32(0, m.metrics[0] ?? NaN, true)
-    new DataView(metrics.buffer).setFloat32(4, m.metrics[1] ?? NaN, true)
-    await store.batch([{ type: 'put', key, value: hash }, { type: 'put', key: KEYS.metrics(toHex(m.miner), m.iteration), value: metrics }])
+    recordingItRes.set(key, hash)
+    try {
+      const prev = await store.get(key)
+      if (prev !== undefined) {
+        if (!bytesEqual(prev, hash)) throw equivocation()
+        return 'duplicate'
+      }
+      const metrics = new Uint8Array(8) // loss, accuracy: f32 little-endian
+      new DataView(metrics.buffer).setFloat32(0, m.metrics[0] ?? NaN, true)
+      new DataView(metrics.buffer).setFloat32(4, m.metrics[1] ?? NaN, true)
+      await store.batch([{ type: 'put', key, value: hash }, { type: 'put', key: KEYS.metrics(toHex(m.miner), m.iteration), value: metrics }])
+    } finally {
+      recordingItRes.delete(key)
+    }
     stats.itres++
     supervisor.onItRes(m, hash)
     return 'recorded'
@@ -361,9 +377,17 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    * The committee's verdicts, ours and the other verifiers' (the confirmations §5.2 collects): the
    * latest per (block, verifier), since a verifier may first refuse a block for a reason that is not
    * the block's fault (RELAY_NOT_IN_HISTORY, an unknown parent) and accept it later. A verdict on a
-   * submission that did not decode names no block (zero hash) and is not kept.
+   * submission that did not decode names no block (zero hash) and is not kept. One at a time: the
+   * same verdict by gossip and by the confirmation sync at once must not write a later time over the first.
    */
-  async function recordVerdict(v: Verdict): Promise<void> {
+  let recordingVerdicts: Promise<void> = Promise.resolve()
+  function recordVerdict(v: Verdict): Promise<void> {
+    const next = recordingVerdicts.then(() => recordVerdictNow(v))
+    recordingVerdicts = next.catch(() => {})
+    return next
+  }
+
+  async function recordVerdictNow(v: Verdict): Promise<void> {
     if (bytesEqual(v.blockHash, ZERO_HASH)) return
     const key = KEYS.verdict(toHex(v.blockHash), toHex(v.verifier))
     const signed = toHex(verdictToBytes(v))

@@ -384,6 +384,11 @@ describe('relay: gossip, verification, persistence', () => {
     const res = await post(itResBatchToBytes([good.itres, forged, other, good.itres]))
     assert.equal(res.status, 200)
     assert.deepEqual(await res.json(), { results: ['recorded', 'POUW_BAD_SIGNATURE', 'POUW_EQUIVOCATION', 'duplicate'] })
+    // two different IT_RES for one iteration at once (as by gossip and by HTTP): one is recorded, the other refused
+    const next = await mining.miner.step()
+    const rival = itResToBytes(signItRes({ ...itResFromBytes(next.itres), tStart: 1 }, mining.keys.secretKey))
+    const both = await Promise.all([next.itres, rival].map(async (m) => ((await (await post(itResBatchToBytes([m]))).json()) as { results: string[] }).results[0]))
+    assert.deepEqual(both.sort(), ['POUW_EQUIVOCATION', 'recorded'])
     // malformed bodies and queries: a clear 400, nothing recorded
     const junk = await post(new Uint8Array([0, 1, 0, 0]))
     assert.equal(junk.status, 400)

@@ -195,6 +195,9 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
   payToRef.current = payTo
   /** what the relay held (its mempool's size and its reveals on the tip) when the follower's tip got its template */
   const templateHeld = useRef<string>('')
+  /** template fetches started, and the latest one whose answer was applied (answers may come out of order) */
+  const templateAsked = useRef(0)
+  const templateApplied = useRef(0)
   const net = useRef<PubSubNetwork | null>(null)
   const delivery = useRef<ItResDelivery | null>(null)
   const status = useRef<RelayStatus | null>(null)
@@ -242,9 +245,13 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
     if (t === null || t.hashHex !== relayTip || trainer.current === null) return
     // the follower's tip has its template, and the relay holds nothing new for it
     if (t.template !== undefined && (held === null || templateHeld.current === held)) return
+    // the status poll and each verdict may fetch at once: an answer older than one already applied is dropped
+    const asked = ++templateAsked.current
     fetch(`/api/template?parent=${relayTip}`, { cache: 'no-store' }).then(async (res) => {
       if (!res.ok) return
       const { parent, ...tpl } = (await res.json()) as { parent: string } & NonNullable<TipInfo['template']>
+      if (asked < templateApplied.current) return
+      templateApplied.current = asked
       // kept with the follower's tip, so that a later move back to it (or a correction of its bits) keeps it too
       if (!follower.current.setTemplate(parent, tpl)) return
       templateHeld.current = held ?? ''

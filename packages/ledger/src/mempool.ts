@@ -73,6 +73,8 @@ export class Mempool {
   private queue: Promise<unknown> = Promise.resolve()
   /** the ticket price every entry was last checked against */
   private price: bigint | undefined
+  /** the block the entries were last checked against (update's last block): the chain's tip moves first */
+  private synced: string
 
   constructor(
     private readonly chain: MempoolChain,
@@ -80,8 +82,15 @@ export class Mempool {
     private readonly verifyFn?: VerifyFn,
   ) {
     this.price = chain.ticketPrice()
+    this.synced = chain.tip().hashHex
   }
 
+  /**
+   * The block (hex hash) the entries were last checked against. Chain.addBlock moves the tip before
+   * update() has dropped the block's transfers: a template for a block on the new tip is built
+   * from the mempool only once this is that tip.
+   */
+  get syncedTo(): string { return this.synced }
   get count(): number { return this.entries.size }
   get totalBytes(): number { return this.bytes }
   has(hashHex: string): boolean { return this.entries.has(hashHex) }
@@ -277,6 +286,7 @@ export class Mempool {
           }
         }
         this.price = price
+        this.synced = result.entry.hashHex
         return
       }
       const confirmed = new Set<string>()
@@ -296,6 +306,7 @@ export class Mempool {
           // no longer valid on the new branch (spent there, immature, locked, conflicting): dropped
         }
       }
+      this.synced = result.entry.hashHex
     })
   }
 

@@ -108,7 +108,19 @@ describe('Mempool', () => {
     assert.deepEqual(new Set(back), new Set([t1, rival2, t3].map((t) => toHex(txHash(t)))))
   })
 
-  it('drops a task-fee revocation once the revoke height is reached', async () => {
+  it('says which block its entries were checked against: the chain\'s tip moves before update() dropped the block\'s transfers', async () => {
+    const { chain, pool, coins } = await setup()
+    assert.equal(pool.syncedTo, chain.tip().hashHex)
+    const t = spend(coins[0]!, 500n)
+    await pool.add(t)
+    const result = await chain.addBlock(minedOn(chain.tip(), { seed: 4, txs: [t], outputs: [{ amount: PARAMS.subsidy + 500n, recipient: B.publicKey }] }), { now: NOW })
+    assert.notEqual(pool.syncedTo, chain.tip().hashHex, 'not yet: a template now would offer the confirmed transfer again')
+    assert.ok(pool.has(toHex(txHash(t))))
+    await pool.update(result)
+    assert.deepEqual([pool.syncedTo, pool.count], [chain.tip().hashHex, 0])
+  })
+
+  it('drops a task-fee revocation once the revoke height is reached; keeps a reclaim of the uncharged fee from its reclaim height', async () => {
     const { chain, pool, coins, fork } = await setup()
     const revokeBefore = fork.height + 3
     const payForTask = transfer([{ outpoint: coins[0]!, key: A }], [{ amount: EACH - 500n, recipient: A.publicKey, lock: { kind: 'task-fee', taskHash: new Uint8Array(32).fill(4), revokeBefore } }])
