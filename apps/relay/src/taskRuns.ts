@@ -794,17 +794,20 @@ export function createTaskRuns(deps: {
     const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
     const agreeing = new Set(agreement.agreeing.map(toHex))
     const { joined, ...workers } = conclusion.testSetVerdict === 'unavailable' ? unavailableWorkers(conclusion, await unavailableJoins(r, r.tdb!)) : taskWorkers(r, conclusion)
+    // the fee's payers, by what each paid: a refund goes back to each in proportion
+    const paid = new Map<string, bigint>()
+    for (const c of fee) paid.set(toHex(c.coin.recipient), (paid.get(toHex(c.coin.recipient)) ?? 0n) + c.coin.amount)
     const input = {
-      client: fee[0]!.coin.recipient, ...workers,
+      clients: [...paid].map(([key, amount]) => ({ key: fromHex(key), paid: amount })), ...workers,
       // the relays supervised the task (recorded its messages, held its data) and evaluated it
       supervisors: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: 'honest' as const })),
       evaluators: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: agreeing.has(k) ? 'honest' as const : 'outlier' as const })),
     }
     const miners = workers.miners
     // the transaction fee comes off the client's fee first, sized for the most payouts the split can have:
-    // fee shares (miners, supervisors, evaluators), a stake back per join, redistribution to miners and supervisors
+    // fee shares (miners, supervisors, evaluators), a stake back per join, redistribution to miners and supervisors, a refund per payer
     const inputs = [...fee.map((c) => c.outpoint), ...joined.map((j) => outpointFromKey(j.outpoint))]
-    const txFee = chargeTxFee(inputs.length, 2 * miners.length + 3 * evaluators.length + joined.length + 1, evaluators.length)
+    const txFee = chargeTxFee(inputs.length, 2 * miners.length + 3 * evaluators.length + joined.length + paid.size, evaluators.length)
     const payouts = computeCharge({ ...input, fee: total - txFee })
     const resultHash = taggedHash(TAGS.evaluation, agreement.conclusion)
     const charge = chargeTx(inputs, fromHex(r.task), resultHash, payouts)

@@ -438,8 +438,12 @@ export interface EvaluatorParticipant {
 export type TaskOutcome = 'completed' | 'not-run' | 'malformed'
 
 export interface ChargeInput {
-  /** the client's key: fee refunds go there */
-  client: Uint8Array
+  /**
+   * who paid the fee (its task-fee coins' owners, one entry per key: usually the one client) and how
+   * much: refunds to the client are apportioned among them by what each paid, so a coin added to
+   * someone else's task takes back its own share and no more
+   */
+  clients: readonly { key: Uint8Array; paid: bigint }[]
   fee: bigint
   outcome: TaskOutcome
   /** completed tasks: the evaluators' verdict on the test set (default 'match') */
@@ -523,10 +527,10 @@ function sortedRole<T extends { key: Uint8Array; stake: bigint; status: string }
  *   cheat             captured in full.
  *   The captured total is shared ('stake-redistribution') among the honest
  *   miners and supervisors in proportion to their stakes; if there are none,
- *   among the honest evaluators by stake; if none either, it goes to the client.
+ *   among the honest evaluators by stake; if none either, it goes to the clients.
  *
  * The fee:
- *   not-run, or completed with no honest miner: refunded to the client ('fee-refund');
+ *   not-run, or completed with no honest miner: refunded to the clients ('fee-refund');
  *   malformed: floor(fee evaluatorsBps / 10^4) to the honest evaluators
  *     (equal shares; nothing if none), the rest to the reporters in equal
  *     shares ('malformed-report'); §7.3 "confiscated and distributed to worker
@@ -539,6 +543,7 @@ function sortedRole<T extends { key: Uint8Array; stake: bigint; status: string }
  *     scores are 0, or when the test set did not match its hashes: then the
  *     scores measure nothing).
  *
+ * What goes to the clients is apportioned among them by what each paid.
  * Every split uses apportion() over participants sorted by key, so remainders
  * fall deterministically. Payouts come out grouped (fee payouts, then stake
  * returns, then redistributions), each group by recipient key; zero amounts
@@ -549,7 +554,13 @@ function sortedRole<T extends { key: Uint8Array; stake: bigint; status: string }
  */
 export function computeCharge(input: ChargeInput, params: ChargeParams = DEFAULT_CHARGE_PARAMS): Payout[] {
   checkChargeParams(params)
-  if (!isKey(input.client)) chargeError(`the client key must be ${CONCLUSION_KEY_SIZE} bytes`)
+  const clients = [...input.clients].sort((a, b) => compareBytes(a.key, b.key))
+  if (clients.length === 0) chargeError('a charge needs the fee\'s payer')
+  for (const c of clients) {
+    if (!isKey(c.key)) chargeError(`a client key must be ${CONCLUSION_KEY_SIZE} bytes`)
+    if (typeof c.paid !== 'bigint' || c.paid < 0n) chargeError(`client ${toHex(c.key)}: paid ${String(c.paid)} is not a non-negative bigint`)
+  }
+  if (!strictlyIncreasing(clients.map((c) => c.key))) chargeError('a client is listed twice')
   if (typeof input.fee !== 'bigint' || input.fee < 0n) chargeError(`fee ${String(input.fee)} is not a non-negative bigint`)
   if (!['completed', 'not-run', 'malformed'].includes(input.outcome)) chargeError(`unknown outcome ${String(input.outcome)}`)
   const verdict = input.testSetVerdict ?? 'match'
@@ -581,7 +592,7 @@ export function computeCharge(input: ChargeInput, params: ChargeParams = DEFAULT
     pay(feePayouts, honestEvaluators.map((e) => e.key), apportion(evalPool, equal(honestEvaluators.length)), 'evaluator-reward')
     pay(feePayouts, reporters, apportion(input.fee - evalPool, equal(reporters.length)), 'malformed-report')
   } else if (input.outcome === 'not-run' || honestMiners.length === 0) {
-    pay(feePayouts, [input.client], [input.fee], 'fee-refund')
+    pay(feePayouts, clients.map((c) => c.key), apportion(input.fee, clients.map((c) => c.paid)), 'fee-refund')
   } else {
     const [minersPool0, supervisorsPool, evaluatorsPool] = apportion(input.fee, [params.minersBps, params.supervisorsBps, params.evaluatorsBps].map(BigInt))
     let minersPool = minersPool0!
@@ -613,7 +624,7 @@ export function computeCharge(input: ChargeInput, params: ChargeParams = DEFAULT
     const fair = [...honestMiners, ...honestSupervisors]
     const takers = fair.length > 0 ? fair : honestEvaluators
     if (takers.length > 0) pay(redistribution, takers.map((p) => p.key), apportion(captured, takers.map((p) => p.stake)), 'stake-redistribution')
-    else pay(redistribution, [input.client], [captured], 'stake-redistribution')
+    else pay(redistribution, clients.map((c) => c.key), apportion(captured, clients.map((c) => c.paid)), 'stake-redistribution')
   }
 
   const byKey = (a: Payout, b: Payout): number => compareBytes(a.recipient, b.recipient) || (a.amount < b.amount ? -1 : a.amount > b.amount ? 1 : 0)

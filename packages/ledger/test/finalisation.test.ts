@@ -258,7 +258,8 @@ function randomCharge(prng: Prng): { input: ChargeInput; params: ChargeParams } 
   const unselected = Array.from({ length: prng.int(4) }, () => ({ key: miners.length > 0 && prng.bool() ? prng.pick(miners).key : prng.bytes(32), stake: amount() }))
   if (unselected.length > 0 && prng.bool()) unselected.push({ ...unselected[0]! })
   const input: ChargeInput = {
-    client: prng.bytes(32), fee: amount(), outcome: outcome === 'malformed' && reporters!.length === 0 ? 'not-run' : outcome,
+    // one client mostly; sometimes a second coin's owner, who may have paid nothing worth counting
+    clients: Array.from({ length: prng.int(3) === 0 ? 2 : 1 }, () => ({ key: prng.bytes(32), paid: amount() })), fee: amount(), outcome: outcome === 'malformed' && reporters!.length === 0 ? 'not-run' : outcome,
     testSetVerdict: prng.int(4) === 0 ? 'mismatch' : 'match', miners, supervisors, evaluators, reporters, unselected,
   }
   return { input, params }
@@ -325,11 +326,18 @@ describe('finalisation: CHARGE_FOR_TASK', () => {
       const honest = new Set(all.filter((p) => p.status === 'honest').map((p) => toHex(p.key)))
       for (const p of out) {
         if (p.reason === 'miner-reward' || p.reason === 'supervisor-reward' || p.reason === 'evaluator-reward') assert.ok(honest.has(toHex(p.recipient)))
-        if (p.reason === 'stake-redistribution' && !bytesSame(p.recipient, input.client)) assert.ok(honest.has(toHex(p.recipient)))
+        if (p.reason === 'stake-redistribution' && !input.clients.some((c) => bytesSame(p.recipient, c.key))) assert.ok(honest.has(toHex(p.recipient)))
       }
       const honestMiners = input.miners.filter((m) => m.status === 'honest')
       if (input.outcome === 'not-run' || (input.outcome === 'completed' && honestMiners.length === 0)) {
-        assert.equal(to(input.client, 'fee-refund'), input.fee)
+        // apportioned by what each paid
+        const paid = input.clients.map((c) => c.paid)
+        const total = paid.reduce((a, b) => a + b, 0n)
+        input.clients.forEach((c, i) => {
+          const share = to(c.key, 'fee-refund')
+          if (total > 0n) assert.ok(share * total >= input.fee * paid[i]! - total && share * total <= input.fee * paid[i]! + total, 'within a unit of its share')
+        })
+        assert.equal(input.clients.reduce((a, c) => a + to(c.key, 'fee-refund'), 0n), input.fee)
       } else {
         assert.equal(sumOf(out, (p) => p.reason === 'fee-refund'), 0n)
       }
@@ -373,10 +381,17 @@ describe('finalisation: CHARGE_FOR_TASK', () => {
     }
   })
 
+  it('a refund goes to each payer by what it paid: a coin added to someone else\'s task takes back its own share only', () => {
+    const k = (i: number): Uint8Array => new Uint8Array(32).fill(i)
+    // the client paid 1,000,000; someone added 1 unit with a key that sorts first
+    const out = computeCharge({ clients: [{ key: k(99), paid: 1_000_000n }, { key: k(1), paid: 1n }], fee: 999_000n, outcome: 'not-run', miners: [], supervisors: [], evaluators: [] })
+    assert.deepEqual(out.map((p) => [p.recipient[0], p.amount, p.reason]), [[1, 1n, 'fee-refund'], [99, 998_999n, 'fee-refund']])
+  })
+
   it('a worked example: 1000 units, 70/20/10, one cheat among three miners', () => {
     const k = (i: number): Uint8Array => new Uint8Array(32).fill(i)
     const out = computeCharge({
-      client: k(99), fee: 1_000n, outcome: 'completed',
+      clients: [{ key: k(99), paid: 1_000n }], fee: 1_000n, outcome: 'completed',
       miners: [
         { key: k(1), stake: 100n, status: 'honest', scorePpm: 900_000 },
         { key: k(2), stake: 100n, status: 'honest', scorePpm: 450_000 },
@@ -401,7 +416,7 @@ describe('finalisation: CHARGE_FOR_TASK', () => {
 
   it('refuses inputs that break the rules (LEDGER_BAD_CHARGE)', () => {
     const prng = new Prng(15)
-    const base: ChargeInput = { client: prng.bytes(32), fee: 10n, outcome: 'completed', miners: [{ key: prng.bytes(32), stake: 1n, status: 'honest', scorePpm: 1 }], supervisors: [], evaluators: [] }
+    const base: ChargeInput = { clients: [{ key: prng.bytes(32), paid: 10n }], fee: 10n, outcome: 'completed', miners: [{ key: prng.bytes(32), stake: 1n, status: 'honest', scorePpm: 1 }], supervisors: [], evaluators: [] }
     const bad = (input: ChargeInput, params: ChargeParams = DEFAULT_CHARGE_PARAMS): void => throwsCode(() => computeCharge(input, params), LEDGER_ERRORS.BAD_CHARGE)
     bad(base, { ...DEFAULT_CHARGE_PARAMS, minersBps: 6_000 })
     bad(base, { ...DEFAULT_CHARGE_PARAMS, offlinePenaltyBps: 10_001 })
@@ -411,6 +426,9 @@ describe('finalisation: CHARGE_FOR_TASK', () => {
     bad({ ...base, miners: [{ ...base.miners[0]!, stake: -1n }] })
     bad({ ...base, outcome: 'malformed', reporters: [] })
     bad({ ...base, outcome: 'malformed', reporters: [prng.bytes(32)] })
-    bad({ ...base, client: new Uint8Array(31) })
+    bad({ ...base, clients: [{ key: new Uint8Array(31), paid: 10n }] })
+    bad({ ...base, clients: [] })
+    bad({ ...base, clients: [base.clients[0]!, base.clients[0]!] })
+    bad({ ...base, clients: [{ ...base.clients[0]!, paid: -1n }] })
   })
 })
