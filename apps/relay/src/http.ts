@@ -107,15 +107,42 @@ export function postToRelay(base: string, route: string, body: Uint8Array): Prom
 }
 
 /**
+ * When a hand-on that failed (no answer, or a 5xx: the relay is down, restarting or stopping) is
+ * tried again, after the first attempt: about 9 minutes in all. A final model handed on to one
+ * relay only would otherwise go unscored by the others, and its honest miner count as offline.
+ */
+export const HAND_ON_RETRY_MS: readonly number[] = [2_000, 5_000, 15_000, 30_000, 60_000, 120_000, 300_000]
+
+export interface HandOnOptions {
+  /** refusals not worth a log line (a 409 'already closed', say) */
+  quiet?: readonly number[]
+  /** delays before each further attempt after a failure (default HAND_ON_RETRY_MS) */
+  retryMs?: readonly number[]
+  /** false once the caller stopped: no further attempt starts */
+  active?: () => boolean
+}
+
+/**
  * Hands `body` to `route` on every relay in `bases`, without waiting: a refusal (other than the
- * statuses in `quiet`) or a failure is logged, never thrown.
+ * statuses in `quiet`) is logged; a failure is tried again (retryMs), then logged. Never throws.
  */
 export function handOnToRelays(
-  bases: readonly string[], route: string, body: Uint8Array, log: (msg: string, ctx?: Record<string, unknown>) => void, quiet: readonly number[] = [],
+  bases: readonly string[], route: string, body: Uint8Array, log: (msg: string, ctx?: Record<string, unknown>) => void, opts: HandOnOptions = {},
 ): void {
-  for (const base of bases) {
-    void postToRelay(base, route, body)
-      .then((res) => { if (!res.ok && !quiet.includes(res.status)) log('not handed on', { route, relay: base, status: res.status }) })
-      .catch((e: unknown) => log('not handed on', { route, relay: base, error: String(e) }))
+  const retryMs = opts.retryMs ?? HAND_ON_RETRY_MS
+  const attempt = (base: string, n: number): void => {
+    if (opts.active?.() === false) return
+    const again = (why: Record<string, unknown>): void => {
+      if (n >= retryMs.length) { log('not handed on', { route, relay: base, attempts: n + 1, ...why }); return }
+      setTimeout(() => attempt(base, n + 1), retryMs[n]).unref()
+    }
+    void postToRelay(base, route, body).then(
+      (res) => {
+        if (res.status >= 500) again({ status: res.status })
+        else if (!res.ok && !(opts.quiet ?? []).includes(res.status)) log('not handed on', { route, relay: base, status: res.status })
+      },
+      (e: unknown) => again({ error: String(e) }),
+    )
   }
+  for (const base of bases) attempt(base, 0)
 }

@@ -281,7 +281,7 @@ export function createTaskRuns(deps: {
   const me = toHex(keys.publicKey)
   const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
   // a 409 is a relay that holds what we hand on already, or closed it
-  const handOn = deps.handOn ?? ((route: string, body: Uint8Array): void => handOnToRelays(deps.otherRelays(), route, body, log, [409]))
+  const handOn = deps.handOn ?? ((route: string, body: Uint8Array): void => handOnToRelays(deps.otherRelays(), route, body, log, { quiet: [409], active: () => !stopped }))
   const runs = new Map<string, Promise<RunState | undefined>>()
   /** tasks whose evaluation ran out of rounds (logged once) */
   let queue: Promise<unknown> = Promise.resolve()
