@@ -26,6 +26,7 @@ interface RunJson {
   evaluators: string[]
   reveals: string[]
   approvals: string[]
+  progress: { miner: string }[]
   result: { charge: string; bestMiner: string | null; bestScorePpm: number | null; payouts: { recipient: string; amount: string }[] } | null
   charged: boolean
 }
@@ -121,6 +122,8 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       }, { timeoutMs: 120_000, message: 'every relay to see the charge' })
       result = runs[0]!.result!
       joined = runs[0]!.selection!.joined
+      // each selected tab told its relay how far its training was (signed progress, handed on to the others once)
+      for (const m of runs[0]!.selection!.miners) expect(runs.some((r) => r.progress.some((p) => p.miner === m.key))).toBe(true)
       for (const r of runs) {
         expect(r.result?.charge).toBe(result.charge)
         expect(r.reveals).toHaveLength(RELAYS) // the decision waits for every evaluator's reveal

@@ -99,7 +99,9 @@ export function createClientTasks(deps: {
     ])
     log('client task stored', { task, records: meta.records, bytes: meta.bytes, layers: meta.layers })
     // a replica on every supervisor (§4.2.3): hand it on, unless it came from one of them
-    if (url.searchParams.get('from') !== 'relay') handOnToRelays(deps.otherRelays(), REPLICA_ROUTE, body, log)
+    // once: replicate() hands a missing replica on again while the join window is open (a retried package of up to 8 MiB
+    // would be held in memory per relay that is down)
+    if (url.searchParams.get('from') !== 'relay') handOnToRelays(deps.otherRelays(), REPLICA_ROUTE, body, log, { retryMs: [] })
     return { task, status: 'stored', records: meta.records, fragments: meta.fragments }
   }
 

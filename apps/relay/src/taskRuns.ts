@@ -72,7 +72,7 @@ import {
   TASK_FEE_RECLAIM_BLOCKS, feeRevokeBefore, taskFeeReclaimHeight, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, recordSize, datasetFromFragments, taskReportFromBytes, verifyTaskReport, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
+  TaskData, recordSize, datasetFromFragments, taskReportFromBytes, verifyTaskReport, taskProgressFromBytes, verifyTaskProgress, type TaskProgress, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
   sameFinalModel, taskSeed, taskPlan, testScore, verifyEquivocation, verifyFinalModel, type Equivocation, type FinalModel, type GradientEngine,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
@@ -125,6 +125,9 @@ export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 
 /** a client task's preference vector (its hardware needs are not in the definition yet): any ticket compares fully */
 export const TASK_PREFERENCES = [1]
 const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
+
+/** a miner's training progress is taken at most this often (the page sends one every 3 s) */
+export const PROGRESS_MIN_MS = 1_000
 
 /** how often an evaluator gossips its commit, reveal and approval again, until the charge is mined */
 const RESEND_MS = 10_000
@@ -188,6 +191,8 @@ interface RunState {
   replicatedAt?: number
   /** a hand-on to the other relays under way */
   replicating?: boolean
+  /** each selected miner's latest training progress (in memory only: what the client watches), with when it came */
+  progress: Map<string, { epoch: number; batch: number; batches: number; loss: number; accuracy: number; at: number }>
   /** the data plan's training fragments, once the definition block is known (served before the charge) */
   trainFragments?: readonly number[]
   /** this evaluator's own signed messages, sent again until the charge is mined (gossip loses some) */
@@ -235,6 +240,7 @@ const ROUTES = {
   model: (task: string) => `api/task/model?task=${task}&from=relay`,
   equivocation: (task: string) => `api/task/equivocation?task=${task}&from=relay`,
   report: (task: string) => `api/task/report?task=${task}&from=relay`,
+  progress: (task: string) => `api/task/progress?task=${task}&from=relay`,
 }
 
 /** a message's evaluation round (messages stored before rounds have none: the first) */
@@ -271,8 +277,11 @@ export function createTaskRuns(deps: {
   submit(tx: TransferTx): Promise<unknown>
   engineFor(layers: number[]): Promise<GradientEngine>
   otherRelays: () => string[]
-  /** hands a request on to every other relay (default: an HTTP POST of `body` to `route` on each of otherRelays) */
-  handOn?: (route: string, body: Uint8Array) => void
+  /**
+   * hands a request on to every other relay (default: an HTTP POST of `body` to `route` on each of
+   * otherRelays, tried again after a failure unless `once`)
+   */
+  handOn?: (route: string, body: Uint8Array, once?: boolean) => void
   log: (msg: string, ctx?: Record<string, unknown>) => void
   now?: () => number
 }): TaskRuns {
@@ -281,9 +290,9 @@ export function createTaskRuns(deps: {
   const me = toHex(keys.publicKey)
   const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
   // a 409 is a relay that holds what we hand on already, or closed it
-  const handOn = deps.handOn ?? ((route: string, body: Uint8Array): void => handOnToRelays(deps.otherRelays(), route, body, log, { quiet: [409], active: () => !stopped }))
+  const handOn = deps.handOn ?? ((route: string, body: Uint8Array, once = false): void =>
+    handOnToRelays(deps.otherRelays(), route, body, log, { quiet: [409], active: () => !stopped, ...(once ? { retryMs: [] } : {}) }))
   const runs = new Map<string, Promise<RunState | undefined>>()
-  /** tasks whose evaluation ran out of rounds (logged once) */
   let queue: Promise<unknown> = Promise.resolve()
   const serial = <T>(f: () => Promise<T>): Promise<T> => {
     const run = queue.then(f)
@@ -315,7 +324,7 @@ export function createTaskRuns(deps: {
     if (bytes === undefined && (await store.get(KEYS.tdb(task))) === undefined && committedFee(task, await chain.taskFees()).length === 0) return undefined
     const spec = bytes === undefined ? undefined : taskFromBytes(bytes)
     const r: RunState = {
-      task, spec, reports: new Map(), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), inTime: { scored: new Set(), reporters: new Set() }, approvals: new Map(), said: [], saidAt: 0,
+      task, spec, reports: new Map(), progress: new Map(), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), inTime: { scored: new Set(), reporters: new Set() }, approvals: new Map(), said: [], saidAt: 0,
     }
     if (spec !== undefined) {
       for await (const [, v] of store.iterate(KEYS.models(task))) {
@@ -567,7 +576,7 @@ export function createTaskRuns(deps: {
     const m = finalModelFromBytes(bytes, specOf(r))
     if (toHex(m.taskHash) !== r.task) throw new HttpError(400, 'the model is for another task', 'RELAY_BAD_MODEL')
     const miner = toHex(m.miner)
-    if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
+    mustBeSelected(r, miner)
     if (r.models.has(miner) && sameFinalModel(r.models.get(miner)!, m)) return { status: 'known' }
     const held = r.models.get(miner) ?? r.late.get(miner)
     const same = held !== undefined && sameFinalModel(held, m)
@@ -592,6 +601,11 @@ export function createTaskRuns(deps: {
     log('final model accepted', { task: r.task, miner: miner.slice(0, 16) })
     if (url.searchParams.get('from') !== 'relay') handOn(ROUTES.model(r.task), bytes)
     return { status: 'accepted' }
+  }
+
+  /** RELAY_NOT_SELECTED (403) unless `miner` (hex) is one of the task's selected miners. */
+  function mustBeSelected(r: RunState, miner: string): void {
+    if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
   }
 
   /** The run a request names (?task=), or a 400/404 HttpError. */
@@ -624,7 +638,7 @@ export function createTaskRuns(deps: {
     }
     const miner = toHex(e.first.miner)
     if (toHex(e.first.taskHash) !== r.task) throw new HttpError(400, 'the evidence is about another task', 'RELAY_BAD_EVIDENCE')
-    if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
+    mustBeSelected(r, miner)
     if (r.cheats.has(miner)) return { status: 'known' }
     if (!(await verifyEquivocation(e))) throw new HttpError(400, 'a model of the evidence is not signed by its miner', 'RELAY_BAD_EVIDENCE')
     return { status: (await recordCheat(r, miner, bytes, url.searchParams.get('from') !== 'relay')) ? 'accepted' : 'known' }
@@ -661,6 +675,38 @@ export function createTaskRuns(deps: {
     await store.batch([{ type: 'put', key: KEYS.report(r.task, worker), value: bytes }])
     log('malformed task reported', { task: r.task, worker: worker.slice(0, 16) })
     if (url.searchParams.get('from') !== 'relay') handOn(ROUTES.report(r.task), bytes)
+    return { status: 'accepted' }
+  }
+
+  /**
+   * POST /api/task/progress?task=: a selected miner's signed training progress. The latest to come
+   * per miner is kept in memory and handed on once (a lost one is followed by the next), for the
+   * client to watch (GET /api/task/run `progress`); a tab that starts its training again starts
+   * from epoch 0 again. At most one per miner per PROGRESS_MIN_MS is taken (more are 'known', before
+   * any signature check), so a selected miner cannot make the relays verify and hand on without
+   * bound. Outside the serial queue: a tick that scores must not hold it up.
+   */
+  async function onProgress(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' }> {
+    const r = await runFor(url)
+    let p: TaskProgress
+    try {
+      p = taskProgressFromBytes(bytes)
+    } catch (e) {
+      throw new HttpError(400, `not a progress message: ${(e as Error).message}`, 'RELAY_BAD_PROGRESS')
+    }
+    if (toHex(p.taskHash) !== r.task) throw new HttpError(400, 'the progress is of another task', 'RELAY_BAD_PROGRESS')
+    const miner = toHex(p.miner)
+    mustBeSelected(r, miner)
+    if (r.spec !== undefined && (p.epoch >= r.spec.epochs || p.batches > r.spec.recordCount)) {
+      throw new HttpError(400, `epoch ${p.epoch} of ${r.spec.epochs}, ${p.batches} batches of ${r.spec.recordCount} records: not this task's training`, 'RELAY_BAD_PROGRESS')
+    }
+    // one per PROGRESS_MIN_MS: asked again after the signature check, as another post may have come meanwhile
+    const tooSoon = (): boolean => now() - (r.progress.get(miner)?.at ?? -Infinity) < PROGRESS_MIN_MS
+    if (tooSoon()) return { status: 'known' }
+    if (!(await verifyTaskProgress(p))) throw new HttpError(400, 'the progress is not signed by its miner', 'RELAY_BAD_PROGRESS')
+    if (tooSoon()) return { status: 'known' }
+    r.progress.set(miner, { epoch: p.epoch, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, at: now() })
+    if (url.searchParams.get('from') !== 'relay') handOn(ROUTES.progress(r.task), bytes, true)
     return { status: 'accepted' }
   }
 
@@ -913,19 +959,27 @@ export function createTaskRuns(deps: {
 
   // ---- the driver ----
 
-  function phase(r: RunState, fees: TaskFees): RunPhase {
+  function phase(r: RunState, fees: TaskFees, minable: boolean): RunPhase {
     if (r.tdb === undefined) return 'waiting'
-    // the fee left the task without a charge: its client took it back once no charge came
-    if (r.selection !== undefined && committedFee(r.task, fees).length === 0) return 'reclaimed'
+    // the fee left the task without a charge (its clients took it back once no charge came), or a coin the
+    // decided charge spends did (a partial reclaim): no charge can be mined
+    if (r.selection !== undefined && (committedFee(r.task, fees).length === 0 || !minable)) return 'reclaimed'
     if (r.selection === undefined) return 'joining'
     if (r.mine === undefined) return r.selection.outcome === 'unavailable' ? 'reporting' : 'training'
     if (r.decided === undefined) return r.gaveUp === true ? 'unresolved' : 'evaluating'
     return 'charging'
   }
 
+  /** Whether the decided charge (if any) can still be mined: none of its inputs is spent (say, a fee coin its payer took back). */
+  async function chargeMinable(r: RunState): Promise<boolean> {
+    if (r.decided === undefined) return true
+    for (const i of r.decided.charge.inputs) if ((await chain.utxo(i.prevout)) === undefined) return false
+    return true
+  }
+
   async function step(r: RunState, fees: TaskFees): Promise<void> {
     if (await charged(r)) return
-    if (phase(r, fees) === 'reclaimed') return
+    if (phase(r, fees, await chargeMinable(r)) === 'reclaimed') return
     // what this evaluator said, again: a commit or reveal lost in gossip would stall or split the decision
     if (r.said.length > 0 && now() - r.saidAt > RESEND_MS) {
       r.saidAt = now()
@@ -1011,7 +1065,7 @@ export function createTaskRuns(deps: {
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`)
     const mined = await chain.chargeOf(task)
     return {
-      task, phase: mined !== undefined ? 'charged' : phase(r, await chain.taskFees()), definitionBlock: r.tdb ?? null,
+      task, phase: mined !== undefined ? 'charged' : phase(r, await chain.taskFees(), await chargeMinable(r)), definitionBlock: r.tdb ?? null,
       joinUntil: r.tdb === undefined ? null : r.tdb.height + JOIN_BLOCKS,
       // from this height the client may take back a fee no charge spent (its coins' earliest)
       reclaimFrom: r.tdb === undefined ? null : taskFeeReclaimHeight(r.tdb.height),
@@ -1025,6 +1079,8 @@ export function createTaskRuns(deps: {
       cheats: [...r.cheats.keys()].sort(),
       // an unavailable task's reports held, by the reporting worker's key
       reports: [...r.reports.keys()].sort(),
+      // each selected miner's latest training progress this relay heard (epoch and batch from 0; `at` when it came, ms)
+      progress: [...r.progress].map(([miner, p]) => ({ miner, ...p })).sort((a, b) => (a.miner < b.miner ? -1 : 1)),
       // whether this relay holds the task's definition and data
       held: r.spec !== undefined,
       myScores: r.mine?.scores.map((s) => ({ miner: toHex(s.miner), scorePpm: s.scorePpm })) ?? null,
@@ -1085,6 +1141,7 @@ export function createTaskRuns(deps: {
       '/api/task/model': async (url, body) => serial(() => running(() => onModel(url, body))),
       '/api/task/equivocation': async (url, body) => serial(() => running(() => onEquivocation(url, body))),
       '/api/task/report': async (url, body) => serial(() => running(() => onReport(url, body))),
+      '/api/task/progress': async (url, body) => running(() => onProgress(url, body)),
     },
     onMessage,
     blob,

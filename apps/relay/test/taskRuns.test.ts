@@ -11,11 +11,11 @@ import {
 } from '@pouw/protocol'
 import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, taskFeeReclaimHeight, type ChainEntry, type ChainParams } from '@pouw/ledger'
 import {
-  TaskData, createClientTask, equivocationToBytes, signTaskReport, taskReportToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
+  TaskData, createClientTask, equivocationToBytes, signTaskProgress, signTaskReport, taskProgressToBytes, taskReportToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
 } from '@pouw/trainer'
 import { createNodeEngine } from '@pouw/trainer/node'
 import { HttpError } from '../src/http.js'
-import { JOIN_BLOCKS, MAX_ROUNDS, MODEL_SYNC_MS, REPORT_BLOCKS, REVEAL_WAIT_MS, ROUND_WAIT_MS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
+import { JOIN_BLOCKS, MAX_ROUNDS, MODEL_SYNC_MS, PROGRESS_MIN_MS, REPORT_BLOCKS, REVEAL_WAIT_MS, ROUND_WAIT_MS, SELECT_DEPTH, TASK_RUNS_TOPIC, TRAIN_BLOCKS, createTaskRuns, type TaskRuns } from '../src/taskRuns.js'
 import { NOW, PARAMS, keyPair, minedOn } from '../../../packages/ledger/test/fixtures.js'
 
 const COIN = 100_000_000n
@@ -336,6 +336,35 @@ describe('task runs: evaluation rounds and equivocation', () => {
     const joined = (await runOf(net.relays[0]!)).selection.joined as { key: string; stake: string }[]
     for (const k of [M1, M2]) assert.equal(paidTo(charge, k), BigInt(joined.find((j) => j.key === toHex(k.publicKey))!.stake), 'its joined stake back, no more')
     for (const e of EVALUATORS) assert.equal(paidTo(charge, e), 0n)
+  })
+
+  it('a selected miner\'s signed training progress: the latest is kept and handed on, one a second; an outsider\'s, a forged or a malformed one is refused', async () => {
+    const net = await setup()
+    const post = (r: TaskRuns, bytes: Uint8Array): Promise<unknown> => r.post['/api/task/progress']!(new URL(`http://relay/api/task/progress?task=${toHex(TASK)}`), bytes)
+    const progress = async (k: KeyPair, batch: number): Promise<Uint8Array> =>
+      taskProgressToBytes(await signTaskProgress({ taskHash: TASK, epoch: 1, batch, batches: 10, loss: 0.7, accuracy: 0.55 }, k))
+    assert.deepEqual(await post(net.relays[0]!, await progress(M1, 3)), { status: 'accepted' })
+    assert.deepEqual(await post(net.relays[0]!, await progress(M1, 4)), { status: 'known' }, 'a second one within PROGRESS_MIN_MS is not taken')
+    await waitUntil(async () => ((await runOf(net.relays[2]!)).progress.length === 1 ? true : undefined))
+    for (const x of await Promise.all(net.relays.map(runOf))) {
+      const { at, ...p } = x.progress[0]
+      assert.deepEqual(p, { miner: toHex(M1.publicKey), epoch: 1, batch: 3, batches: 10, loss: Math.fround(0.7), accuracy: Math.fround(0.55) })
+      assert.ok(at > 0)
+    }
+    await assert.rejects(post(net.relays[0]!, await progress(CLIENT, 4)), (e: HttpError) => e.status === 403 && e.code === 'RELAY_NOT_SELECTED')
+    const forged = await progress(M2, 4)
+    forged[forged.length - 1]! ^= 1
+    await assert.rejects(post(net.relays[0]!, forged), (e: HttpError) => e.status === 400 && e.code === 'RELAY_BAD_PROGRESS')
+    await assert.rejects(post(net.relays[0]!, new Uint8Array(7)), (e: HttpError) => e.status === 400 && e.code === 'RELAY_BAD_PROGRESS')
+    const beyond = await signTaskProgress({ taskHash: TASK, epoch: 0, batch: 10, batches: 10, loss: 1, accuracy: 0.5 }, M2)
+    await assert.rejects(post(net.relays[0]!, taskProgressToBytes(beyond)), (e: HttpError) => e.code === 'RELAY_BAD_PROGRESS', 'a batch past its epoch\'s last')
+    const late = await signTaskProgress({ taskHash: TASK, epoch: spec.epochs, batch: 0, batches: 10, loss: 1, accuracy: 0.5 }, M2)
+    await assert.rejects(post(net.relays[0]!, taskProgressToBytes(late)), (e: HttpError) => e.code === 'RELAY_BAD_PROGRESS', 'an epoch past the task\'s')
+    // the next one, a second later, is taken
+    net.clock.skew += PROGRESS_MIN_MS
+    assert.deepEqual(await post(net.relays[0]!, await progress(M1, 5)), { status: 'accepted' })
+    assert.equal((await runOf(net.relays[0]!)).progress[0].batch, 5)
+    assert.equal((await runOf(net.relays[0]!)).progress.length, 1)
   })
 
   it('evaluators that agree in no round leave the task unresolved: no charge, and the client takes its fee back from the reclaim height', { timeout: 120_000 }, async () => {

@@ -49,6 +49,8 @@ export interface TaskRunJson {
   approvals: string[]
   /** an unavailable task's reports the relay holds, by worker key */
   reports: string[]
+  /** each selected miner's latest training progress the relay heard (epoch and batch from 0; `at` when it came, ms) */
+  progress: { miner: string; epoch: number; batch: number; batches: number; loss: number; accuracy: number; at: number }[]
   /** this relay's own scores (it is an evaluator), ppm */
   myScores: { miner: string; scorePpm: number }[] | null
   result: {

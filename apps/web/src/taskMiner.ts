@@ -23,7 +23,7 @@
 import * as Comlink from 'comlink'
 import { useEffect, useRef, useState } from 'react'
 import { deriveVrfSecretKey, fromHex, proveSelection, toHex, type KeyPair } from '@pouw/protocol'
-import { finalModelToBytes, signFinalModel, signTaskReport, taskReportToBytes } from '@pouw/trainer'
+import { finalModelToBytes, signFinalModel, signTaskProgress, signTaskReport, taskProgressToBytes, taskReportToBytes } from '@pouw/trainer'
 import { getJson, paidTo, postBytes, type TaskRunJson } from './api'
 import { backendFromUrl } from './volunteer'
 import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
@@ -54,6 +54,8 @@ export interface TaskMinerView {
 }
 
 const POLL_MS = 2000
+/** how often a selected tab tells the relays how far its training is (signed; the client watches it) */
+const PROGRESS_POST_MS = 3000
 /** blocks left in the join window below which this tab no longer joins: its join has to be mined in the window */
 const JOIN_MARGIN = 3
 /**
@@ -144,6 +146,18 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       })
     }
 
+    /** the training's progress, signed, to the relay at most every PROGRESS_POST_MS (a lost one is followed by the next) */
+    const progressSent = new Map<string, number>()
+    const reportProgress = (task: string, keys: KeyPair, p: ClientTaskProgress): void => {
+      if (p.stage !== 'training' || p.batch === 0 || p.loss === null || p.accuracy === null) return
+      const at = performance.now()
+      if (at - (progressSent.get(task) ?? -Infinity) < PROGRESS_POST_MS) return
+      progressSent.set(task, at)
+      void signTaskProgress({ taskHash: fromHex(task), epoch: p.epoch, batch: p.batch - 1, batches: p.batches, loss: p.loss, accuracy: p.accuracy }, keys)
+        .then((signed) => postBytes(`/api/task/progress?task=${task}`, taskProgressToBytes(signed)))
+        .catch(() => { /* informational: the next one may get through */ })
+    }
+
     const train = async (run: TaskRunJson, keys: KeyPair): Promise<void> => {
       const job = jobs.get(run.task)!
       const kept = signedModels.get(run.task)
@@ -163,7 +177,10 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
             task: run.task, spec: fromHex(spec), definitionBlockHash: run.definitionBlock!.hash, wasmBaseUrl: '/tfjs-wasm/',
             backend: backendFromUrl(),
           },
-          Comlink.proxy((p: ClientTaskProgress) => update(run.task, { training: p })),
+          Comlink.proxy((p: ClientTaskProgress) => {
+            update(run.task, { training: p })
+            reportProgress(run.task, keys, p)
+          }),
         )
         job.model = finalModelToBytes(await signFinalModel(fromHex(run.task), keys, theta))
         signedModels.set(run.task, toHex(job.model))

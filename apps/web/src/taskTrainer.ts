@@ -24,7 +24,9 @@ export interface ClientTaskProgress {
   epochs: number
   batch: number
   batches: number
+  /** the last batch's mean loss and accuracy, once one trained */
   loss: number | null
+  accuracy: number | null
 }
 
 export interface ClientTaskTrainer {

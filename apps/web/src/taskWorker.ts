@@ -25,7 +25,7 @@ const api: ClientTaskTrainer = {
     const task = taskFromBytes(job.spec)
     if (toHex(taskHash(task)) !== job.task) throw new Error(`the definition's hash is not task ${job.task}`)
     const seed = taskSeed(fromHex(job.definitionBlockHash), task)
-    const progress: ClientTaskProgress = { stage: 'backend', backend: null, epoch: 0, epochs: task.epochs, batch: 0, batches: 0, loss: null }
+    const progress: ClientTaskProgress = { stage: 'backend', backend: null, epoch: 0, epochs: task.epochs, batch: 0, batches: 0, loss: null, accuracy: null }
     onProgress({ ...progress })
     setWasmPaths(job.wasmBaseUrl)
     const backend = await chooseBackend(tf, task.layers, task.batchSize, job.backend)
@@ -38,7 +38,7 @@ const api: ClientTaskTrainer = {
     let last = 0
     const theta = await trainTask(createTfEngine(tf, task.layers), data, {
       onBatch: (p) => {
-        Object.assign(progress, { epoch: p.epoch, batch: p.batch + 1, loss: p.loss })
+        Object.assign(progress, { epoch: p.epoch, batch: p.batch + 1, loss: p.loss, accuracy: p.accuracy })
         const now = performance.now()
         if (now - last >= PROGRESS_MS) { last = now; onProgress({ ...progress }) }
       },

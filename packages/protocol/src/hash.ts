@@ -48,6 +48,7 @@ export const TAGS = {
   taskApplication: 'task-application',
   taskModel: 'task-model',
   taskReport: 'task-report',
+  taskProgress: 'task-progress',
   evaluation: 'evaluation',
   verdictSeal: 'verdict-seal',
   verifierApproval: 'verifier-approval',

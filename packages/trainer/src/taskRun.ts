@@ -137,6 +137,58 @@ export function verifyTaskReport(r: TaskReport): Promise<boolean> {
   return verify(r.reporter, taskReportSigHash(r.taskHash, r.reporter), r.signature)
 }
 
+// ---- training progress ----
+
+/**
+ * How far a selected miner is in training a client task, signed by the miner's key (the ticket's
+ * owner): what the client watches. Informational only: nothing is paid on it, and a miner that
+ * lies in it gains nothing (its model is scored on the test split).
+ */
+export interface TaskProgress {
+  taskHash: Uint8Array
+  miner: Uint8Array
+  epoch: number // u16, from 0
+  batch: number // u32, within the epoch, from 0
+  batches: number // u32 per epoch
+  loss: number // float32: the batch's mean loss
+  accuracy: number // float32: the batch's accuracy in [0, 1]
+  signature: Uint8Array
+}
+
+const PROGRESS_BYTES = 32 + PUBLIC_KEY_SIZE + 2 + 4 + 4 + 4 + 4 + SIGNATURE_SIZE
+
+function progressBody(p: Omit<TaskProgress, 'signature'>): Uint8Array {
+  return new Writer().fixed(p.taskHash, 32).fixed(p.miner, PUBLIC_KEY_SIZE).u16(p.epoch).u32(p.batch).u32(p.batches).f32(p.loss).f32(p.accuracy).finish()
+}
+
+export async function signTaskProgress(p: Omit<TaskProgress, 'miner' | 'signature'>, miner: { publicKey: Uint8Array; secretKey: Uint8Array }): Promise<TaskProgress> {
+  const body = { ...p, miner: miner.publicKey, loss: Math.fround(p.loss), accuracy: Math.fround(p.accuracy) }
+  return { ...body, signature: await signAsync(miner.secretKey, taggedHash(TAGS.taskProgress, progressBody(body))) }
+}
+
+/** task hash (32) | miner (32) | u16 epoch | u32 batch | u32 batches | f32 loss | f32 accuracy | signature (64) */
+export function taskProgressToBytes(p: TaskProgress): Uint8Array {
+  return concatBytes(progressBody(p), p.signature)
+}
+
+/** Throws PROTOCOL_* on anything but PROGRESS_BYTES bytes, a batch outside its epoch or a figure that is not finite. */
+export function taskProgressFromBytes(bytes: Uint8Array): TaskProgress {
+  if (bytes.length !== PROGRESS_BYTES) throw protocolError('BAD_VALUE', `a progress message is ${PROGRESS_BYTES} bytes, not ${bytes.length}`)
+  const r = new Reader(bytes, 'task progress')
+  const p = {
+    taskHash: r.bytes(32, 'task hash'), miner: r.bytes(PUBLIC_KEY_SIZE, 'miner'), epoch: r.u16('epoch'), batch: r.u32('batch'), batches: r.u32('batches'),
+    loss: r.f32('loss'), accuracy: r.f32('accuracy'), signature: r.bytes(SIGNATURE_SIZE, 'signature'),
+  }
+  r.end()
+  if (p.batch >= p.batches) throw protocolError('BAD_VALUE', `batch ${p.batch} of an epoch of ${p.batches}`)
+  if (!Number.isFinite(p.loss) || !(p.accuracy >= 0 && p.accuracy <= 1)) throw protocolError('BAD_VALUE', `loss ${p.loss} and accuracy ${p.accuracy}: not a finite loss and an accuracy in [0, 1]`)
+  return p
+}
+
+export function verifyTaskProgress(p: TaskProgress): Promise<boolean> {
+  return verify(p.miner, taggedHash(TAGS.taskProgress, progressBody(p)), p.signature)
+}
+
 // ---- equivocation: two final models ----
 
 /**

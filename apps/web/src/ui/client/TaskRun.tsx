@@ -71,6 +71,23 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
           Miners: {run.joins.length} joined
           {sel === null ? '' : sel.outcome === 'not-run' ? ', too few to run: the fee goes back' : sel.outcome === 'unavailable' ? ', none: the relays hold no data for this task, so the workers that report it get the fee' : `, ${sel.miners.length} selected (${sel.miners.map((m) => shortHex(m.key, 4)).join(', ')})`}
         </li>
+        {sel !== null && sel.miners.length > 0 && run.models.length < sel.miners.length ? (
+          <li data-done="false" data-testid="run-progress" data-reports={run.progress.length}>
+            Training:{' '}
+            {sel.miners.map((m) => {
+              const p = run.progress.find((x) => x.miner === m.key)
+              const done = run.models.includes(m.key)
+              return (
+                <span key={m.key} className="mono run-miner">
+                  {shortHex(m.key, 4)}{' '}
+                  {done ? 'posted its model' : p === undefined ? 'no report yet'
+                    : `epoch ${p.epoch + 1}/${spec.epochs}, batch ${p.batch + 1}/${p.batches}, loss ${p.loss.toFixed(3)}, accuracy ${(p.accuracy * 100).toFixed(1)}%`}
+                  {'; '}
+                </span>
+              )
+            })}
+          </li>
+        ) : null}
         <li data-done={String(sel !== null && run.models.length >= sel.miners.length)}>Final models: {run.models.length} of {sel?.miners.length ?? '—'}</li>
         <li data-done={String(result !== null)}>
           Evaluators: {run.commits.length} of {n} committed, {run.reveals.length} revealed, {run.approvals.length} approved the charge
