@@ -72,7 +72,7 @@ import {
   TASK_FEE_RECLAIM_BLOCKS, feeRevokeBefore, taskFeeReclaimHeight, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
 } from '@pouw/ledger'
 import {
-  TaskData, recordSize, datasetFromFragments, taskReportFromBytes, verifyTaskReport, taskProgressFromBytes, verifyTaskProgress, type TaskProgress, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
+  TaskData, recordSize, datasetFromFragments, taskReportFromBytes, verifyTaskReport, taskProgressFromBytes, verifyTaskProgress, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel,
   sameFinalModel, taskSeed, taskPlan, testScore, verifyEquivocation, verifyFinalModel, type Equivocation, type FinalModel, type GradientEngine,
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
@@ -603,6 +603,18 @@ export function createTaskRuns(deps: {
     return { status: 'accepted' }
   }
 
+  /** A worker's message about the run's task, decoded; a 400 with `code` when it does not decode or is about another task. */
+  function decodeForTask<T extends { taskHash: Uint8Array }>(r: RunState, bytes: Uint8Array, decode: (b: Uint8Array) => T, what: string, code: string): T {
+    let m: T
+    try {
+      m = decode(bytes)
+    } catch (e) {
+      throw new HttpError(400, `not ${what}: ${(e as Error).message}`, code)
+    }
+    if (toHex(m.taskHash) !== r.task) throw new HttpError(400, `${what} about another task`, code)
+    return m
+  }
+
   /** RELAY_NOT_SELECTED (403) unless `miner` (hex) is one of the task's selected miners. */
   function mustBeSelected(r: RunState, miner: string): void {
     if (r.selection === undefined || !r.selection.miners.some((s) => s.key === miner)) throw new HttpError(403, `${miner} is not a selected miner of task ${r.task}`, 'RELAY_NOT_SELECTED')
@@ -651,13 +663,7 @@ export function createTaskRuns(deps: {
    */
   async function onReport(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' }> {
     const r = await runFor(url)
-    let report
-    try {
-      report = taskReportFromBytes(bytes)
-    } catch (e) {
-      throw new HttpError(400, `not a task report: ${(e as Error).message}`, 'RELAY_BAD_REPORT')
-    }
-    if (toHex(report.taskHash) !== r.task) throw new HttpError(400, 'the report is about another task', 'RELAY_BAD_REPORT')
+    const report = decodeForTask(r, bytes, taskReportFromBytes, 'a task report', 'RELAY_BAD_REPORT')
     const worker = toHex(report.reporter)
     if (r.selection?.outcome !== 'unavailable') {
       throw new HttpError(409, `task ${r.task} is not malformed here: ${r.selection === undefined ? 'its join window is open' : 'this relay holds its definition and data'}`, 'RELAY_NOT_MALFORMED')
@@ -688,13 +694,7 @@ export function createTaskRuns(deps: {
    */
   async function onProgress(url: URL, bytes: Uint8Array): Promise<{ status: 'accepted' | 'known' }> {
     const r = await runFor(url)
-    let p: TaskProgress
-    try {
-      p = taskProgressFromBytes(bytes)
-    } catch (e) {
-      throw new HttpError(400, `not a progress message: ${(e as Error).message}`, 'RELAY_BAD_PROGRESS')
-    }
-    if (toHex(p.taskHash) !== r.task) throw new HttpError(400, 'the progress is of another task', 'RELAY_BAD_PROGRESS')
+    const p = decodeForTask(r, bytes, taskProgressFromBytes, 'a progress message', 'RELAY_BAD_PROGRESS')
     const miner = toHex(p.miner)
     mustBeSelected(r, miner)
     if (r.spec !== undefined && (p.epoch >= r.spec.epochs || p.batches > r.spec.recordCount)) {
