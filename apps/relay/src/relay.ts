@@ -24,6 +24,7 @@ import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createVerifications, type HeldVerdict } from './verifications.js'
 import { relayVerifierKeys } from './keys.js'
+import { evidenceKey, pruneEvidence } from './evidence.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
 export interface RelayOptions {
@@ -126,7 +127,6 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 const KEYS = {
   info: (hashHex: string) => `relay/info/${hashHex}`,
-  evidence: (hashHex: string) => `relay/evidence/${hashHex}`,
   history: (miner: string, iteration: number) => `relay/history/${miner}/${iteration.toString(16).padStart(8, '0')}`,
   historyPrefix: (miner: string) => `relay/history/${miner}/`,
   /** the loss and accuracy a miner reported for an iteration (two f32), for the metrics-window check */
@@ -380,6 +380,14 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    * submission that did not decode names no block (zero hash) and is not kept. One at a time: the
    * same verdict by gossip and by the confirmation sync at once must not write a later time over the first.
    */
+  /** a block's evidence is kept for the last EVIDENCE_KEEP heights (evidence.ts); one sweep at a time, never awaited by the block path */
+  let pruning: Promise<void> | undefined
+  function pruneOldEvidence(): void {
+    pruning ??= pruneEvidence(store, chain.tip().height)
+      .then(() => undefined, (e: unknown) => log('evidence not pruned', { error: String(e) }))
+      .finally(() => { pruning = undefined })
+  }
+
   let recordingVerdicts: Promise<void> = Promise.resolve()
   function recordVerdict(v: Verdict): Promise<void> {
     const next = recordingVerdicts.then(() => recordVerdictNow(v))
@@ -618,7 +626,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             time: b.header.time, receivedAt: Date.now(), verify: { checksMs: 0, rerunMs: 0, inBandDisagreements: 0, mapSize: 0 }, takenOn: by,
             ...coinbaseInfo(b),
           }
-          return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
+          return { [evidenceKey(parent.height + 1, hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
         },
       })
     } catch (e) {
@@ -630,6 +638,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     }
     unconfirmed.delete(hashHex)
     await ledger.afterBlock(result)
+    pruneOldEvidence()
     void taskRuns.tick()
     log('block taken on its verifiers\' verdicts', { hash: hashHex, height: result.entry.height, status: result.status, verifiers: by.map((v) => v.slice(0, 16)) })
     releaseOrphans(hashHex)
@@ -715,10 +724,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             verify: { checksMs: report.timings.checksMs, rerunMs: report.timings.rerunMs, inBandDisagreements: report.inBandDisagreements, mapSize: report.mapSize },
             ...coinbaseInfo(b),
           }
-          return { [KEYS.evidence(hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
+          return { [evidenceKey(parent.height + 1, hashHex)]: evidence, [KEYS.info(hashHex)]: enc.encode(JSON.stringify(info)) }
         },
       })
       await ledger.afterBlock(result)
+      pruneOldEvidence()
       void taskRuns.tick()
       log('block accepted', { hash: hashHex, height: result.entry.height, status: result.status, miner: info?.miner?.slice(0, 16), iteration: info?.iteration, verify: info?.verify })
       await publishVerdict(hash, { accepted: true, height: result.entry.height, precursor: precursor! })
@@ -981,6 +991,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
       for (const o of orphans.values()) clearTimeout(o.timer)
       await blockQueue // a re-run or a store under way finishes before the store closes
       await revealsStopped
+      await pruning
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
       await network.stop()
       await store.close()
