@@ -72,11 +72,14 @@ test('@client a client uploads a CSV, defines a task, pays its fee on chain from
     expect((await fetch(`${net.url}/data/tasks/${task}/0`)).status).toBe(403)
   })
 
-  await test.step('the client revokes the task and the fee comes back', async () => {
+  await test.step('after a reload the client finds its task under "Your tasks", revokes it there, and the fee comes back', async () => {
     const before = await json<WalletJson>(`${net.url}/api/wallet?key=${wallet}`)
     expect(BigInt(before.balance.locked)).toBeGreaterThanOrEqual(5n * UNITS)
-    await client.getByTestId('task-revoke').click()
-    await expect(client.getByTestId('task-fee-state')).toHaveAttribute('data-state', 'unpaid', { timeout: 180_000 })
+    await client.reload()
+    const mine = client.locator(`[data-testid=my-task][data-task="${task}"]`)
+    await expect(mine).toHaveAttribute('data-state', 'revocable', { timeout: 30_000 })
+    await mine.getByTestId('my-task-take-back').click()
+    await expect(mine).toHaveAttribute('data-state', 'unpaid', { timeout: 180_000 })
     await page.getByTestId('stop').click()
     await expect(page.getByTestId('status')).toHaveText('idle', { timeout: 30_000 })
     const supply = await json<{ height: number; coinbases: string; fees: string; utxo: string }>(`${net.url}/api/supply`)

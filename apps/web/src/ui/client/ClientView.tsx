@@ -2,10 +2,11 @@ import { useState } from 'react'
 import type { ImportResult } from '@pouw/trainer'
 import { useWallet } from '../../wallet'
 import { WalletPanel } from '../WalletPanel'
+import { MyTasks } from './MyTasks'
 import { TaskForm } from './TaskForm'
 import { UploadPanel } from './UploadPanel'
 
-/** The client's page (`#/client`): bring a data set, define the task over it, pay its fee. */
+/** The client's page (`#/client`): bring a data set, define the task over it, pay its fee; the tasks this profile paid for. */
 export function ClientView() {
   const wallet = useWallet()
   const [upload, setUpload] = useState<ImportResult | null>(null)
@@ -22,6 +23,7 @@ export function ClientView() {
         <div>
           <UploadPanel onConfirm={(result) => setUpload(result)} />
           {upload ? <TaskForm upload={upload} wallet={wallet} /> : null}
+          <MyTasks wallet={wallet} />
         </div>
         <WalletPanel wallet={wallet.view} send={wallet.send} />
       </main>

@@ -1,19 +1,12 @@
 import { useEffect, useState, type FormEvent } from 'react'
-import { fromHex, isPouwError, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
+import { isPouwError, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
 import { createClientTask, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
 import { getJson, postBytes } from '../../api'
 import { formatCoins, parseCoins, type WalletHandle } from '../../wallet'
 import { Panel } from '../Panel'
 import { TaskRun } from './TaskRun'
+import { rememberTask, takeFeeBack, type TaskListing } from './clientTasks'
 
-/** GET /api/tasks: one task's listing (apps/relay clientTasks.ts). */
-interface TaskListing {
-  task: string
-  records: number
-  layers: number[]
-  epochs: number
-  fee: { state: 'unpaid' | 'pending' | 'revocable' | 'committed' | 'reclaimable' | 'charged'; amount: string; client: string | null; revokeBefore: number | null; reclaimFrom: number | null; outpoints: string[] }
-}
 
 type Step = { kind: 'form' } | { kind: 'busy'; what: string } | { kind: 'error'; message: string } | { kind: 'submitted'; task: string; tx: string; spec: TaskSpec }
 
@@ -59,6 +52,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
         await postBytes('/api/tasks', taskPackageToBytes(spec, fragments))
         setStep({ kind: 'busy', what: 'signing and sending the fee' })
         const tx = await wallet.transact((w, source) => w.payForTask(source, hash, units, source.tip().height + 1 + blocks, { exclude: source.pending }))
+        rememberTask(toHex(hash))
         setStep({ kind: 'submitted', task: toHex(hash), tx, spec })
       } catch (err) {
         setStep({ kind: 'error', message: isPouwError(err) ? `${err.code}: ${err.message.replace(`${err.code}: `, '')}` : (err as Error).message })
@@ -66,22 +60,9 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
     })()
   }
 
-  /**
-   * REVOKE_TASK below revokeBefore, or the reclaim of a fee no charge spent: the same spend back to
-   * the client. Each of the task's fee coins is tried on its own: some may be another client's, or
-   * have a later revokeBefore than the one the state is of.
-   */
   const takeBack = (): void => {
-    if (listing === null || task === null) return
-    void (async () => {
-      const refused: string[] = []
-      for (const op of listing.fee.outpoints) {
-        const [txHex, index] = op.split(':') as [string, string]
-        await wallet.transact((w, source) => w.revokeTask(source, { txHash: fromHex(txHex), index: Number(index) }))
-          .catch((err: Error) => { refused.push(err.message) })
-      }
-      if (refused.length === listing.fee.outpoints.length) setStep({ kind: 'error', message: refused.join('; ') })
-    })()
+    if (listing === null) return
+    void takeFeeBack(wallet, listing).then((refused) => { if (refused !== null) setStep({ kind: 'error', message: refused }) })
   }
 
   return (
