@@ -24,7 +24,7 @@ import { createClientTasks } from './clientTasks.js'
 import { HttpError, createHttpServer } from './http.js'
 import { createVerifications, type HeldVerdict } from './verifications.js'
 import { relayVerifierKeys } from './keys.js'
-import { evidenceKey, pruneEvidence } from './evidence.js'
+import { EVIDENCE_KEEP, evidenceKey, pruneEvidence } from './evidence.js'
 import { createRelayNetwork, type PubSubNetwork } from '@pouw/network/node'
 
 export interface RelayOptions {
@@ -50,6 +50,8 @@ export interface RelayOptions {
   verifiersPerBlock?: number
   /** blocks a coinbase output waits before it may be spent (default COINBASE_MATURITY, 10) */
   coinbaseMaturity?: number
+  /** heights of block evidence kept below the tip (default EVIDENCE_KEEP, 100; evidence.ts) */
+  evidenceKeep?: number
   /**
    * The network's evaluators (hex Ed25519 keys: the testnet's relays' verifier keys), ceil(2n/3) of
    * which approve a CHARGE_FOR_TASK; default this relay alone. Every relay of a testnet must be given
@@ -373,6 +375,14 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (result.accepted) verifications.afterVerdict(blockHash, result.precursor)
   }
 
+  /** a block's evidence is kept for the last opts.evidenceKeep heights (evidence.ts); one sweep at a time, never awaited by the block path */
+  let pruning: Promise<void> | undefined
+  function pruneOldEvidence(): void {
+    pruning ??= pruneEvidence(store, chain.tip().height, opts.evidenceKeep ?? EVIDENCE_KEEP)
+      .then(() => undefined, (e: unknown) => log('evidence not pruned', { error: String(e) }))
+      .finally(() => { pruning = undefined })
+  }
+
   /**
    * The committee's verdicts, ours and the other verifiers' (the confirmations §5.2 collects): the
    * latest per (block, verifier), since a verifier may first refuse a block for a reason that is not
@@ -380,14 +390,6 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
    * submission that did not decode names no block (zero hash) and is not kept. One at a time: the
    * same verdict by gossip and by the confirmation sync at once must not write a later time over the first.
    */
-  /** a block's evidence is kept for the last EVIDENCE_KEEP heights (evidence.ts); one sweep at a time, never awaited by the block path */
-  let pruning: Promise<void> | undefined
-  function pruneOldEvidence(): void {
-    pruning ??= pruneEvidence(store, chain.tip().height)
-      .then(() => undefined, (e: unknown) => log('evidence not pruned', { error: String(e) }))
-      .finally(() => { pruning = undefined })
-  }
-
   let recordingVerdicts: Promise<void> = Promise.resolve()
   function recordVerdict(v: Verdict): Promise<void> {
     const next = recordingVerdicts.then(() => recordVerdictNow(v))

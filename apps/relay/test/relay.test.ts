@@ -21,7 +21,7 @@ import {
 } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ItResDelivery } from '@pouw/network'
-import { TASK_FEE_RECLAIM_BLOCKS, Wallet, computeNextBits, payTo, signTransfer, walletSourceFromJson, type ChainParams, type DifficultyParams, type WalletJson } from '@pouw/ledger'
+import { LevelStore, TASK_FEE_RECLAIM_BLOCKS, Wallet, computeNextBits, payTo, signTransfer, walletSourceFromJson, type ChainParams, type DifficultyParams, type WalletJson } from '@pouw/ledger'
 import { createNodeClientNetwork, type PubSubNetwork } from '@pouw/network/node'
 import { createRelay, type BlockInfo, type Rejection, type Relay } from '../src/relay.js'
 import type { TaskListing } from '../src/clientTasks.js'
@@ -29,6 +29,8 @@ import type { TemplateJson } from '../src/ledgerApi.js'
 import { JOIN_BLOCKS, SELECT_DEPTH } from '../src/taskRuns.js'
 
 const WAIT_MS = 15_000
+/** heights of block evidence the test's relay keeps */
+const EVIDENCE_KEPT = 4
 const BLOCKS_WANTED = 2
 const MINING_MS = 40_000
 
@@ -102,8 +104,8 @@ const recentLogs = (): string => `\nrelay log (last 15):\n${logs.slice(-15).join
 
 async function startRelay(): Promise<Relay> {
   const [httpPort, p2pPort] = [await freePort(), await freePort()]
-  // coinbase maturity 1: the money test spends a block reward in the next block
-  return createRelay({ host: '127.0.0.1', httpPort, p2pPort, dataDir, difficulty: 1500n, webDir, log, coinbaseMaturity: 1 })
+  // coinbase maturity 1: the money test spends a block reward in the next block; evidence of the last EVIDENCE_KEPT heights
+  return createRelay({ host: '127.0.0.1', httpPort, p2pPort, dataDir, difficulty: 1500n, webDir, log, coinbaseMaturity: 1, evidenceKeep: EVIDENCE_KEPT })
 }
 
 describe('relay: gossip, verification, persistence', () => {
@@ -773,6 +775,13 @@ describe('relay: gossip, verification, persistence', () => {
     client = undefined
     await relay!.stop()
     relay = undefined
+
+    // a block's evidence is kept for the last EVIDENCE_KEPT heights only: read from the store the relay left
+    const closed = await LevelStore.open(path.join(dataDir, 'chain'))
+    const heights: number[] = []
+    for await (const [key] of closed.iterate('relay/evidence/')) heights.push(Number(key.split('/')[2]))
+    await closed.close()
+    assert.ok(heights.length >= EVIDENCE_KEPT && heights.every((h) => h > first.height - EVIDENCE_KEPT), `evidence kept at heights ${heights.join(',')} (tip ${first.height})`)
 
     relay = await startRelay()
     const again = await getJson<Status>(relay, '/api/status')
