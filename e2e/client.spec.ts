@@ -63,7 +63,7 @@ test('@client a client uploads a CSV, defines a task, pays its fee on chain from
     await expect(client.getByTestId('task-submitted')).toBeVisible({ timeout: 30_000 })
     task = (await client.getByTestId('task-submitted').getAttribute('data-task'))!
     expect(task).toMatch(/^[0-9a-f]{64}$/)
-    await expect(client.getByTestId('task-fee-state')).toHaveAttribute('data-state', 'revocable', { timeout: 180_000 })
+    await expect(client.locator(`[data-testid=my-task][data-task="${task}"]`)).toHaveAttribute('data-state', 'revocable', { timeout: 180_000 })
     const listed = (await json<TaskListing[]>(`${net.url}/api/tasks`)).find((t) => t.task === task)!
     expect(listed.records).toBe(240)
     expect(listed.layers).toEqual([4, 16, 3])

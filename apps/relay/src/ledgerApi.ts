@@ -105,13 +105,15 @@ export function createLedgerApi(
   async function template(url: URL): Promise<TemplateJson> {
     const parent = url.searchParams.get('parent') ?? ''
     if (!HEX64.test(parent)) throw new HttpError(400, 'parent must be a block hash (64 lowercase hex digits)')
-    const entry = await chain.getEntry(parent)
-    const c = entry === undefined ? { subsidy: 0n, reveals: [] } : await collectFor(entry)
     // transfers only on our tip, once the mempool was checked against its UTXO set: the tip moves first, and a
     // template without them now would be kept by a miner that is told nothing changed (it asks again after a 503)
-    const onTip = parent === chain.tip().hashHex
+    const tip = chain.tip()
+    const onTip = parent === tip.hashHex
     if (onTip && parent !== mempool.syncedTo) throw new HttpError(503, 'the mempool is catching up with the new tip: ask again')
-    const t = onTip ? mempool.selectForBlock(TEMPLATE_BYTES) : { txs: [], fees: 0n }
+    const entry = onTip ? tip : await chain.getEntry(parent)
+    const c = entry === undefined ? { subsidy: 0n, reveals: [] } : await collectFor(entry)
+    // (asked again: the tip may have moved while the collect was read)
+    const t = onTip && parent === chain.tip().hashHex && parent === mempool.syncedTo ? mempool.selectForBlock(TEMPLATE_BYTES) : { txs: [], fees: 0n }
     return { parent, txs: t.txs.map((tx) => toHex(txToBytes(tx))), fees: t.fees.toString(), approvals: c.reveals, subsidy: c.subsidy.toString(), history: anchorHex() }
   }
 

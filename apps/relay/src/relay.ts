@@ -436,11 +436,14 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const out: { block: string; verifier: string; verdict: string; reveal?: string }[] = []
     for (const block of blocks) {
       const prefix = KEYS.verdictPrefix(block)
-      const reveals = await verifications.held(block)
+      // the reveals only of a block we hold verdicts on: any caller's hashes must not fill the relay's reveal memory
+      let reveals: ReadonlyMap<string, Uint8Array> | undefined
       for await (const [key, value] of store.iterate(prefix)) {
         const signed = (JSON.parse(dec.decode(value)) as { signed?: string }).signed
         const verifier = key.slice(prefix.length)
-        if (signed !== undefined) out.push({ block, verifier, verdict: signed, ...(reveals.has(verifier) ? { reveal: toHex(reveals.get(verifier)!) } : {}) })
+        if (signed === undefined) continue
+        reveals ??= await verifications.held(block)
+        out.push({ block, verifier, verdict: signed, ...(reveals.has(verifier) ? { reveal: toHex(reveals.get(verifier)!) } : {}) })
       }
     }
     return out

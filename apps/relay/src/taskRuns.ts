@@ -135,7 +135,7 @@ const RESEND_MS = 10_000
 /** What a volunteer needs to know to take part (GET /api/status `taskRuns`). */
 export const TASK_RUN_RULES = {
   ticketRole: MINER_ROLE, ticketMinPrice: TICKET_PARAMS.minPrice.toString(), ticketMaturity: TICKET_PARAMS.maturity,
-  preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, trainBlocks: TRAIN_BLOCKS, chargeBlocks: CHARGE_BLOCKS, minTaskFee: MIN_TASK_FEE.toString(),
+  preferences: TASK_PREFERENCES, joinBlocks: JOIN_BLOCKS, selectDepth: SELECT_DEPTH, trainBlocks: TRAIN_BLOCKS, chargeBlocks: CHARGE_BLOCKS, minTaskFee: MIN_TASK_FEE.toString(),
 }
 
 
@@ -970,16 +970,19 @@ export function createTaskRuns(deps: {
     return 'charging'
   }
 
-  /** Whether the decided charge (if any) can still be mined: none of its inputs is spent (say, a fee coin its payer took back). */
-  async function chargeMinable(r: RunState): Promise<boolean> {
+  /**
+   * Whether the decided charge (if any) can still be mined: every input is still one of the task's
+   * unspent fee coins or joined stakes (Chain's task-coin scan, kept per tip: no store read per tick).
+   */
+  async function chargeMinable(r: RunState, fees: TaskFees): Promise<boolean> {
     if (r.decided === undefined) return true
-    for (const i of r.decided.charge.inputs) if ((await chain.utxo(i.prevout)) === undefined) return false
-    return true
+    const held = new Set([...(fees.get(r.task) ?? []), ...((await chain.taskJoins()).get(r.task) ?? [])].map((c) => outpointKey(c.outpoint)))
+    return r.decided.charge.inputs.every((i) => held.has(outpointKey(i.prevout)))
   }
 
   async function step(r: RunState, fees: TaskFees): Promise<void> {
     if (await charged(r)) return
-    if (phase(r, fees, await chargeMinable(r)) === 'reclaimed') return
+    if (phase(r, fees, await chargeMinable(r, fees)) === 'reclaimed') return
     // what this evaluator said, again: a commit or reveal lost in gossip would stall or split the decision
     if (r.said.length > 0 && now() - r.saidAt > RESEND_MS) {
       r.saidAt = now()
@@ -1064,8 +1067,9 @@ export function createTaskRuns(deps: {
     const r = await runOf(task)
     if (r === undefined) throw new HttpError(404, `no task ${task} on this relay`)
     const mined = await chain.chargeOf(task)
+    const fees = await chain.taskFees()
     return {
-      task, phase: mined !== undefined ? 'charged' : phase(r, await chain.taskFees(), await chargeMinable(r)), definitionBlock: r.tdb ?? null,
+      task, phase: mined !== undefined ? 'charged' : phase(r, fees, await chargeMinable(r, fees)), definitionBlock: r.tdb ?? null,
       joinUntil: r.tdb === undefined ? null : r.tdb.height + JOIN_BLOCKS,
       // from this height the client may take back a fee no charge spent (its coins' earliest)
       reclaimFrom: r.tdb === undefined ? null : taskFeeReclaimHeight(r.tdb.height),

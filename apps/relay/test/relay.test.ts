@@ -777,6 +777,7 @@ describe('relay: gossip, verification, persistence', () => {
     relay = undefined
 
     // a block's evidence is kept for the last EVIDENCE_KEPT heights only: read from the store the relay left
+    assert.ok(first.height > EVIDENCE_KEPT + 1, 'enough blocks for some evidence to be swept')
     const closed = await LevelStore.open(path.join(dataDir, 'chain'))
     const heights: number[] = []
     for await (const [key] of closed.iterate('relay/evidence/')) heights.push(Number(key.split('/')[2]))

@@ -58,12 +58,6 @@ const POLL_MS = 2000
 const PROGRESS_POST_MS = 3000
 /** blocks left in the join window below which this tab no longer joins: its join has to be mined in the window */
 const JOIN_MARGIN = 3
-/**
- * blocks on top of the task-definition block before this tab joins: its VRF proof is over that
- * block's hash, and a join proving over a block a short reorg took away is not counted (its stake
- * stays locked to the ticket's expiry). The relays select once the window is this deep too.
- */
-const TDB_DEPTH = 2
 const LOCK = 'pouw-client-tasks'
 const JOIN_KEY = 'pouw-join:'
 /** training attempts per task before this tab gives up on it */
@@ -215,9 +209,11 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       tasks.set(task, { ...view, phase: run.phase, applied, selected, posted: run.models.includes(me), reported, paid })
       // a join mined after the window is not counted, and its stake stays locked to the ticket's expiry: join early or not at all
       const height = walletRef.current.view.height
-      const inTime = height !== null && run.joinUntil !== null && run.definitionBlock !== null &&
-        height >= run.definitionBlock.height + TDB_DEPTH && height + JOIN_MARGIN <= run.joinUntil
-      if (run.phase === 'joining' && applied === null && inTime && rules !== undefined) {
+      // and only once the definition block is rules.selectDepth deep: the VRF proof is over its hash, and a join
+      // proving over a block a short reorg took away is not counted (its stake stays locked to the ticket's expiry)
+      const inTime = height !== null && rules !== undefined && run.joinUntil !== null && run.definitionBlock !== null &&
+        height >= run.definitionBlock.height + rules.selectDepth && height + JOIN_MARGIN <= run.joinUntil
+      if (run.phase === 'joining' && applied === null && inTime) {
         const tickets = walletRef.current.view.tickets.filter((t) => eligible(t, rules, run.definitionBlock!.height))
         if (tickets.length > 0) {
           await join(run, keys, tickets).then(

@@ -134,6 +134,8 @@ export interface WalletHandle {
 /** GET /api/status `taskRuns`: how this relay runs client tasks (apps/relay taskRuns.ts TASK_RUN_RULES). */
 export interface TaskRunRules {
   ticketRole: number; ticketMinPrice: string; ticketMaturity: number; preferences: number[]; joinBlocks: number; trainBlocks: number; chargeBlocks: number
+  /** how deep a block must be before the relays trust it not to be reorganised away (they select once the join window is this deep) */
+  selectDepth: number
   /** the price a ticket bought now stakes at least (GET /api/status chain.tickets.price: Decred's adjustment moves it) */
   ticketPrice?: string
 }

@@ -45,6 +45,7 @@ describe('MESSAGE_HISTORY anchors in coinbases (§4.2.1): the committee\'s thres
   })
 
   it('refuses a forged record, a proof missing a member, another session, mixed keys, and an anchor on a chain without a committee', () => {
+    const memberKeys = (member: Uint8Array): KeyPair => MEMBERS.find((k) => compareBytes(k.publicKey, member) === 0)!
     const parent = { hash: new Uint8Array(32), hashHex: '00'.repeat(32), height: 0, header: { time: P.genesisTime, bits: P.bits } } as unknown as ChainEntry
     const good = record(5)
     const forged = { ...good, slot: 6 } // the signature is over slot 5's hash
@@ -55,6 +56,9 @@ describe('MESSAGE_HISTORY anchors in coinbases (§4.2.1): the committee\'s thres
       ['a proof without every qualified member', { attempt: 0, successes: DKG.proof.slice(1), record: good }, 'LEDGER_BAD_HISTORY'],
       ['a proof of another attempt than it names', { attempt: 1, successes: DKG.proof, record: good }, 'LEDGER_BAD_HISTORY'],
       ['a proof mixing two DKGs', { attempt: 0, successes: [...DKG.proof.slice(0, 2), other.proof[2]!], record: good }, 'LEDGER_BAD_HISTORY'],
+      // signed within this very session by its member: only the group key, or the qualified set, differs
+      ['a success naming another group key', { attempt: 0, successes: [...DKG.proof.slice(0, 2), signDkgMessage<DkgSuccess>({ ...DKG.proof[2]!, groupPublicKey: other.proof[2]!.groupPublicKey }, memberKeys(DKG.proof[2]!.member).secretKey)], record: good }, 'LEDGER_BAD_HISTORY'],
+      ['a success naming another qualified set', { attempt: 0, successes: [...DKG.proof.slice(0, 2), signDkgMessage<DkgSuccess>({ ...DKG.proof[2]!, qualified: DKG.proof[2]!.qualified.slice(0, -1) }, memberKeys(DKG.proof[2]!.member).secretKey)], record: good }, 'LEDGER_BAD_HISTORY'],
       ['a member twice', { attempt: 0, successes: [DKG.proof[0]!, ...DKG.proof], record: good }, 'LEDGER_BAD_HISTORY'],
     ]
     // a valid proof checked first (and remembered): a copy with the same signatures and other contents is still refused

@@ -1,10 +1,14 @@
 import {
-  BLOCK_VERSION, DkgSession, NONCE_OFFSET, addToNonce, headerHash, nonceFromPrecursor, SIGNATURE_SIZE, TAGS, ZERO_HASH, computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes,
-  headerToBytes, sign, taggedHash, targetFromBits, thresholdFor, txSigHash,
+  BLOCK_VERSION, DkgSession, NONCE_OFFSET, addToNonce, headerHash, nonceFromPrecursor, SIGNATURE_SIZE, ZERO_HASH, computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes,
+  headerToBytes, sign, targetFromBits, thresholdFor, txSigHash,
   type Block, type BlockHeader, type DkgMessage, type DkgResult, type DkgSuccess, type KeyPair, type OutPoint, type TransferOutput,
   type TransferTx, type TxOutput,
 } from '@pouw/protocol'
 import { difficultyToBits, type ChainEntry, type ChainParams } from '../src/index.js'
+import { Prng } from '../../protocol/test/helpers.js'
+
+/** The DKG's randomness, seeded: the same bytes in every run (as dkg.test feeds it). */
+const seeded = (seed: number): ((n: number) => Uint8Array) => { const p = new Prng(seed); return (n) => p.bytes(n) }
 
 /** Blocks need about two header hashes: mining in tests is instant. */
 export const PARAMS: ChainParams = {
@@ -100,16 +104,6 @@ export function transfer(spends: { outpoint: OutPoint; key: KeyPair }[], outputs
   return { ...unsigned, inputs: spends.map((s) => ({ prevout: s.outpoint, signature: sign(s.key.secretKey, message) })) }
 }
 
-/** A seeded byte source (the DKG's randomness): the same bytes in every run. */
-export function seededBytes(seed: number): (n: number) => Uint8Array {
-  let counter = 0
-  return (n) => {
-    const out = new Uint8Array(n)
-    for (let i = 0; i < n; i += 32) out.set(taggedHash(TAGS.seed, Uint8Array.of(seed & 0xff, (seed >>> 8) & 0xff, counter & 0xff, (counter++ >>> 8) & 0xff)).subarray(0, Math.min(32, n - i)), i)
-    return out
-  }
-}
-
 /**
  * The Joint-Feldman DKG of `members` (keys sorted bytewise: the committee order) run to completion
  * in process, every message reaching every other member: each member's result and the
@@ -118,7 +112,7 @@ export function seededBytes(seed: number): (n: number) => Uint8Array {
 export function runDkg(members: KeyPair[], attempt = 0): { results: DkgResult[]; proof: DkgSuccess[] } {
   const committee = members.map((k) => k.publicKey)
   const t = thresholdFor(members.length)
-  const sessions = members.map((k, i) => new DkgSession({ committee, keys: k, t, attempt, randomBytes: seededBytes(i + 100 * attempt) }))
+  const sessions = members.map((k, i) => new DkgSession({ committee, keys: k, t, attempt, randomBytes: seeded(i + 100 * attempt) }))
   const queue: { from: number; msg: DkgMessage }[] = sessions.flatMap((s, i) => s.start().map((msg) => ({ from: i, msg })))
   for (let steps = 0; queue.length > 0; steps++) {
     if (steps > 100_000) throw new Error('the DKG exchange does not end')

@@ -161,9 +161,13 @@ function progressBody(p: Omit<TaskProgress, 'signature'>): Uint8Array {
   return new Writer().fixed(p.taskHash, 32).fixed(p.miner, PUBLIC_KEY_SIZE).u16(p.epoch).u32(p.batch).u32(p.batches).f32(p.loss).f32(p.accuracy).finish()
 }
 
+function taskProgressSigHash(p: Omit<TaskProgress, 'signature'>): Uint8Array {
+  return taggedHash(TAGS.taskProgress, progressBody(p))
+}
+
 export async function signTaskProgress(p: Omit<TaskProgress, 'miner' | 'signature'>, miner: { publicKey: Uint8Array; secretKey: Uint8Array }): Promise<TaskProgress> {
   const body = { ...p, miner: miner.publicKey, loss: Math.fround(p.loss), accuracy: Math.fround(p.accuracy) }
-  return { ...body, signature: await signAsync(miner.secretKey, taggedHash(TAGS.taskProgress, progressBody(body))) }
+  return { ...body, signature: await signAsync(miner.secretKey, taskProgressSigHash(body)) }
 }
 
 /** task hash (32) | miner (32) | u16 epoch | u32 batch | u32 batches | f32 loss | f32 accuracy | signature (64) */
@@ -186,7 +190,7 @@ export function taskProgressFromBytes(bytes: Uint8Array): TaskProgress {
 }
 
 export function verifyTaskProgress(p: TaskProgress): Promise<boolean> {
-  return verify(p.miner, taggedHash(TAGS.taskProgress, progressBody(p)), p.signature)
+  return verify(p.miner, taskProgressSigHash(p), p.signature)
 }
 
 // ---- equivocation: two final models ----

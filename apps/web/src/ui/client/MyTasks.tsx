@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { getJson } from '../../api'
+import { getJson, type TaskRunJson } from '../../api'
 import { formatCoins, type WalletHandle } from '../../wallet'
 import { shortHex } from '../format'
 import { Panel } from '../Panel'
@@ -40,7 +40,7 @@ export function MyTasks({ wallet }: { wallet: WalletHandle }) {
   const charged = (listings ?? []).filter((t) => t.fee.state === 'charged' && !(t.task in models)).map((t) => t.task).join(',')
   useEffect(() => {
     for (const task of charged.split(',').filter((t) => t !== '')) {
-      getJson<{ result: { model: string | null } | null }>(`/api/task/run?hash=${task}`)
+      getJson<TaskRunJson>(`/api/task/run?hash=${task}`)
         .then((run) => setModels((m) => ({ ...m, [task]: run.result?.model ?? null })), () => {})
     }
   }, [charged])
@@ -62,6 +62,7 @@ export function MyTasks({ wallet }: { wallet: WalletHandle }) {
           <li key={t.task} data-testid="my-task" data-task={t.task} data-state={t.fee.state}>
             <code className="mono">{shortHex(t.task, 8)}</code> {t.records} records, layers {t.layers.join('-')}:{' '}
             <span className="badge">{t.fee.state}</span> {formatCoins(BigInt(t.fee.amount))} coins
+            {t.fee.state === 'revocable' ? `, revocable below height ${t.fee.revokeBefore}` : ''}
             {t.fee.state === 'committed' && t.fee.reclaimFrom !== null ? `, yours again from height ${t.fee.reclaimFrom} if no charge spends it` : ''}
             {typeof models[t.task] === 'string' ? (
               <>

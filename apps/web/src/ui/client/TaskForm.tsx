@@ -1,16 +1,13 @@
-import { useEffect, useState, type FormEvent } from 'react'
+import { useState, type FormEvent } from 'react'
 import { isPouwError, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
 import { createClientTask, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
-import { getJson, postBytes } from '../../api'
+import { postBytes } from '../../api'
 import { formatCoins, parseCoins, type WalletHandle } from '../../wallet'
 import { Panel } from '../Panel'
 import { TaskRun } from './TaskRun'
-import { rememberTask, takeFeeBack, type TaskListing } from './clientTasks'
-
+import { rememberTask } from './clientTasks'
 
 type Step = { kind: 'form' } | { kind: 'busy'; what: string } | { kind: 'error'; message: string } | { kind: 'submitted'; task: string; tx: string; spec: TaskSpec }
-
-const POLL_MS = 3000
 
 /**
  * The client's task (paper 003 §3.4) over a confirmed upload: the model's hidden layers, the epochs,
@@ -24,18 +21,6 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
   const [fee, setFee] = useState('5')
   const [window, setWindow] = useState('100')
   const [step, setStep] = useState<Step>({ kind: 'form' })
-  const [listing, setListing] = useState<TaskListing | null>(null)
-
-  const task = step.kind === 'submitted' ? step.task : null
-  useEffect(() => {
-    if (task === null) return undefined
-    const tick = (): void => {
-      getJson<TaskListing>(`/api/task?hash=${task}`).then(setListing, () => {})
-    }
-    tick()
-    const timer = setInterval(tick, POLL_MS)
-    return () => clearInterval(timer)
-  }, [task])
 
   const onSubmit = (e: FormEvent): void => {
     e.preventDefault()
@@ -60,28 +45,12 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
     })()
   }
 
-  const takeBack = (): void => {
-    if (listing === null) return
-    void takeFeeBack(wallet, listing).then((refused) => { if (refused !== null) setStep({ kind: 'error', message: refused }) })
-  }
-
   return (
     <Panel title="Define and pay for the task" className="panel-task-form">
       {step.kind === 'submitted' ? (
         <div data-testid="task-submitted" data-task={step.task}>
           <p>Task <code className="mono">{step.task}</code>, fee transaction <code className="mono">{step.tx.slice(0, 16)}…</code></p>
-          <p>
-            Fee: <span className="badge" data-testid="task-fee-state" data-state={listing?.fee.state ?? 'unknown'}>{listing?.fee.state ?? '…'}</span>{' '}
-            {listing ? `${formatCoins(BigInt(listing.fee.amount))} coins${listing.fee.state === 'charged' ? ' paid out' : ''}` : null}
-            {listing?.fee.state === 'revocable' ? `, revocable below height ${listing.fee.revokeBefore}` : null}
-            {listing?.fee.state === 'committed' ? `, yours again from height ${listing.fee.reclaimFrom} if no charge spends it` : null}
-          </p>
-          {listing?.fee.state === 'revocable' ? (
-            <button type="button" className="button button-stop" onClick={takeBack} data-testid="task-revoke">Revoke the task and take the fee back</button>
-          ) : null}
-          {listing?.fee.state === 'reclaimable' ? (
-            <button type="button" className="button button-stop" onClick={takeBack} data-testid="task-reclaim">No charge came: take the fee back</button>
-          ) : null}
+          <p className="muted">The fee's state, and the way back for it while it is revocable or once no charge came: under "Your tasks".</p>
           <TaskRun task={step.task} spec={step.spec} dataset={upload.dataset} client={wallet.view.key} />
         </div>
       ) : (
