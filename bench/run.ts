@@ -4,7 +4,7 @@
  * in the same run on the same machine, so a noisy shared machine moves both.
  */
 import * as tf from '@tensorflow/tfjs'
-import { bitsFromTarget, generateKeyPair, submissionFromBytes, blockFromBytes, parameterCount, type TaskSpec } from '@pouw/protocol'
+import { bitsFromTarget, generateKeyPair, submissionFromBytes, blockFromBytes, mlpSizes, parameterCount, type TaskSpec } from '@pouw/protocol'
 import { Miner, TaskData, createMnistTask, initialParameters, loadBatch, taskSeed, verifyProofOfUsefulWork, type GradientEngine } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { ledgerFigures } from './ledger.js'
@@ -21,15 +21,16 @@ function median(xs: number[]): number {
 
 /** A plain tfjs training loop: the same MLP, batches and backend, SGD on device, loss read back each step. */
 async function bareTfjs(task: TaskSpec, data: TaskData, steps: number): Promise<number> {
+  const layers = mlpSizes(task.net)!
   const vars: tf.Variable[] = []
-  for (let l = 0; l + 1 < task.layers.length; l++) {
-    vars.push(tf.variable(tf.randomUniform([task.layers[l]!, task.layers[l + 1]!], -0.05, 0.05)))
-    vars.push(tf.variable(tf.zeros([task.layers[l + 1]!])))
+  for (let l = 0; l + 1 < layers.length; l++) {
+    vars.push(tf.variable(tf.randomUniform([layers[l]!, layers[l + 1]!], -0.05, 0.05)))
+    vars.push(tf.variable(tf.zeros([layers[l + 1]!])))
   }
   const opt = tf.train.sgd(task.learningRate)
   const step = async (i: number): Promise<void> => {
     const { x, labels } = loadBatch(data.data, data.plan.batchRecords(i))
-    const xs = tf.tensor2d(x, [task.batchSize, task.layers[0]!])
+    const xs = tf.tensor2d(x, [task.batchSize, layers[0]!])
     const ys = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), 10)
     const cost = opt.minimize(() => {
       let h: tf.Tensor = xs
@@ -77,7 +78,7 @@ const dataset = loadMnistAll()
 const task = createMnistTask(dataset)
 const train = new TaskData(task, dataset, taskSeed(new Uint8Array(32), task))
 let members: Uint8Array[] = []
-const engine = await createNodeEngine(task.layers, 'wasm')
+const engine = await createNodeEngine(task.net, 'wasm')
 // an easy target so the loop mines (and verifies) several blocks: ~1 block per 10 iterations
 const bits = bitsFromTarget((1n << 256n) / 1200n)
 const STEPS = 150
@@ -91,7 +92,7 @@ for (let round = 0; round < 3; round++) {
   ours.push(last.samplesPerSec)
 }
 emit('worker_vs_bare_tfjs', median(ours) / median(bare), 'ratio',
-  `Miner.step loop (the worker's loop: Algorithm 1 + IT_RES signing + Algorithm 2 mining) ${median(ours).toFixed(0)} samples/s over a bare tfjs SGD loop ${median(bare).toFixed(0)} samples/s; same MLP ${task.layers.join('-')}, batch ${task.batchSize}, tfjs wasm backend in Node; median of 3 alternating rounds of ${STEPS} steps; goal >= 0.95`)
+  `Miner.step loop (the worker's loop: Algorithm 1 + IT_RES signing + Algorithm 2 mining) ${median(ours).toFixed(0)} samples/s over a bare tfjs SGD loop ${median(bare).toFixed(0)} samples/s; same MLP ${mlpSizes(task.net)!.join('-')}, batch ${task.batchSize}, tfjs wasm backend in Node; median of 3 alternating rounds of ${STEPS} steps; goal >= 0.95`)
 
 const verifyMs: number[] = []
 for (const sub of last!.blocks.slice(0, 8)) {
@@ -103,7 +104,7 @@ for (const sub of last!.blocks.slice(0, 8)) {
 }
 if (verifyMs.length > 0) {
   emit('verify_vs_iteration', median(verifyMs) / last!.iterationMs, 'ratio',
-    `verifying a block (signatures, hashes, commitment, nonce, re-run of the lucky iteration) ${median(verifyMs).toFixed(1)} ms over one training iteration ${last!.iterationMs.toFixed(1)} ms; median of ${verifyMs.length} blocks; ${parameterCount(task.layers)} parameters; wasm in Node`)
+    `verifying a block (signatures, hashes, commitment, nonce, re-run of the lucky iteration) ${median(verifyMs).toFixed(1)} ms over one training iteration ${last!.iterationMs.toFixed(1)} ms; median of ${verifyMs.length} blocks; ${parameterCount(task)} parameters; wasm in Node`)
 }
 emit('iteration_ms', last!.iterationMs, 'ms', `mean time of one Miner iteration (batch ${task.batchSize}) in the last round, wasm in Node`)
 
@@ -162,7 +163,7 @@ async function testAccuracy(theta: Float32Array): Promise<number> {
 const MINERS = 4
 const together4 = await together(MINERS, task.epochs)
 const denseAccuracy = await dense(task.epochs)
-const denseBytes = 4 * parameterCount(task.layers)
+const denseBytes = 4 * parameterCount(task)
 emit('bytes_vs_dense', together4.bytesPerIteration / denseBytes, 'ratio',
   `bytes one miner sends per iteration (its message map, 4 bytes per entry) ${together4.bytesPerIteration.toFixed(0)} over a dense float32 gradient ${denseBytes}; ${MINERS} miners, tau ${task.tau}, lr ${task.learningRate}, ${task.epochs} epochs; goal <= 0.01 (Strom reached 0.004)`)
 emit('accuracy_vs_dense', together4.accuracy - denseAccuracy, 'accuracy points (fraction)',

@@ -10,7 +10,7 @@ import { expect, getJson as json, test, waitFor } from './testnet'
  */
 const UNITS = 100_000_000n
 
-interface TaskListing { task: string; records: number; layers: number[]; fee: { state: string; amount: string; client: string | null } }
+interface TaskListing { task: string; records: number; model: string; fee: { state: string; amount: string; client: string | null } }
 interface WalletJson { balance: { total: string; spendable: string; locked: string } }
 
 /** 240 rows, 4 numeric features, 3 classes named by words */
@@ -49,16 +49,22 @@ test('@client a client uploads a CSV, defines a task, pays its fee on chain from
     await client.getByTestId('task-submit').click()
     await expect(client.getByTestId('task-error')).toContainText('not an amount')
     await client.getByTestId('task-fee').fill('5')
-    await client.getByTestId('task-hidden').fill('0')
+    // a convolution needs an image: the form says so as the client types, and again on submit
+    await client.getByTestId('task-model').fill('conv 4 3 relu, flatten')
+    await expect(client.getByTestId('task-shape')).toContainText('layer 1 (conv2d) takes [height, width, channels]; its input is [4]')
     await client.getByTestId('task-submit').click()
     await expect(client.getByTestId('task-error')).toContainText('DATA_BAD_PARAMS')
+    await client.getByTestId('task-model').fill('dense 16 relu, lstm 8')
+    await client.getByTestId('task-submit').click()
+    await expect(client.getByTestId('task-error')).toContainText('layer 2 ("lstm 8"): a layer is dense, conv')
     expect(await json<unknown[]>(`${net.url}/api/tasks`)).toEqual([])
     expect((await json<unknown[]>(`${net.url}/api/mempool`)).length).toBe(0)
   })
 
   let task = ''
   await test.step('the task is stored and its fee confirmed on chain', async () => {
-    await client.getByTestId('task-hidden').fill('16')
+    await client.getByTestId('task-model').fill('dense 16 relu')
+    await expect(client.getByTestId('task-shape')).toContainText('[4] → dense 16 relu → dense 3: 131 parameters')
     await client.getByTestId('task-submit').click()
     await expect(client.getByTestId('task-submitted')).toBeVisible({ timeout: 30_000 })
     task = (await client.getByTestId('task-submitted').getAttribute('data-task'))!
@@ -66,7 +72,7 @@ test('@client a client uploads a CSV, defines a task, pays its fee on chain from
     await expect(client.locator(`[data-testid=my-task][data-task="${task}"]`)).toHaveAttribute('data-state', 'revocable', { timeout: 180_000 })
     const listed = (await json<TaskListing[]>(`${net.url}/api/tasks`)).find((t) => t.task === task)!
     expect(listed.records).toBe(240)
-    expect(listed.layers).toEqual([4, 16, 3])
+    expect(listed.model).toBe('[4] → dense 16 relu → dense 3')
     expect(listed.fee).toMatchObject({ state: 'revocable', amount: (5n * UNITS).toString(), client: wallet })
     // no fragment is served before the task-definition block: its hash decides which fragments are the test set
     expect((await fetch(`${net.url}/data/tasks/${task}/0`)).status).toBe(403)

@@ -88,8 +88,12 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       await client.getByTestId('upload-input').setInputFiles({ name: 'three-classes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv()) })
       await expect(client.getByTestId('upload-state')).toHaveAttribute('data-state', 'preview', { timeout: 30_000 })
       await client.getByTestId('upload-confirm').click()
-      await client.getByTestId('task-hidden').fill('16')
+      // a network with dropout, trained by Adam, stopping early once validation accuracy stalls for 3 epochs
+      await client.getByTestId('task-model').fill('dense 16 relu, dropout 0.1')
+      await client.getByTestId('task-optimizer').selectOption('adam')
+      await client.getByTestId('task-rate').fill('0.05')
       await client.getByTestId('task-epochs').fill('8')
+      await client.getByTestId('task-patience').fill('3')
       await client.getByTestId('task-fee').fill('5')
       await client.getByTestId('task-window').fill('2')
       await client.getByTestId('task-submit').click()
@@ -168,7 +172,7 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       await (await download).saveAs(saved)
       const model = JSON.parse(await readFile(saved, 'utf8')) as { format: string; modelTopology: { config: { layers: unknown[] } }; weightsManifest: { paths: string[]; weights: { shape: number[] }[] }[] }
       expect(model.format).toBe('layers-model')
-      expect(model.modelTopology.config.layers).toHaveLength(2) // 4 → 16 → 3
+      expect(model.modelTopology.config.layers).toHaveLength(3) // 4 → 16 → dropout → 3
       const weights = await fetch(`${relays[0]!.url}/data/tasks/${task}/${model.weightsManifest[0]!.paths[0]}`)
       const floats = model.weightsManifest[0]!.weights.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0)
       expect((await weights.arrayBuffer()).byteLength).toBe(floats * 4)

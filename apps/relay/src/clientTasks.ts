@@ -19,7 +19,7 @@
  * came, and the client may take it back as it would revoke it), 'charged' (spent
  * by the task's CHARGE_FOR_TASK: `amount` is what it paid out, `charge` its hash).
  */
-import { isPouwError, taskFromBytes, taskToBytes, toHex, type OutPoint } from '@pouw/protocol'
+import { describeNet, isPouwError, mlpNet, netShapes, parameterCount, taskFromBytes, taskToBytes, toHex, type OutPoint } from '@pouw/protocol'
 import { feeRevokeBefore, taskFeeReclaimHeight, type Chain, type KeyValueStore, type Mempool, type TaskFees } from '@pouw/ledger'
 import { taskPackageFromBytes, taskPackageToBytes } from '@pouw/trainer'
 import { HttpError, MAX_BODY_BYTES, handOnToRelays, postToRelay, type ApiHandler, type PostHandler } from './http.js'
@@ -37,7 +37,7 @@ const KEYS = {
   fragment: (task: string, i: number) => `relay/task/${task}/fragment/${i.toString(16).padStart(4, '0')}`,
 }
 
-interface TaskMeta { task: string; storedAt: number; records: number; bytes: number; fragments: number; layers: number[]; epochs: number }
+interface TaskMeta { task: string; storedAt: number; records: number; bytes: number; fragments: number; model: string; parameters: number; epochs: number }
 
 /** an outpoint as the API shows it: `<txHash hex>:<index>` */
 const outpointText = (o: OutPoint): string => `${toHex(o.txHash)}:${o.index}`
@@ -62,6 +62,14 @@ export interface ClientTasks {
   replicate(task: string): Promise<boolean>
 }
 
+/** A stored meta; one stored before task definitions named any network holds the MLP's `layers` instead of `model` and `parameters`. */
+function readMeta(bytes: Uint8Array): TaskMeta {
+  const { layers, ...m } = JSON.parse(new TextDecoder().decode(bytes)) as TaskMeta & { layers?: number[] }
+  if (layers === undefined) return m
+  const net = mlpNet(layers)
+  return { ...m, model: describeNet(net), parameters: netShapes(net).parameterCount }
+}
+
 export function createClientTasks(deps: {
   store: KeyValueStore
   chain: Chain
@@ -75,7 +83,7 @@ export function createClientTasks(deps: {
   async function metas(): Promise<TaskMeta[]> {
     const out: TaskMeta[] = []
     for await (const [key, value] of store.iterate(KEYS.prefix)) {
-      if (key.endsWith('/meta')) out.push(JSON.parse(new TextDecoder().decode(value)) as TaskMeta)
+      if (key.endsWith('/meta')) out.push(readMeta(value))
     }
     return out
   }
@@ -90,14 +98,14 @@ export function createClientTasks(deps: {
     }
     const meta: TaskMeta = {
       task, storedAt: Date.now(), records: pkg.dataset.count, bytes: pkg.fragments.reduce((a, f) => a + f.length, 0),
-      fragments: pkg.fragments.length, layers: pkg.spec.layers, epochs: pkg.spec.epochs,
+      fragments: pkg.fragments.length, model: describeNet(pkg.spec.net), parameters: parameterCount(pkg.spec), epochs: pkg.spec.epochs,
     }
     await store.batch([
       { type: 'put', key: KEYS.spec(task), value: taskToBytes(pkg.spec) },
       ...pkg.fragments.map((f, i) => ({ type: 'put' as const, key: KEYS.fragment(task, i), value: f })),
       { type: 'put', key: KEYS.meta(task), value: new TextEncoder().encode(JSON.stringify(meta)) },
     ])
-    log('client task stored', { task, records: meta.records, bytes: meta.bytes, layers: meta.layers })
+    log('client task stored', { task, records: meta.records, bytes: meta.bytes, model: meta.model })
     // a replica on every supervisor (§4.2.3): hand it on, unless it came from one of them
     // once: replicate() hands a missing replica on again while the join window is open (a retried package of up to 8 MiB
     // would be held in memory per relay that is down)
@@ -161,7 +169,7 @@ export function createClientTasks(deps: {
         if (!/^[0-9a-f]{64}$/.test(task)) throw new HttpError(400, 'hash must be a task hash (64 lowercase hex digits)')
         const [spec, meta] = [await store.get(KEYS.spec(task)), await store.get(KEYS.meta(task))]
         if (spec === undefined || meta === undefined) throw new HttpError(404, `no task ${task} on this relay`)
-        return { ...await withFee(JSON.parse(new TextDecoder().decode(meta)) as TaskMeta, await chain.taskFees(), pendingFees()), spec: toHex(spec) }
+        return { ...await withFee(readMeta(meta), await chain.taskFees(), pendingFees()), spec: toHex(spec) }
       },
     },
     post: {

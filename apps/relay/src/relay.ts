@@ -4,7 +4,7 @@ import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
   PouwError, TOPICS, VERIFIERS_PER_BLOCK, ZERO_HASH, blockFromBytes, chooseVerifiers, verifierQuorum, type ItRes, fromHex, hashMeetsTarget, targetFromBits, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
-  itResHash, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
+  itResHash, describeNet, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type HistoryAnchor, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
@@ -199,7 +199,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   // the built-in task's dataset D: MNIST train ++ test, in fragments whose hashes the task lists
   const dataset = deps.dataset ?? loadMnistAll()
   const task = createMnistTask(dataset, opts.epochs !== undefined ? { epochs: opts.epochs } : {})
-  const engine = deps.engine ?? (await createNodeEngine(task.layers))
+  const engine = deps.engine ?? (await createNodeEngine(task.net))
   const store = deps.store ?? (await LevelStore.open(path.join(opts.dataDir, 'chain')))
   const evaluators = (opts.evaluators ?? [toHex(verifierKeys.publicKey)]).map((k) => {
     if (!/^[0-9a-f]{64}$/.test(k)) throw new RangeError(`evaluator key ${k} is not 64 lowercase hex digits`)
@@ -260,7 +260,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
   const taskRuns = createTaskRuns({
     store, chain, network, keys: verifierKeys, log, otherRelays, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, replicate: clientTasks.replicate, submit: ledger.submit,
-    engineFor: (layers) => createNodeEngine(layers),
+    engineFor: (net) => createNodeEngine(net),
   })
 
   const rejections: Rejection[] = []
@@ -916,8 +916,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           taskRuns: TASK_RUN_RULES,
           mempool: { count: ledger.mempool.count, bytes: ledger.mempool.totalBytes, ...ledger.stats },
           task: {
-            id: toHex(task.taskId), hash: toHex(taskHash(task)), spec: toHex(taskToBytes(task)), parameters: parameterCount(task.layers),
-            layers: task.layers, batchSize: task.batchSize, tau: task.tau, learningRate: task.learningRate, commitLead: task.commitLead,
+            id: toHex(task.taskId), hash: toHex(taskHash(task)), spec: toHex(taskToBytes(task)), parameters: parameterCount(task),
+            model: describeNet(task.net), batchSize: task.batchSize, tau: task.tau, learningRate: task.learningRate, commitLead: task.commitLead,
             noncesPerIteration: noncesPerIteration(task), topic: itresTopic, seed: toHex(seed), epochs: task.epochs,
             fragments: fragments.length, batches: taskData.batchCount, topics: { itres: itresTopic, epochs: epochsTopic },
           },

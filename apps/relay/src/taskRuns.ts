@@ -63,8 +63,8 @@
  * ticket are not wired, so only miners stake.
  */
 import {
-  DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, fromHex, isPouwError, signAsync, taggedHash, taskFromBytes,
-  toHex, txFromBytes, txHash, txSigHash, txToBytes, verify, type Approval, type KeyPair, type OutPoint, type TaskSpec, type TransferTx,
+  DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, fromHex, inputSize, isPouwError, signAsync, taggedHash, taskFromBytes,
+  toHex, txFromBytes, txHash, txSigHash, txToBytes, verify, type Approval, type KeyPair, type NetSpec, type OutPoint, type TaskSpec, type TransferTx,
 } from '@pouw/protocol'
 import {
   DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, TASK_ID_SIZE, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge, type ChargeInput, type Conclusion,
@@ -122,7 +122,10 @@ export const MAX_ROUNDS = 8
  * (the paper's window) toward a pool of 256 tickets (the paper's 40,960 is for a network of many volunteers), up to 100 coins
  */
 export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 1_000_000n, targetPoolSize: 256, maxPrice: 10_000_000_000n }
-/** a client task's preference vector (its hardware needs are not in the definition yet): any ticket compares fully */
+/**
+ * a client task's preference vector: any ticket compares fully (a definition's hardware preference is not a feature
+ * of it, as tickets' vectors have one feature; a tab without a GPU does not join a task that asks for one)
+ */
 export const TASK_PREFERENCES = [1]
 const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
 
@@ -275,7 +278,7 @@ export function createTaskRuns(deps: {
   replicate?(task: string): Promise<boolean>
   /** hand a transaction to the mempool (and gossip it) */
   submit(tx: TransferTx): Promise<unknown>
-  engineFor(layers: number[]): Promise<GradientEngine>
+  engineFor(net: NetSpec): Promise<GradientEngine>
   otherRelays: () => string[]
   /**
    * hands a request on to every other relay (default: an HTTP POST of `body` to `route` on each of
@@ -438,7 +441,7 @@ export function createTaskRuns(deps: {
     const spec = specOf(r)
     const fragments = await Promise.all(spec.fragmentHashes.map((_, i) => deps.loadFragment(r.task, i)))
     if (r.tdb === undefined || fragments.some((f) => f === undefined)) throw new Error(`internal: task ${r.task} lacks data or its definition block`)
-    return new TaskData(spec, datasetFromFragments(fragments as Uint8Array[], spec.layers[0]!), taskSeed(fromHex(r.tdb.hash), spec))
+    return new TaskData(spec, datasetFromFragments(fragments as Uint8Array[], inputSize(spec)), taskSeed(fromHex(r.tdb.hash), spec))
   }
 
   /** Which fragments are the training set: the data plan alone (no data), kept with the run. */
@@ -539,10 +542,10 @@ export function createTaskRuns(deps: {
     /** ticket id -> its joined stake: a selected member names its ticket (one owner's tickets share a VRF key) */
     const byId = new Map(joins.map((j) => [toHex(j.app.ticket.id), j.joined]))
     const fee = committedFee(r.task, fees).reduce((s, c) => s + c.coin.amount, 0n)
-    const datasetKB = Math.ceil((r.spec.recordCount * recordSize(r.spec.layers[0]!)) / 1024)
+    const datasetKB = Math.ceil((r.spec.recordCount * recordSize(inputSize(r.spec))) / 1024)
     const result = selectCommittee('miner', joins.map((j) => j.app), {
       definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
-      committee: { datasetKB, expectedTrainingSeconds: 0, fee },
+      committee: { datasetKB, expectedTrainingSeconds: r.spec.expectedSeconds, fee },
     }, selectionParams())
     // the charge returns MAX_JOINS stakes at most (each is an input and a payout): the best-ranked qualified joins,
     // then every other join in join order (rejected ones, and an owner's further tickets, which ranking drops as they
@@ -747,7 +750,7 @@ export function createTaskRuns(deps: {
       for (const [miner, m] of admitted) { r.models.set(miner, m); r.late.delete(miner) }
     }
     const d = await taskData(r)
-    const engine = await deps.engineFor(specOf(r).layers)
+    const engine = await deps.engineFor(specOf(r).net)
     const scores: MinerScore[] = []
     for (const [miner, m] of r.models) if (!r.cheats.has(miner)) scores.push({ miner: fromHex(miner), scorePpm: (await testScore(engine, d, m.theta)).scorePpm })
     const conclusion = conclusionToBytes(createConclusion(taskIdOf(r), 'match', scores, [...r.cheats.keys()].map(fromHex)))

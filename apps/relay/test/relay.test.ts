@@ -11,12 +11,12 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   TOPICS, ZERO_HASH, blockToBytes, targetFromBits, computeMerkleRoot, epochMessageFromBytes, epochMessageToBytes, evidenceToBytes,
-  fromHex, generateKeyPair, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash, taskToBytes,
+  fromHex, generateKeyPair, mlpNet, itResBatchToBytes, itResFromBytes, itResHash, itResToBytes, signItRes, signTaskJoin, submissionToBytes, taskFromBytes, taskHash, taskToBytes,
   deriveVrfSecretKey, proveSelection, vrfPublicKey, signVerdict, toHex, txFromBytes, txHash, txToBytes, verdictFromBytes, verdictToBytes, verifyEpochRecord, verifyVerdictSignature, historyAnchorFromBytes, revealFromBytes, revealToBytes, slotHash, verdictSeal, type Block, type BlockHeader, type BlockTiming, type TransferTx, type Tx, type Verdict,
 } from '@pouw/protocol'
 import * as tf from '@tensorflow/tfjs'
 import {
-  Miner, TaskData, createClientTask, datasetFromFragments, finalModelToBytes, loadBatch, signFinalModel,
+  Miner, TaskData, createClientTask, parseLayers, datasetFromFragments, finalModelToBytes, loadBatch, signFinalModel,
   taskPackageToBytes, taskSeed, trainTask, type ChainTip,
 } from '@pouw/trainer'
 import { createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
@@ -43,7 +43,7 @@ interface Status {
     network: string; genesis: string; tipTime: number; nextBits: number; subsidy: string; genesisTime: number; bits: number; maxFutureSeconds: number; coinbaseMaturity: number
     window: { hash: string; time: number; bits: number }[]; difficulty: DifficultyParams
   }
-  task: { id: string; hash: string; spec: string; topic: string; layers: number[]; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
+  task: { id: string; hash: string; spec: string; topic: string; model: string; noncesPerIteration: number; seed: string; topics: { itres: string; epochs: string } }
   supervisors: { committee: string[]; t: number; groupPublicKey: string | null; dkg: string; history: { slots: number; lastSlotHash: string | null } }
   epoch: { current: number | null; miners: string[] }
   mempool: { count: number; bytes: number; txAccepted: number; txRefused: number }
@@ -283,7 +283,7 @@ describe('relay: gossip, verification, persistence', () => {
     const status = await getJson<Status>(r, '/api/status')
     const task = taskFromBytes(fromHex(status.task.spec))
     const data = new TaskData(task, loadMnistAll(), fromHex(status.task.seed))
-    const engine = await createNodeEngine(task.layers, 'wasm') // the relay's verifier uses wasm too: one global backend
+    const engine = await createNodeEngine(task.net, 'wasm') // the relay's verifier uses wasm too: one global backend
     const keys = generateKeyPair()
     // the network's difficulty rule: the miner computes the bits after its own blocks
     const nextBits = (w: readonly BlockTiming[]): number => computeNextBits(w, status.chain.difficulty)
@@ -581,7 +581,7 @@ describe('relay: gossip, verification, persistence', () => {
     const features = 6
     const images = Uint8Array.from({ length: count * features }, (_, i) => (i * 37) % 251)
     const labels = Uint8Array.from({ length: count }, (_, i) => i % 3)
-    const { spec, fragments } = createClientTask({ count, features, images, labels }, { taskId: Uint8Array.from({ length: 16 }, (_, i) => i + 1), hidden: [16], epochs: 3, classes: 3 })
+    const { spec, fragments } = createClientTask({ count, features, images, labels }, { taskId: Uint8Array.from({ length: 16 }, (_, i) => i + 1), hidden: parseLayers('16'), epochs: 3, classes: 3 })
     const task = toHex(taskHash(spec))
     const postTask = async (body: Uint8Array): Promise<{ status: number; body: Record<string, unknown> }> => {
       const res = await fetch(new URL('/api/tasks', r.url), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(10_000) })
@@ -594,7 +594,7 @@ describe('relay: gossip, verification, persistence', () => {
     const bad = await postTask(taskPackageToBytes(spec, tampered))
     assert.deepEqual([bad.status, bad.body.code], [400, 'DATA_FRAGMENT_HASH_MISMATCH'])
     assert.match(String((await postTask(Uint8Array.from([0, 1, 0]))).body.code), /^PROTOCOL_/)
-    const twoClasses = { ...spec, layers: [features, 16, 2] }
+    const twoClasses = { ...spec, net: mlpNet([features, 16, 2]) }
     assert.equal((await postTask(taskPackageToBytes(twoClasses, fragments))).body.code, 'DATA_BAD_PARAMS')
     assert.deepEqual(await getJson<unknown[]>(r, '/api/tasks'), [])
 
@@ -603,9 +603,9 @@ describe('relay: gossip, verification, persistence', () => {
     assert.equal((await postTask(taskPackageToBytes(spec, fragments))).body.status, 'known')
     assert.equal((await fetch(new URL(`/data/tasks/${task}/7`, r.url))).status, 403)
     assert.deepEqual((await listed())?.fee, { state: 'unpaid', amount: '0', client: null, revokeBefore: null, reclaimFrom: null, outpoints: [] })
-    const one = await getJson<{ spec: string; layers: number[] }>(r, `/api/task?hash=${task}`)
+    const one = await getJson<{ spec: string; model: string; parameters: number }>(r, `/api/task?hash=${task}`)
     assert.equal(one.spec, toHex(taskToBytes(spec)))
-    assert.deepEqual(one.layers, [features, 16, 3])
+    assert.deepEqual([one.model, one.parameters], [`[${features}] → dense 16 relu → dense 3`, features * 16 + 16 + 16 * 3 + 3])
 
     // PAY_FOR_TASK: pending in the mempool, then revocable on chain
     const fee = 5n * 100_000_000n
@@ -651,7 +651,7 @@ describe('relay: gossip, verification, persistence', () => {
     const images = new Uint8Array(count * 4).map((_, i) => (i * 7919 + (i >> 2) * 104729) % 256)
     const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 4]! >= 128 ? 1 : 0) + (images[i * 4 + 1]! >= 128 ? 2 : 0))
     const dataset = { count, features: 4, images, labels }
-    const { spec, fragments } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(42), hidden: [16], epochs: 6, classes: 4 })
+    const { spec, fragments } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(42), hidden: parseLayers('16'), epochs: 6, classes: 4 })
     const task = toHex(taskHash(spec))
     assert.equal((await fetch(new URL('/api/tasks', r.url), { method: 'POST', body: taskPackageToBytes(spec, fragments) as BodyInit })).status, 200)
 
@@ -706,7 +706,7 @@ describe('relay: gossip, verification, persistence', () => {
       else { assert.equal(res.status, 403, `test fragment ${i} is held back`); got.push(new Uint8Array(fragments[i]!.length)) }
     }
     const minerData = new TaskData(spec, datasetFromFragments(got, 4), taskSeed(fromHex(tdb.hash), spec))
-    const engine = await createNodeEngine(spec.layers)
+    const engine = await createNodeEngine(spec.net)
     const theta1 = await trainTask(engine, minerData)
     const theta2 = await trainTask(engine, minerData, { shouldStop: (() => { let n = 0; return () => n++ >= minerData.plan.batchCount })() }) // a lazier miner: one epoch
     const postModel = async (m: Uint8Array): Promise<Response> => fetch(new URL(`/api/task/model?task=${task}`, r.url), { method: 'POST', body: m as BodyInit })

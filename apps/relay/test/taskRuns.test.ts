@@ -11,7 +11,7 @@ import {
 } from '@pouw/protocol'
 import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, taskFeeReclaimHeight, type ChainEntry, type ChainParams } from '@pouw/ledger'
 import {
-  TaskData, createClientTask, equivocationToBytes, signTaskProgress, signTaskReport, taskProgressToBytes, taskReportToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
+  TaskData, createClientTask, parseLayers, equivocationToBytes, signTaskProgress, signTaskReport, taskProgressToBytes, taskReportToBytes, finalModelFromBytes, finalModelToBytes, signFinalModel, taskSeed, trainTask,
 } from '@pouw/trainer'
 import { createNodeEngine } from '@pouw/trainer/node'
 import { HttpError } from '../src/http.js'
@@ -33,7 +33,7 @@ const count = 400
 const images = new Uint8Array(count * 4).map((_, i) => (i * 7919 + (i >> 2) * 104729) % 256)
 const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 4]! >= 128 ? 1 : 0) + (images[i * 4 + 1]! >= 128 ? 2 : 0))
 const dataset = { count, features: 4, images, labels }
-const { spec, fragments } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(7), hidden: [8], epochs: 3, classes: 4 })
+const { spec, fragments } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(7), hidden: parseLayers('8'), epochs: 3, classes: 4 })
 const TASK = taskHash(spec)
 
 interface Net {
@@ -112,7 +112,7 @@ async function setup(opts: { held?: boolean; twoTickets?: boolean } = {}): Promi
     loadSpec: async (task) => (held && task === toHex(TASK) ? taskToBytes(spec) : undefined),
     loadFragment: async (task, n) => (held && task === toHex(TASK) ? fragments[n] : undefined),
     submit: (tx) => mempool.add(tx),
-    engineFor: (layers) => createNodeEngine(layers),
+    engineFor: (net) => createNodeEngine(net),
     log: (msg, ctx) => logs.push(`relay${i} ${msg} ${JSON.stringify(ctx ?? {})}`),
     now: () => Date.now() + clock.skew,
   })))
@@ -145,7 +145,7 @@ async function decideAndCharge(net: Net, maxMs = 60_000): Promise<{ runs: Run[];
 /** the models the two miners trained: M1 on every epoch, M2 on one */
 async function trainModels(tdb: ChainEntry): Promise<{ full: Float32Array; lazy: Float32Array }> {
   const data = new TaskData(spec, dataset, taskSeed(tdb.hash, spec))
-  const engine = await createNodeEngine(spec.layers)
+  const engine = await createNodeEngine(spec.net)
   const full = await trainTask(engine, data)
   const lazy = await trainTask(engine, data, { shouldStop: (() => { let n = 0; return () => n++ >= data.plan.batchCount })() })
   return { full, lazy }

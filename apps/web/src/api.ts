@@ -15,6 +15,15 @@ export async function getJson<T>(path: string): Promise<T> {
   return body
 }
 
+/** getJson, or null when the relay answers 404 (it holds no such thing). */
+export async function getJsonOrNull<T>(path: string): Promise<T | null> {
+  const res = await fetch(path, { cache: 'no-store' })
+  if (res.status === 404) return null
+  const body = (await res.json()) as T & { error?: string; code?: string }
+  if (!res.ok) throw refusal(res.status, body)
+  return body
+}
+
 export async function postBytes<T>(path: string, bytes: Uint8Array): Promise<T> {
   const res = await fetch(path, { method: 'POST', body: bytes as BodyInit })
   const body = (await res.json()) as T & { error?: string; code?: string }

@@ -5,12 +5,12 @@
  * page (download, with progress) and by the worker (the check again, at the
  * boundary where the data becomes a TaskData).
  */
-import { bytesEqual, toHex, type TaskSpec } from '@pouw/protocol'
+import { bytesEqual, inputSize, toHex, type TaskSpec } from '@pouw/protocol'
 import { dataPrepError, fragmentHashAsync, recordSize, taskFragments } from '@pouw/trainer'
 
 /** Exact byte length of each fragment: its record count times (label + features). */
 export function fragmentSizes(task: TaskSpec): number[] {
-  const size = recordSize(task.layers[0]!)
+  const size = recordSize(inputSize(task))
   return taskFragments(task).map((r) => r.count * size)
 }
 

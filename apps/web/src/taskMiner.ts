@@ -22,10 +22,11 @@
  */
 import * as Comlink from 'comlink'
 import { useEffect, useRef, useState } from 'react'
-import { deriveVrfSecretKey, fromHex, proveSelection, toHex, type KeyPair } from '@pouw/protocol'
+import { deriveVrfSecretKey, fromHex, proveSelection, taskFromBytes, toHex, type Hardware, type KeyPair } from '@pouw/protocol'
 import { finalModelToBytes, signFinalModel, signTaskProgress, signTaskReport, taskProgressToBytes, taskReportToBytes } from '@pouw/trainer'
-import { getJson, paidTo, postBytes, type TaskRunJson } from './api'
+import { getJson, getJsonOrNull, paidTo, postBytes, type TaskRunJson } from './api'
 import { backendFromUrl } from './volunteer'
+import { probeWebGpu } from './webgpu'
 import type { ClientTaskProgress, ClientTaskTrainer } from './taskTrainer'
 import type { TaskRunRules, TicketView, WalletHandle } from './wallet'
 
@@ -195,6 +196,27 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
         .finally(() => { job.running = false })
     }
 
+    /**
+     * Whether this tab meets the task's hardware preference: a task that asks for a GPU is joined
+     * only with a real WebGPU adapter (and no other backend forced by the URL). A task whose
+     * definition the relay does not hold (yet) is joined: to report it malformed if the data never
+     * comes.
+     */
+    const hardwareOf = new Map<string, Hardware>()
+    let gpu: Promise<boolean> | undefined
+    const meetsHardware = async (task: string): Promise<boolean> => {
+      if (!hardwareOf.has(task)) {
+        const held = await getJsonOrNull<{ spec: string }>(`/api/task?hash=${task}`)
+        if (held === null) return true
+        hardwareOf.set(task, taskFromBytes(fromHex(held.spec)).hardware)
+      }
+      if (hardwareOf.get(task) === 'any') return true
+      gpu ??= probeWebGpu().then((a) => a?.real === true && [undefined, 'webgpu'].includes(backendFromUrl()))
+      if (await gpu) return true
+      update(task, { note: 'not joined: the task asks for a GPU (WebGPU), which this tab does not have' })
+      return false
+    }
+
     const visit = async (task: string, rules: TaskRunRules | undefined, keys: KeyPair): Promise<void> => {
       const run = await getJson<TaskRunJson>(`/api/task/run?hash=${task}`)
       const me = toHex(keys.publicKey)
@@ -213,7 +235,7 @@ export function useTaskMiner(wallet: WalletHandle, active: boolean): TaskMinerVi
       // proving over a block a short reorg took away is not counted (its stake stays locked to the ticket's expiry)
       const inTime = height !== null && rules !== undefined && run.joinUntil !== null && run.definitionBlock !== null &&
         height >= run.definitionBlock.height + rules.selectDepth && height + JOIN_MARGIN <= run.joinUntil
-      if (run.phase === 'joining' && applied === null && inTime) {
+      if (run.phase === 'joining' && applied === null && inTime && (await meetsHardware(task))) {
         const tickets = walletRef.current.view.tickets.filter((t) => eligible(t, rules, run.definitionBlock!.height))
         if (tickets.length > 0) {
           await join(run, keys, tickets).then(

@@ -11,7 +11,7 @@
 import * as Comlink from 'comlink'
 import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
-import { fromHex, taskFromBytes, taskHash, toHex } from '@pouw/protocol'
+import { fromHex, inputSize, taskFromBytes, taskHash, toHex } from '@pouw/protocol'
 import { TaskData, createTfEngine, datasetFromFragments, taskPlan, taskSeed, trainTask } from '@pouw/trainer'
 import { chooseBackend } from './backend.js'
 import { downloadFragments } from './fragments.js'
@@ -28,15 +28,15 @@ const api: ClientTaskTrainer = {
     const progress: ClientTaskProgress = { stage: 'backend', backend: null, epoch: 0, epochs: task.epochs, batch: 0, batches: 0, loss: null, accuracy: null }
     onProgress({ ...progress })
     setWasmPaths(job.wasmBaseUrl)
-    const backend = await chooseBackend(tf, task.layers, task.batchSize, job.backend)
+    const backend = await chooseBackend(tf, task.net, task.batchSize, job.backend)
     const plan = taskPlan(task, seed)
     Object.assign(progress, { stage: 'download', backend: backend.name, batches: plan.batchCount })
     onProgress({ ...progress })
     const fragments = await downloadFragments(task, () => {}, `/data/tasks/${job.task}/`, plan.trainFragments)
-    const data = new TaskData(task, datasetFromFragments(fragments, task.layers[0]!), seed)
+    const data = new TaskData(task, datasetFromFragments(fragments, inputSize(task)), seed)
     progress.stage = 'training'
     let last = 0
-    const theta = await trainTask(createTfEngine(tf, task.layers), data, {
+    const theta = await trainTask(createTfEngine(tf, task.net), data, {
       onBatch: (p) => {
         Object.assign(progress, { epoch: p.epoch, batch: p.batch + 1, loss: p.loss, accuracy: p.accuracy })
         const now = performance.now()

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs'
 import '@tensorflow/tfjs-backend-webgpu'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import {
-  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, isPouwError, signTaskJoin, taskFromBytes, toHex,
+  PUBLIC_KEY_SIZE, epochMessageToBytes, fromHex, inputSize, isPouwError, signTaskJoin, taskFromBytes, toHex,
   type KeyPair, type TaskSpec,
 } from '@pouw/protocol'
 import {
@@ -64,14 +64,14 @@ const api: TrainerApi = {
       const sizes = fragmentSizes(task)
       // the page checked the fragments already; this is the boundary where they become training data
       await Promise.all(init.fragments.map((f, i) => checkFragment(task, i, f, sizes)))
-      const dataset = datasetFromFragments(init.fragments, task.layers[0]!)
+      const dataset = datasetFromFragments(init.fragments, inputSize(task))
       if (dataset.count !== task.recordCount) throw new Error(`the fragments hold ${dataset.count} records, the task says ${task.recordCount}`)
       const data = new TaskData(task, dataset, init.seed)
       const [backend, key] = await Promise.all([
-        chooseBackend(tf, task.layers, task.batchSize, init.backend),
+        chooseBackend(tf, task.net, task.batchSize, init.backend),
         loadMinerKey(init.persistKey === true),
       ])
-      const engine = createTfEngine(tf, task.layers)
+      const engine = createTfEngine(tf, task.net)
       const payTo = init.payTo === undefined ? undefined : fromHex(init.payTo)
       if (payTo !== undefined && payTo.length !== PUBLIC_KEY_SIZE) throw new Error(`payTo must be a ${PUBLIC_KEY_SIZE}-byte key, got ${payTo.length} bytes`)
       const difficulty = init.difficulty

@@ -1,7 +1,8 @@
 /** Random protocol objects from a seeded Prng, for the property and fuzz tests. */
 import {
-  BACKENDS, MAX_INDEX, generateKeyPair, mapEntry, signItRes, signVerdict, type Block, type BlockHeader,
-  type BlockSubmission, type Evidence, type ItRes, type MessageMap, type TaskSpec, type Tx, type Verdict,
+  ACTIVATIONS, BACKENDS, LOSSES, MAX_INDEX, PADDINGS, generateKeyPair, mapEntry, mlpNet, netShapes, signItRes, signVerdict, type Activation,
+  type Block, type BlockHeader, type BlockSubmission, type Evidence, type ItRes, type LayerSpec, type MessageMap, type TaskSpec, type Tx,
+  type Verdict,
 } from '../src/index.js'
 import type { Prng } from './helpers.js'
 
@@ -52,13 +53,60 @@ export function randomTask(rng: Prng): TaskSpec {
   const positive = (): number => { let v; do v = Math.abs(rng.float32()); while (v === 0); return v }
   const batchSize = 1 + rng.int(0xffff)
   return {
-    taskId: rng.bytes(16), model: 'mlp', layers: Array.from({ length: 2 + rng.int(15) }, () => 1 + rng.int(1 << 16)),
+    taskId: rng.bytes(16), ...randomNetAndRule(rng),
     initSeed: rng.u32(), tau: positive(), learningRate: positive(), batchSize, commitLead: 1 + rng.int(255),
     noncesBatchDiv: 1 + rng.int(0xffff_fffe), noncesModelDiv: 1 + rng.int(0xffff_fffe),
     recordCount: 40 + rng.int(0xffff_ffff - 40), fragmentHashes: Array.from({ length: 10 + rng.int(30) }, () => rng.bytes(32)),
-    trainPermille: 1 + rng.int(999), valPermille: rng.int(1000), assignment: rng.bool() ? 'interleaved' : 'consistent-hashing',
+    trainPermille: 1 + rng.int(999), assignment: rng.bool() ? 'interleaved' : 'consistent-hashing',
     kappa: 1 + rng.int(31), loadFactorPermille: 1000 + rng.int(1001), epochs: 1 + rng.int(0xffff), bandPpm: rng.u32(), maxBandDisagreements: rng.u32(),
+    expectedSeconds: rng.bool() ? 0 : rng.u32(), hardware: rng.bool() ? 'any' : 'gpu',
   }
+}
+
+/**
+ * Half the time an MLP by plain SGD (version 2), else a random network with any optimiser and patience (version 3 unless it
+ * is plain); drawn again until it keeps to what a network may cost (netShapes).
+ */
+function randomNetAndRule(rng: Prng): Pick<TaskSpec, 'net' | 'optimizer' | 'patience' | 'valPermille'> {
+  for (;;) {
+    try {
+      const drawn = drawNetAndRule(rng)
+      netShapes(drawn.net)
+      return drawn
+    } catch { /* too costly: draw again */ }
+  }
+}
+
+function drawNetAndRule(rng: Prng): Pick<TaskSpec, 'net' | 'optimizer' | 'patience' | 'valPermille'> {
+  if (rng.bool()) {
+    const size = (): number => 1 + rng.int(rng.bool() ? 1 << 16 : 64)
+    return { net: mlpNet(Array.from({ length: 2 + rng.int(15) }, size)), optimizer: { kind: 'sgd' }, patience: 0, valPermille: rng.int(1000) }
+  }
+  const act = (): Activation => rng.pick(ACTIVATIONS)
+  const side = 4 + rng.int(30)
+  const layers: LayerSpec[] = []
+  let [h, spatial] = [side, rng.bool()]
+  while (spatial && layers.length < 8 && h >= 3) {
+    const l: LayerSpec = rng.pick<LayerSpec>([
+      { kind: 'conv2d', filters: 1 + rng.int(1024), kernel: 1 + rng.int(3), stride: 1 + rng.int(2), padding: rng.pick(PADDINGS), activation: act() },
+      { kind: rng.bool() ? 'maxPool' : 'avgPool', size: 2, stride: 1 + rng.int(2) },
+      { kind: 'batchNorm' }, { kind: 'dropout', ratePermille: 1 + rng.int(900) },
+    ])
+    layers.push(l)
+    const out = netShapes({ input: [side, side, 1], layers: [...layers, { kind: 'flatten' }, { kind: 'dense', units: 2, activation: 'linear' }], loss: 'mse' }).outputs
+    h = out[layers.length - 1]![0] ?? h
+    spatial = rng.int(3) > 0
+  }
+  if (layers.length > 0 || rng.bool()) layers.push({ kind: 'flatten' })
+  for (let i = rng.int(4); i > 0; i--) layers.push(rng.bool() ? { kind: 'dense', units: 1 + rng.int(4096), activation: act() } : { kind: 'dropout', ratePermille: 1 + rng.int(900) })
+  layers.push({ kind: 'dense', units: 2 + rng.int(255), activation: 'linear' })
+  const input = layers.some((l) => l.kind === 'flatten') ? [side, side, 1 + rng.int(4)] : [1 + rng.int(1 << 16)]
+  const optimizer = rng.pick<TaskSpec['optimizer']>([
+    { kind: 'sgd' }, { kind: 'momentum', momentum: Math.fround((1 + rng.int(999)) / 1000) },
+    { kind: 'adam', beta1: Math.fround((1 + rng.int(999)) / 1000), beta2: Math.fround((1 + rng.int(999)) / 1000), epsilon: Math.fround((1 + rng.int(999)) / 1e6) },
+  ])
+  const valPermille = rng.int(1000)
+  return { net: { input, layers, loss: rng.pick(LOSSES) }, optimizer, patience: valPermille > 0 ? rng.int(100) : 0, valPermille }
 }
 
 /** model and residual from random bits: NaN payloads, infinities and -0 included */

@@ -15,9 +15,9 @@ import { sha512 } from '@noble/hashes/sha2.js'
 import {
   BLOCK_VERSION, HEADER_SIZE, MAX_BLOCK_BYTES, MAX_ITRES_BYTES, MAX_PARAMS, MAX_TX_BYTES, TAGS, ZERO_HASH,
   Writer, applyMessageMap, bitsFromTarget, computeMerkleRoot, evidenceToBytes, float32Bytes, generateKeyPair,
-  headerHash, headerToBytes, itResHash, itResToBytes, itResSigningHash, merkleRoot, messageMapToBytes,
+  headerHash, headerToBytes, mlpNet, itResHash, itResToBytes, itResSigningHash, merkleRoot, messageMapToBytes,
   signItRes, signVerdict, taggedHash, verdictSeal, targetFromBits, taskToBytes as taskToBytesFor, toHex, txToBytes, workFromBits,
-  type Block, type BlockHeader, type Evidence, type ItRes, type TaskSpec, type Tag, type Tx, type UnsignedItRes,
+  type Block, type BlockHeader, type Evidence, type ItRes, type LayerSpec, type TaskSpec, type Tag, type Tx, type UnsignedItRes,
   type Verdict,
 } from '../src/index.js'
 import { concat, f32be, patch, u16be, u32be, utf8 } from './helpers.js'
@@ -106,18 +106,42 @@ const BLOCK_EMPTY: Block = { header: HEADER_2, txs: [] }
 const BLOCK_3: Block = { header: HEADER_3, txs: THREE_TXS }
 
 const TASK_MNIST: TaskSpec = {
-  taskId: TASK_ID, model: 'mlp', layers: [784, 128, 64, 10], initSeed: 42, tau: Math.fround(1e-3),
+  taskId: TASK_ID, net: mlpNet([784, 128, 64, 10]), optimizer: { kind: 'sgd' }, initSeed: 42, tau: Math.fround(1e-3),
   learningRate: Math.fround(0.01), batchSize: 32, commitLead: 2, noncesBatchDiv: 1_000, noncesModelDiv: 100,
   recordCount: 70_000, fragmentHashes: Array.from({ length: 14 }, (_, i) => h(TAGS.dataset, `mnist fragment ${i}`)),
   trainPermille: 857, valPermille: 50, assignment: 'interleaved', kappa: 10, loadFactorPermille: 1250, epochs: 2,
-  bandPpm: 1_000, maxBandDisagreements: 64,
+  patience: 0, bandPpm: 1_000, maxBandDisagreements: 64, expectedSeconds: 0, hardware: 'any',
 }
 const TASK_TINY: TaskSpec = {
-  taskId: new Uint8Array(16), model: 'mlp', layers: [1, 1], initSeed: 0xffff_ffff, tau: 1.401298464324817e-45,
+  taskId: new Uint8Array(16), net: mlpNet([1, 1]), optimizer: { kind: 'sgd' }, initSeed: 0xffff_ffff, tau: 1.401298464324817e-45,
   learningRate: 3.4028234663852886e38, batchSize: 1, commitLead: 1, noncesBatchDiv: 1, noncesModelDiv: 0xffff_ffff,
   recordCount: 10, fragmentHashes: Array.from({ length: 10 }, () => ZERO_HASH), trainPermille: 1, valPermille: 0,
-  assignment: 'consistent-hashing', kappa: 1, loadFactorPermille: 1000, epochs: 1, bandPpm: 0, maxBandDisagreements: 0,
+  assignment: 'consistent-hashing', kappa: 1, loadFactorPermille: 1000, epochs: 1, patience: 0, bandPpm: 0, maxBandDisagreements: 0,
+  expectedSeconds: 0, hardware: 'any',
 }
+/** version 3: a small convolutional network for 28×28 images, Adam, early stopping, a time estimate and a GPU */
+const TASK_CONV: TaskSpec = {
+  ...TASK_MNIST,
+  net: {
+    input: [28, 28, 1],
+    layers: [
+      { kind: 'conv2d', filters: 8, kernel: 3, stride: 1, padding: 'same', activation: 'relu' },
+      { kind: 'batchNorm' },
+      { kind: 'maxPool', size: 2, stride: 2 },
+      { kind: 'conv2d', filters: 16, kernel: 3, stride: 2, padding: 'valid', activation: 'elu' },
+      { kind: 'avgPool', size: 2, stride: 1 },
+      { kind: 'flatten' },
+      { kind: 'dense', units: 32, activation: 'tanh' },
+      { kind: 'dropout', ratePermille: 250 },
+      { kind: 'dense', units: 10, activation: 'linear' },
+    ],
+    loss: 'cross-entropy',
+  },
+  optimizer: { kind: 'adam', beta1: Math.fround(0.9), beta2: Math.fround(0.999), epsilon: Math.fround(1e-7) },
+  patience: 3, expectedSeconds: 600, hardware: 'gpu',
+}
+/** version 3 only by its loss and optimiser */
+const TASK_MSE: TaskSpec = { ...TASK_TINY, net: { ...mlpNet([4, 3]), loss: 'mse' }, optimizer: { kind: 'momentum', momentum: Math.fround(0.9) } }
 
 const f32 = (xs: number[]): Float32Array => Float32Array.from(xs)
 const EVIDENCE_1: Evidence = {
@@ -244,20 +268,20 @@ function blockInvalid(): Invalid[] {
 /** task offsets: version 0, task id 2, kind 18, layers count 19, layers 20 (4 each), then initSeed, tau, lr, ... */
 function taskInvalid(): Invalid[] {
   const v = taskToBytesFor(TASK_MNIST)
-  const after = 20 + 4 * TASK_MNIST.layers.length // initSeed
+  const after = 20 + 4 * 4 // initSeed, after MNIST's four layer sizes
   const tauAt = after + 4, lrAt = after + 8, batchAt = after + 12, leadAt = after + 14
   return [
     ...framing(v),
     bad('version 1', patch(v, 0, u16be(1)), VER),
-    bad('version 3', patch(v, 0, u16be(3)), VER),
+    bad('version 4', patch(v, 0, u16be(4)), VER),
     bad('model kind 0', patch(v, 18, [0]), TYPE),
     bad('model kind 2', patch(v, 18, [2]), TYPE),
     bad('17 layers, one over the cap', concat(v.subarray(0, 19), [17], new Uint8Array(17 * 4)), LARGE),
     bad('255 layers', concat(v.subarray(0, 19), [255]), LARGE),
-    bad('1 layer', taskToBytesFor({ ...TASK_MNIST, layers: [784] }), VALUE),
-    bad('0 layers', taskToBytesFor({ ...TASK_MNIST, layers: [] }), VALUE),
-    bad('layer size 0', taskToBytesFor({ ...TASK_MNIST, layers: [784, 0, 10] }), VALUE),
-    bad('layer size 65537', taskToBytesFor({ ...TASK_MNIST, layers: [784, 65_537, 10] }), VALUE),
+    bad('1 layer', taskToBytesFor({ ...TASK_MNIST, net: mlpNet([784]) }), VALUE),
+    bad('0 layers', concat(v.subarray(0, 19), [0], v.subarray(after)), VALUE),
+    bad('layer size 0', taskToBytesFor({ ...TASK_MNIST, net: mlpNet([784, 0, 10]) }), VALUE),
+    bad('layer size 65537', taskToBytesFor({ ...TASK_MNIST, net: mlpNet([784, 65_537, 10]) }), VALUE),
     bad('tau NaN', patch(v, tauAt, f32be(NaN)), VALUE),
     bad('tau 0', patch(v, tauAt, f32be(0)), VALUE),
     bad('tau -0.001', patch(v, tauAt, f32be(-0.001)), VALUE),
@@ -275,6 +299,42 @@ function taskInvalid(): Invalid[] {
     bad('load factor 2001', taskToBytesFor({ ...TASK_MNIST, loadFactorPermille: 2001 }), VALUE),
     bad('0 epochs', taskToBytesFor({ ...TASK_MNIST, epochs: 0 }), VALUE),
     bad('nonce model divisor 0', taskToBytesFor({ ...TASK_MNIST, noncesModelDiv: 0 }), VALUE),
+    ...taskV3Invalid(),
+  ]
+}
+
+/** version 3: the network (protocol model.ts), the optimiser and the fields after epochs */
+function taskV3Invalid(): Invalid[] {
+  const conv = (layers: LayerSpec[], more: Partial<TaskSpec> = {}): Uint8Array => taskToBytesFor({ ...TASK_CONV, net: { ...TASK_CONV.net, layers }, ...more })
+  const out = TASK_CONV.net.layers.slice(-1)
+  const v = taskToBytesFor(TASK_CONV)
+  const gpuMlp = taskToBytesFor({ ...TASK_MNIST, hardware: 'gpu' })
+  const v2 = taskToBytesFor(TASK_MNIST)
+  // layer kinds are bytes 2 + 16 + 1 + 3 x 4 + 1 + 1 = 33 on (rank, three dimensions, loss, count)
+  return [
+    bad('a plain MLP written in version 3', patch(gpuMlp, gpuMlp.length - 1, [0]), CANON),
+    bad('17 MLP sizes in version 2, one over its cap', concat(v2.subarray(0, 19), [17], new Uint8Array(17 * 4).fill(1), v2.subarray(20 + 16)), LARGE),
+    bad('flatten on a flat input', taskToBytesFor({ ...TASK_MSE, net: { ...TASK_MSE.net, layers: [{ kind: 'flatten' }, ...TASK_MSE.net.layers] } }), VALUE),
+    bad('momentum 0 (plain SGD)', taskToBytesFor({ ...TASK_MSE, optimizer: { kind: 'momentum', momentum: 0 } }), VALUE),
+    bad('momentum -0', taskToBytesFor({ ...TASK_MSE, optimizer: { kind: 'momentum', momentum: -0 } }), VALUE),
+    bad('a layer output over the activation cap', conv([{ kind: 'conv2d', filters: 1024, kernel: 1, stride: 1, padding: 'same', activation: 'relu' }, { kind: 'batchNorm' }, { kind: 'batchNorm' }, { kind: 'batchNorm' }, { kind: 'batchNorm' }, { kind: 'batchNorm' }, { kind: 'flatten' }, ...out]), VALUE),
+    bad('multiply-adds over the cap', conv([{ kind: 'conv2d', filters: 1024, kernel: 25, stride: 1, padding: 'same', activation: 'relu' }, { kind: 'flatten' }, ...out]), VALUE),
+    bad('parameters over the cap', taskToBytesFor({ ...TASK_MSE, net: mlpNet([65_536, 257, 3]) }), VALUE),
+    bad('input rank 2', patch(v, 18, [2]), VALUE),
+    bad('loss 2', patch(v, 18 + 1 + 12, [2]), VALUE),
+    bad('layer kind 7', patch(v, 33, [7]), VALUE),
+    bad('33 layers, one over the cap', concat(v.subarray(0, 32), [33]), LARGE),
+    bad('hardware 2', patch(v, v.length - 1, [2]), VALUE),
+    bad('dense on an image (no flatten)', conv([{ kind: 'dense', units: 8, activation: 'relu' }, ...out]), VALUE),
+    bad('convolution on features', taskToBytesFor({ ...TASK_MSE, net: { input: [4], layers: [{ kind: 'conv2d', filters: 2, kernel: 1, stride: 1, padding: 'valid', activation: 'relu' }, ...mlpNet([4, 3]).layers], loss: 'mse' } }), VALUE),
+    bad('a 29×29 kernel on a 28×28 image', conv([{ kind: 'conv2d', filters: 2, kernel: 29, stride: 1, padding: 'valid', activation: 'relu' }, { kind: 'flatten' }, ...out]), VALUE),
+    bad('dropout rate 0', conv([{ kind: 'flatten' }, { kind: 'dropout', ratePermille: 0 }, ...out]), VALUE),
+    bad('dropout rate 901‰', conv([{ kind: 'flatten' }, { kind: 'dropout', ratePermille: 901 }, ...out]), VALUE),
+    bad('last layer not linear', conv([{ kind: 'flatten' }, { kind: 'dense', units: 10, activation: 'relu' }]), VALUE),
+    bad('last layer not dense', conv([{ kind: 'flatten' }, ...out, { kind: 'dropout', ratePermille: 100 }]), VALUE),
+    bad('adam epsilon 0', taskToBytesFor({ ...TASK_CONV, optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 0 } }), VALUE),
+    bad('momentum 1', taskToBytesFor({ ...TASK_MSE, optimizer: { kind: 'momentum', momentum: 1 } }), VALUE),
+    bad('early stopping without a validation share', taskToBytesFor({ ...TASK_CONV, valPermille: 0 }), VALUE),
   ]
 }
 
@@ -478,7 +538,10 @@ export function buildVectors(): Record<string, unknown> {
       [['one output', COINBASE_1], ['no outputs', COINBASE_EMPTY], ['extreme values', COINBASE_EXTREMES]], txInvalid()),
     block: encodingFile('block', 'Block: header, u32 count, u32-length-prefixed transactions. hash = the header hash.',
       [['one coinbase', BLOCK_1], ['no transactions', BLOCK_EMPTY], ['three transactions', BLOCK_3]], blockInvalid()),
-    task: encodingFile('task', 'Task spec. hash = H_task(bytes).', [['MNIST MLP', TASK_MNIST], ['smallest', TASK_TINY]], taskInvalid()),
+    task: encodingFile('task', 'Task spec. hash = H_task(bytes).', [
+      ['MNIST MLP', TASK_MNIST], ['smallest', TASK_TINY], ['convolutional network (version 3)', TASK_CONV], ['MSE and momentum (version 3)', TASK_MSE],
+      ['an MLP of 16 dense layers (version 3: version 2 holds 15 at most)', { ...TASK_TINY, net: mlpNet(Array.from({ length: 17 }, () => 2)) }],
+    ], taskInvalid()),
     evidence: encodingFile('evidence', 'Evidence for the lucky iteration; model and residual as little-endian float32 hex.',
       [['two slot messages, one peer update', EVIDENCE_1], ['smallest', EVIDENCE_MIN]], evidenceInvalid()),
     submission: encodingFile('submission', 'Block submission: u16 version 1, block bytes, evidence bytes.',

@@ -88,8 +88,8 @@ export const blockJson = {
 export interface TaskJson extends Omit<TaskSpec, 'taskId' | 'fragmentHashes'> { taskId: string; fragmentHashes: string[] }
 
 export const taskJson = {
-  to: (t: TaskSpec): TaskJson => ({ ...t, layers: [...t.layers], taskId: toHex(t.taskId), fragmentHashes: t.fragmentHashes.map(toHex) }),
-  from: (j: TaskJson): TaskSpec => ({ ...j, layers: [...j.layers], taskId: fromHex(j.taskId), fragmentHashes: j.fragmentHashes.map(fromHex) }),
+  to: (t: TaskSpec): TaskJson => ({ ...t, taskId: toHex(t.taskId), fragmentHashes: t.fragmentHashes.map(toHex) }),
+  from: (j: TaskJson): TaskSpec => ({ ...j, taskId: fromHex(j.taskId), fragmentHashes: j.fragmentHashes.map(fromHex) }),
 }
 
 export interface EvidenceJson { slot: string[]; model: string; residual: string; peerUpdates: string[] }

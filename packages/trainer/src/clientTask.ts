@@ -1,4 +1,7 @@
-import { MIN_FRAGMENTS, Reader, Writer, parameterCount, protocolError, taskFromBytes, taskHash, taskToBytes, type TaskSpec } from '@pouw/protocol'
+import {
+  MIN_FRAGMENTS, Reader, Writer, isPouwError, netShapes, protocolError, taskFromBytes, taskHash, taskToBytes,
+  type Hardware, type LayerSpec, type Loss, type NetShapes, type NetSpec, type OptimizerSpec, type TaskSpec,
+} from '@pouw/protocol'
 import { dataPrepError, fragmentBytes, fragmentHashes, fragmentRanges, datasetFromFragments, verifyFragment } from './data/index.js'
 import type { Dataset } from './mnist.js'
 import { createMnistTask } from './task.js'
@@ -14,9 +17,21 @@ import { createMnistTask } from './task.js'
 export interface ClientTaskOptions {
   /** 16 bytes, unique per task (the client draws it at random) */
   taskId: Uint8Array
-  /** hidden dense layer sizes, e.g. [64]; input and output sizes come from the data */
-  hidden: number[]
+  /** the layers between the input and the output layer (parseLayers writes them); the output layer, one unit per class, is added */
+  hidden: LayerSpec[]
+  /** [height, width, channels] for images (convolution and pooling need it); default [features] */
+  inputShape?: number[]
+  loss?: Loss
+  /** default plain SGD */
+  optimizer?: OptimizerSpec
+  /** default 0.1 (SGD), 0.01 (momentum), 0.001 (Adam) */
+  learningRate?: number
   epochs: number
+  /** stop once validation accuracy has not improved for this many epochs (default 0: never early) */
+  patience?: number
+  /** the client's estimate of the training time in seconds (default 0: none) */
+  expectedSeconds?: number
+  hardware?: Hardware
   /** how many classes the labels index (the output layer's size) */
   classes: number
   /** fragments p (default MIN_FRAGMENTS, 10) */
@@ -24,24 +39,81 @@ export interface ClientTaskOptions {
   batchSize?: number
 }
 
-/** Largest model a client task may define: what a tab trains and a verifier re-runs in reasonable time. */
+/** Largest model a client task may define: what a tab trains and an evaluator scores in reasonable time. */
 export const MAX_CLIENT_PARAMETERS = 2_000_000
+
+const DEFAULT_RATE = { sgd: 0.1, momentum: 0.01, adam: 0.001 } as const
+
+/** Most values one training batch may hold across the network's layers (a step keeps them all for the backward pass): 256 MiB of float32. */
+export const MAX_BATCH_ACTIVATIONS = 1 << 26
+
+/** `what` gave a protocol rule's refusal: the same reason, as DATA_BAD_PARAMS (the client's definition is at fault). */
+function asBadParams<T>(what: string, f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    if (!isPouwError(e)) throw e
+    throw dataPrepError('BAD_PARAMS', `${what}: ${e.message.slice(e.code.length + 2)}`)
+  }
+}
+
+/**
+ * The shapes of a client task's network, or DATA_BAD_PARAMS saying which rule it breaks: a layer
+ * that does not fit, 2 to 256 classes (labels are bytes), an oversized model, or batches of `batchSize` records
+ * holding more than MAX_BATCH_ACTIVATIONS values.
+ */
+function checkClientNet(net: NetSpec, batchSize: number): NetShapes {
+  const shapes = asBadParams('the model', () => netShapes(net))
+  if (shapes.classes < 2 || shapes.classes > 256) throw dataPrepError('BAD_PARAMS', `a task needs 2 to 256 classes, got ${shapes.classes}`)
+  if (shapes.parameterCount > MAX_CLIENT_PARAMETERS) throw dataPrepError('BAD_PARAMS', `the model has ${shapes.parameterCount} parameters, at most ${MAX_CLIENT_PARAMETERS}`)
+  if (batchSize * shapes.activations > MAX_BATCH_ACTIVATIONS) {
+    throw dataPrepError('BAD_PARAMS', `a batch of ${batchSize} records makes the layers output ${batchSize * shapes.activations} values, at most ${MAX_BATCH_ACTIVATIONS}`)
+  }
+  return shapes
+}
+
+/**
+ * A client's network: the `hidden` layers between the input (`input`: [features] or [height,
+ * width, channels]) and an output layer of one unit per class; checked as checkClientNet does.
+ * The client page previews it with this while the client types.
+ */
+export function clientNet(input: number[], hidden: LayerSpec[], classes: number, loss: Loss = 'cross-entropy', batchSize = 1): { net: NetSpec; shapes: NetShapes } {
+  const net: NetSpec = { input, layers: [...hidden, { kind: 'dense', units: classes, activation: 'linear' }], loss }
+  return { net, shapes: checkClientNet(net, batchSize) }
+}
+
+/** The optimiser's constants as the definition carries them (float32). */
+function float32Optimizer(o: OptimizerSpec): OptimizerSpec {
+  switch (o.kind) {
+    case 'sgd': return o
+    case 'momentum': return { kind: 'momentum', momentum: Math.fround(o.momentum) }
+    case 'adam': return { kind: 'adam', beta1: Math.fround(o.beta1), beta2: Math.fround(o.beta2), epsilon: Math.fround(o.epsilon) }
+  }
+}
 
 export function createClientTask(dataset: Dataset, o: ClientTaskOptions): { spec: TaskSpec; fragments: Uint8Array[] } {
   const p = o.fragments ?? MIN_FRAGMENTS
   if (o.classes < 2 || o.classes > 256) throw dataPrepError('BAD_PARAMS', `a task needs 2 to 256 classes, got ${o.classes}`)
-  if (o.hidden.some((h) => !Number.isInteger(h) || h < 1 || h > 4096)) throw dataPrepError('BAD_PARAMS', `hidden layer sizes must be integers in [1, 4096], got ${o.hidden.join(', ')}`)
   if (!Number.isInteger(o.epochs) || o.epochs < 1 || o.epochs > 1000) throw dataPrepError('BAD_PARAMS', `epochs must be an integer in [1, 1000], got ${o.epochs}`)
-  const layers = [dataset.features, ...o.hidden, o.classes]
-  const params = parameterCount(layers)
-  if (params > MAX_CLIENT_PARAMETERS) throw dataPrepError('BAD_PARAMS', `the model has ${params} parameters, at most ${MAX_CLIENT_PARAMETERS}`)
+  const patience = o.patience ?? 0
+  if (!Number.isInteger(patience) || patience < 0 || patience > 1000) throw dataPrepError('BAD_PARAMS', `patience must be an integer in [0, 1000], got ${patience}`)
+  const expectedSeconds = o.expectedSeconds ?? 0
+  if (!Number.isInteger(expectedSeconds) || expectedSeconds < 0 || expectedSeconds > 0xffff_ffff) throw dataPrepError('BAD_PARAMS', `the expected time must be whole seconds, got ${expectedSeconds}`)
+  const input = o.inputShape ?? [dataset.features]
+  if (input.reduce((a, b) => a * b, 1) !== dataset.features) throw dataPrepError('BAD_PARAMS', `the input shape [${input.join(', ')}] does not hold the data's ${dataset.features} features`)
+  const optimizer = float32Optimizer(o.optimizer ?? { kind: 'sgd' })
+  const learningRate = Math.fround(o.learningRate ?? DEFAULT_RATE[optimizer.kind])
+  if (!(learningRate > 0 && learningRate <= 10)) throw dataPrepError('BAD_PARAMS', `the learning rate must be in (0, 10], got ${o.learningRate}`)
+  const batchSize = o.batchSize ?? Math.min(64, Math.max(1, Math.floor(dataset.count / (4 * p))))
+  const { net } = clientNet(input, o.hidden, o.classes, o.loss, batchSize)
   const ranges = fragmentRanges(dataset.count, p)
   const spec = createMnistTask(dataset, {
-    taskId: o.taskId, layers, epochs: o.epochs, fragmentHashes: fragmentHashes(dataset, ranges),
-    batchSize: o.batchSize ?? Math.min(64, Math.max(1, Math.floor(dataset.count / (4 * p)))),
+    taskId: o.taskId, net, optimizer, learningRate, epochs: o.epochs, patience, expectedSeconds, hardware: o.hardware ?? 'any',
+    fragmentHashes: fragmentHashes(dataset, ranges),
+    batchSize,
     initSeed: new DataView(o.taskId.buffer, o.taskId.byteOffset, 16).getUint32(0, true),
   })
-  taskFromBytes(taskToBytes(spec)) // the definition's own rules (fragment count, shares, ranges)
+  asBadParams('the task', () => taskFromBytes(taskToBytes(spec))) // the definition's own rules (fragment count, shares, ranges, optimiser)
   return { spec, fragments: ranges.map((r) => fragmentBytes(dataset, r)) }
 }
 
@@ -73,12 +145,10 @@ export function taskPackageFromBytes(bytes: Uint8Array, maxBytes: number): { spe
   for (let i = 0; i < p; i++) fragments.push(r.varBytes(maxBytes, `fragment ${i}`))
   r.end()
   fragments.forEach((f, i) => verifyFragment(f, spec.fragmentHashes[i]!, i))
-  const dataset = datasetFromFragments(fragments, spec.layers[0]!)
+  const { features, classes } = checkClientNet(spec.net, spec.batchSize)
+  const dataset = datasetFromFragments(fragments, features)
   if (dataset.count !== spec.recordCount) throw dataPrepError('BAD_PARAMS', `the fragments hold ${dataset.count} records, the definition says ${spec.recordCount}`)
-  const classes = spec.layers[spec.layers.length - 1]!
   const bad = dataset.labels.findIndex((l) => l >= classes)
   if (bad >= 0) throw dataPrepError('BAD_PARAMS', `record ${bad} has label ${dataset.labels[bad]}, the output layer has ${classes} classes`, { record: bad })
-  const params = parameterCount(spec.layers)
-  if (params > MAX_CLIENT_PARAMETERS) throw dataPrepError('BAD_PARAMS', `the model has ${params} parameters, at most ${MAX_CLIENT_PARAMETERS}`)
   return { spec, hash: taskHash(spec), fragments, dataset }
 }

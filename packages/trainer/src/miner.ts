@@ -11,7 +11,8 @@ import { accumulateResidual, thresholdResidual } from './deadReckoning.js'
 import type { GradientEngine } from './engine.js'
 import { pouwError } from './errors.js'
 import { computeNonce, mineWithNonces } from './mining.js'
-import { initialParameters } from './model.js'
+import { initialParameters, jointTrainingRefusal } from './model.js'
+import { dataPrepError } from './data/index.js'
 import type { TaskData } from './taskData.js'
 
 /**
@@ -168,7 +169,9 @@ export class Miner {
     },
   ) {
     this.task = data.task
-    this.paramCount = parameterCount(this.task.layers)
+    const refusal = jointTrainingRefusal(this.task)
+    if (refusal !== undefined) throw dataPrepError('BAD_PARAMS', refusal)
+    this.paramCount = parameterCount(this.task)
     this.theta = initialParameters(this.task)
     this.residual = new Float32Array(this.paramCount)
     this.nonceCount = noncesPerIteration(this.task)

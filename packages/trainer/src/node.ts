@@ -5,6 +5,7 @@
  * into the page.
  */
 import * as tf from '@tensorflow/tfjs'
+import type { NetSpec } from '@pouw/protocol'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -35,9 +36,9 @@ export function loadMnistAll(): Dataset {
  * tfjs in Node: the wasm backend gives bitwise the same gradients as a tab's
  * wasm backend (../shared/VERIFICATION-NOTES.md); 'cpu' on request.
  */
-export async function createNodeEngine(layers: number[], backend: 'wasm' | 'cpu' = 'wasm'): Promise<GradientEngine> {
+export async function createNodeEngine(net: NetSpec, backend: 'wasm' | 'cpu' = 'wasm'): Promise<GradientEngine> {
   if (backend === 'wasm') setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist/')
   if (!(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} failed to initialise`)
   await tf.ready()
-  return createTfEngine(tf, layers)
+  return createTfEngine(tf, net)
 }

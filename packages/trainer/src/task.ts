@@ -1,4 +1,4 @@
-import { TaskSpec, fromHex } from '@pouw/protocol'
+import { TaskSpec, fromHex, mlpNet } from '@pouw/protocol'
 import { fragmentHashes, fragmentRanges } from './data/index.js'
 import type { Dataset } from './mnist.js'
 
@@ -18,8 +18,8 @@ export const MNIST_FRAGMENTS = 14
 export function createMnistTask(d: Dataset, overrides: Partial<TaskSpec> = {}): TaskSpec {
   return {
     taskId: MNIST_TASK_ID,
-    model: 'mlp',
-    layers: [d.features, 128, 64, 10],
+    net: mlpNet([d.features, 128, 64, 10]),
+    optimizer: { kind: 'sgd' },
     initSeed: 20201,
     tau: Math.fround(0.004),
     learningRate: Math.fround(0.1),
@@ -35,8 +35,11 @@ export function createMnistTask(d: Dataset, overrides: Partial<TaskSpec> = {}): 
     kappa: 10,
     loadFactorPermille: 1250,
     epochs: 2,
+    patience: 0,
     bandPpm: 1000,
     maxBandDisagreements: 8,
+    expectedSeconds: 0,
+    hardware: 'any',
     ...overrides,
   }
 }

@@ -1,10 +1,12 @@
 import {
-  PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, Writer, bytesEqual, compareBytes, concatBytes, float32Bytes, float32FromBytes, parameterCount,
-  protocolError, signAsync, taggedHash, verify, type TaskSpec,
+  BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, Writer, bytesEqual, compareBytes, concatBytes, float32Bytes,
+  float32FromBytes, netShapes, parameterCount, protocolError, signAsync, taggedHash, verify, type LayerSpec, type TaskSpec,
 } from '@pouw/protocol'
 import { loadBatch } from './batches.js'
 import type { GradientEngine } from './engine.js'
-import { layerSlices, initialParameters } from './model.js'
+import { initialParameters } from './model.js'
+import { createOptimizer } from './optimizer.js'
+import { splitMix32 } from './prng.js'
 import type { TaskData } from './taskData.js'
 import { dataPrepError } from './data/index.js'
 
@@ -27,29 +29,46 @@ export interface TrainProgress { epoch: number; batch: number; batches: number; 
 
 /**
  * Trains the task's model alone on the whole of D(tr) (the plan's training
- * batches, in order, `task.epochs` times) by plain SGD from the task's
- * deterministic initialisation: θ ← θ − η∇. Every selected miner of a client
- * task does this (joint training of client tasks, with gossip and mining, is
- * not wired yet; see docs/economics.md). `shouldStop` ends it early.
+ * batches, in order, epoch after epoch) with the task's optimiser from its
+ * deterministic initialisation; the dropout masks come from a generator
+ * seeded by the task's init seed. Every selected miner of a client task does
+ * this (joint training of client tasks, with gossip and mining, is not wired
+ * yet; see docs/economics.md).
+ *
+ * The stopping rule: `task.epochs` epochs, or, with `task.patience` > 0,
+ * earlier once accuracy on the validation holdout D(val) has not improved for
+ * that many epochs; then the model of the best validation epoch is the
+ * result. `shouldStop` ends it early.
  */
 export async function trainTask(
-  engine: GradientEngine, data: TaskData, opts: { onBatch?: (p: TrainProgress) => void; shouldStop?: () => boolean } = {},
+  engine: GradientEngine, data: TaskData,
+  opts: { onBatch?: (p: TrainProgress) => void; onEpoch?: (e: { epoch: number; validationAccuracy: number }) => void; shouldStop?: () => boolean } = {},
 ): Promise<Float32Array> {
   const task = data.task
   const theta = initialParameters(task)
-  const lr = Math.fround(task.learningRate)
+  const optimizer = createOptimizer(task)
+  const dropoutSeeds = splitMix32(task.initSeed ^ 0x6472_6f70) // 'drop'
   const batches = data.plan.batchCount
+  const validation = task.patience > 0 ? loadBatch(data.data, data.plan.valRecords) : undefined
+  let best = { accuracy: -1, epoch: -1, theta }
+  const result = (): Float32Array => (validation !== undefined && best.epoch >= 0 ? best.theta : theta)
   for (let epoch = 0; epoch < task.epochs; epoch++) {
     for (let b = 0; b < batches; b++) {
-      if (opts.shouldStop?.() === true) return theta
+      if (opts.shouldStop?.() === true) return result()
       const records = data.plan.batchRecords(b)
       const { x, labels } = loadBatch(data.data, records)
-      const { grad, loss, accuracy } = await engine.gradients(theta, x, labels, records.length)
-      for (let i = 0; i < theta.length; i++) theta[i] = theta[i]! - lr * grad[i]!
+      const { grad, loss, accuracy, moments } = await engine.gradients(theta, x, labels, records.length, dropoutSeeds())
+      optimizer.step(theta, grad, moments)
       opts.onBatch?.({ epoch, batch: b, batches, loss, accuracy })
     }
+    if (validation !== undefined) {
+      const { accuracy } = await engine.evaluate(theta, validation.x, validation.labels, validation.labels.length)
+      opts.onEpoch?.({ epoch, validationAccuracy: accuracy })
+      if (accuracy > best.accuracy) best = { accuracy, epoch, theta: theta.slice() }
+      else if (epoch - best.epoch >= task.patience) break
+    }
   }
-  return theta
+  return result()
 }
 
 /**
@@ -87,7 +106,7 @@ export function finalModelFromBytes(bytes: Uint8Array, task: TaskSpec): FinalMod
   const r = new Reader(bytes, 'final model')
   const taskHash = r.bytes(32, 'task hash')
   const miner = r.bytes(PUBLIC_KEY_SIZE, 'miner')
-  const n = parameterCount(task.layers)
+  const n = parameterCount(task)
   const raw = r.varBytes(4 * n, 'parameters')
   if (raw.length !== 4 * n) throw dataPrepError('BAD_PARAMS', `a final model of ${raw.length / 4} parameters, the task has ${n}`)
   const theta = float32FromBytes(raw, 'parameters') // little-endian, as the evidence's model
@@ -220,7 +239,7 @@ export function equivocationToBytes(e: Equivocation): Uint8Array {
  */
 export function equivocationFromBytes(bytes: Uint8Array, task: TaskSpec): Equivocation {
   const r = new Reader(bytes, 'equivocation')
-  const max = 32 + PUBLIC_KEY_SIZE + 4 + 4 * parameterCount(task.layers) + SIGNATURE_SIZE // one final model's encoding
+  const max = 32 + PUBLIC_KEY_SIZE + 4 + 4 * parameterCount(task) + SIGNATURE_SIZE // one final model's encoding
   const [a, b] = [r.varBytes(max, 'first model'), r.varBytes(max, 'second model')]
   r.end()
   if (compareBytes(a, b) >= 0) throw protocolError('BAD_VALUE', 'an equivocation holds two different models in byte order')
@@ -237,26 +256,47 @@ export async function verifyEquivocation(e: Equivocation): Promise<boolean> {
 
 // ---- TensorFlow.js layers format ----
 
+const KERAS_CLASS: Record<LayerSpec['kind'], string> = {
+  dense: 'Dense', conv2d: 'Conv2D', maxPool: 'MaxPooling2D', avgPool: 'AveragePooling2D', flatten: 'Flatten', dropout: 'Dropout', batchNorm: 'BatchNormalization',
+}
+const KERAS_NAME: Record<LayerSpec['kind'], string> = {
+  dense: 'dense', conv2d: 'conv2d', maxPool: 'max_pooling2d', avgPool: 'average_pooling2d', flatten: 'flatten', dropout: 'dropout', batchNorm: 'batch_normalization',
+}
+
+function kerasConfig(l: LayerSpec, last: boolean): Record<string, unknown> {
+  switch (l.kind) {
+    case 'dense': return { units: l.units, activation: last ? 'softmax' : l.activation, use_bias: true }
+    case 'conv2d': return {
+      filters: l.filters, kernel_size: [l.kernel, l.kernel], strides: [l.stride, l.stride], padding: l.padding,
+      data_format: 'channels_last', dilation_rate: [1, 1], activation: l.activation, use_bias: true,
+    }
+    case 'maxPool': case 'avgPool': return { pool_size: [l.size, l.size], strides: [l.stride, l.stride], padding: 'valid', data_format: 'channels_last' }
+    case 'flatten': return {}
+    case 'dropout': return { rate: l.ratePermille / 1000 }
+    case 'batchNorm': return { axis: -1, momentum: BATCH_NORM_MOMENTUM, epsilon: BATCH_NORM_EPSILON, center: true, scale: true }
+  }
+}
+
 /**
- * The model as TensorFlow.js's layers format: model.json (a Sequential of
- * Dense layers, relu between, softmax last: the task's MLP, whose argmax is
- * the logits') and the weights file it names, kernels [in, out] row-major and
- * biases, little-endian float32 (the canonical layout, layer by layer).
+ * The model as TensorFlow.js's layers format: model.json (a Sequential of the
+ * task's layers, a Reshape first when the input is an image, softmax on the
+ * last dense layer, whose argmax is the logits') and the weights file it
+ * names, each tensor in θ's canonical layout, little-endian float32.
  */
 export function layersModel(task: TaskSpec, theta: Float32Array, weightsPath = 'weights.bin'): { modelJson: Record<string, unknown>; weights: Uint8Array } {
-  if (theta.length !== parameterCount(task.layers)) throw new Error(`internal: ${theta.length} parameters for a model of ${parameterCount(task.layers)}`)
-  const slices = layerSlices(task.layers)
-  const layers = slices.map((s, l) => ({
-    class_name: 'Dense',
-    config: {
-      name: `dense_${l + 1}`, units: s.outSize, activation: l + 1 < slices.length ? 'relu' : 'softmax', use_bias: true, trainable: true, dtype: 'float32',
-      ...(l === 0 ? { batch_input_shape: [null, s.inSize] } : {}),
-    },
-  }))
-  const manifest = slices.flatMap((s, l) => [
-    { name: `dense_${l + 1}/kernel`, shape: [s.inSize, s.outSize], dtype: 'float32' },
-    { name: `dense_${l + 1}/bias`, shape: [s.outSize], dtype: 'float32' },
-  ])
+  const { params, parameterCount: n, features } = netShapes(task.net)
+  if (theta.length !== n) throw new Error(`internal: ${theta.length} parameters for a model of ${n}`)
+  const names = task.net.layers.map((l, i) => `${KERAS_NAME[l.kind]}_${i + 1}`)
+  const input = { batch_input_shape: [null, features] }
+  const reshape = task.net.input.length === 3 ? [{ class_name: 'Reshape', config: { name: 'reshape_0', target_shape: task.net.input, trainable: true, dtype: 'float32', ...input } }] : []
+  const layers = [
+    ...reshape,
+    ...task.net.layers.map((l, i) => ({
+      class_name: KERAS_CLASS[l.kind],
+      config: { name: names[i], trainable: true, dtype: 'float32', ...kerasConfig(l, i + 1 === task.net.layers.length), ...(i === 0 && reshape.length === 0 ? input : {}) },
+    })),
+  ]
+  const manifest = params.map((p) => ({ name: `${names[p.layer]!}/${p.name}`, shape: p.shape, dtype: 'float32' }))
   const le = new Float32Array(theta) // platform order; every platform tfjs runs on is little-endian
   return {
     modelJson: {

@@ -10,6 +10,8 @@ import type { GradientEngine } from './engine.js'
 import { pouwError } from './errors.js'
 import { computeNonce } from './mining.js'
 import type { TaskData } from './taskData.js'
+import { jointTrainingRefusal } from './model.js'
+import { dataPrepError } from './data/index.js'
 
 export interface VerifyContext {
   data: TaskData
@@ -82,7 +84,9 @@ export const LOSS_REL_TOLERANCE = 1e-4
 export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, evidenceBytes: Uint8Array): Promise<VerifyReport> {
   const t0 = performance.now()
   const { task } = ctx.data
-  const n = parameterCount(task.layers)
+  const refusal = jointTrainingRefusal(task) // the relay's own task: a configuration error, not the miner's
+  if (refusal !== undefined) throw dataPrepError('BAD_PARAMS', refusal)
+  const n = parameterCount(task)
   const k = task.commitLead
 
   let ev: Evidence

@@ -3,10 +3,10 @@
 // deterministic initialisation, and the IDX loader's refusals.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { SIGN_BIT, TAGS, isPouwError, taggedHash, toHex, float32Bytes, type TaskSpec } from '@pouw/protocol'
+import { SIGN_BIT, TAGS, isPouwError, mlpNet, netShapes, taggedHash, toHex, float32Bytes, type TaskSpec } from '@pouw/protocol'
 import {
   DATA_ERRORS, accumulateResidual, compareMessageMap, datasetFromIdx, initialParameters,
-  layerSlices, parseIdx, thresholdResidual,
+  parseIdx, thresholdResidual,
 } from '../src/index.js'
 
 /** The next float32 above `x` (x > 0). */
@@ -19,12 +19,12 @@ function nextUp(x: number): number {
 
 function task(overrides: Partial<TaskSpec> = {}): TaskSpec {
   return {
-    taskId: new Uint8Array(16).fill(7), model: 'mlp', layers: [784, 128, 64, 10], initSeed: 20201,
+    taskId: new Uint8Array(16).fill(7), net: mlpNet([784, 128, 64, 10]), optimizer: { kind: 'sgd' }, initSeed: 20201,
     tau: Math.fround(0.001), learningRate: Math.fround(0.1), batchSize: 64, commitLead: 2,
     noncesBatchDiv: 4096, noncesModelDiv: 1024, recordCount: 1000,
     fragmentHashes: Array.from({ length: 10 }, () => new Uint8Array(32)), trainPermille: 900, valPermille: 0,
     assignment: 'interleaved', kappa: 10, loadFactorPermille: 1250, epochs: 1,
-    bandPpm: 1000, maxBandDisagreements: 8, ...overrides,
+    patience: 0, bandPpm: 1000, maxBandDisagreements: 8, expectedSeconds: 0, hardware: 'any', ...overrides,
   }
 }
 
@@ -125,12 +125,16 @@ describe('deterministic initialisation', () => {
     const b = initialParameters(task())
     assert.equal(a.length, 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10)
     assert.deepEqual(float32Bytes(a), float32Bytes(b))
-    for (const s of layerSlices(t.layers)) {
-      const limit = Math.sqrt(6 / (s.inSize + s.outSize))
-      let maxAbs = 0
-      for (let i = 0; i < s.inSize * s.outSize; i++) maxAbs = Math.max(maxAbs, Math.abs(a[s.wOffset + i]!))
-      assert.ok(maxAbs <= limit && maxAbs > 0.9 * limit, `layer ${s.inSize}x${s.outSize}: max |w| ${maxAbs}, limit ${limit}`)
-      for (let i = 0; i < s.outSize; i++) assert.equal(a[s.bOffset + i], 0)
+    for (const p of netShapes(t.net).params) {
+      const w = a.subarray(p.offset, p.offset + p.size)
+      if (p.name === 'bias') {
+        assert.ok(w.every((x) => x === 0))
+        continue
+      }
+      const [inSize, outSize] = p.shape as [number, number]
+      const limit = Math.sqrt(6 / (inSize + outSize))
+      const maxAbs = w.reduce((m, x) => Math.max(m, Math.abs(x)), 0)
+      assert.ok(maxAbs <= limit && maxAbs > 0.9 * limit, `layer ${inSize}x${outSize}: max |w| ${maxAbs}, limit ${limit}`)
     }
   })
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
-import { generateKeyPair, taskHash } from '@pouw/protocol'
+import { generateKeyPair, netShapes, taskHash, type TaskSpec } from '@pouw/protocol'
 import {
-  TaskData, createClientTask, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
+  TaskData, createClientTask, createOptimizer, parseLayers, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
   sameFinalModel, signFinalModel, taskSeed, testScore, trainTask, verifyEquivocation, verifyFinalModel,
 } from '../src/index.js'
 import { createNodeEngine } from '../src/node.js'
@@ -21,12 +21,27 @@ function quadrants(count: number): { count: number; features: number; images: Ui
   return { count, features: 4, images, labels }
 }
 
+/** Two classes a small convolutional network can learn: 8×8 images with a horizontal or a vertical bar, over noise. */
+function bars(count: number): { count: number; features: number; images: Uint8Array; labels: Uint8Array } {
+  let s = 777
+  const rnd = (n: number): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s % n }
+  const images = new Uint8Array(count * 64)
+  const labels = new Uint8Array(count)
+  for (let i = 0; i < count; i++) {
+    const [label, at] = [rnd(2), rnd(8)]
+    for (let p = 0; p < 64; p++) images[i * 64 + p] = rnd(80)
+    for (let k = 0; k < 8; k++) images[i * 64 + (label === 0 ? at * 8 + k : k * 8 + at)] = 200 + rnd(56)
+    labels[i] = label
+  }
+  return { count, features: 64, images, labels }
+}
+
 describe('client task runs: applications, training alone, scores and the downloadable model', () => {
   it('a selected miner trains the task; the evaluators\' score equals the accuracy of the TensorFlow.js model it downloads', async () => {
     const dataset = quadrants(600)
-    const { spec } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(7), hidden: [16], epochs: 8, classes: 4 })
+    const { spec } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(7), hidden: parseLayers('16'), epochs: 8, classes: 4 })
     const data = new TaskData(spec, dataset, taskSeed(new Uint8Array(32).fill(9), spec))
-    const engine = await createNodeEngine(spec.layers)
+    const engine = await createNodeEngine(spec.net)
     let batches = 0
     const theta = await trainTask(engine, data, { onBatch: () => { batches++ } })
     assert.equal(batches, spec.epochs * data.plan.batchCount)
@@ -46,10 +61,62 @@ describe('client task runs: applications, training alone, scores and the downloa
     assert.equal(correct, score.correct, 'the downloaded model gets the evaluators\' count right')
   })
 
+  it('a convolutional network with batch norm, dropout, Adam and early stopping trains, and its downloaded model scores what the evaluators do', async () => {
+    const dataset = bars(400)
+    const hidden = parseLayers('conv 4 3 same relu, batchnorm, maxpool 2, conv 6 3 elu, avgpool 2 stride 1, flatten, dense 12 tanh, dropout 0.25')
+    const { spec } = createClientTask(dataset, {
+      taskId: new Uint8Array(16).fill(5), hidden, inputShape: [8, 8, 1], optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+      learningRate: 0.01, epochs: 12, patience: 2, classes: 2,
+    })
+    const data = new TaskData(spec, dataset, taskSeed(new Uint8Array(32).fill(4), spec))
+    assert.ok(data.plan.valRecords.length > 0, 'early stopping has a validation holdout to watch')
+    const engine = await createNodeEngine(spec.net, 'cpu')
+    const epochs: number[] = []
+    const theta = await trainTask(engine, data, { onEpoch: (e) => epochs.push(e.validationAccuracy) })
+    const best = Math.max(...epochs)
+    assert.ok(epochs.length >= 1 && epochs.length <= spec.epochs, `validated after each epoch (${epochs.length})`)
+    if (epochs.length < spec.epochs) assert.equal(epochs.length - 1 - epochs.indexOf(best), spec.patience, 'stopped early exactly patience epochs after the best')
+    const { x: vx, labels: vl } = loadBatch(dataset, data.plan.valRecords)
+    assert.equal((await engine.evaluate(theta, vx, vl, vl.length)).accuracy, best, 'the result is the best validation epoch\'s model')
+    const [mean, variance] = ['moving_mean', 'moving_variance'].map((name) => netShapes(spec.net).params.find((p) => p.name === name)!)
+    assert.ok(theta.subarray(mean!.offset, mean!.offset + mean!.size).some((v) => v !== 0), 'the moving mean moved from 0')
+    assert.ok(theta.subarray(variance!.offset, variance!.offset + variance!.size).some((v) => v !== 1), 'the moving variance moved from 1')
+    assert.deepEqual(await trainTask(engine, data), theta, 'training (dropout masks included) is deterministic on one backend')
+
+    const score = await testScore(engine, data, theta)
+    assert.ok(score.scorePpm > 800_000, `trained well above chance (50%): ${score.scorePpm} ppm`)
+    const { modelJson, weights } = layersModel(spec, theta)
+    const artifacts = modelJson as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }
+    const model = await tf.loadLayersModel(tf.io.fromMemory({
+      modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightsManifest[0]!.weights, weightData: weights.slice().buffer,
+    }))
+    assert.deepEqual(model.layers.map((l) => l.getClassName()), ['Reshape', 'Conv2D', 'BatchNormalization', 'MaxPooling2D', 'Conv2D', 'AveragePooling2D', 'Flatten', 'Dense', 'Dropout', 'Dense'])
+    const { x, labels } = loadBatch(dataset, data.plan.testRecords)
+    const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [labels.length, 64])) as tf.Tensor).argMax(1).dataSync())
+    const correct = labels.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
+    assert.equal(correct, score.correct, 'the downloaded model gets the evaluators\' count right')
+  })
+
+  it('each optimiser takes its documented step', () => {
+    const task = (optimizer: TaskSpec['optimizer']): TaskSpec => createClientTask(quadrants(120), { taskId: new Uint8Array(16), hidden: [], optimizer, learningRate: 0.5, epochs: 1, classes: 4 }).spec
+    const n = 4 * 4 + 4
+    const grad = new Float32Array(n).fill(0.25)
+    const run = (o: TaskSpec['optimizer'], steps: number): number => {
+      const theta = new Float32Array(n)
+      const opt = createOptimizer(task(o))
+      for (let i = 0; i < steps; i++) opt.step(theta, grad, new Float32Array(0))
+      return theta[0]!
+    }
+    assert.equal(run({ kind: 'sgd' }, 2), -0.25) // 2 x 0.5 x 0.25
+    assert.equal(run({ kind: 'momentum', momentum: 0.5 }, 2), Math.fround(-0.125 - 0.5 * 0.375)) // v = 0.25, then 0.375
+    // Adam's first step is lr x sign(g) whatever g's size (bias-corrected m / sqrt(v) = g / |g|), up to epsilon
+    assert.ok(Math.abs(run({ kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, 1) + 0.5) < 1e-5)
+  })
+
   it('final models are signed by the ticket owner and round-trip; tampering fails', async () => {
     const owner = generateKeyPair()
     const dataset = quadrants(120)
-    const { spec } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(3), hidden: [4], epochs: 1, classes: 4 })
+    const { spec } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(3), hidden: parseLayers('4'), epochs: 1, classes: 4 })
     const hash = taskHash(spec)
     const theta = new Float32Array([...Array(4 * 4 + 4 + 4 * 4 + 4).keys()].map((i) => i / 7))
     const m = await signFinalModel(hash, owner, theta)
@@ -64,7 +131,7 @@ describe('client task runs: applications, training alone, scores and the downloa
 
   it('two different models signed by one miner are an equivocation: one encoding, checked signatures, refused otherwise', async () => {
     const [owner, other] = [generateKeyPair(), generateKeyPair()]
-    const { spec } = createClientTask(quadrants(120), { taskId: new Uint8Array(16).fill(3), hidden: [4], epochs: 1, classes: 4 })
+    const { spec } = createClientTask(quadrants(120), { taskId: new Uint8Array(16).fill(3), hidden: parseLayers('4'), epochs: 1, classes: 4 })
     const hash = taskHash(spec)
     const theta = new Float32Array([...Array(4 * 4 + 4 + 4 * 4 + 4).keys()].map((i) => i / 7))
     const changed = new Float32Array(theta)

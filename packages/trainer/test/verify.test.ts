@@ -156,8 +156,8 @@ describe('verifyProofOfUsefulWork on real MNIST training', () => {
     const d = loadMnistAll()
     task = createMnistTask(d)
     data = new TaskData(task, d, taskSeed(taggedHash(TAGS.blockHeader, new TextEncoder().encode('task definition block')), task))
-    cpu = await pinnedEngine(task.layers, 'cpu')
-    wasm = await pinnedEngine(task.layers, 'wasm') // last: the global backend stays wasm
+    cpu = await pinnedEngine(task.net, 'cpu')
+    wasm = await pinnedEngine(task.net, 'wasm') // last: the global backend stays wasm
     const [miner, partner] = newPair(honestKeys)
     honest.push(...await mine(miner, partner, HONEST_BLOCKS))
   })

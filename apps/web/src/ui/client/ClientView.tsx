@@ -9,7 +9,7 @@ import { UploadPanel } from './UploadPanel'
 /** The client's page (`#/client`): bring a data set, define the task over it, pay its fee; the tasks this profile paid for. */
 export function ClientView() {
   const wallet = useWallet()
-  const [upload, setUpload] = useState<ImportResult | null>(null)
+  const [upload, setUpload] = useState<{ result: ImportResult; n: number } | null>(null)
   return (
     <div className="app">
       <header className="topbar">
@@ -21,8 +21,9 @@ export function ClientView() {
       </header>
       <main className="client-grid">
         <div>
-          <UploadPanel onConfirm={(result) => setUpload(result)} />
-          {upload ? <TaskForm upload={upload} wallet={wallet} /> : null}
+          <UploadPanel onConfirm={(result) => setUpload({ result, n: (upload?.n ?? 0) + 1 })} />
+          {/* a new upload starts a new form: its default network follows the data's shape */}
+          {upload ? <TaskForm key={upload.n} upload={upload.result} wallet={wallet} /> : null}
           <MyTasks wallet={wallet} />
         </div>
         <WalletPanel wallet={wallet.view} send={wallet.send} />

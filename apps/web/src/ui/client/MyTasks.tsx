@@ -60,7 +60,7 @@ export function MyTasks({ wallet }: { wallet: WalletHandle }) {
       <ul className="my-tasks">
         {listings.map((t) => (
           <li key={t.task} data-testid="my-task" data-task={t.task} data-state={t.fee.state}>
-            <code className="mono">{shortHex(t.task, 8)}</code> {t.records} records, layers {t.layers.join('-')}:{' '}
+            <code className="mono">{shortHex(t.task, 8)}</code> {t.records} records, {t.model}:{' '}
             <span className="badge">{t.fee.state}</span> {formatCoins(BigInt(t.fee.amount))} coins
             {t.fee.state === 'revocable' ? `, revocable below height ${t.fee.revokeBefore}` : ''}
             {t.fee.state === 'committed' && t.fee.reclaimFrom !== null ? `, yours again from height ${t.fee.reclaimFrom} if no charge spends it` : ''}

@@ -1,6 +1,6 @@
-import { useState, type FormEvent } from 'react'
-import { isPouwError, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
-import { createClientTask, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
+import { useMemo, useState, type FormEvent } from 'react'
+import { describeNet, isPouwError, taskHash, toHex, type Hardware, type Loss, type OptimizerSpec, type TaskSpec } from '@pouw/protocol'
+import { clientNet, createClientTask, parseLayers, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
 import { postBytes } from '../../api'
 import { formatCoins, parseCoins, type WalletHandle } from '../../wallet'
 import { Panel } from '../Panel'
@@ -9,29 +9,75 @@ import { rememberTask } from './clientTasks'
 
 type Step = { kind: 'form' } | { kind: 'busy'; what: string } | { kind: 'error'; message: string } | { kind: 'submitted'; task: string; tx: string; spec: TaskSpec }
 
+/** A form field that must hold a whole number, or an error naming it. */
+function whole(text: string, what: string): number {
+  if (!/^\s*\d+\s*$/.test(text)) throw new Error(`${what} must be a whole number, got "${text}"`)
+  return Number(text)
+}
+
+/** A form field that must hold a non-negative decimal number (a dot for the decimals), or an error naming it. */
+function decimal(text: string, what: string): number {
+  if (!/^\s*(\d+\.?\d*|\.\d+)(e-?\d+)?\s*$/i.test(text)) throw new Error(`${what} must be a number such as 0.01, got "${text}"`)
+  return Number(text)
+}
+
+const errorText = (err: unknown): string => (isPouwError(err) ? `${err.code}: ${err.message.replace(`${err.code}: `, '')}` : (err as Error).message)
+
+/** Adam's and momentum's usual constants (Kingma & Ba; Keras). */
+const OPTIMIZER_OF: Record<OptimizerSpec['kind'], OptimizerSpec> = {
+  sgd: { kind: 'sgd' },
+  momentum: { kind: 'momentum', momentum: 0.9 },
+  adam: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+}
+
 /**
- * The client's task (paper 003 §3.4) over a confirmed upload: the model's hidden layers, the epochs,
- * the fee and how long it stays revocable. Submitting stores the definition and the data on the
- * relay (checked there against the fragment hashes) and pays the fee with PAY_FOR_TASK from this
- * profile's wallet; while the fee is revocable, the client may take it back (REVOKE_TASK).
+ * The client's task (paper 003 §3.4) over a confirmed upload: the network (its hidden layers written
+ * as text, parseLayers; the output layer, one unit per class, is added), the loss, the optimiser and
+ * its learning rate, the stopping rule (epochs, and early stopping on the validation holdout), the
+ * expected time and the hardware a tab needs, the fee and how long it stays revocable. The parameter
+ * count, or what is wrong with the layers, shows as the client types. Submitting stores the
+ * definition and the data on the relay (checked there against the fragment hashes) and pays the fee
+ * with PAY_FOR_TASK from this profile's wallet.
  */
 export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: WalletHandle }) {
-  const [hidden, setHidden] = useState('32')
+  const input = useMemo(() => (upload.shape !== undefined ? [upload.shape[0], upload.shape[1], 1] : [upload.features]), [upload])
+  const [model, setModel] = useState(upload.shape !== undefined ? 'conv 8 3 relu, maxpool 2, flatten, dense 32 relu' : 'dense 32 relu')
+  const [loss, setLoss] = useState<Loss>('cross-entropy')
+  const [optimizer, setOptimizer] = useState<OptimizerSpec['kind']>('sgd')
+  const [rate, setRate] = useState('')
   const [epochs, setEpochs] = useState('2')
+  const [patience, setPatience] = useState('0')
+  const [minutes, setMinutes] = useState('')
+  const [hardware, setHardware] = useState<Hardware>('any')
   const [fee, setFee] = useState('5')
   const [window, setWindow] = useState('100')
   const [step, setStep] = useState<Step>({ kind: 'form' })
+
+  // the network as typed so far: its description and parameter count, or what is wrong with it
+  const preview = useMemo(() => {
+    try {
+      const { net, shapes } = clientNet(input, parseLayers(model), upload.classes.length, loss)
+      return `${describeNet(net)}: ${shapes.parameterCount.toLocaleString('en')} parameters, over ${upload.dataset.count} records.`
+    } catch (err) {
+      return errorText(err)
+    }
+  }, [model, loss, upload, input])
 
   const onSubmit = (e: FormEvent): void => {
     e.preventDefault()
     void (async () => {
       try {
-        const layers = hidden.split(',').map((x) => x.trim()).filter((x) => x !== '').map(Number)
         const units = parseCoins(fee)
         const blocks = Number(window)
         if (!Number.isInteger(blocks) || blocks < 1 || blocks > 100_000) throw new Error('the revocable window must be a whole number of blocks in [1, 100000]')
         const taskId = crypto.getRandomValues(new Uint8Array(16))
-        const { spec, fragments } = createClientTask(upload.dataset, { taskId, hidden: layers, epochs: Number(epochs), classes: upload.classes.length })
+        const expectedMinutes = minutes.trim() === '' ? 0 : decimal(minutes, 'the expected time (minutes)')
+        const { spec, fragments } = createClientTask(upload.dataset, {
+          taskId, hidden: parseLayers(model), inputShape: input, loss, optimizer: OPTIMIZER_OF[optimizer],
+          ...(rate.trim() !== '' ? { learningRate: decimal(rate, 'the learning rate') } : {}),
+          epochs: whole(epochs, 'epochs'), patience: whole(patience, 'patience'), expectedSeconds: Math.round(expectedMinutes * 60), hardware,
+          classes: upload.classes.length,
+        })
         const hash = taskHash(spec)
         setStep({ kind: 'busy', what: 'storing the data set on the relay' })
         await postBytes('/api/tasks', taskPackageToBytes(spec, fragments))
@@ -40,7 +86,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
         rememberTask(toHex(hash))
         setStep({ kind: 'submitted', task: toHex(hash), tx, spec })
       } catch (err) {
-        setStep({ kind: 'error', message: isPouwError(err) ? `${err.code}: ${err.message.replace(`${err.code}: `, '')}` : (err as Error).message })
+        setStep({ kind: 'error', message: errorText(err) })
       }
     })()
   }
@@ -55,13 +101,38 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
         </div>
       ) : (
         <form className="task-form" onSubmit={onSubmit}>
-          <label>Hidden layers (comma-separated sizes)<input value={hidden} onChange={(e) => setHidden(e.target.value)} data-testid="task-hidden" /></label>
-          <label>Epochs<input value={epochs} onChange={(e) => setEpochs(e.target.value)} data-testid="task-epochs" inputMode="numeric" /></label>
+          <label className="task-form-wide">
+            Layers between the input [{input.join(', ')}] and the output ({upload.classes.length} classes): dense, conv, maxpool, avgpool, flatten, batchnorm, dropout
+            <input value={model} onChange={(e) => setModel(e.target.value)} data-testid="task-model" spellCheck={false} />
+          </label>
+          <label>Loss
+            <select value={loss} onChange={(e) => setLoss(e.target.value as Loss)} data-testid="task-loss">
+              <option value="cross-entropy">softmax cross-entropy</option>
+              <option value="mse">mean squared error</option>
+            </select>
+          </label>
+          <label>Optimiser
+            <select value={optimizer} onChange={(e) => setOptimizer(e.target.value as OptimizerSpec['kind'])} data-testid="task-optimizer">
+              <option value="sgd">SGD</option>
+              <option value="momentum">SGD with momentum 0.9</option>
+              <option value="adam">Adam</option>
+            </select>
+          </label>
+          <label>Learning rate (empty: the optimiser's default)<input value={rate} onChange={(e) => setRate(e.target.value)} data-testid="task-rate" inputMode="decimal" /></label>
+          <label>Epochs (at most)<input value={epochs} onChange={(e) => setEpochs(e.target.value)} data-testid="task-epochs" inputMode="numeric" /></label>
+          <label>Stop early after epochs without better validation accuracy (0: never)<input value={patience} onChange={(e) => setPatience(e.target.value)} data-testid="task-patience" inputMode="numeric" /></label>
+          <label>Expected training time (minutes, optional)<input value={minutes} onChange={(e) => setMinutes(e.target.value)} data-testid="task-minutes" inputMode="decimal" /></label>
+          <label>Hardware
+            <select value={hardware} onChange={(e) => setHardware(e.target.value as Hardware)} data-testid="task-hardware">
+              <option value="any">any backend</option>
+              <option value="gpu">a GPU (WebGPU) only</option>
+            </select>
+          </label>
           <label>Fee (coins)<input value={fee} onChange={(e) => setFee(e.target.value)} data-testid="task-fee" inputMode="decimal" /></label>
           <label>Revocable for (blocks)<input value={window} onChange={(e) => setWindow(e.target.value)} data-testid="task-window" inputMode="numeric" /></label>
-          <p className="muted">
-            Model: {upload.features} inputs → {hidden || '…'} → {upload.classes.length} classes, over {upload.dataset.count} records.
-            Spendable: <span data-testid="task-spendable">{wallet.view.balance ? formatCoins(wallet.view.balance.spendable) : '—'}</span> coins.
+          <p className="muted" data-testid="task-shape">
+            {preview}
+            {' '}Spendable: <span data-testid="task-spendable">{wallet.view.balance ? formatCoins(wallet.view.balance.spendable) : '—'}</span> coins.
           </p>
           <button type="submit" className="button button-start" disabled={step.kind === 'busy'} data-testid="task-submit">Store the data and pay</button>
         </form>

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { fromHex, type TaskSpec } from '@pouw/protocol'
+import { describeNet, fromHex, type TaskSpec } from '@pouw/protocol'
 import { loadBatch, taskPlan, taskSeed, type Dataset } from '@pouw/trainer'
 import { getJson, paidTo, type TaskRunJson } from '../../api'
 import { formatCoins } from '../../wallet'
@@ -29,6 +29,18 @@ async function checkModel(modelUrl: string, spec: TaskSpec, dataset: Dataset, de
   model.dispose()
   const correct = labels.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
   return { state: 'done', ppm: Math.floor((correct * 1_000_000) / labels.length), correct, count: labels.length }
+}
+
+/** The definition in one line: network, optimiser, stopping rule, expected time, hardware. */
+function definitionLine(spec: TaskSpec): string {
+  const o = spec.optimizer
+  const optimizer = o.kind === 'sgd' ? 'SGD' : o.kind === 'momentum' ? `SGD, momentum ${Number(o.momentum.toPrecision(3))}` : 'Adam'
+  return [
+    describeNet(spec.net), `${optimizer}, learning rate ${Number(spec.learningRate.toPrecision(3))}`,
+    spec.patience > 0 ? `up to ${spec.epochs} epochs, stopping after ${spec.patience} without better validation accuracy` : `${spec.epochs} epochs`,
+    ...(spec.expectedSeconds > 0 ? [`expected ${Math.ceil(spec.expectedSeconds / 60)} min`] : []),
+    ...(spec.hardware === 'gpu' ? ['GPU only'] : []),
+  ].join('; ')
 }
 
 /**
@@ -63,6 +75,7 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
   return (
     <div className="task-run" data-testid="task-run">
       <p>Run: <span className="badge" data-testid="run-phase" data-phase={run.phase}>{run.phase}</span></p>
+      <p className="muted mono" data-testid="run-definition">{definitionLine(spec)}</p>
       <ol className="run-steps">
         <li data-done={String(run.definitionBlock !== null)}>
           Definition block: {run.definitionBlock === null ? 'waiting for the fee to be committed' : `height ${run.definitionBlock.height}, tickets join in blocks up to ${run.joinUntil}`}

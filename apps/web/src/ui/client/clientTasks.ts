@@ -5,7 +5,7 @@ import type { WalletHandle } from '../../wallet'
 export interface TaskListing {
   task: string
   records: number
-  layers: number[]
+  model: string
   epochs: number
   fee: {
     state: 'unpaid' | 'pending' | 'revocable' | 'committed' | 'reclaimable' | 'charged'
