@@ -88,12 +88,13 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       await client.getByTestId('upload-input').setInputFiles({ name: 'three-classes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv()) })
       await expect(client.getByTestId('upload-state')).toHaveAttribute('data-state', 'preview', { timeout: 30_000 })
       await client.getByTestId('upload-confirm').click()
-      // a network with dropout, trained by Adam, stopping early once validation accuracy stalls for 3 epochs
+      // a network with dropout, trained by Adam, scored by macro-F1, stopping early once it stalls on the validation holdout for 3 epochs
       await client.getByTestId('task-model').fill('dense 16 relu, dropout 0.1')
       await client.getByTestId('task-optimizer').selectOption('adam')
       await client.getByTestId('task-rate').fill('0.05')
       await client.getByTestId('task-epochs').fill('8')
       await client.getByTestId('task-patience').fill('3')
+      await client.getByTestId('task-metric').selectOption('macro-f1')
       await client.getByTestId('task-fee').fill('5')
       await client.getByTestId('task-window').fill('2')
       await client.getByTestId('task-submit').click()
@@ -134,7 +135,7 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
         expect(r.approvals.length).toBeGreaterThanOrEqual(2) // ceil(2n/3) of 3 make the charge valid
       }
       console.log(`[lifecycle] evaluators' best score ${result.bestScorePpm} ppm; payouts ${JSON.stringify(result.payouts)}`)
-    expect(result.bestScorePpm!).toBeGreaterThan(500_000) // three overlapping classes: well above chance (333,333)
+    expect(result.bestScorePpm!).toBeGreaterThan(500_000) // macro-F1 over three overlapping classes: well above chance (about 333,333)
       for (const t of tabs) await expect(t.page.locator(`[data-testid=client-task][data-task="${task}"]`)).toHaveAttribute('data-paid', /^[1-9]\d*$/, { timeout: 60_000 })
     })
 

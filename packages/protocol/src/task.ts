@@ -6,8 +6,8 @@ import { mlpNet, mlpSizes, netShapes, readNet, writeNet, type NetSpec } from './
 /**
  * Task definitions come in two encodings. Version 2 holds an MLP trained by
  * plain SGD (the built-in MNIST task's, whose hash it fixes); version 3 holds
- * any network, optimiser, early stopping, expected time and hardware
- * preference. A task is written in version 2 whenever version 2 can hold it,
+ * any network, optimiser, early stopping, expected time, hardware
+ * preference and metric. A task is written in version 2 whenever version 2 can hold it,
  * and a version 3 encoding of such a task is refused: one task, one encoding,
  * one hash.
  */
@@ -23,6 +23,14 @@ export type OptimizerSpec =
   | { kind: 'momentum'; momentum: number } // v ← μ v + g; θ ← θ − η v
   | { kind: 'adam'; beta1: number; beta2: number; epsilon: number } // Kingma & Ba, bias-corrected
 export const OPTIMIZERS = ['sgd', 'momentum', 'adam'] as const
+
+/**
+ * What the evaluators score a final model by on the test split (and early stopping watches on the
+ * validation holdout), in ppm: the share of records classified right, or the mean over classes of
+ * each class's F1 = 2TP / (2TP + FP + FN) (classes that neither occur nor are predicted left out).
+ */
+export const METRICS = ['accuracy', 'macro-f1'] as const
+export type Metric = (typeof METRICS)[number]
 
 /** What a tab needs to take the task: 'any' backend, or a 'gpu' (WebGPU) one. */
 export const HARDWARE = ['any', 'gpu'] as const
@@ -55,13 +63,14 @@ export interface TaskSpec {
   kappa: number // u8: consistent hashing's ring has 2^kappa positions
   loadFactorPermille: number // u16: consistent hashing's bound c in [1, 2], times 1000
   epochs: number // u16: the stopping rule: training ends after this many epochs...
-  patience: number // u16: ...or once validation accuracy has not improved for this many epochs (0: never early); the best model is kept
+  patience: number // u16: ...or once the metric on the validation holdout has not improved for this many epochs (0: never early); the best model is kept
   /** verification tolerance band around tau, as a fraction of tau, in parts per million (u32) */
   bandPpm: number
   /** most in-band disagreements one iteration may have (u32) */
   maxBandDisagreements: number
   expectedSeconds: number // u32: the client's estimate of the training time (0: none given)
   hardware: Hardware
+  metric: Metric
 }
 
 export const MIN_FRAGMENTS = 10
@@ -71,7 +80,7 @@ export type AssignmentMethod = (typeof ASSIGNMENT_METHODS)[number]
 
 /** The MLP sizes when version 2 can hold the task, else undefined. */
 function mlpEncodable(t: TaskSpec): number[] | undefined {
-  const plain = t.optimizer.kind === 'sgd' && t.patience === 0 && t.expectedSeconds === 0 && t.hardware === 'any'
+  const plain = t.optimizer.kind === 'sgd' && t.patience === 0 && t.expectedSeconds === 0 && t.hardware === 'any' && t.metric === 'accuracy'
   const sizes = plain ? mlpSizes(t.net) : undefined
   return sizes !== undefined && sizes.length <= MLP_MAX_SIZES ? sizes : undefined
 }
@@ -95,7 +104,7 @@ export function taskToBytes(t: TaskSpec): Uint8Array {
   w.u16(t.trainPermille).u16(t.valPermille).u8(ASSIGNMENT_METHODS.indexOf(t.assignment)).u8(t.kappa)
   w.u16(t.loadFactorPermille).u16(t.epochs)
   w.u32(t.bandPpm).u32(t.maxBandDisagreements)
-  if (sizes === undefined) w.u16(t.patience).u32(t.expectedSeconds).u8(HARDWARE.indexOf(t.hardware))
+  if (sizes === undefined) w.u16(t.patience).u32(t.expectedSeconds).u8(HARDWARE.indexOf(t.hardware)).u8(METRICS.indexOf(t.metric))
   return w.finish()
 }
 
@@ -118,9 +127,7 @@ function readMlp(r: Reader): NetSpec {
 }
 
 function readOptimizer(r: Reader): OptimizerSpec {
-  const k = r.u8('optimizer')
-  const kind = OPTIMIZERS[k]
-  if (kind === undefined) throw protocolError('BAD_VALUE', `optimizer ${k} unknown`)
+  const kind = enumOf(OPTIMIZERS, r.u8('optimizer'), 'optimizer')
   // in (0, 1): a momentum of 0 is plain SGD, which has its own encoding (and -0 would be a second one)
   const unit = (field: string): number => {
     const v = r.f32(field)
@@ -132,9 +139,9 @@ function readOptimizer(r: Reader): OptimizerSpec {
   return { kind }
 }
 
-const asHardware = (h: number): Hardware => {
-  const x = HARDWARE[h]
-  if (x === undefined) throw protocolError('BAD_VALUE', `hardware preference ${h} unknown`)
+function enumOf<T>(list: readonly T[], v: number, what: string): T {
+  const x = list[v]
+  if (x === undefined) throw protocolError('BAD_VALUE', `${what} ${v} unknown`)
   return x
 }
 
@@ -167,12 +174,13 @@ export function taskFromBytes(bytes: Uint8Array): TaskSpec {
     recordCount, fragmentHashes, trainPermille, valPermille, assignment,
     kappa: r.u8('kappa'), loadFactorPermille: r.u16('load factor'), epochs: r.u16('epochs'),
     bandPpm: r.u32('band ppm'), maxBandDisagreements: r.u32('max band disagreements'),
-    patience: 0, expectedSeconds: 0, hardware: 'any',
+    patience: 0, expectedSeconds: 0, hardware: 'any', metric: 'accuracy',
   }
   if (v === TASK_VERSION) {
     t.patience = r.u16('patience')
     t.expectedSeconds = r.u32('expected seconds')
-    t.hardware = asHardware(r.u8('hardware'))
+    t.hardware = enumOf(HARDWARE, r.u8('hardware'), 'hardware preference')
+    t.metric = enumOf(METRICS, r.u8('metric'), 'metric')
   }
   r.end()
   if (v === TASK_VERSION && mlpEncodable(t) !== undefined) throw protocolError('NOT_CANONICAL', `a plain MLP task is written in version ${TASK_VERSION_MLP}`)

@@ -59,7 +59,7 @@ export function randomTask(rng: Prng): TaskSpec {
     recordCount: 40 + rng.int(0xffff_ffff - 40), fragmentHashes: Array.from({ length: 10 + rng.int(30) }, () => rng.bytes(32)),
     trainPermille: 1 + rng.int(999), assignment: rng.bool() ? 'interleaved' : 'consistent-hashing',
     kappa: 1 + rng.int(31), loadFactorPermille: 1000 + rng.int(1001), epochs: 1 + rng.int(0xffff), bandPpm: rng.u32(), maxBandDisagreements: rng.u32(),
-    expectedSeconds: rng.bool() ? 0 : rng.u32(), hardware: rng.bool() ? 'any' : 'gpu',
+    expectedSeconds: rng.bool() ? 0 : rng.u32(), hardware: rng.bool() ? 'any' : 'gpu', metric: rng.bool() ? 'accuracy' : 'macro-f1',
   }
 }
 

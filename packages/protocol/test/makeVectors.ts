@@ -110,14 +110,14 @@ const TASK_MNIST: TaskSpec = {
   learningRate: Math.fround(0.01), batchSize: 32, commitLead: 2, noncesBatchDiv: 1_000, noncesModelDiv: 100,
   recordCount: 70_000, fragmentHashes: Array.from({ length: 14 }, (_, i) => h(TAGS.dataset, `mnist fragment ${i}`)),
   trainPermille: 857, valPermille: 50, assignment: 'interleaved', kappa: 10, loadFactorPermille: 1250, epochs: 2,
-  patience: 0, bandPpm: 1_000, maxBandDisagreements: 64, expectedSeconds: 0, hardware: 'any',
+  patience: 0, bandPpm: 1_000, maxBandDisagreements: 64, expectedSeconds: 0, hardware: 'any', metric: 'accuracy',
 }
 const TASK_TINY: TaskSpec = {
   taskId: new Uint8Array(16), net: mlpNet([1, 1]), optimizer: { kind: 'sgd' }, initSeed: 0xffff_ffff, tau: 1.401298464324817e-45,
   learningRate: 3.4028234663852886e38, batchSize: 1, commitLead: 1, noncesBatchDiv: 1, noncesModelDiv: 0xffff_ffff,
   recordCount: 10, fragmentHashes: Array.from({ length: 10 }, () => ZERO_HASH), trainPermille: 1, valPermille: 0,
   assignment: 'consistent-hashing', kappa: 1, loadFactorPermille: 1000, epochs: 1, patience: 0, bandPpm: 0, maxBandDisagreements: 0,
-  expectedSeconds: 0, hardware: 'any',
+  expectedSeconds: 0, hardware: 'any', metric: 'accuracy',
 }
 /** version 3: a small convolutional network for 28×28 images, Adam, early stopping, a time estimate and a GPU */
 const TASK_CONV: TaskSpec = {
@@ -138,7 +138,7 @@ const TASK_CONV: TaskSpec = {
     loss: 'cross-entropy',
   },
   optimizer: { kind: 'adam', beta1: Math.fround(0.9), beta2: Math.fround(0.999), epsilon: Math.fround(1e-7) },
-  patience: 3, expectedSeconds: 600, hardware: 'gpu',
+  patience: 3, expectedSeconds: 600, hardware: 'gpu', metric: 'macro-f1',
 }
 /** version 3 only by its loss and optimiser */
 const TASK_MSE: TaskSpec = { ...TASK_TINY, net: { ...mlpNet([4, 3]), loss: 'mse' }, optimizer: { kind: 'momentum', momentum: Math.fround(0.9) } }
@@ -312,7 +312,7 @@ function taskV3Invalid(): Invalid[] {
   const v2 = taskToBytesFor(TASK_MNIST)
   // layer kinds are bytes 2 + 16 + 1 + 3 x 4 + 1 + 1 = 33 on (rank, three dimensions, loss, count)
   return [
-    bad('a plain MLP written in version 3', patch(gpuMlp, gpuMlp.length - 1, [0]), CANON),
+    bad('a plain MLP written in version 3', patch(gpuMlp, gpuMlp.length - 2, [0]), CANON),
     bad('17 MLP sizes in version 2, one over its cap', concat(v2.subarray(0, 19), [17], new Uint8Array(17 * 4).fill(1), v2.subarray(20 + 16)), LARGE),
     bad('flatten on a flat input', taskToBytesFor({ ...TASK_MSE, net: { ...TASK_MSE.net, layers: [{ kind: 'flatten' }, ...TASK_MSE.net.layers] } }), VALUE),
     bad('momentum 0 (plain SGD)', taskToBytesFor({ ...TASK_MSE, optimizer: { kind: 'momentum', momentum: 0 } }), VALUE),
@@ -324,7 +324,8 @@ function taskV3Invalid(): Invalid[] {
     bad('loss 2', patch(v, 18 + 1 + 12, [2]), VALUE),
     bad('layer kind 7', patch(v, 33, [7]), VALUE),
     bad('33 layers, one over the cap', concat(v.subarray(0, 32), [33]), LARGE),
-    bad('hardware 2', patch(v, v.length - 1, [2]), VALUE),
+    bad('hardware 2', patch(v, v.length - 2, [2]), VALUE),
+    bad('metric 2', patch(v, v.length - 1, [2]), VALUE),
     bad('dense on an image (no flatten)', conv([{ kind: 'dense', units: 8, activation: 'relu' }, ...out]), VALUE),
     bad('convolution on features', taskToBytesFor({ ...TASK_MSE, net: { input: [4], layers: [{ kind: 'conv2d', filters: 2, kernel: 1, stride: 1, padding: 'valid', activation: 'relu' }, ...mlpNet([4, 3]).layers], loss: 'mse' } }), VALUE),
     bad('a 29×29 kernel on a 28×28 image', conv([{ kind: 'conv2d', filters: 2, kernel: 29, stride: 1, padding: 'valid', activation: 'relu' }, { kind: 'flatten' }, ...out]), VALUE),

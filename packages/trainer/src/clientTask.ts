@@ -1,6 +1,6 @@
 import {
   MIN_FRAGMENTS, Reader, Writer, isPouwError, netShapes, protocolError, taskFromBytes, taskHash, taskToBytes,
-  type Hardware, type LayerSpec, type Loss, type NetShapes, type NetSpec, type OptimizerSpec, type TaskSpec,
+  type Hardware, type LayerSpec, type Loss, type Metric, type NetShapes, type NetSpec, type OptimizerSpec, type TaskSpec,
 } from '@pouw/protocol'
 import { dataPrepError, fragmentBytes, fragmentHashes, fragmentRanges, datasetFromFragments, verifyFragment } from './data/index.js'
 import type { Dataset } from './mnist.js'
@@ -27,8 +27,10 @@ export interface ClientTaskOptions {
   /** default 0.1 (SGD), 0.01 (momentum), 0.001 (Adam) */
   learningRate?: number
   epochs: number
-  /** stop once validation accuracy has not improved for this many epochs (default 0: never early) */
+  /** stop once the metric on the validation holdout has not improved for this many epochs (default 0: never early) */
   patience?: number
+  /** what the evaluators score by (default accuracy) */
+  metric?: Metric
   /** the client's estimate of the training time in seconds (default 0: none) */
   expectedSeconds?: number
   hardware?: Hardware
@@ -108,7 +110,7 @@ export function createClientTask(dataset: Dataset, o: ClientTaskOptions): { spec
   const { net } = clientNet(input, o.hidden, o.classes, o.loss, batchSize)
   const ranges = fragmentRanges(dataset.count, p)
   const spec = createMnistTask(dataset, {
-    taskId: o.taskId, net, optimizer, learningRate, epochs: o.epochs, patience, expectedSeconds, hardware: o.hardware ?? 'any',
+    taskId: o.taskId, net, optimizer, learningRate, epochs: o.epochs, patience, expectedSeconds, hardware: o.hardware ?? 'any', metric: o.metric ?? 'accuracy',
     fragmentHashes: fragmentHashes(dataset, ranges),
     batchSize,
     initSeed: new DataView(o.taskId.buffer, o.taskId.byteOffset, 16).getUint32(0, true),

@@ -19,8 +19,8 @@ export interface GradientEngine {
   readonly backend: BackendName
   /** `dropoutSeed` draws the step's dropout masks (needed when the network has dropout). */
   gradients(theta: Float32Array, x: Float32Array, labels: Uint8Array, batchSize: number, dropoutSeed?: number): Promise<GradientResult>
-  /** Forward pass only, in inference mode: mean loss and accuracy over `count` records (test and validation sets). */
-  evaluate(theta: Float32Array, x: Float32Array, labels: Uint8Array, count: number): Promise<{ loss: number; accuracy: number }>
+  /** Forward pass only, in inference mode, over `count` records (test and validation sets): mean loss, accuracy, and each record's predicted class. */
+  evaluate(theta: Float32Array, x: Float32Array, labels: Uint8Array, count: number): Promise<{ loss: number; accuracy: number; predicted: Uint8Array }>
 }
 
 /**
@@ -120,6 +120,7 @@ export function createTfEngine(tf: typeof tfc, net: NetSpec): GradientEngine {
       const chunk = Math.max(1, Math.min(2048, Math.floor(EVALUATE_ACTIVATIONS / activations))) // bounded memory for large test sets and large networks
       let lossSum = 0
       let correct = 0
+      const predicted = new Uint8Array(count)
       for (let start = 0; start < count; start += chunk) {
         const n = Math.min(chunk, count - start)
         const out = tf.tidy(() => {
@@ -127,16 +128,18 @@ export function createTfEngine(tf: typeof tfc, net: NetSpec): GradientEngine {
           const ys = tf.oneHot(tf.tensor1d(Int32Array.from(labels.subarray(start, start + n)), 'int32'), classes)
           const logits = forward(xs, ps)
           const loss = tf.mul(lossOf(ys, logits), n)
-          const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(ys, 1)), 'float32'))
-          return tf.stack([loss, hits])
+          const classOf = tf.argMax(logits, 1)
+          const hits = tf.sum(tf.cast(tf.equal(classOf, tf.argMax(ys, 1)), 'float32'))
+          return tf.concat([tf.stack([loss, hits]), tf.cast(classOf, 'float32')])
         })
-        const [l, c] = (await out.data()) as Float32Array
+        const values = (await out.data()) as Float32Array
         out.dispose()
-        lossSum += l!
-        correct += c!
+        lossSum += values[0]!
+        correct += values[1]!
+        predicted.set(values.subarray(2), start)
       }
       tf.dispose(ps)
-      return { loss: count > 0 ? lossSum / count : 0, accuracy: count > 0 ? correct / count : 0 }
+      return { loss: count > 0 ? lossSum / count : 0, accuracy: count > 0 ? correct / count : 0, predicted }
     },
     async gradients(theta, x, labels, batchSize, dropoutSeed) {
       let logitsKept: tfc.Tensor | undefined

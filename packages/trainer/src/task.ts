@@ -40,6 +40,7 @@ export function createMnistTask(d: Dataset, overrides: Partial<TaskSpec> = {}): 
     maxBandDisagreements: 8,
     expectedSeconds: 0,
     hardware: 'any',
+    metric: 'accuracy',
     ...overrides,
   }
 }

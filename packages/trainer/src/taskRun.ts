@@ -1,6 +1,6 @@
 import {
   BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, PUBLIC_KEY_SIZE, Reader, SIGNATURE_SIZE, TAGS, Writer, bytesEqual, compareBytes, concatBytes, float32Bytes,
-  float32FromBytes, netShapes, parameterCount, protocolError, signAsync, taggedHash, verify, type LayerSpec, type TaskSpec,
+  float32FromBytes, netShapes, parameterCount, protocolError, signAsync, taggedHash, verify, type LayerSpec, type Metric, type TaskSpec,
 } from '@pouw/protocol'
 import { loadBatch } from './batches.js'
 import type { GradientEngine } from './engine.js'
@@ -36,13 +36,13 @@ export interface TrainProgress { epoch: number; batch: number; batches: number; 
  * yet; see docs/economics.md).
  *
  * The stopping rule: `task.epochs` epochs, or, with `task.patience` > 0,
- * earlier once accuracy on the validation holdout D(val) has not improved for
+ * earlier once the task's metric on the validation holdout D(val) has not improved for
  * that many epochs; then the model of the best validation epoch is the
  * result. `shouldStop` ends it early.
  */
 export async function trainTask(
   engine: GradientEngine, data: TaskData,
-  opts: { onBatch?: (p: TrainProgress) => void; onEpoch?: (e: { epoch: number; validationAccuracy: number }) => void; shouldStop?: () => boolean } = {},
+  opts: { onBatch?: (p: TrainProgress) => void; onEpoch?: (e: { epoch: number; validationPpm: number }) => void; shouldStop?: () => boolean } = {},
 ): Promise<Float32Array> {
   const task = data.task
   const theta = initialParameters(task)
@@ -50,7 +50,7 @@ export async function trainTask(
   const dropoutSeeds = splitMix32(task.initSeed ^ 0x6472_6f70) // 'drop'
   const batches = data.plan.batchCount
   const validation = task.patience > 0 ? loadBatch(data.data, data.plan.valRecords) : undefined
-  let best = { accuracy: -1, epoch: -1, theta }
+  let best = { score: -1, epoch: -1, theta }
   const result = (): Float32Array => (validation !== undefined && best.epoch >= 0 ? best.theta : theta)
   for (let epoch = 0; epoch < task.epochs; epoch++) {
     for (let b = 0; b < batches; b++) {
@@ -62,9 +62,10 @@ export async function trainTask(
       opts.onBatch?.({ epoch, batch: b, batches, loss, accuracy })
     }
     if (validation !== undefined) {
-      const { accuracy } = await engine.evaluate(theta, validation.x, validation.labels, validation.labels.length)
-      opts.onEpoch?.({ epoch, validationAccuracy: accuracy })
-      if (accuracy > best.accuracy) best = { accuracy, epoch, theta: theta.slice() }
+      const { predicted } = await engine.evaluate(theta, validation.x, validation.labels, validation.labels.length)
+      const score = metricPpm(task.metric, predicted, validation.labels)
+      opts.onEpoch?.({ epoch, validationPpm: score })
+      if (score > best.score) best = { score, epoch, theta: theta.slice() }
       else if (epoch - best.epoch >= task.patience) break
     }
   }
@@ -72,16 +73,46 @@ export async function trainTask(
 }
 
 /**
- * An evaluator's score of `theta` on the task's test split, in parts per
- * million of accuracy, rounded down from the exact count of right answers.
+ * The task's metric of `predicted` classes against `labels`, in parts per million, rounded down:
+ * accuracy from the exact count of right answers; macro-F1 as the mean over classes (those that
+ * occur or are predicted) of 2TP / (2TP + FP + FN), summed in class order in doubles, the same on
+ * every engine. The evaluators, early stopping and the client's own check all score with this.
+ */
+export function metricPpm(metric: Metric, predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = labels.length
+  if (predicted.length !== n || n === 0) throw new Error(`internal: ${predicted.length} predictions for ${n} labels`)
+  if (metric === 'accuracy') {
+    let correct = 0
+    for (let i = 0; i < n; i++) if (predicted[i] === labels[i]) correct++
+    return Math.floor((correct * 1_000_000) / n)
+  }
+  const [tp, fp, fn] = [new Uint32Array(256), new Uint32Array(256), new Uint32Array(256)]
+  for (let i = 0; i < n; i++) {
+    const [p, l] = [predicted[i]!, labels[i]!]
+    if (p === l) tp[l]!++
+    else { fp[p]!++; fn[l]!++ }
+  }
+  let sum = 0
+  let classes = 0
+  for (let c = 0; c < 256; c++) {
+    if (tp[c]! + fp[c]! + fn[c]! === 0) continue
+    classes++
+    sum += (2 * tp[c]!) / (2 * tp[c]! + fp[c]! + fn[c]!)
+  }
+  return Math.floor((sum * 1_000_000) / classes)
+}
+
+/**
+ * An evaluator's score of `theta` on the task's test split: the task's metric in ppm (metricPpm),
+ * and the count of right answers.
  */
 export async function testScore(engine: GradientEngine, data: TaskData, theta: Float32Array): Promise<{ scorePpm: number; correct: number; count: number }> {
   const records = data.plan.testRecords
   if (records.length === 0) throw dataPrepError('BAD_PARAMS', 'the task has no test records')
   const { x, labels } = loadBatch(data.data, records)
-  const { accuracy } = await engine.evaluate(theta, x, labels, records.length)
-  const correct = Math.round(accuracy * records.length)
-  return { scorePpm: Math.floor((correct * 1_000_000) / records.length), correct, count: records.length }
+  const { predicted } = await engine.evaluate(theta, x, labels, records.length)
+  const correct = predicted.reduce((k, p, i) => k + (p === labels[i] ? 1 : 0), 0)
+  return { scorePpm: metricPpm(data.task.metric, predicted, labels), correct, count: records.length }
 }
 
 // ---- the final model ----

@@ -24,7 +24,7 @@ function task(overrides: Partial<TaskSpec> = {}): TaskSpec {
     noncesBatchDiv: 4096, noncesModelDiv: 1024, recordCount: 1000,
     fragmentHashes: Array.from({ length: 10 }, () => new Uint8Array(32)), trainPermille: 900, valPermille: 0,
     assignment: 'interleaved', kappa: 10, loadFactorPermille: 1250, epochs: 1,
-    patience: 0, bandPpm: 1000, maxBandDisagreements: 8, expectedSeconds: 0, hardware: 'any', ...overrides,
+    patience: 0, bandPpm: 1000, maxBandDisagreements: 8, expectedSeconds: 0, hardware: 'any', metric: 'accuracy', ...overrides,
   }
 }
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
 import { generateKeyPair, netShapes, taskHash, type TaskSpec } from '@pouw/protocol'
 import {
-  TaskData, createClientTask, createOptimizer, parseLayers, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
+  TaskData, createClientTask, createOptimizer, metricPpm, parseLayers, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
   sameFinalModel, signFinalModel, taskSeed, testScore, trainTask, verifyEquivocation, verifyFinalModel,
 } from '../src/index.js'
 import { createNodeEngine } from '../src/node.js'
@@ -24,7 +24,7 @@ function quadrants(count: number): { count: number; features: number; images: Ui
 /** Two classes a small convolutional network can learn: 8×8 images with a horizontal or a vertical bar, over noise. */
 function bars(count: number): { count: number; features: number; images: Uint8Array; labels: Uint8Array } {
   let s = 777
-  const rnd = (n: number): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s % n }
+  const rnd = (n: number): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return (s >>> 8) % n } // the low bits of this generator have short periods
   const images = new Uint8Array(count * 64)
   const labels = new Uint8Array(count)
   for (let i = 0; i < count; i++) {
@@ -66,18 +66,18 @@ describe('client task runs: applications, training alone, scores and the downloa
     const hidden = parseLayers('conv 4 3 same relu, batchnorm, maxpool 2, conv 6 3 elu, avgpool 2 stride 1, flatten, dense 12 tanh, dropout 0.25')
     const { spec } = createClientTask(dataset, {
       taskId: new Uint8Array(16).fill(5), hidden, inputShape: [8, 8, 1], optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
-      learningRate: 0.01, epochs: 12, patience: 2, classes: 2,
+      learningRate: 0.01, epochs: 12, patience: 2, metric: 'macro-f1', classes: 2, batchSize: 32,
     })
     const data = new TaskData(spec, dataset, taskSeed(new Uint8Array(32).fill(4), spec))
     assert.ok(data.plan.valRecords.length > 0, 'early stopping has a validation holdout to watch')
     const engine = await createNodeEngine(spec.net, 'cpu')
     const epochs: number[] = []
-    const theta = await trainTask(engine, data, { onEpoch: (e) => epochs.push(e.validationAccuracy) })
+    const theta = await trainTask(engine, data, { onEpoch: (e) => epochs.push(e.validationPpm) })
     const best = Math.max(...epochs)
     assert.ok(epochs.length >= 1 && epochs.length <= spec.epochs, `validated after each epoch (${epochs.length})`)
     if (epochs.length < spec.epochs) assert.equal(epochs.length - 1 - epochs.indexOf(best), spec.patience, 'stopped early exactly patience epochs after the best')
     const { x: vx, labels: vl } = loadBatch(dataset, data.plan.valRecords)
-    assert.equal((await engine.evaluate(theta, vx, vl, vl.length)).accuracy, best, 'the result is the best validation epoch\'s model')
+    assert.equal(metricPpm('macro-f1', (await engine.evaluate(theta, vx, vl, vl.length)).predicted, vl), best, 'the result is the best validation epoch\'s model')
     const [mean, variance] = ['moving_mean', 'moving_variance'].map((name) => netShapes(spec.net).params.find((p) => p.name === name)!)
     assert.ok(theta.subarray(mean!.offset, mean!.offset + mean!.size).some((v) => v !== 0), 'the moving mean moved from 0')
     assert.ok(theta.subarray(variance!.offset, variance!.offset + variance!.size).some((v) => v !== 1), 'the moving variance moved from 1')
@@ -95,6 +95,16 @@ describe('client task runs: applications, training alone, scores and the downloa
     const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [labels.length, 64])) as tf.Tensor).argMax(1).dataSync())
     const correct = labels.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
     assert.equal(correct, score.correct, 'the downloaded model gets the evaluators\' count right')
+    assert.equal(metricPpm('macro-f1', predicted, labels), score.scorePpm, 'and the evaluators\' macro-F1')
+  })
+
+  it('scores accuracy and macro-F1 to the ppm, rounded down', () => {
+    // labels 0 0 0 1 1 2; predicted 0 0 1 1 2 2: class 0 TP 2 FN 1 (F1 4/5), class 1 TP 1 FP 1 FN 1 (1/2), class 2 TP 1 FP 1 (2/3)
+    const [labels, predicted] = [[0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2]]
+    assert.equal(metricPpm('accuracy', predicted, labels), 666_666)
+    assert.equal(metricPpm('macro-f1', predicted, labels), 655_555) // (0.8 + 0.5 + 0.6667) / 3
+    assert.equal(metricPpm('macro-f1', [3, 3], [0, 0]), 0, 'a class only predicted counts, with F1 0')
+    assert.equal(metricPpm('macro-f1', [1, 1], [1, 1]), 1_000_000)
   })
 
   it('each optimiser takes its documented step', () => {

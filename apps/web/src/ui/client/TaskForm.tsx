@@ -1,5 +1,5 @@
 import { useMemo, useState, type FormEvent } from 'react'
-import { describeNet, isPouwError, taskHash, toHex, type Hardware, type Loss, type OptimizerSpec, type TaskSpec } from '@pouw/protocol'
+import { describeNet, isPouwError, taskHash, toHex, type Hardware, type Loss, type Metric, type OptimizerSpec, type TaskSpec } from '@pouw/protocol'
 import { clientNet, createClientTask, parseLayers, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
 import { postBytes } from '../../api'
 import { formatCoins, parseCoins, type WalletHandle } from '../../wallet'
@@ -33,7 +33,7 @@ const OPTIMIZER_OF: Record<OptimizerSpec['kind'], OptimizerSpec> = {
 /**
  * The client's task (paper 003 §3.4) over a confirmed upload: the network (its hidden layers written
  * as text, parseLayers; the output layer, one unit per class, is added), the loss, the optimiser and
- * its learning rate, the stopping rule (epochs, and early stopping on the validation holdout), the
+ * its learning rate, the metric, the stopping rule (epochs, and early stopping on the validation holdout), the
  * expected time and the hardware a tab needs, the fee and how long it stays revocable. The parameter
  * count, or what is wrong with the layers, shows as the client types. Submitting stores the
  * definition and the data on the relay (checked there against the fragment hashes) and pays the fee
@@ -49,6 +49,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
   const [patience, setPatience] = useState('0')
   const [minutes, setMinutes] = useState('')
   const [hardware, setHardware] = useState<Hardware>('any')
+  const [metric, setMetric] = useState<Metric>('accuracy')
   const [fee, setFee] = useState('5')
   const [window, setWindow] = useState('100')
   const [step, setStep] = useState<Step>({ kind: 'form' })
@@ -75,7 +76,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
         const { spec, fragments } = createClientTask(upload.dataset, {
           taskId, hidden: parseLayers(model), inputShape: input, loss, optimizer: OPTIMIZER_OF[optimizer],
           ...(rate.trim() !== '' ? { learningRate: decimal(rate, 'the learning rate') } : {}),
-          epochs: whole(epochs, 'epochs'), patience: whole(patience, 'patience'), expectedSeconds: Math.round(expectedMinutes * 60), hardware,
+          epochs: whole(epochs, 'epochs'), patience: whole(patience, 'patience'), expectedSeconds: Math.round(expectedMinutes * 60), hardware, metric,
           classes: upload.classes.length,
         })
         const hash = taskHash(spec)
@@ -120,7 +121,13 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
           </label>
           <label>Learning rate (empty: the optimiser's default)<input value={rate} onChange={(e) => setRate(e.target.value)} data-testid="task-rate" inputMode="decimal" /></label>
           <label>Epochs (at most)<input value={epochs} onChange={(e) => setEpochs(e.target.value)} data-testid="task-epochs" inputMode="numeric" /></label>
-          <label>Stop early after epochs without better validation accuracy (0: never)<input value={patience} onChange={(e) => setPatience(e.target.value)} data-testid="task-patience" inputMode="numeric" /></label>
+          <label>Scored by (the evaluators, and early stopping)
+            <select value={metric} onChange={(e) => setMetric(e.target.value as Metric)} data-testid="task-metric">
+              <option value="accuracy">accuracy</option>
+              <option value="macro-f1">macro-F1 (mean of the classes' F1)</option>
+            </select>
+          </label>
+          <label>Stop early after epochs without a better validation score (0: never)<input value={patience} onChange={(e) => setPatience(e.target.value)} data-testid="task-patience" inputMode="numeric" /></label>
           <label>Expected training time (minutes, optional)<input value={minutes} onChange={(e) => setMinutes(e.target.value)} data-testid="task-minutes" inputMode="decimal" /></label>
           <label>Hardware
             <select value={hardware} onChange={(e) => setHardware(e.target.value as Hardware)} data-testid="task-hardware">

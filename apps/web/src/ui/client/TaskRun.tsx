@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react'
 import { describeNet, fromHex, type TaskSpec } from '@pouw/protocol'
-import { loadBatch, taskPlan, taskSeed, type Dataset } from '@pouw/trainer'
+import { loadBatch, metricPpm, taskPlan, taskSeed, type Dataset } from '@pouw/trainer'
 import { getJson, paidTo, type TaskRunJson } from '../../api'
 import { formatCoins } from '../../wallet'
 import { shortHex } from '../format'
@@ -15,8 +15,8 @@ const percent = (ppm: number | null | undefined): string => (ppm == null ? '—'
  * The client's own check of the evaluators' figure: loads the best model as
  * any TensorFlow.js user would (tf.loadLayersModel from the relay's
  * model.json), predicts the task's test split from the client's own copy of
- * the data, and counts right answers exactly as the evaluators do (ppm,
- * rounded down). On tfjs's cpu backend: float32 in plain JavaScript, the
+ * the data, and scores the predictions with the task's metric exactly as the
+ * evaluators do (metricPpm: ppm, rounded down). On tfjs's cpu backend: float32 in plain JavaScript, the
  * arithmetic the relays' evaluators use.
  */
 async function checkModel(modelUrl: string, spec: TaskSpec, dataset: Dataset, definitionBlockHash: string): Promise<Check> {
@@ -28,16 +28,17 @@ async function checkModel(modelUrl: string, spec: TaskSpec, dataset: Dataset, de
   const predicted = tf.tidy(() => (model.predict(tf.tensor2d(x, [labels.length, dataset.features])) as import('@tensorflow/tfjs').Tensor).argMax(1).dataSync())
   model.dispose()
   const correct = labels.reduce((n, l, i) => n + (predicted[i] === l ? 1 : 0), 0)
-  return { state: 'done', ppm: Math.floor((correct * 1_000_000) / labels.length), correct, count: labels.length }
+  return { state: 'done', ppm: metricPpm(spec.metric, predicted, labels), correct, count: labels.length }
 }
 
-/** The definition in one line: network, optimiser, stopping rule, expected time, hardware. */
+/** The definition in one line: network, optimiser, stopping rule, metric, expected time, hardware. */
 function definitionLine(spec: TaskSpec): string {
   const o = spec.optimizer
   const optimizer = o.kind === 'sgd' ? 'SGD' : o.kind === 'momentum' ? `SGD, momentum ${Number(o.momentum.toPrecision(3))}` : 'Adam'
   return [
     describeNet(spec.net), `${optimizer}, learning rate ${Number(spec.learningRate.toPrecision(3))}`,
-    spec.patience > 0 ? `up to ${spec.epochs} epochs, stopping after ${spec.patience} without better validation accuracy` : `${spec.epochs} epochs`,
+    spec.patience > 0 ? `up to ${spec.epochs} epochs, stopping after ${spec.patience} without a better validation ${spec.metric}` : `${spec.epochs} epochs`,
+    `scored by ${spec.metric}`,
     ...(spec.expectedSeconds > 0 ? [`expected ${Math.ceil(spec.expectedSeconds / 60)} min`] : []),
     ...(spec.hardware === 'gpu' ? ['GPU only'] : []),
   ].join('; ')
