@@ -41,9 +41,9 @@ export interface NetSpec {
 
 /**
  * Batch norm's constants, which the exported model names too: Keras's epsilon, and a momentum of
- * 0.9 rather than Keras's 0.99, as tasks here train for hundreds of steps, not tens of thousands:
- * at 0.99 the moving moments are still near their start (0 and 1) when training ends, and the
- * model scores at chance in inference mode.
+ * 0.9 rather than Keras's 0.99, as a small task here may train for only tens of steps: after 50
+ * steps at 0.99 the moving moments are still 60% their start (0 and 1), and the model scores at
+ * chance in inference mode (0.9^50 leaves 0.5%).
  */
 export const BATCH_NORM_MOMENTUM = 0.9
 export const BATCH_NORM_EPSILON = 0.001
@@ -197,6 +197,7 @@ export function netShapes(net: NetSpec): NetShapes {
   const last = net.layers[net.layers.length - 1]!
   if (last.kind !== 'dense' || last.activation !== 'linear') bad('the last layer is a dense layer with a linear activation, one unit per class (its outputs are the logits)')
   const classes = shape[0]!
+  if (classes > 256) bad(`the last layer's ${classes} units are the classes: at most 256 (labels are bytes)`)
   return { outputs, activations, multiplyAdds, params, parameterCount: offset, features: product(net.input), classes }
 }
 
@@ -217,18 +218,21 @@ export function writeNet(w: Writer, net: NetSpec): void {
   }
 }
 
+/** A u8 index into `list`, or PROTOCOL_BAD_VALUE naming `field`. */
+export function readEnum<T>(r: Reader, list: readonly T[], field: string): T {
+  const v = r.u8(field)
+  const x = list[v]
+  if (x === undefined) throw protocolError('BAD_VALUE', `${field} ${v} unknown`)
+  return x
+}
+
 /** Reads what writeNet writes and checks it with netShapes (PROTOCOL_BAD_VALUE, PROTOCOL_TOO_LARGE). */
 export function readNet(r: Reader): NetSpec {
   const rank = r.u8('input rank')
   if (rank !== 1 && rank !== 3) throw protocolError('BAD_VALUE', `input rank ${rank}, expected 1 or 3`)
   const input: number[] = []
   for (let i = 0; i < rank; i++) input.push(r.u32('input dimension'))
-  const enumOf = <T>(list: readonly T[], field: string): T => {
-    const v = r.u8(field)
-    const x = list[v]
-    if (x === undefined) throw protocolError('BAD_VALUE', `${field} ${v} unknown`)
-    return x
-  }
+  const enumOf = <T>(list: readonly T[], field: string): T => readEnum(r, list, field)
   const loss = enumOf(LOSSES, 'loss')
   const n = r.count(MAX_NET_LAYERS, 'layers', 1)
   const layers: LayerSpec[] = []

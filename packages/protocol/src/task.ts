@@ -1,7 +1,7 @@
 import { Reader, Writer } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
-import { mlpNet, mlpSizes, netShapes, readNet, writeNet, type NetSpec } from './model.js'
+import { mlpNet, mlpSizes, netShapes, readEnum, readNet, writeNet, type NetSpec } from './model.js'
 
 /**
  * Task definitions come in two encodings. Version 2 holds an MLP trained by
@@ -127,7 +127,7 @@ function readMlp(r: Reader): NetSpec {
 }
 
 function readOptimizer(r: Reader): OptimizerSpec {
-  const kind = enumOf(OPTIMIZERS, r.u8('optimizer'), 'optimizer')
+  const kind = readEnum(r, OPTIMIZERS, 'optimizer')
   // in (0, 1): a momentum of 0 is plain SGD, which has its own encoding (and -0 would be a second one)
   const unit = (field: string): number => {
     const v = r.f32(field)
@@ -139,11 +139,6 @@ function readOptimizer(r: Reader): OptimizerSpec {
   return { kind }
 }
 
-function enumOf<T>(list: readonly T[], v: number, what: string): T {
-  const x = list[v]
-  if (x === undefined) throw protocolError('BAD_VALUE', `${what} ${v} unknown`)
-  return x
-}
 
 export function taskFromBytes(bytes: Uint8Array): TaskSpec {
   if (bytes.length > MAX_TASK_BYTES) throw protocolError('TOO_LARGE', `task is ${bytes.length} bytes, at most ${MAX_TASK_BYTES}`)
@@ -179,8 +174,8 @@ export function taskFromBytes(bytes: Uint8Array): TaskSpec {
   if (v === TASK_VERSION) {
     t.patience = r.u16('patience')
     t.expectedSeconds = r.u32('expected seconds')
-    t.hardware = enumOf(HARDWARE, r.u8('hardware'), 'hardware preference')
-    t.metric = enumOf(METRICS, r.u8('metric'), 'metric')
+    t.hardware = readEnum(r, HARDWARE, 'hardware preference')
+    t.metric = readEnum(r, METRICS, 'metric')
   }
   r.end()
   if (v === TASK_VERSION && mlpEncodable(t) !== undefined) throw protocolError('NOT_CANONICAL', `a plain MLP task is written in version ${TASK_VERSION_MLP}`)

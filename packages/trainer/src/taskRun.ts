@@ -49,7 +49,8 @@ export async function trainTask(
   const optimizer = createOptimizer(task)
   const dropoutSeeds = splitMix32(task.initSeed ^ 0x6472_6f70) // 'drop'
   const batches = data.plan.batchCount
-  const validation = task.patience > 0 ? loadBatch(data.data, data.plan.valRecords) : undefined
+  // no early stopping without a holdout (D(tr') fits in one batch: the plan keeps that batch for training)
+  const validation = task.patience > 0 && data.plan.valRecords.length > 0 ? loadBatch(data.data, data.plan.valRecords) : undefined
   let best = { score: -1, epoch: -1, theta }
   const result = (): Float32Array => (validation !== undefined && best.epoch >= 0 ? best.theta : theta)
   for (let epoch = 0; epoch < task.epochs; epoch++) {
@@ -73,33 +74,32 @@ export async function trainTask(
 }
 
 /**
- * The task's metric of `predicted` classes against `labels`, in parts per million, rounded down:
- * accuracy from the exact count of right answers; macro-F1 as the mean over classes (those that
- * occur or are predicted) of 2TP / (2TP + FP + FN), summed in class order in doubles, the same on
- * every engine. The evaluators, early stopping and the client's own check all score with this.
+ * The task's metric of `predicted` classes against `labels` (classes 0 to 255), in parts per
+ * million, rounded down from the exact value: accuracy from the count of right answers; macro-F1
+ * as the mean over classes (those that occur or are predicted, as scikit-learn counts them) of
+ * 2TP / (2TP + FP + FN), summed as exact fractions. The evaluators, early stopping and the client's
+ * own check all score with this.
  */
 export function metricPpm(metric: Metric, predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
   const n = labels.length
   if (predicted.length !== n || n === 0) throw new Error(`internal: ${predicted.length} predictions for ${n} labels`)
-  if (metric === 'accuracy') {
-    let correct = 0
-    for (let i = 0; i < n; i++) if (predicted[i] === labels[i]) correct++
-    return Math.floor((correct * 1_000_000) / n)
-  }
   const [tp, fp, fn] = [new Uint32Array(256), new Uint32Array(256), new Uint32Array(256)]
   for (let i = 0; i < n; i++) {
     const [p, l] = [predicted[i]!, labels[i]!]
+    if (!(Number.isInteger(p) && Number.isInteger(l) && p >= 0 && l >= 0 && p < 256 && l < 256)) throw new Error(`internal: class ${p} or ${l} outside [0, 256)`)
     if (p === l) tp[l]!++
     else { fp[p]!++; fn[l]!++ }
   }
-  let sum = 0
-  let classes = 0
+  if (metric === 'accuracy') return Math.floor((tp.reduce((a, b) => a + b, 0) * 1_000_000) / n)
+  let [num, den] = [0n, 1n] // the sum of the classes' F1, num / den
+  let classes = 0n
   for (let c = 0; c < 256; c++) {
-    if (tp[c]! + fp[c]! + fn[c]! === 0) continue
+    const d = BigInt(2 * tp[c]! + fp[c]! + fn[c]!)
+    if (d === 0n) continue
     classes++
-    sum += (2 * tp[c]!) / (2 * tp[c]! + fp[c]! + fn[c]!)
+    ;[num, den] = [num * d + BigInt(2 * tp[c]!) * den, den * d]
   }
-  return Math.floor((sum * 1_000_000) / classes)
+  return Number((num * 1_000_000n) / (den * classes))
 }
 
 /**

@@ -3,15 +3,15 @@ import { describe, it } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
 import { generateKeyPair, netShapes, taskHash, type TaskSpec } from '@pouw/protocol'
 import {
-  TaskData, createClientTask, createOptimizer, metricPpm, parseLayers, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
+  TaskData, createClientTask, createOptimizer, metricPpm, nextBelow, parseLayers, splitMix32, equivocationFromBytes, equivocationToBytes, finalModelFromBytes, finalModelToBytes, layersModel, loadBatch,
   sameFinalModel, signFinalModel, taskSeed, testScore, trainTask, verifyEquivocation, verifyFinalModel,
 } from '../src/index.js'
 import { createNodeEngine } from '../src/node.js'
 
 /** Four classes a small MLP can learn: the quadrant of (feature 0, feature 1); features 2 and 3 are noise. */
 function quadrants(count: number): { count: number; features: number; images: Uint8Array; labels: Uint8Array } {
-  let s = 12345
-  const rnd = (): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s % 256 }
+  const next = splitMix32(12345)
+  const rnd = (): number => next() & 255
   const images = new Uint8Array(count * 4)
   const labels = new Uint8Array(count)
   for (let i = 0; i < count; i++) {
@@ -23,8 +23,8 @@ function quadrants(count: number): { count: number; features: number; images: Ui
 
 /** Two classes a small convolutional network can learn: 8×8 images with a horizontal or a vertical bar, over noise. */
 function bars(count: number): { count: number; features: number; images: Uint8Array; labels: Uint8Array } {
-  let s = 777
-  const rnd = (n: number): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return (s >>> 8) % n } // the low bits of this generator have short periods
+  const next = splitMix32(777)
+  const rnd = (n: number): number => nextBelow(next, n)
   const images = new Uint8Array(count * 64)
   const labels = new Uint8Array(count)
   for (let i = 0; i < count; i++) {
@@ -47,6 +47,7 @@ describe('client task runs: applications, training alone, scores and the downloa
     assert.equal(batches, spec.epochs * data.plan.batchCount)
     const score = await testScore(engine, data, theta)
     assert.equal(score.count, data.plan.testRecords.length)
+    assert.deepEqual(new Set(loadBatch(dataset, data.plan.testRecords).labels), new Set([0, 1, 2, 3]), 'every class is in the test split')
     assert.ok(score.scorePpm > 700_000, `trained well above chance (25%): ${score.scorePpm} ppm`)
     assert.deepEqual(await trainTask(engine, data), theta, 'training is deterministic on one backend')
 
@@ -84,6 +85,7 @@ describe('client task runs: applications, training alone, scores and the downloa
     assert.deepEqual(await trainTask(engine, data), theta, 'training (dropout masks included) is deterministic on one backend')
 
     const score = await testScore(engine, data, theta)
+    assert.deepEqual(new Set(loadBatch(dataset, data.plan.testRecords).labels), new Set([0, 1]), 'both classes are in the test split')
     assert.ok(score.scorePpm > 800_000, `trained well above chance (50%): ${score.scorePpm} ppm`)
     const { modelJson, weights } = layersModel(spec, theta)
     const artifacts = modelJson as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }
@@ -105,6 +107,9 @@ describe('client task runs: applications, training alone, scores and the downloa
     assert.equal(metricPpm('macro-f1', predicted, labels), 655_555) // (0.8 + 0.5 + 0.6667) / 3
     assert.equal(metricPpm('macro-f1', [3, 3], [0, 0]), 0, 'a class only predicted counts, with F1 0')
     assert.equal(metricPpm('macro-f1', [1, 1], [1, 1]), 1_000_000)
+    // F1s 1, 0.4 and 0.4: exactly 0.6, where a sum in doubles gives 0.59999…
+    assert.equal(metricPpm('macro-f1', [0, 1, 1, 1, 1, 2], [0, 1, 2, 2, 2, 2]), 600_000)
+    assert.throws(() => metricPpm('accuracy', [256], [0]), /outside/)
   })
 
   it('each optimiser takes its documented step', () => {

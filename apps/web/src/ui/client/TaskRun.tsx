@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { describeNet, fromHex, type TaskSpec } from '@pouw/protocol'
+import { describeNet, fromHex, type Metric, type TaskSpec } from '@pouw/protocol'
 import { loadBatch, metricPpm, taskPlan, taskSeed, type Dataset } from '@pouw/trainer'
 import { getJson, paidTo, type TaskRunJson } from '../../api'
 import { formatCoins } from '../../wallet'
@@ -9,6 +9,8 @@ const POLL_MS = 3000
 
 type Check = { state: 'idle' | 'checking' } | { state: 'done'; ppm: number; correct: number; count: number } | { state: 'error'; message: string }
 
+const METRIC_NAME: Record<Metric, string> = { accuracy: 'accuracy', 'macro-f1': 'macro-F1' }
+
 const percent = (ppm: number | null | undefined): string => (ppm == null ? '—' : `${(ppm / 10_000).toFixed(2)}%`)
 
 /**
@@ -16,8 +18,9 @@ const percent = (ppm: number | null | undefined): string => (ppm == null ? '—'
  * any TensorFlow.js user would (tf.loadLayersModel from the relay's
  * model.json), predicts the task's test split from the client's own copy of
  * the data, and scores the predictions with the task's metric exactly as the
- * evaluators do (metricPpm: ppm, rounded down). On tfjs's cpu backend: float32 in plain JavaScript, the
- * arithmetic the relays' evaluators use.
+ * evaluators do (metricPpm: ppm, rounded down). On tfjs's cpu backend, while
+ * the relays score on wasm: the two agree on each record's class unless two
+ * classes' outputs nearly tie.
  */
 async function checkModel(modelUrl: string, spec: TaskSpec, dataset: Dataset, definitionBlockHash: string): Promise<Check> {
   const tf = await import('@tensorflow/tfjs')
@@ -37,8 +40,8 @@ function definitionLine(spec: TaskSpec): string {
   const optimizer = o.kind === 'sgd' ? 'SGD' : o.kind === 'momentum' ? `SGD, momentum ${Number(o.momentum.toPrecision(3))}` : 'Adam'
   return [
     describeNet(spec.net), `${optimizer}, learning rate ${Number(spec.learningRate.toPrecision(3))}`,
-    spec.patience > 0 ? `up to ${spec.epochs} epochs, stopping after ${spec.patience} without a better validation ${spec.metric}` : `${spec.epochs} epochs`,
-    `scored by ${spec.metric}`,
+    spec.patience > 0 ? `up to ${spec.epochs} epochs, stopping after ${spec.patience} without a better validation ${METRIC_NAME[spec.metric]}` : `${spec.epochs} epochs`,
+    `scored by ${METRIC_NAME[spec.metric]}`,
     ...(spec.expectedSeconds > 0 ? [`expected ${Math.ceil(spec.expectedSeconds / 60)} min`] : []),
     ...(spec.hardware === 'gpu' ? ['GPU only'] : []),
   ].join('; ')
@@ -108,12 +111,12 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
         </li>
         <li data-done={String(run.charged)}>
           {result === null ? 'Charge: after the evaluators agree'
-            : `Charge ${shortHex(result.charge, 6)}: ${run.charged ? 'mined' : 'waiting for a block'}; the best model scores ${percent(result.bestScorePpm)} on the test split`}
+            : `Charge ${shortHex(result.charge, 6)}: ${run.charged ? 'mined' : 'waiting for a block'}; the best model scores ${percent(result.bestScorePpm)} ${METRIC_NAME[spec.metric]} on the test split`}
         </li>
       </ol>
       {result !== null ? (
         <dl className="facts">
-          <dt>Best score</dt>
+          <dt>Best score ({METRIC_NAME[spec.metric]})</dt>
           <dd className="mono" data-testid="run-best" data-ppm={result.bestScorePpm ?? ''}>{percent(result.bestScorePpm)}</dd>
           <dt>Fee split</dt>
           <dd className="mono" data-testid="run-payouts">
@@ -132,7 +135,7 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
             Check it on my test split
           </button>
           <p className="muted" data-testid="model-check" data-state={check.state} data-ppm={check.state === 'done' ? check.ppm : ''}>
-            {check.state === 'done' ? `checked here: ${percent(check.ppm)} (${check.correct} of ${check.count} test records right); the evaluators: ${percent(result.bestScorePpm)}`
+            {check.state === 'done' ? `checked here: ${percent(check.ppm)} ${METRIC_NAME[spec.metric]} (${check.correct} of ${check.count} test records right); the evaluators: ${percent(result.bestScorePpm)}`
               : check.state === 'error' ? `the check failed: ${check.message}` : check.state === 'checking' ? 'loading the model and predicting…' : ''}
           </p>
         </div>
