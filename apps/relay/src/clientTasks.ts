@@ -80,20 +80,30 @@ export function createClientTasks(deps: {
 }): ClientTasks {
   const { store, chain, mempool, log } = deps
 
-  async function metas(): Promise<TaskMeta[]> {
-    const out: TaskMeta[] = []
-    for await (const [key, value] of store.iterate(KEYS.prefix)) {
-      if (key.endsWith('/meta')) out.push(readMeta(value))
-    }
-    return out
+  // the stored tasks' metas by task: read from the store once (a scan of the task prefix reads every fragment too),
+  // then kept here as tasks are stored; the listing is polled by every open client page
+  let stored: Promise<Map<string, TaskMeta>> | undefined
+  function metas(): Promise<Map<string, TaskMeta>> {
+    stored ??= (async () => {
+      const out = new Map<string, TaskMeta>()
+      for await (const [key, value] of store.iterate(KEYS.prefix)) {
+        if (key.endsWith('/meta')) {
+          const m = readMeta(value)
+          out.set(m.task, m)
+        }
+      }
+      return out
+    })()
+    return stored
   }
 
   async function onTaskPosted(url: URL, body: Uint8Array): Promise<{ task: string; status: 'stored' | 'known'; records: number; fragments: number }> {
     const pkg = taskPackageFromBytes(body, MAX_BODY_BYTES)
     const task = toHex(pkg.hash)
-    if ((await store.get(KEYS.meta(task))) !== undefined) return { task, status: 'known', records: pkg.dataset.count, fragments: pkg.fragments.length }
+    const known = await metas()
+    if (known.has(task)) return { task, status: 'known', records: pkg.dataset.count, fragments: pkg.fragments.length }
     // a task with a fee on chain is stored past the cap: a flood of free uploads must not keep a paid task's replica out
-    if ((await metas()).length >= MAX_CLIENT_TASKS && !(await chain.taskFees()).has(task)) {
+    if (known.size >= MAX_CLIENT_TASKS && !(await chain.taskFees()).has(task)) {
       throw new HttpError(503, `this relay stores at most ${MAX_CLIENT_TASKS} client tasks without a fee on chain`)
     }
     const meta: TaskMeta = {
@@ -105,6 +115,7 @@ export function createClientTasks(deps: {
       ...pkg.fragments.map((f, i) => ({ type: 'put' as const, key: KEYS.fragment(task, i), value: f })),
       { type: 'put', key: KEYS.meta(task), value: new TextEncoder().encode(JSON.stringify(meta)) },
     ])
+    known.set(task, meta)
     log('client task stored', { task, records: meta.records, bytes: meta.bytes, model: meta.model })
     // a replica on every supervisor (§4.2.3): hand it on, unless it came from one of them
     // once: replicate() hands a missing replica on again while the join window is open (a retried package of up to 8 MiB
@@ -130,7 +141,7 @@ export function createClientTasks(deps: {
 
   async function listing(): Promise<TaskListing[]> {
     const [onChain, pending] = [await chain.taskFees(), pendingFees()]
-    return Promise.all((await metas()).map((m) => withFee(m, onChain, pending)))
+    return Promise.all([...(await metas()).values()].map((m) => withFee(m, onChain, pending)))
   }
 
   /** A stored task with its fee's state. */
@@ -167,9 +178,9 @@ export function createClientTasks(deps: {
       '/api/task': async (url) => {
         const task = url.searchParams.get('hash') ?? ''
         if (!/^[0-9a-f]{64}$/.test(task)) throw new HttpError(400, 'hash must be a task hash (64 lowercase hex digits)')
-        const [spec, meta] = [await store.get(KEYS.spec(task)), await store.get(KEYS.meta(task))]
+        const [spec, meta] = [await store.get(KEYS.spec(task)), (await metas()).get(task)]
         if (spec === undefined || meta === undefined) throw new HttpError(404, `no task ${task} on this relay`)
-        return { ...await withFee(readMeta(meta), await chain.taskFees(), pendingFees()), spec: toHex(spec) }
+        return { ...await withFee(meta, await chain.taskFees(), pendingFees()), spec: toHex(spec) }
       },
     },
     post: {

@@ -375,12 +375,21 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (result.accepted) verifications.afterVerdict(blockHash, result.precursor)
   }
 
-  /** a block's evidence is kept for the last opts.evidenceKeep heights (evidence.ts); one sweep at a time, never awaited by the block path */
+  /**
+   * a block's evidence is kept for the last opts.evidenceKeep heights (evidence.ts); one sweep at a time, never awaited
+   * by the block path, and one more after it when a block came during it (else the last block's sweep could be lost)
+   */
   let pruning: Promise<void> | undefined
+  let pruneAgain = false
   function pruneOldEvidence(): void {
-    pruning ??= pruneEvidence(store, chain.tip().height, opts.evidenceKeep ?? EVIDENCE_KEEP)
-      .then(() => undefined, (e: unknown) => log('evidence not pruned', { error: String(e) }))
-      .finally(() => { pruning = undefined })
+    if (pruning !== undefined) { pruneAgain = true; return }
+    pruning = (async () => {
+      do {
+        pruneAgain = false
+        await pruneEvidence(store, chain.tip().height, opts.evidenceKeep ?? EVIDENCE_KEEP)
+          .catch((e: unknown) => log('evidence not pruned', { error: String(e) }))
+      } while (pruneAgain)
+    })().finally(() => { pruning = undefined })
   }
 
   /**
@@ -405,6 +414,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     const prev = await store.get(key)
     if (prev !== undefined && (JSON.parse(dec.decode(prev)) as { signed?: string }).signed === signed) return
     await store.batch([{ type: 'put', key, value: enc.encode(JSON.stringify({ accepted: v.accepted, code: v.code, signed, at: Date.now() })) }])
+    verifications.verdictRecorded(toHex(v.blockHash))
   }
 
   /** A verifier's verdict on a block as recorded: accepted, its seal, when it came (verifications.ts judges reveals by them). */
@@ -885,6 +895,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     return b
   }
 
+  let taskStatus: Record<string, unknown> | undefined
   const server: Server = createHttpServer({
     webDir: opts.webDir,
     files,
@@ -915,10 +926,11 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           // how client tasks run here: the miner tickets they select from, the join and training windows
           taskRuns: TASK_RUN_RULES,
           mempool: { count: ledger.mempool.count, bytes: ledger.mempool.totalBytes, ...ledger.stats },
-          task: {
+          // the built-in task's description is constant: encoded once, not on every poll
+          task: taskStatus ??= {
             id: toHex(task.taskId), hash: toHex(taskHash(task)), spec: toHex(taskToBytes(task)), parameters: parameterCount(task),
             model: describeNet(task.net), batchSize: task.batchSize, tau: task.tau, learningRate: task.learningRate, commitLead: task.commitLead,
-            noncesPerIteration: noncesPerIteration(task), topic: itresTopic, seed: toHex(seed), epochs: task.epochs,
+            noncesPerIteration: verification.noncesPerIteration, topic: itresTopic, seed: toHex(seed), epochs: task.epochs,
             fragments: fragments.length, batches: taskData.batchCount, topics: { itres: itresTopic, epochs: epochsTopic },
           },
           supervisors: { committee: sup.committee, t: sup.t, groupPublicKey: sup.groupPublicKey, dkg: sup.dkg, me: sup.key, history: sup.history, refused: sup.refused, joined: sup.joined },

@@ -809,9 +809,10 @@ export function createTaskRuns(deps: {
     r.round = next
     r.scoreFrom = now() + MODEL_SYNC_MS
     await store.batch([{ type: 'put', key: KEYS.round(r.task), value: enc.encode(JSON.stringify({ round: next })) }])
-    for (const m of r.models.values()) handOn(ROUTES.model(r.task), finalModelToBytes(m))
-    for (const e of r.cheats.values()) handOn(ROUTES.equivocation(r.task), e)
-    for (const b of r.reports.values()) handOn(ROUTES.report(r.task), b)
+    // once each: the next round is the retry (a retry schedule per round would stack, each holding the models)
+    for (const m of r.models.values()) handOn(ROUTES.model(r.task), finalModelToBytes(m), true)
+    for (const e of r.cheats.values()) handOn(ROUTES.equivocation(r.task), e, true)
+    for (const b of r.reports.values()) handOn(ROUTES.report(r.task), b, true)
   }
 
   const everyoneIn = (round: Round): boolean => evaluators.every((e) => round.reveals.has(e))

@@ -191,15 +191,15 @@ export function createVerifications(opts: VerificationsOptions) {
     if (!chosenFor(r.blockHash).some((k) => bytesEqual(k, a.verifier))) {
       throw new PouwError('RELAY_NOT_VERIFIER', `reveal from ${from} by ${toHex(a.verifier).slice(0, 16)}, not one of the block's chosen verifiers`)
     }
-    if ((await revealsOf(toHex(r.blockHash))).has(toHex(a.verifier))) return
+    // kept already: asked of the memory, else of the store for this one key (loading the block's reveals into memory
+    // before the signature is checked would let any peer fill the memory with hashes of its choosing)
+    const [blockHex, verifier] = [toHex(r.blockHash), toHex(a.verifier)]
+    const inMemory = reveals.get(blockHex)
+    if (inMemory !== undefined ? (await inMemory).has(verifier) : (await store.get(KEYS.reveal(blockHex, verifier))) !== undefined) return
     if (!(await verifyVerifierApproval(r.blockHash, a))) throw new PouwError('POUW_BAD_SIGNATURE', `reveal from ${from} has an invalid signature`)
     await keep(r.blockHash, a)
   }
 
-  /** The reveals held on a block, by verifier (hex): revealToBytes. */
-  async function held(blockHex: string): Promise<ReadonlyMap<string, Uint8Array>> {
-    return revealsOf(blockHex)
-  }
 
   /**
    * What a block on `parent` may carry: the admitted approvals of its chosen verifiers (sorted, each
@@ -237,7 +237,14 @@ export function createVerifications(opts: VerificationsOptions) {
   }
 
   return {
-    seal, afterVerdict, onReveal, held, collectFor, start,
+    seal, afterVerdict, onReveal, collectFor, start,
+    /** The reveals held on a block, by verifier (hex): revealToBytes. */
+    held: (blockHex: string): Promise<ReadonlyMap<string, Uint8Array>> => revealsOf(blockHex),
+    /**
+     * A verdict on the block was recorded: its collect is worked out again (one stamped before the first reveal but
+     * written after the collect was read would be left out until the next reveal).
+     */
+    verdictRecorded(blockHex: string): void { collected.delete(blockHex) },
     /** No reveal is scheduled from now on; resolves once the checks and writes under way are done. */
     async stop(): Promise<void> {
       closed = true

@@ -8,27 +8,25 @@ function refusal(status: number, body: { error?: string; code?: string }): Error
   return new Error(`${body.code ?? `HTTP ${status}`}: ${body.error ?? ''}`)
 }
 
-export async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { cache: 'no-store' })
+/** The answer's JSON body, or the refusal it carries. */
+async function answer<T>(res: Response): Promise<T> {
   const body = (await res.json()) as T & { error?: string; code?: string }
   if (!res.ok) throw refusal(res.status, body)
   return body
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  return answer<T>(await fetch(path, { cache: 'no-store' }))
 }
 
 /** getJson, or null when the relay answers 404 (it holds no such thing). */
 export async function getJsonOrNull<T>(path: string): Promise<T | null> {
   const res = await fetch(path, { cache: 'no-store' })
-  if (res.status === 404) return null
-  const body = (await res.json()) as T & { error?: string; code?: string }
-  if (!res.ok) throw refusal(res.status, body)
-  return body
+  return res.status === 404 ? null : answer<T>(res)
 }
 
 export async function postBytes<T>(path: string, bytes: Uint8Array): Promise<T> {
-  const res = await fetch(path, { method: 'POST', body: bytes as BodyInit })
-  const body = (await res.json()) as T & { error?: string; code?: string }
-  if (!res.ok) throw refusal(res.status, body)
-  return body
+  return answer<T>(await fetch(path, { method: 'POST', body: bytes as BodyInit }))
 }
 
 export interface TaskJoinJson { outpoint: string; key: string; stake: string; height: number }

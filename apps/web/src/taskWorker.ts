@@ -28,7 +28,8 @@ const api: ClientTaskTrainer = {
     const progress: ClientTaskProgress = { stage: 'backend', backend: null, epoch: 0, epochs: task.epochs, batch: 0, batches: 0, loss: null, accuracy: null }
     onProgress({ ...progress })
     setWasmPaths(job.wasmBaseUrl)
-    const backend = await chooseBackend(tf, task.net, task.batchSize, job.backend)
+    // a task that asks for a GPU trains on WebGPU or not at all (the tab joined it only with a real adapter)
+    const backend = await chooseBackend(tf, task.net, task.batchSize, job.backend ?? (task.hardware === 'gpu' ? 'webgpu' : undefined))
     const plan = taskPlan(task, seed)
     Object.assign(progress, { stage: 'download', backend: backend.name, batches: plan.batchCount })
     onProgress({ ...progress })

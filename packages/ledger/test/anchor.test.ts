@@ -50,31 +50,33 @@ describe('MESSAGE_HISTORY anchors in coinbases (§4.2.1): the committee\'s thres
     const good = record(5)
     const forged = { ...good, slot: 6 } // the signature is over slot 5's hash
     const other = runDkg(MEMBERS, 1)
-    const cases: Array<[string, HistoryAnchor, string]> = [
-      ['a record whose signature is not over its hash', { attempt: 0, successes: DKG.proof, record: forged }, 'LEDGER_BAD_HISTORY'],
-      ['a record signed by another DKG\'s key', { attempt: 0, successes: DKG.proof, record: record(5, [0, 1], other.results) }, 'LEDGER_BAD_HISTORY'],
-      ['a proof without every qualified member', { attempt: 0, successes: DKG.proof.slice(1), record: good }, 'LEDGER_BAD_HISTORY'],
-      ['a proof of another attempt than it names', { attempt: 1, successes: DKG.proof, record: good }, 'LEDGER_BAD_HISTORY'],
-      ['a proof mixing two DKGs', { attempt: 0, successes: [...DKG.proof.slice(0, 2), other.proof[2]!], record: good }, 'LEDGER_BAD_HISTORY'],
+    const cases: Array<[string, HistoryAnchor, string, RegExp?]> = [
+      ['a record whose signature is not over its hash', { attempt: 0, successes: DKG.proof, record: forged }, 'LEDGER_BAD_HISTORY', /does not verify/],
+      ['a record signed by another DKG\'s key', { attempt: 0, successes: DKG.proof, record: record(5, [0, 1], other.results) }, 'LEDGER_BAD_HISTORY', /does not verify/],
+      ['a proof without every qualified member', { attempt: 0, successes: DKG.proof.slice(1), record: good }, 'LEDGER_BAD_HISTORY', /not every qualified member/],
+      ['a proof of another attempt than it names', { attempt: 1, successes: DKG.proof, record: good }, 'LEDGER_BAD_HISTORY', /another session/],
+      ['a proof mixing two DKGs', { attempt: 0, successes: [...DKG.proof.slice(0, 2), other.proof[2]!], record: good }, 'LEDGER_BAD_HISTORY', /another session/],
       // signed within this very session by its member: only the group key, or the qualified set, differs
-      ['a success naming another group key', { attempt: 0, successes: [...DKG.proof.slice(0, 2), signDkgMessage<DkgSuccess>({ ...DKG.proof[2]!, groupPublicKey: other.proof[2]!.groupPublicKey }, memberKeys(DKG.proof[2]!.member).secretKey)], record: good }, 'LEDGER_BAD_HISTORY'],
-      ['a success naming another qualified set', { attempt: 0, successes: [...DKG.proof.slice(0, 2), signDkgMessage<DkgSuccess>({ ...DKG.proof[2]!, qualified: DKG.proof[2]!.qualified.slice(0, -1) }, memberKeys(DKG.proof[2]!.member).secretKey)], record: good }, 'LEDGER_BAD_HISTORY'],
-      ['a member twice', { attempt: 0, successes: [DKG.proof[0]!, ...DKG.proof], record: good }, 'LEDGER_BAD_HISTORY'],
+      ['a success naming another group key', { attempt: 0, successes: [...DKG.proof.slice(0, 2), signDkgMessage<DkgSuccess>({ ...DKG.proof[2]!, groupPublicKey: other.proof[2]!.groupPublicKey }, memberKeys(DKG.proof[2]!.member).secretKey)], record: good }, 'LEDGER_BAD_HISTORY', /different group keys or qualified sets/],
+      ['a success naming another qualified set', { attempt: 0, successes: [...DKG.proof.slice(0, 2), signDkgMessage<DkgSuccess>({ ...DKG.proof[2]!, qualified: DKG.proof[2]!.qualified.slice(0, -1) }, memberKeys(DKG.proof[2]!.member).secretKey)], record: good }, 'LEDGER_BAD_HISTORY', /different group keys or qualified sets/],
+      ['a member twice', { attempt: 0, successes: [DKG.proof[0]!, ...DKG.proof], record: good }, 'LEDGER_BAD_HISTORY', /two successes by one member/],
     ]
     // a valid proof checked first (and remembered): a copy with the same signatures and other contents is still refused
     assert.doesNotThrow(() => checkBlockSyntax(blockWith(parent, { attempt: 0, successes: DKG.proof, record: good }), P))
     const swapped = DKG.proof.map((m, i) => (i === 0 ? { ...m, member: DKG.proof[1]!.member } : m))
     cases.push(['the remembered proof\'s signatures over other contents', { attempt: 0, successes: swapped, record: good }, 'LEDGER_BAD_HISTORY'])
     const outsider = signDkgMessage<DkgSuccess>({ ...DKG.proof[0]!, member: keyPair(99).publicKey }, keyPair(99).secretKey)
-    cases.push(['a success by a key outside the committee', { attempt: 0, successes: [...DKG.proof, outsider], record: good }, 'LEDGER_BAD_HISTORY'])
+    cases.push(['a success by a key outside the committee', { attempt: 0, successes: [...DKG.proof, outsider], record: good }, 'LEDGER_BAD_HISTORY', /not a member of the chain's committee/])
     // one member alone: a "DKG" whose qualified set is itself, with a key it made up, signing any record
     const s = 424242n
     const alone = signDkgMessage<DkgSuccess>({
       kind: 'success', session: dkgSessionId(COMMITTEE, T, 7), member: MEMBERS[0]!.publicKey, groupPublicKey: commitPolynomial([s])[0]!, qualified: [1],
     }, MEMBERS[0]!.secretKey)
     const made = { ...good, signature: signShare(s, slotHash(good)) }
-    cases.push(['one member\'s own key, below the threshold', { attempt: 7, successes: [alone], record: made }, 'LEDGER_BAD_HISTORY'])
-    for (const [what, a, expected] of cases) assert.throws(() => checkBlockSyntax(blockWith(parent, a), P), code(expected), what)
+    cases.push(['one member\'s own key, below the threshold', { attempt: 7, successes: [alone], record: made }, 'LEDGER_BAD_HISTORY', /qualified members, the threshold is/])
+    for (const [what, a, expected, why] of cases) {
+      assert.throws(() => checkBlockSyntax(blockWith(parent, a), P), (e: unknown) => code(expected)(e) && (why === undefined || why.test((e as Error).message)), what)
+    }
     // the other attempt's own proof and record hold: any completed DKG of this committee establishes its key
     assert.doesNotThrow(() => checkBlockSyntax(blockWith(parent, { attempt: 1, successes: other.proof, record: record(5, [0, 2], other.results) }), P))
     const noCommittee: ChainParams = { ...PARAMS }

@@ -51,6 +51,13 @@ export class Reader {
   get offset(): number { return this.pos }
 
   u8(field: string): number { this.need(1, field); const v = this.view.getUint8(this.pos); this.pos += 1; return v }
+  /** A u8 index into `list`: its entry, or PROTOCOL_BAD_VALUE ("<field> <index> unknown"). */
+  oneOf<T>(list: readonly T[], field: string): T {
+    const v = this.u8(field)
+    const x = list[v]
+    if (x === undefined) throw protocolError('BAD_VALUE', `${field} ${v} unknown`)
+    return x
+  }
   u16(field: string): number { this.need(2, field); const v = this.view.getUint16(this.pos); this.pos += 2; return v }
   u32(field: string): number { this.need(4, field); const v = this.view.getUint32(this.pos); this.pos += 4; return v }
   u64(field: string): bigint { this.need(8, field); const v = this.view.getBigUint64(this.pos); this.pos += 8; return v }

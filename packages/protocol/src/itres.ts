@@ -105,9 +105,7 @@ export function itResFromBytes(bytes: Uint8Array): ItRes {
   const taskId = r.bytes(16, 'task id')
   const type = r.u8('message type')
   if (type !== MSG_TYPE_IT_RES) throw protocolError('BAD_TYPE', `message type ${type}, expected IT_RES (${MSG_TYPE_IT_RES})`)
-  const b = r.u8('backend')
-  const backend = BACKENDS[b]
-  if (backend === undefined) throw protocolError('BAD_VALUE', `backend code ${b} unknown`)
+  const backend = r.oneOf(BACKENDS, 'backend code')
   const miner = r.bytes(PUBLIC_KEY_SIZE, 'miner')
   const iteration = r.u32('iteration')
   const epoch = r.u16('epoch')

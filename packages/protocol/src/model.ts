@@ -57,6 +57,8 @@ export const MAX_LAYER_UNITS = 1 << 16
  * multiply-adds of one record's forward pass.
  */
 export const MAX_NET_PARAMETERS = 1 << 24
+/** values per record (features) an input may have, as many as a data set's records may (datasetFromFragments) */
+export const MAX_INPUT_VALUES = 1 << 24
 export const MAX_NET_ACTIVATIONS = 1 << 22
 export const MAX_NET_MULTIPLY_ADDS = 1 << 28
 
@@ -115,7 +117,7 @@ export function netShapes(net: NetSpec): NetShapes {
   const bad = (msg: string): never => { throw protocolError('BAD_VALUE', msg) }
   if (net.input.length !== 1 && net.input.length !== 3) bad(`an input is [features] or [height, width, channels], got rank ${net.input.length}`)
   for (const d of net.input) if (!Number.isInteger(d) || d < 1 || d > MAX_LAYER_UNITS) bad(`input dimension ${d} out of range [1, ${MAX_LAYER_UNITS}]`)
-  if (product(net.input) > 1 << 24) bad(`an input of ${product(net.input)} values, at most ${1 << 24}`)
+  if (product(net.input) > MAX_INPUT_VALUES) bad(`an input of ${product(net.input)} values, at most ${MAX_INPUT_VALUES}`)
   if (net.layers.length < 1 || net.layers.length > MAX_NET_LAYERS) bad(`a network has 1 to ${MAX_NET_LAYERS} layers, got ${net.layers.length}`)
   if (!LOSSES.includes(net.loss)) bad(`loss ${String(net.loss)} unknown`)
   const outputs: number[][] = []
@@ -218,29 +220,20 @@ export function writeNet(w: Writer, net: NetSpec): void {
   }
 }
 
-/** A u8 index into `list`, or PROTOCOL_BAD_VALUE naming `field`. */
-export function readEnum<T>(r: Reader, list: readonly T[], field: string): T {
-  const v = r.u8(field)
-  const x = list[v]
-  if (x === undefined) throw protocolError('BAD_VALUE', `${field} ${v} unknown`)
-  return x
-}
-
 /** Reads what writeNet writes and checks it with netShapes (PROTOCOL_BAD_VALUE, PROTOCOL_TOO_LARGE). */
 export function readNet(r: Reader): NetSpec {
   const rank = r.u8('input rank')
   if (rank !== 1 && rank !== 3) throw protocolError('BAD_VALUE', `input rank ${rank}, expected 1 or 3`)
   const input: number[] = []
   for (let i = 0; i < rank; i++) input.push(r.u32('input dimension'))
-  const enumOf = <T>(list: readonly T[], field: string): T => readEnum(r, list, field)
-  const loss = enumOf(LOSSES, 'loss')
+  const loss = r.oneOf(LOSSES, 'loss')
   const n = r.count(MAX_NET_LAYERS, 'layers', 1)
   const layers: LayerSpec[] = []
   for (let i = 0; i < n; i++) {
-    const kind = enumOf(LAYER_KINDS, 'layer kind')
+    const kind = r.oneOf(LAYER_KINDS, 'layer kind')
     switch (kind) {
-      case 'dense': layers.push({ kind, units: r.u32('units'), activation: enumOf(ACTIVATIONS, 'activation') }); break
-      case 'conv2d': layers.push({ kind, filters: r.u16('filters'), kernel: r.u8('kernel'), stride: r.u8('stride'), padding: enumOf(PADDINGS, 'padding'), activation: enumOf(ACTIVATIONS, 'activation') }); break
+      case 'dense': layers.push({ kind, units: r.u32('units'), activation: r.oneOf(ACTIVATIONS, 'activation') }); break
+      case 'conv2d': layers.push({ kind, filters: r.u16('filters'), kernel: r.u8('kernel'), stride: r.u8('stride'), padding: r.oneOf(PADDINGS, 'padding'), activation: r.oneOf(ACTIVATIONS, 'activation') }); break
       case 'maxPool': case 'avgPool': layers.push({ kind, size: r.u8('pool size'), stride: r.u8('pool stride') }); break
       case 'dropout': layers.push({ kind, ratePermille: r.u16('dropout rate') }); break
       case 'flatten': case 'batchNorm': layers.push({ kind }); break

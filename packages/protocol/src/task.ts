@@ -1,7 +1,7 @@
 import { Reader, Writer } from './bytes.js'
 import { protocolError } from './errors.js'
 import { TAGS, taggedHash } from './hash.js'
-import { mlpNet, mlpSizes, netShapes, readEnum, readNet, writeNet, type NetSpec } from './model.js'
+import { MAX_LAYER_UNITS, mlpNet, mlpSizes, netShapes, readNet, writeNet, type NetSpec } from './model.js'
 
 /**
  * Task definitions come in two encodings. Version 2 holds an MLP trained by
@@ -118,7 +118,7 @@ function readMlp(r: Reader): NetSpec {
   const layers: number[] = []
   for (let i = 0; i < nl; i++) {
     const l = r.u32('layer size')
-    if (l < 1 || l > 1 << 16) throw protocolError('BAD_VALUE', `layer size ${l} out of range [1, 65536]`)
+    if (l < 1 || l > MAX_LAYER_UNITS) throw protocolError('BAD_VALUE', `layer size ${l} out of range [1, ${MAX_LAYER_UNITS}]`)
     layers.push(l)
   }
   const net = mlpNet(layers)
@@ -127,7 +127,7 @@ function readMlp(r: Reader): NetSpec {
 }
 
 function readOptimizer(r: Reader): OptimizerSpec {
-  const kind = readEnum(r, OPTIMIZERS, 'optimizer')
+  const kind = r.oneOf(OPTIMIZERS, 'optimizer')
   // in (0, 1): a momentum of 0 is plain SGD, which has its own encoding (and -0 would be a second one)
   const unit = (field: string): number => {
     const v = r.f32(field)
@@ -161,9 +161,7 @@ export function taskFromBytes(bytes: Uint8Array): TaskSpec {
   for (let i = 0; i < p; i++) fragmentHashes.push(r.bytes(32, `fragment hash ${i}`))
   const trainPermille = r.u16('train permille')
   const valPermille = r.u16('validation permille')
-  const a = r.u8('assignment method')
-  const assignment = ASSIGNMENT_METHODS[a]
-  if (assignment === undefined) throw protocolError('BAD_VALUE', `assignment method ${a} unknown`)
+  const assignment = r.oneOf(ASSIGNMENT_METHODS, 'assignment method')
   const t: TaskSpec = {
     taskId, net, optimizer, initSeed, tau, learningRate, batchSize, commitLead, noncesBatchDiv, noncesModelDiv,
     recordCount, fragmentHashes, trainPermille, valPermille, assignment,
@@ -174,8 +172,8 @@ export function taskFromBytes(bytes: Uint8Array): TaskSpec {
   if (v === TASK_VERSION) {
     t.patience = r.u16('patience')
     t.expectedSeconds = r.u32('expected seconds')
-    t.hardware = readEnum(r, HARDWARE, 'hardware preference')
-    t.metric = readEnum(r, METRICS, 'metric')
+    t.hardware = r.oneOf(HARDWARE, 'hardware preference')
+    t.metric = r.oneOf(METRICS, 'metric')
   }
   r.end()
   if (v === TASK_VERSION && mlpEncodable(t) !== undefined) throw protocolError('NOT_CANONICAL', `a plain MLP task is written in version ${TASK_VERSION_MLP}`)
@@ -210,11 +208,6 @@ export function parameterCount(t: TaskSpec): number {
 /** Values per record the task's input takes (its data set's features). */
 export function inputSize(t: TaskSpec): number {
   return netShapes(t.net).features
-}
-
-/** Classes the task's output layer scores (labels index them). */
-export function classCount(t: TaskSpec): number {
-  return netShapes(t.net).classes
 }
 
 /** Algorithm 2's a = omega_B * disk_size(b_i) + omega_M * model_size(theta''), in integers. */

@@ -309,11 +309,9 @@ function taskV3Invalid(): Invalid[] {
   const out = TASK_CONV.net.layers.slice(-1)
   const v = taskToBytesFor(TASK_CONV)
   const gpuMlp = taskToBytesFor({ ...TASK_MNIST, hardware: 'gpu' })
-  const v2 = taskToBytesFor(TASK_MNIST)
   // layer kinds are bytes 2 + 16 + 1 + 3 x 4 + 1 + 1 = 33 on (rank, three dimensions, loss, count)
   return [
     bad('a plain MLP written in version 3', patch(gpuMlp, gpuMlp.length - 2, [0]), CANON),
-    bad('17 MLP sizes in version 2, one over its cap', concat(v2.subarray(0, 19), [17], new Uint8Array(17 * 4).fill(1), v2.subarray(20 + 16)), LARGE),
     bad('flatten on a flat input', taskToBytesFor({ ...TASK_MSE, net: { ...TASK_MSE.net, layers: [{ kind: 'flatten' }, ...TASK_MSE.net.layers] } }), VALUE),
     bad('momentum 0 (plain SGD)', taskToBytesFor({ ...TASK_MSE, optimizer: { kind: 'momentum', momentum: 0 } }), VALUE),
     bad('momentum -0', taskToBytesFor({ ...TASK_MSE, optimizer: { kind: 'momentum', momentum: -0 } }), VALUE),

@@ -46,6 +46,13 @@ export const MAX_CLIENT_PARAMETERS = 2_000_000
 
 const DEFAULT_RATE = { sgd: 0.1, momentum: 0.01, adam: 0.001 } as const
 
+/** Each optimiser with its usual constants (momentum 0.9; Adam's of Kingma & Ba, with Keras's epsilon). */
+export const DEFAULT_OPTIMIZERS: Readonly<Record<OptimizerSpec['kind'], OptimizerSpec>> = {
+  sgd: { kind: 'sgd' },
+  momentum: { kind: 'momentum', momentum: 0.9 },
+  adam: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
+}
+
 /** Most values one training batch may hold across the network's layers (a step keeps them all for the backward pass): 256 MiB of float32. */
 export const MAX_BATCH_ACTIVATIONS = 1 << 26
 
@@ -65,8 +72,8 @@ function asBadParams<T>(what: string, f: () => T): T {
  * holding more than MAX_BATCH_ACTIVATIONS values.
  */
 function checkClientNet(net: NetSpec, batchSize: number): NetShapes {
-  const shapes = asBadParams('the model', () => netShapes(net))
-  if (shapes.classes < 2 || shapes.classes > 256) throw dataPrepError('BAD_PARAMS', `a task needs 2 to 256 classes, got ${shapes.classes}`)
+  const shapes = asBadParams('the model', () => netShapes(net)) // at most 256 classes there
+  if (shapes.classes < 2) throw dataPrepError('BAD_PARAMS', `a task needs 2 to 256 classes, got ${shapes.classes}`)
   if (shapes.parameterCount > MAX_CLIENT_PARAMETERS) throw dataPrepError('BAD_PARAMS', `the model has ${shapes.parameterCount} parameters, at most ${MAX_CLIENT_PARAMETERS}`)
   if (batchSize * shapes.activations > MAX_BATCH_ACTIVATIONS) {
     throw dataPrepError('BAD_PARAMS', `a batch of ${batchSize} records makes the layers output ${batchSize * shapes.activations} values, at most ${MAX_BATCH_ACTIVATIONS}`)
@@ -79,9 +86,30 @@ function checkClientNet(net: NetSpec, batchSize: number): NetShapes {
  * width, channels]) and an output layer of one unit per class; checked as checkClientNet does.
  * The client page previews it with this while the client types.
  */
-export function clientNet(input: number[], hidden: LayerSpec[], classes: number, loss: Loss = 'cross-entropy', batchSize = 1): { net: NetSpec; shapes: NetShapes } {
-  const net: NetSpec = { input, layers: [...hidden, { kind: 'dense', units: classes, activation: 'linear' }], loss }
+export function clientNet(input: number[], hidden: LayerSpec[], classes: number, loss: Loss, batchSize: number): { net: NetSpec; shapes: NetShapes } {
+  const net = withOutputLayer(input, hidden, classes, loss)
   return { net, shapes: checkClientNet(net, batchSize) }
+}
+
+function withOutputLayer(input: number[], hidden: LayerSpec[], classes: number, loss: Loss): NetSpec {
+  return { input, layers: [...hidden, { kind: 'dense', units: classes, activation: 'linear' }], loss }
+}
+
+/**
+ * The limits a client task keeps beyond the protocol's, which the page checks before it pays and
+ * the relays before they store a package: epochs in [1, 1000], patience in [0, 1000], a learning
+ * rate in (0, 10], and the network's (checkClientNet). DATA_BAD_PARAMS names the first broken.
+ */
+function checkClientTask(spec: TaskSpec): NetShapes {
+  if (!Number.isInteger(spec.epochs) || spec.epochs < 1 || spec.epochs > 1000) throw dataPrepError('BAD_PARAMS', `epochs must be an integer in [1, 1000], got ${spec.epochs}`)
+  if (!Number.isInteger(spec.patience) || spec.patience < 0 || spec.patience > 1000) throw dataPrepError('BAD_PARAMS', `patience must be an integer in [0, 1000], got ${spec.patience}`)
+  if (!(spec.learningRate > 0 && spec.learningRate <= 10)) throw dataPrepError('BAD_PARAMS', `the learning rate must be in (0, 10], got ${spec.learningRate}`)
+  return checkClientNet(spec.net, spec.batchSize)
+}
+
+/** The batch size a client task takes unless it names one: 64, or fewer so that each of `fragments` fragments holds 4 batches. */
+export function defaultBatchSize(records: number, fragments = MIN_FRAGMENTS): number {
+  return Math.min(64, Math.max(1, Math.floor(records / (4 * fragments))))
 }
 
 /** The optimiser's constants as the definition carries them (float32). */
@@ -96,25 +124,21 @@ function float32Optimizer(o: OptimizerSpec): OptimizerSpec {
 export function createClientTask(dataset: Dataset, o: ClientTaskOptions): { spec: TaskSpec; fragments: Uint8Array[] } {
   const p = o.fragments ?? MIN_FRAGMENTS
   if (o.classes < 2 || o.classes > 256) throw dataPrepError('BAD_PARAMS', `a task needs 2 to 256 classes, got ${o.classes}`)
-  if (!Number.isInteger(o.epochs) || o.epochs < 1 || o.epochs > 1000) throw dataPrepError('BAD_PARAMS', `epochs must be an integer in [1, 1000], got ${o.epochs}`)
-  const patience = o.patience ?? 0
-  if (!Number.isInteger(patience) || patience < 0 || patience > 1000) throw dataPrepError('BAD_PARAMS', `patience must be an integer in [0, 1000], got ${patience}`)
   const expectedSeconds = o.expectedSeconds ?? 0
   if (!Number.isInteger(expectedSeconds) || expectedSeconds < 0 || expectedSeconds > 0xffff_ffff) throw dataPrepError('BAD_PARAMS', `the expected time must be whole seconds, got ${expectedSeconds}`)
   const input = o.inputShape ?? [dataset.features]
   if (input.reduce((a, b) => a * b, 1) !== dataset.features) throw dataPrepError('BAD_PARAMS', `the input shape [${input.join(', ')}] does not hold the data's ${dataset.features} features`)
   const optimizer = float32Optimizer(o.optimizer ?? { kind: 'sgd' })
   const learningRate = Math.fround(o.learningRate ?? DEFAULT_RATE[optimizer.kind])
-  if (!(learningRate > 0 && learningRate <= 10)) throw dataPrepError('BAD_PARAMS', `the learning rate must be in (0, 10], got ${o.learningRate}`)
-  const batchSize = o.batchSize ?? Math.min(64, Math.max(1, Math.floor(dataset.count / (4 * p))))
-  const { net } = clientNet(input, o.hidden, o.classes, o.loss, batchSize)
+  const net = withOutputLayer(input, o.hidden, o.classes, o.loss ?? 'cross-entropy')
   const ranges = fragmentRanges(dataset.count, p)
   const spec = createMnistTask(dataset, {
-    taskId: o.taskId, net, optimizer, learningRate, epochs: o.epochs, patience, expectedSeconds, hardware: o.hardware ?? 'any', metric: o.metric ?? 'accuracy',
+    taskId: o.taskId, net, optimizer, learningRate, epochs: o.epochs, patience: o.patience ?? 0, expectedSeconds, hardware: o.hardware ?? 'any', metric: o.metric ?? 'accuracy',
     fragmentHashes: fragmentHashes(dataset, ranges),
-    batchSize,
+    batchSize: o.batchSize ?? defaultBatchSize(dataset.count, p),
     initSeed: new DataView(o.taskId.buffer, o.taskId.byteOffset, 16).getUint32(0, true),
   })
+  checkClientTask(spec)
   asBadParams('the task', () => taskFromBytes(taskToBytes(spec))) // the definition's own rules (fragment count, shares, ranges, optimiser)
   return { spec, fragments: ranges.map((r) => fragmentBytes(dataset, r)) }
 }
@@ -147,7 +171,7 @@ export function taskPackageFromBytes(bytes: Uint8Array, maxBytes: number): { spe
   for (let i = 0; i < p; i++) fragments.push(r.varBytes(maxBytes, `fragment ${i}`))
   r.end()
   fragments.forEach((f, i) => verifyFragment(f, spec.fragmentHashes[i]!, i))
-  const { features, classes } = checkClientNet(spec.net, spec.batchSize)
+  const { features, classes } = checkClientTask(spec)
   const dataset = datasetFromFragments(fragments, features)
   if (dataset.count !== spec.recordCount) throw dataPrepError('BAD_PARAMS', `the fragments hold ${dataset.count} records, the definition says ${spec.recordCount}`)
   const bad = dataset.labels.findIndex((l) => l >= classes)

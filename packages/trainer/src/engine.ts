@@ -52,7 +52,7 @@ export function createTfEngine(tf: typeof tfc, net: NetSpec): GradientEngine {
   const { params, parameterCount, features, classes, activations } = netShapes(net)
   const backend = tf.getBackend() as BackendName
   const trainable = params.flatMap((p, i) => (p.trainable ? [i] : []))
-  const fixed = params.flatMap((p, i) => (p.trainable ? [] : [i]))
+  const momentCount = params.reduce((s, p) => (p.trainable ? s : s + p.size), 0) // θ's values the batch moments move
 
   const upload = (theta: Float32Array): tfc.Tensor[] => params.map((p) => tf.tensor(theta.subarray(p.offset, p.offset + p.size), p.shape))
   const activate = (h: tfc.Tensor, a: Activation): tfc.Tensor => {
@@ -171,7 +171,7 @@ export function createTfEngine(tf: typeof tfc, net: NetSpec): GradientEngine {
       }
       const loss = all[o]!
       const correct = all[o + 1]!
-      return { grad, loss, accuracy: correct / batchSize, moments: all.slice(o + 2, o + 2 + fixed.reduce((s, p) => s + params[p]!.size, 0)) }
+      return { grad, loss, accuracy: correct / batchSize, moments: all.slice(o + 2, o + 2 + momentCount) }
     },
   }
 }

@@ -1,6 +1,7 @@
 import { TAGS, concatBytes, taggedHash, taskHash, toHex, type TaskSpec } from '@pouw/protocol'
 import { assignBatches, type AssignmentParams } from './data/assignment.js'
 import { fragmentRanges, planData, type DataPlan } from './data/plan.js'
+import { loadBatch } from './batches.js'
 import type { Dataset } from './mnist.js'
 
 /**
@@ -41,6 +42,12 @@ export class TaskData {
   }
 
   get batchCount(): number { return this.plan.batchCount }
+
+  private test: ReturnType<typeof loadBatch> | undefined
+  /** The test split's features and labels, loaded once (an evaluator scores every model of every round on it). */
+  get testBatch(): ReturnType<typeof loadBatch> {
+    return this.test ??= loadBatch(this.data, this.plan.testRecords)
+  }
 
   /** Every miner's batches for the epoch, in processing order (cached: a verifier asks often). */
   assignment(epoch: number, miners: readonly Uint8Array[]): Map<string, number[]> {

@@ -107,12 +107,11 @@ export function metricPpm(metric: Metric, predicted: ArrayLike<number>, labels: 
  * and the count of right answers.
  */
 export async function testScore(engine: GradientEngine, data: TaskData, theta: Float32Array): Promise<{ scorePpm: number; correct: number; count: number }> {
-  const records = data.plan.testRecords
-  if (records.length === 0) throw dataPrepError('BAD_PARAMS', 'the task has no test records')
-  const { x, labels } = loadBatch(data.data, records)
-  const { predicted } = await engine.evaluate(theta, x, labels, records.length)
+  const { x, labels } = data.testBatch
+  if (labels.length === 0) throw dataPrepError('BAD_PARAMS', 'the task has no test records')
+  const { predicted } = await engine.evaluate(theta, x, labels, labels.length)
   const correct = predicted.reduce((k, p, i) => k + (p === labels[i] ? 1 : 0), 0)
-  return { scorePpm: metricPpm(data.task.metric, predicted, labels), correct, count: records.length }
+  return { scorePpm: metricPpm(data.task.metric, predicted, labels), correct, count: labels.length }
 }
 
 // ---- the final model ----

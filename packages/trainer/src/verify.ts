@@ -10,8 +10,6 @@ import type { GradientEngine } from './engine.js'
 import { pouwError } from './errors.js'
 import { computeNonce } from './mining.js'
 import type { TaskData } from './taskData.js'
-import { jointTrainingRefusal } from './model.js'
-import { dataPrepError } from './data/index.js'
 
 export interface VerifyContext {
   data: TaskData
@@ -84,8 +82,6 @@ export const LOSS_REL_TOLERANCE = 1e-4
 export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, evidenceBytes: Uint8Array): Promise<VerifyReport> {
   const t0 = performance.now()
   const { task } = ctx.data
-  const refusal = jointTrainingRefusal(task) // the relay's own task: a configuration error, not the miner's
-  if (refusal !== undefined) throw dataPrepError('BAD_PARAMS', refusal)
   const n = parameterCount(task)
   const k = task.commitLead
 
@@ -208,8 +204,9 @@ export async function verifyProofOfUsefulWork(ctx: VerifyContext, block: Block, 
   const thetaAfter = new Float32Array(thetaPrime)
   applyMessageMap(thetaAfter, lucky.map, task.tau)
   const { nonce, precursor } = await computeNonce(thetaAfter, lucky.map)
-  const nonceIndex = nonceOffset(nonce, h.nonce, noncesPerIteration(task))
-  if (nonceIndex < 0) throw pouwError('NONCE_MISMATCH', `the header nonce is not within ${noncesPerIteration(task)} of the nonce derived from the lucky iteration`)
+  const nonces = noncesPerIteration(task)
+  const nonceIndex = nonceOffset(nonce, h.nonce, nonces)
+  if (nonceIndex < 0) throw pouwError('NONCE_MISMATCH', `the header nonce is not within ${nonces} of the nonce derived from the lucky iteration`)
   const checksMs = performance.now() - t0
 
   // re-run the gradient and compare with the claimed map and metrics

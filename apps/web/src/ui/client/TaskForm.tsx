@@ -1,6 +1,6 @@
 import { useMemo, useState, type FormEvent } from 'react'
-import { describeNet, isPouwError, taskHash, toHex, type Hardware, type Loss, type Metric, type OptimizerSpec, type TaskSpec } from '@pouw/protocol'
-import { clientNet, createClientTask, parseLayers, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
+import { describeNet, taskHash, toHex, type Hardware, type Loss, type Metric, type OptimizerSpec, type TaskSpec } from '@pouw/protocol'
+import { DEFAULT_OPTIMIZERS, clientNet, createClientTask, defaultBatchSize, parseLayers, taskPackageToBytes, type ImportResult } from '@pouw/trainer'
 import { postBytes } from '../../api'
 import { formatCoins, parseCoins, type WalletHandle } from '../../wallet'
 import { Panel } from '../Panel'
@@ -21,14 +21,8 @@ function decimal(text: string, what: string): number {
   return Number(text)
 }
 
-const errorText = (err: unknown): string => (isPouwError(err) ? `${err.code}: ${err.message.replace(`${err.code}: `, '')}` : (err as Error).message)
-
-/** Adam's and momentum's usual constants (Kingma & Ba; Keras). */
-const OPTIMIZER_OF: Record<OptimizerSpec['kind'], OptimizerSpec> = {
-  sgd: { kind: 'sgd' },
-  momentum: { kind: 'momentum', momentum: 0.9 },
-  adam: { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 },
-}
+/** A PouwError's message starts with its code already ("DATA_BAD_PARAMS: …"). */
+const errorText = (err: unknown): string => (err as Error).message
 
 /**
  * The client's task (paper 003 §3.4) over a confirmed upload: the network (its hidden layers written
@@ -57,7 +51,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
   // the network as typed so far: its description and parameter count, or what is wrong with it
   const preview = useMemo(() => {
     try {
-      const { net, shapes } = clientNet(input, parseLayers(model), upload.classes.length, loss)
+      const { net, shapes } = clientNet(input, parseLayers(model), upload.classes.length, loss, defaultBatchSize(upload.dataset.count))
       return `${describeNet(net)}: ${shapes.parameterCount.toLocaleString('en')} parameters, over ${upload.dataset.count} records.`
     } catch (err) {
       return errorText(err)
@@ -74,7 +68,7 @@ export function TaskForm({ upload, wallet }: { upload: ImportResult; wallet: Wal
         const taskId = crypto.getRandomValues(new Uint8Array(16))
         const expectedMinutes = minutes.trim() === '' ? 0 : decimal(minutes, 'the expected time (minutes)')
         const { spec, fragments } = createClientTask(upload.dataset, {
-          taskId, hidden: parseLayers(model), inputShape: input, loss, optimizer: OPTIMIZER_OF[optimizer],
+          taskId, hidden: parseLayers(model), inputShape: input, loss, optimizer: DEFAULT_OPTIMIZERS[optimizer],
           ...(rate.trim() !== '' ? { learningRate: decimal(rate, 'the learning rate') } : {}),
           epochs: whole(epochs, 'epochs'), patience: whole(patience, 'patience'), expectedSeconds: Math.round(expectedMinutes * 60), hardware, metric,
           classes: upload.classes.length,
