@@ -7,7 +7,7 @@
  */
 import { pathToFileURL } from 'node:url'
 import {
-  BLOCK_VERSION, NONCE_OFFSET, SIGNATURE_SIZE, TAGS, ZERO_HASH, blockFromBytes, blockToBytes, combineSignatures, compareBytes,
+  BLOCK_VERSION, NONCE_OFFSET, coinbaseOutputs, SIGNATURE_SIZE, TAGS, ZERO_HASH, blockFromBytes, blockToBytes, combineSignatures, compareBytes,
   computeMerkleRoot, generateKeyPair, hashMeetsTarget, headerHashFromBytes, headerToBytes, nativeVerifyInUse, workFromBits,
   signAsync, signShare, signVerifierApproval, slotHash, taggedHash, targetFromBits, txSigHash, verify, verifyReference,
   type Block, type CoinbaseTx, type HistoryAnchor, type KeyPair, type OutPoint, type TransferTx, type Tx,
@@ -96,7 +96,7 @@ function fullBlockSetting(): { params: ChainParams; parent: ChainEntry; coinbase
   const shares = dkg.results.slice(0, t).map((r) => ({ index: r.index, signature: signShare(r.secretShare, slotHash(unsigned)) }))
   const history: HistoryAnchor = { attempt: 0, successes: dkg.proof, record: { ...unsigned, signature: combineSignatures(shares, t) } }
   const collect = { block: parent.hash, approvals: verifiers.map((k) => signVerifierApproval(parent.hash, precursor, k)) }
-  return { params, parent, coinbase: (fees) => ({ type: 'coinbase', height: 2, outputs: [{ amount: PARAMS.subsidy + fees, recipient: new Uint8Array(32).fill(1) }], collect, history }) }
+  return { params, parent, coinbase: (fees) => ({ type: 'coinbase', height: 2, outputs: coinbaseOutputs(new Uint8Array(32).fill(1), PARAMS.subsidy, fees, collect), collect, history }) }
 }
 
 /** From the block's bytes: decode, validateBlock (context-free rules, Merkle root, header, the history anchor), connectBlock (the collect too). */

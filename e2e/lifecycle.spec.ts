@@ -22,7 +22,7 @@ interface WalletJson { height: number; balance: { total: string; spendable: stri
 interface Supply { height: number; coinbases: string; fees: string; utxo: string }
 interface RunJson {
   phase: string
-  selection: { miners: { key: string }[]; outcome: string; joined: { key: string; stake: string }[] } | null
+  selection: { miners: { key: string }[]; outcome: string; joined: { key: string; stake: string }[]; evaluators: { key: string; stake: string }[] } | null
   evaluators: string[]
   reveals: string[]
   approvals: string[]
@@ -58,7 +58,8 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
   })
   await waitFor(async () => (await Promise.all(relays.map((r) => getStatus(r.url)))).every((s) => (s.supervisors as { dkg: string }).dkg === 'done') || undefined,
     { timeoutMs: 120_000, message: 'the DKG to finish on every relay' })
-  const evaluators = ((await getStatus(relays[0]!.url)).chain as { evaluators: string[] }).evaluators
+  // the relays' verifier keys: each is also its wallet, which stakes the verifiers' rewards it earns on evaluator tickets
+  const evaluators = ((await getStatus(relays[0]!.url)).chain as { verifiers: string[] }).verifiers
   expect(evaluators).toHaveLength(RELAYS)
 
   const tabs: Tab[] = []
@@ -78,6 +79,10 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       }
       for (const t of tabs) await expect(t.page.getByTestId('ticket')).toHaveCount(1, { timeout: 120_000 })
     })
+
+    // each relay holds an evaluator ticket, bought from its verifier rewards (it must be live at the task's definition block)
+    await waitFor(async () => (await Promise.all(relays.map((r) => getStatus(r.url)))).every((s) => (s.evaluatorTickets as number) >= 1) || undefined,
+      { timeoutMs: 120_000, message: 'an evaluator ticket on every relay' })
 
     // the client: the first volunteer's browser profile (its wallet), on the client page
     const client = await tabs[0]!.context.newPage()
@@ -119,6 +124,7 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
 
     let result: NonNullable<RunJson['result']> | undefined
     let joined: { key: string; stake: string }[] = []
+    let seated: { key: string; stake: string }[] = []
     await test.step('the evaluators agree; the charge is mined; every relay holds the same result', async () => {
       await expect(client.getByTestId('run-phase')).toHaveAttribute('data-phase', 'charged', { timeout: 300_000 })
       const runs = await waitFor(async () => {
@@ -127,6 +133,11 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
       }, { timeoutMs: 120_000, message: 'every relay to see the charge' })
       result = runs[0]!.result!
       joined = runs[0]!.selection!.joined
+      // the evaluators were chosen by ticket: every relay joined the task with an evaluator ticket bought from its
+      // verifier rewards, and all three were seated (the committee's minimum)
+      seated = runs[0]!.selection!.evaluators
+      expect(seated.map((e) => e.key)).toEqual([...evaluators].sort())
+      for (const r of runs) expect(r.evaluators).toEqual([...evaluators].sort())
       // each selected tab told its relay how far its training was (signed progress, handed on to the others once)
       for (const m of runs[0]!.selection!.miners) expect(runs.some((r) => r.progress.some((p) => p.miner === m.key))).toBe(true)
       for (const r of runs) {
@@ -140,17 +151,17 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
     })
 
     await test.step('the balances reconcile to the unit', async () => {
-      // each joined stake comes back whole (both miners posted a model), as a payout of its own
-      const stakes = joined.reduce((a, j) => a + BigInt(j.stake), 0n)
-      for (const j of joined) expect(result!.payouts.some((p) => p.recipient === j.key && p.amount === j.stake)).toBe(true)
+      // each joined stake comes back whole (both miners posted a model, every evaluator agreed), as a payout of its own
+      const stakes = [...joined, ...seated].reduce((a, j) => a + BigInt(j.stake), 0n)
+      for (const j of [...joined, ...seated]) expect(result!.payouts.some((p) => p.recipient === j.key && p.amount === j.stake)).toBe(true)
       const paid = result!.payouts.reduce((a, p) => a + BigInt(p.amount), 0n) - stakes
       const to = (k: string): bigint => paidTo(result!, k)
       // the whole fee is split but the charge's own transaction fee, which its block's miner earns
       expect(paid).toBeLessThan(FEE)
       expect(FEE - paid).toBeLessThan(10_000n)
       for (const j of joined) expect(to(j.key)).toBeGreaterThan(BigInt(j.stake))
-      // each relay supervised and evaluated, and agreed: two shares each
-      for (const e of evaluators) expect(result!.payouts.filter((p) => p.recipient === e)).toHaveLength(2)
+      // each relay supervised and evaluated, and agreed: two shares each, and its evaluator stake back
+      for (const e of evaluators) expect(result!.payouts.filter((p) => p.recipient === e)).toHaveLength(3)
       expect(new Set(result!.payouts.map((p) => p.recipient))).toEqual(new Set([...wallets, ...evaluators]))
       // every coin there is: the coinbases minus the fees burnt into them, held by the two volunteers' wallets
       // and the three relays (the fee's supervisor and evaluator shares), read at one tip
@@ -201,10 +212,12 @@ test('@lifecycle a client pays for a task; ticket holders are selected and train
  */
 test('@lifecycle @malformed a task whose data never came: the joined volunteer reports it and is paid the fee', async ({ browser, testnet }) => {
   test.setTimeout(15 * 60_000)
-  // a difficulty that gives one wasm tab blocks every 2 s or so: the join window (10 blocks) must outlast the page's
-  // poll, its join and the block that mines it (at 1500, blocks came every 0.7 s and the window closed first)
-  const net = await testnet({ env: { POUW_DIFFICULTY: '4000', POUW_COINBASE_MATURITY: '2' } })
+  // a difficulty that gives one wasm tab blocks every 2 s or so: the join window (10 blocks; the page joins from its 3rd
+  // to its 7th) must outlast the page's 2 s poll, its join and the block that mines it (at 1500, blocks came every 0.7 s
+  // and the window closed first; at 4000 a CI run saw 1 s blocks and the tab never joined)
+  const net = await testnet({ env: { POUW_DIFFICULTY: '8000', POUW_COINBASE_MATURITY: '2' } })
   const tab = await openTab(() => browser.newContext(), 'volunteer', `${net.url}?backend=wasm`, '')
+  const verifier = ((await getStatus(net.url)).chain as { verifiers: string[] }).verifiers[0]!
   try {
     const wallet = await walletAddress(tab.page)
     await tab.page.getByTestId('start').click()
@@ -213,6 +226,7 @@ test('@lifecycle @malformed a task whose data never came: the joined volunteer r
     await tab.page.getByTestId('ticket-amount').fill('0.5')
     await tab.page.getByTestId('ticket-buy').click()
     await expect(tab.page.getByTestId('ticket')).toHaveCount(1, { timeout: 120_000 })
+    await waitFor(async () => ((await getStatus(net.url)).evaluatorTickets as number) >= 1 || undefined, { timeoutMs: 120_000, message: 'the relay\'s evaluator ticket' })
 
     // the client (the same profile): its upload is lost on the way, and it pays the fee anyway
     const client = await tab.context.newPage()
@@ -238,12 +252,15 @@ test('@lifecycle @malformed a task whose data never came: the joined volunteer r
     expect([run.held, run.selection?.outcome, run.reports]).toEqual([false, 'unavailable', [wallet]])
     const stake = BigInt(run.selection!.joined.find((j) => j.key === wallet)!.stake)
     const to = (k: string): bigint => paidTo(run.result!, k)
-    // the fee less the charge's own transaction fee: 10% of it to the evaluator (this relay), the rest to the reporter, with its stake back
-    const paid = to(run.evaluators[0]!) + to(wallet) - stake
+    // the fee less the charge's own transaction fee: 10% of it to the evaluator (this relay, seated by its evaluator
+    // ticket, whose stake comes back too), the rest to the reporter, with its stake back
+    expect(run.evaluators).toEqual([verifier])
+    const evaluatorStake = BigInt(run.selection!.evaluators[0]!.stake)
+    const paid = to(verifier) - evaluatorStake + to(wallet) - stake
     expect(paid).toBeLessThan(UNITS)
     expect(UNITS - paid).toBeLessThan(10_000n)
-    expect(to(run.evaluators[0]!)).toBe(paid / 10n)
-    expect(new Set(run.result!.payouts.map((p) => p.recipient))).toEqual(new Set([wallet, run.evaluators[0]!]))
+    expect(to(verifier) - evaluatorStake).toBe(paid / 10n)
+    expect(new Set(run.result!.payouts.map((p) => p.recipient))).toEqual(new Set([wallet, verifier]))
     await expect(row).toHaveAttribute('data-paid', /^[1-9]\d*$/, { timeout: 60_000 })
     await tab.page.getByTestId('stop').click()
     const supply = await json<Supply>(`${net.url}/api/supply`)

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
   PouwError, TOPICS, VERIFIERS_PER_BLOCK, ZERO_HASH, blockFromBytes, chooseVerifiers, verifierQuorum, type ItRes, fromHex, hashMeetsTarget, targetFromBits, headerHash, isPouwError, itResBatchFromBytes, itResFromBytes,
-  itResHash, describeNet, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes,
+  itResHash, describeNet, noncesPerIteration, parameterCount, signVerdict, submissionFromBytes, taskHash, taskToBytes, txToBytes,
   toHex, verdictFromBytes, verdictToBytes, verifyItResSignature, verifyVerdictSignature, bytesEqual, epochMessageFromBytes, epochMessageToBytes, evidenceFromBytes, slotHash,
   type Block, type HistoryAnchor, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
@@ -19,9 +19,10 @@ import {
 import { MNIST_DIR, MNIST_FILES, createNodeEngine, loadMnistAll } from '@pouw/trainer/node'
 import { Supervisor } from './supervisor.js'
 import { createLedgerApi } from './ledgerApi.js'
+import { createEvaluatorTickets } from './evaluatorTickets.js'
 import { TASK_RUNS_TOPIC, TASK_RUN_RULES, TICKET_PARAMS, createTaskRuns } from './taskRuns.js'
 import { createClientTasks } from './clientTasks.js'
-import { HttpError, createHttpServer } from './http.js'
+import { HttpError, createHttpServer, handOnToRelays } from './http.js'
 import { createVerifications, type HeldVerdict } from './verifications.js'
 import { relayVerifierKeys } from './keys.js'
 import { EVIDENCE_KEEP, evidenceKey, pruneEvidence } from './evidence.js'
@@ -53,8 +54,9 @@ export interface RelayOptions {
   /** heights of block evidence kept below the tip (default EVIDENCE_KEEP, 100; evidence.ts) */
   evidenceKeep?: number
   /**
-   * The network's evaluators (hex Ed25519 keys: the testnet's relays' verifier keys), ceil(2n/3) of
-   * which approve a CHARGE_FOR_TASK; default this relay alone. Every relay of a testnet must be given
+   * The network's relays (hex Ed25519 keys: their verifier keys), default this relay alone: the
+   * chain's verifiers and the evaluators' federation, ceil(2n/3) of which approve a CHARGE_FOR_TASK,
+   * each with the evaluator ticket it joined the task with. Every relay of a testnet must be given
    * the same list, or they disagree on blocks holding charges.
    */
   evaluators?: string[]
@@ -205,8 +207,9 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
     if (!/^[0-9a-f]{64}$/.test(k)) throw new RangeError(`evaluator key ${k} is not 64 lowercase hex digits`)
     return fromHex(k)
   })
-  // the verifiers are the evaluators' federation (the relays' keys): each block's coinbase claims its subsidy in
-  // proportion to its parent's approvals by the verifiers chosen from them (ledger collect.ts)
+  // (Chain.open refuses a list that repeats a key, or names more than 64: they are the verifiers too, collect.ts)
+  // the verifiers are the relays' keys, also the evaluators' federation: each block's coinbase claims its subsidy in
+  // proportion to its parent's approvals by the verifiers chosen from them, and pays them 10% of it (ledger collect.ts, utxo.ts)
   const verification: VerificationParams = { verifiers: evaluators, perBlock: opts.verifiersPerBlock ?? VERIFIERS_PER_BLOCK, noncesPerIteration: noncesPerIteration(task) }
   const params = chainParamsFor(opts.difficulty, opts.coinbaseMaturity, evaluators, opts.blockSeconds, verification)
   const chain = await Chain.open(store, params)
@@ -258,9 +261,16 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const otherRelays = (): string[] =>
     network.relays().filter((r) => r.peerId !== network.peerId && typeof r.url === 'string' && r.url !== '').map((r) => r.url as string)
   const clientTasks = createClientTasks({ store, chain, mempool: ledger.mempool, log, otherRelays })
+  // the relay's verifier key is its wallet: the verifiers' rewards it earns are staked on evaluator tickets
+  const evaluatorTickets = createEvaluatorTickets({
+    chain, keys: verifierKeys, submit: ledger.submit, log,
+    pendingSpend: (o) => ledger.mempool.isSpent(o), inMempool: (hash) => ledger.mempool.has(hash), mempoolTxs: () => ledger.mempool.all().map((e) => e.tx),
+    // (a relay that holds it already answers 400 LEDGER_MEMPOOL_DUPLICATE; one that still refuses it is asked again later)
+    resend: (tx) => handOnToRelays(otherRelays(), '/api/tx', txToBytes(tx), log, { quiet: [400], retryMs: [] }),
+  })
   const taskRuns = createTaskRuns({
     store, chain, network, keys: verifierKeys, log, otherRelays, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, replicate: clientTasks.replicate, submit: ledger.submit,
-    engineFor: (net) => createNodeEngine(net),
+    engineFor: (net) => createNodeEngine(net), relays: evaluators.map(toHex), evaluatorTickets,
   })
 
   const rejections: Rejection[] = []
@@ -916,7 +926,9 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
             window: chain.tipWindow().map((e) => ({ hash: e.hashHex, time: e.header.time, bits: e.header.bits })),
             difficulty: params.difficulty,
             genesisTime: params.genesisTime, bits: params.bits, maxFutureSeconds: params.maxFutureSeconds, coinbaseMaturity: coinbaseMaturity(params),
-            evaluators: evaluators.map(toHex),
+            // the relays' verifier keys (POUW_EVALUATORS): each block's verifiers are chosen from them; they supervise, and
+            // ceil(2n/3) of them, each with the evaluator ticket it joined the task with, approve a charge
+            verifiers: evaluators.map(toHex),
             // BUY_TICKETS: the price a ticket in the next block stakes at least (Decred's adjustment, every `adjust.window` blocks)
             tickets: {
               price: chain.ticketPrice()?.toString() ?? null, minPrice: params.tickets?.price.toString() ?? null, maxPerBlock: params.tickets?.maxPerBlock ?? null,
@@ -925,6 +937,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           },
           // how client tasks run here: the miner tickets they select from, the join and training windows
           taskRuns: TASK_RUN_RULES,
+          // this relay's evaluator tickets not yet joined to a task (it joins every committed task with one)
+          evaluatorTickets: await evaluatorTickets.count(),
           mempool: { count: ledger.mempool.count, bytes: ledger.mempool.totalBytes, ...ledger.stats },
           // the built-in task's description is constant: encoded once, not on every poll
           task: taskStatus ??= {

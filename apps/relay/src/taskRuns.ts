@@ -58,16 +58,19 @@
  * (POST /api/task/equivocation); the conclusion names it, its model is not
  * scored, and the charge captures its whole stake for the honest miners.
  *
- * The evaluators are the chain's federation (ChainParams.evaluators: the
- * testnet's relays), which also supervise the task; evaluators chosen by
- * ticket are not wired, so only miners stake.
+ * The relays (ChainParams.evaluators, the federation) supervise every task.
+ * Its evaluators are chosen by ticket from the relays' evaluator tickets that
+ * joined it (evaluatorTickets.ts buys them from the relay's verifier rewards):
+ * only they score, commit, reveal and approve, and the charge returns their
+ * stakes. The chain takes a charge's approvals from ceil(2n/3) of the
+ * federation, each with its evaluator stake in the charge (ledger utxo.ts).
  */
 import {
-  DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, fromHex, inputSize, isPouwError, signAsync, taggedHash, taskFromBytes,
+  DEFAULT_COMMITTEE_PARAMS, PPM, SELECTION_ROLES, TAGS, roleIndex, fromHex, inputSize, isPouwError, signAsync, taggedHash, taskFromBytes,
   toHex, txFromBytes, txHash, txSigHash, txToBytes, verify, type Approval, type KeyPair, type NetSpec, type OutPoint, type TaskSpec, type TransferTx,
 } from '@pouw/protocol'
 import {
-  DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, TASK_ID_SIZE, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge, type ChargeInput, type Conclusion,
+  DEFAULT_OMEGA_PPM, DEFAULT_TICKET_PARAMS, TASK_ID_SIZE, agreementThreshold, approveCharge, chargeTx, chargeTxFee, checkReveal, computeCharge, type ChargeInput, type Conclusion,
   computeConclusionCommitment, conclusionFromBytes, conclusionToBytes, createConclusion, decideAgreement, outpointFromKey, outpointKey, selectCommittee,
   TASK_FEE_RECLAIM_BLOCKS, feeRevokeBefore, taskFeeReclaimHeight, withApprovals, type BatchOp, type Chain, type Coin, type KeyValueStore, type MinerScore, type SelectionParams, type TaskFees, type TicketApplication,
 } from '@pouw/ledger'
@@ -77,6 +80,7 @@ import {
 } from '@pouw/trainer'
 import type { PubSubNetwork } from '@pouw/network/node'
 import { HttpError, handOnToRelays, type ApiHandler, type PostHandler } from './http.js'
+import type { EvaluatorTickets } from './evaluatorTickets.js'
 
 export const TASK_RUNS_TOPIC = '/pouw/1/task-runs'
 /**
@@ -127,7 +131,11 @@ export const TICKET_PARAMS = { ...DEFAULT_TICKET_PARAMS, maturity: 1, minPrice: 
  * of it, as tickets' vectors have one feature; a tab without a GPU does not join a task that asks for one)
  */
 export const TASK_PREFERENCES = [1]
-const MINER_ROLE = SELECTION_ROLES.indexOf('miner')
+const MINER_ROLE = roleIndex('miner')
+const EVALUATOR_ROLE = roleIndex('evaluator')
+
+/** an evaluator joins while this many blocks of the join window are left, as the page's miners do (taskMiner.ts) */
+const JOIN_MARGIN = 3
 
 /** a miner's training progress is taken at most this often (the page sends one every 3 s) */
 export const PROGRESS_MIN_MS = 1_000
@@ -148,6 +156,8 @@ export type RunPhase = 'waiting' | 'joining' | 'training' | 'reporting' | 'evalu
 interface Selected { key: string; ticket: string; stake: string }
 /** a stake that joined the task in its window (outpointKey of the JOIN_TASK output): the charge returns it */
 interface Joined { outpoint: string; key: string; stake: string; height: number }
+/** a selected evaluator (paper 003 §4.4, chosen by ticket like the miners): its key, its joined stake (outpointKey), the amount staked */
+type SelectedEvaluator = Selected
 
 /** one evaluation round's commitments and reveals, by evaluator */
 interface Round { commits: Map<string, Uint8Array>; reveals: Map<string, Uint8Array> }
@@ -159,7 +169,20 @@ interface RunState {
   /** the task-definition block */
   tdb?: { height: number; hash: string }
   /** 'unavailable': this relay held no definition when the join window closed; no one is seated */
-  selection?: { miners: Selected[]; outcome: 'completed' | 'not-run' | 'unavailable'; joined: Joined[] }
+  selection?: {
+    miners: Selected[]; outcome: 'completed' | 'not-run' | 'unavailable'
+    /** the miner-role stakes that joined and that the charge returns */
+    joined: Joined[]
+    /**
+     * the evaluators selected from the evaluator tickets that joined (sorted by key; none when fewer than the
+     * committee's minimum joined: nobody evaluates, and the client takes the fee back from its reclaim height)
+     */
+    evaluators?: SelectedEvaluator[]
+  }
+  /** this relay's JOIN_TASK with an evaluator ticket (its transaction hash), once handed to the mempool */
+  joining?: { tx: string }
+  /** why this relay's last evaluator join failed (logged once per reason) */
+  joinFailed?: string
   /** an unavailable task's signed reports (taskReportToBytes), by the reporting joined stake's owner */
   reports: Map<string, Uint8Array>
   models: Map<string, FinalModel>
@@ -280,6 +303,10 @@ export function createTaskRuns(deps: {
   submit(tx: TransferTx): Promise<unknown>
   engineFor(net: NetSpec): Promise<GradientEngine>
   otherRelays: () => string[]
+  /** the relays' verifier keys (hex, POUW_EVALUATORS): they supervise every task (record its messages, hold its data) */
+  relays: string[]
+  /** this relay's evaluator tickets: it joins every committed task with one (absent: it never evaluates) */
+  evaluatorTickets?: EvaluatorTickets
   /**
    * hands a request on to every other relay (default: an HTTP POST of `body` to `route` on each of
    * otherRelays, tried again after a failure unless `once`)
@@ -291,7 +318,11 @@ export function createTaskRuns(deps: {
   const { store, chain, network, keys, log } = deps
   const now = deps.now ?? Date.now
   const me = toHex(keys.publicKey)
-  const evaluators = (chain.params.evaluators ?? []).map(toHex).sort()
+  const relays = [...deps.relays].sort()
+  /** approvals a charge needs: ceil(2n/3) of the n relays (the chain's evaluators' federation) */
+  const federationThreshold = agreementThreshold(Math.max(1, relays.length))
+  /** a run's evaluators: those its selection seated (none before it) */
+  const evaluatorsOf = (r: RunState): string[] => (r.selection?.evaluators ?? []).map((e) => e.key)
   // a 409 is a relay that holds what we hand on already, or closed it
   const handOn = deps.handOn ?? ((route: string, body: Uint8Array, once = false): void =>
     handOnToRelays(deps.otherRelays(), route, body, log, { quiet: [409], active: () => !stopped, ...(once ? { retryMs: [] } : {}) }))
@@ -463,7 +494,15 @@ export function createTaskRuns(deps: {
 
   function selectionParams(): SelectionParams {
     // one miner seat per kB of data (the task definition has no expected training time yet)
-    return { omegaPpm: DEFAULT_OMEGA_PPM, committee: { ...DEFAULT_COMMITTEE_PARAMS, omegaDiskPpm: PPM, omegaTimePpm: 0, omegaFeePpm: 0 }, tickets: TICKET_PARAMS }
+    // evaluators: the chain takes a charge's approvals from ceil(2n/3) of the n relays (ledger utxo.ts approvalChecks), so at
+    // least that many are seated (one relay of three that did not join, say it is down, does not stall the task), and
+    // every relay that joined is (up to 7, or all the relays when more)
+    const minEvaluators = federationThreshold
+    const maxEvaluators = Math.max(DEFAULT_COMMITTEE_PARAMS.maxEvaluators, relays.length)
+    return {
+      omegaPpm: DEFAULT_OMEGA_PPM, tickets: TICKET_PARAMS,
+      committee: { ...DEFAULT_COMMITTEE_PARAMS, omegaDiskPpm: PPM, omegaTimePpm: 0, omegaFeePpm: 0, minEvaluators, maxEvaluators },
+    }
   }
 
   /**
@@ -500,15 +539,16 @@ export function createTaskRuns(deps: {
   }
 
   /**
-   * The stakes that joined the task in its window (blocks TDB+1 .. TDB+JOIN_BLOCKS of the main
-   * chain) and stay locked past CHARGE_BLOCKS, by height then outpoint: what
-   * selection draws from and the charge returns. Any other join is its owner's again at its expiry.
+   * The stakes of `role` that joined the task in its window (blocks TDB+1 .. TDB+JOIN_BLOCKS of the
+   * main chain) and stay locked past CHARGE_BLOCKS, by height then outpoint: what selection draws
+   * from and the charge returns (of the evaluators', the selected ones). Any other join is its
+   * owner's again at its expiry.
    */
-  async function joinsOf(r: RunState, tdb: NonNullable<RunState['tdb']>): Promise<{ joined: Joined; app: TicketApplication }[]> {
+  async function joinsOf(r: RunState, tdb: NonNullable<RunState['tdb']>, role: number): Promise<{ joined: Joined; app: TicketApplication }[]> {
     const out: { joined: Joined; app: TicketApplication }[] = []
     for (const { outpoint, coin } of (await chain.taskJoins()).get(r.task) ?? []) {
       const lock = coin.lock
-      if (lock.kind !== 'joined' || coin.height <= tdb.height || coin.height > tdb.height + JOIN_BLOCKS) continue
+      if (lock.kind !== 'joined' || lock.role !== role || coin.height <= tdb.height || coin.height > tdb.height + JOIN_BLOCKS) continue
       if (lock.expiry <= tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS + CHARGE_BLOCKS) continue
       const key = outpointKey(outpoint)
       out.push({
@@ -527,43 +567,67 @@ export function createTaskRuns(deps: {
 
   /** An unavailable task's counted joins: the first MAX_JOINS in join order (there is no committee to rank them for). */
   async function unavailableJoins(r: RunState, tdb: NonNullable<RunState['tdb']>): Promise<Joined[]> {
-    return (await joinsOf(r, tdb)).slice(0, MAX_JOINS).map((j) => j.joined)
+    return (await joinsOf(r, tdb, MINER_ROLE)).slice(0, MAX_JOINS).map((j) => j.joined)
+  }
+
+  /**
+   * The task's evaluators, from the evaluator tickets that joined (selectCommittee: VRF proofs over the
+   * definition block, ranked, cut to the committee's bounds, one seat per owner): the same on every
+   * relay, whether or not it holds the definition.
+   */
+  async function selectEvaluators(r: RunState, tdb: NonNullable<RunState['tdb']>): Promise<SelectedEvaluator[]> {
+    // the relays' tickets only: the chain takes a charge's approvals from the relays' federation (ledger utxo.ts approvalChecks),
+    // and only relays hold the test split; any other evaluator ticket that joined is its owner's again at its expiry
+    const joins = (await joinsOf(r, tdb, EVALUATOR_ROLE)).filter((j) => relays.includes(j.joined.key))
+    const byId = new Map(joins.map((j) => [toHex(j.app.ticket.id), j.joined]))
+    const result = selectCommittee('evaluator', joins.map((j) => j.app), selectionTaskOf(tdb, { datasetKB: 0, expectedTrainingSeconds: 0, fee: 0n }), selectionParams())
+    const seated = seatOwners(result.qualified.map((q) => byId.get(toHex(q.ticket.id))!), result.bounds.max)
+    const filled = result.bounds.max >= result.bounds.min && seated.length >= result.bounds.min
+    log('task evaluators selected', { task: r.task, joined: joins.length, rejected: result.rejected.map((x) => x.reason), bounds: result.bounds, evaluators: seated.map((e) => e.key.slice(0, 16)) })
+    return filled ? seated.sort((a, b) => (a.key < b.key ? -1 : 1)) : []
+  }
+
+  const selectionTaskOf = (tdb: NonNullable<RunState['tdb']>, committee: { datasetKB: number; expectedTrainingSeconds: number; fee: bigint }) => ({
+    definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES, committee,
+  })
+
+  /** one seat per owner (an owner's tickets share a VRF key, but two tickets may name two keys), in rank order, up to `max` */
+  function seatOwners(ranked: readonly Joined[], max: number): Selected[] {
+    const seats: Selected[] = []
+    for (const j of ranked.slice(0, MAX_JOINS)) {
+      if (seats.length < max && !seats.some((m) => m.key === j.key)) seats.push({ key: j.key, ticket: j.outpoint, stake: j.stake })
+    }
+    return seats
   }
 
   async function select(r: RunState, fees: TaskFees): Promise<void> {
     const tdb = r.tdb!
+    const evaluators = await selectEvaluators(r, tdb)
     if (r.spec === undefined) {
-      r.selection = { miners: [], outcome: 'unavailable', joined: await unavailableJoins(r, tdb) }
+      r.selection = { miners: [], outcome: 'unavailable', joined: await unavailableJoins(r, tdb), evaluators }
       await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
       log('task unavailable: no definition held when its join window closed', { task: r.task, joined: r.selection.joined.length })
       return
     }
-    const joins = await joinsOf(r, tdb)
+    const joins = await joinsOf(r, tdb, MINER_ROLE)
     /** ticket id -> its joined stake: a selected member names its ticket (one owner's tickets share a VRF key) */
     const byId = new Map(joins.map((j) => [toHex(j.app.ticket.id), j.joined]))
     const fee = committedFee(r.task, fees).reduce((s, c) => s + c.coin.amount, 0n)
     const datasetKB = Math.ceil((r.spec.recordCount * recordSize(inputSize(r.spec))) / 1024)
-    const result = selectCommittee('miner', joins.map((j) => j.app), {
-      definitionBlockHash: fromHex(tdb.hash), definitionHeight: tdb.height, preferences: TASK_PREFERENCES,
-      committee: { datasetKB, expectedTrainingSeconds: r.spec.expectedSeconds, fee },
-    }, selectionParams())
+    const result = selectCommittee('miner', joins.map((j) => j.app), selectionTaskOf(tdb, { datasetKB, expectedTrainingSeconds: r.spec.expectedSeconds, fee }), selectionParams())
     // the charge returns MAX_JOINS stakes at most (each is an input and a payout): the best-ranked qualified joins,
     // then every other join in join order (rejected ones, and an owner's further tickets, which ranking drops as they
     // share its VRF key); any further join is its owner's again at the ticket's expiry
     const qualified = result.qualified.map((q) => toHex(q.ticket.id))
     const ranked = new Set(qualified)
     const counted = [...qualified, ...joins.map((j) => toHex(j.app.ticket.id)).filter((id) => !ranked.has(id))].slice(0, MAX_JOINS)
-    // one seat per owner (an owner's tickets share a VRF key, but two tickets may name two keys), in rank order
-    const miners: Selected[] = []
-    for (const q of result.qualified.slice(0, MAX_JOINS)) {
-      const j = byId.get(toHex(q.ticket.id))!
-      if (miners.length < result.bounds.max && !miners.some((m) => m.key === j.key)) miners.push({ key: j.key, ticket: j.outpoint, stake: j.stake })
-    }
+    const miners = seatOwners(result.qualified.map((q) => byId.get(toHex(q.ticket.id))!), result.bounds.max)
     const filled = result.bounds.max >= result.bounds.min && miners.length >= result.bounds.min
     const kept = new Set(counted)
     r.selection = {
       miners: filled ? miners : [], outcome: filled ? 'completed' : 'not-run',
       joined: joins.filter((j) => kept.has(toHex(j.app.ticket.id))).map((j) => j.joined),
+      evaluators,
     }
     await store.batch([{ type: 'put', key: KEYS.selection(r.task), value: enc.encode(JSON.stringify(r.selection)) }])
     log('task miners selected', {
@@ -796,7 +860,7 @@ export function createTaskRuns(deps: {
    */
   async function nextRound(r: RunState): Promise<void> {
     const current = roundState(r, r.round)
-    if (!everyoneIn(current) && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
+    if (!everyoneIn(r, current) && now() - r.mine!.revealedAt! <= ROUND_WAIT_MS) return
     const next = r.round + 1
     if (next >= MAX_ROUNDS) {
       if (r.gaveUp === true) return
@@ -815,9 +879,14 @@ export function createTaskRuns(deps: {
     for (const b of r.reports.values()) handOn(ROUTES.report(r.task), b, true)
   }
 
-  const everyoneIn = (round: Round): boolean => evaluators.every((e) => round.reveals.has(e))
-  const agreementOf = (round: Round): ReturnType<typeof decideAgreement> =>
-    decideAgreement(evaluators.map(fromHex), [...round.reveals].map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
+  const everyoneIn = (r: RunState, round: Round): boolean => evaluatorsOf(r).every((e) => round.reveals.has(e))
+  /**
+   * ceil(2n/3) identical conclusions of the n relays decide, as the chain needs that many approvals (a relay that is not
+   * seated counts as one that did not reveal): fewer, from a committee that seated fewer than every relay, would decide a
+   * charge the chain refuses
+   */
+  const agreementOf = (r: RunState, round: Round): ReturnType<typeof decideAgreement> =>
+    decideAgreement(relays.map(fromHex), [...round.reveals].filter(([e]) => evaluatorsOf(r).includes(e)).map(([evaluator, conclusion]) => ({ evaluator: fromHex(evaluator), conclusion })))
 
   /**
    * The agreed conclusion's charge: every evaluator computes the same transaction from the same
@@ -833,12 +902,13 @@ export function createTaskRuns(deps: {
    */
   async function decide(r: RunState, fees: TaskFees): Promise<'decided' | 'waiting' | 'none'> {
     const round = [...r.rounds.keys()].filter((n) => n < r.round).sort((a, b) => a - b)
-      .find((n) => everyoneIn(roundState(r, n)) && agreementOf(roundState(r, n)).decided) ?? r.round
+      .find((n) => everyoneIn(r, roundState(r, n)) && agreementOf(r, roundState(r, n)).decided) ?? r.round
     const current = roundState(r, round)
-    if (round === r.round && !everyoneIn(current) && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return 'waiting'
-    const agreement = agreementOf(current)
+    if (round === r.round && !everyoneIn(r, current) && now() - r.mine!.revealedAt! <= REVEAL_WAIT_MS) return 'waiting'
+    const agreement = agreementOf(r, current)
     if (!agreement.decided) return 'none'
     const conclusion = conclusionFromBytes(agreement.conclusion)
+    const evaluators = r.selection!.evaluators ?? []
     const fee = committedFee(r.task, fees)
     if (fee.length === 0) return 'waiting'
     const total = fee.reduce((s, c) => s + c.coin.amount, 0n)
@@ -849,21 +919,22 @@ export function createTaskRuns(deps: {
     for (const c of fee) paid.set(toHex(c.coin.recipient), (paid.get(toHex(c.coin.recipient)) ?? 0n) + c.coin.amount)
     const input = {
       clients: [...paid].map(([key, amount]) => ({ key: fromHex(key), paid: amount })), ...workers,
-      // the relays supervised the task (recorded its messages, held its data) and evaluated it
-      supervisors: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: 'honest' as const })),
-      evaluators: evaluators.map((k) => ({ key: fromHex(k), stake: 0n, status: agreeing.has(k) ? 'honest' as const : 'outlier' as const })),
+      // the relays supervised the task (recorded its messages, held its data): they stake nothing
+      supervisors: relays.map((k) => ({ key: fromHex(k), stake: 0n, status: 'honest' as const })),
+      // the evaluators chosen by ticket: each stake comes back whole, a dissenter (outlier) is not paid a share of the fee
+      evaluators: evaluators.map((e) => ({ key: fromHex(e.key), stake: BigInt(e.stake), status: agreeing.has(e.key) ? 'honest' as const : 'outlier' as const })),
     }
     const miners = workers.miners
-    // the transaction fee comes off the client's fee first, sized for the most payouts the split can have:
-    // fee shares (miners, supervisors, evaluators), a stake back per join, redistribution to miners and supervisors, a refund per payer
-    const inputs = [...fee.map((c) => c.outpoint), ...joined.map((j) => outpointFromKey(j.outpoint))]
-    const txFee = chargeTxFee(inputs.length, 2 * miners.length + 3 * evaluators.length + joined.length + paid.size, evaluators.length)
+    // the transaction fee comes off the client's fee first, sized for the most payouts the split can have: fee shares
+    // (miners, supervisors, evaluators), a stake back per join and per evaluator, redistribution to miners and supervisors, a refund per payer
+    const inputs = [...fee.map((c) => c.outpoint), ...joined.map((j) => outpointFromKey(j.outpoint)), ...evaluators.map((e) => outpointFromKey(e.ticket))]
+    const txFee = chargeTxFee(inputs.length, 2 * miners.length + 2 * relays.length + 2 * evaluators.length + joined.length + paid.size, evaluators.length)
     const payouts = computeCharge({ ...input, fee: total - txFee })
     const resultHash = taggedHash(TAGS.evaluation, agreement.conclusion)
     const charge = chargeTx(inputs, fromHex(r.task), resultHash, payouts)
     r.decided = decision(agreement.conclusion, charge)
     log('evaluators agree', { task: r.task, round, agreeing: agreement.agreeing.length, bestMiner: r.decided.bestMiner?.slice(0, 16), payouts: payouts.map((p) => ({ to: toHex(p.recipient).slice(0, 16), amount: p.amount.toString(), reason: p.reason })) })
-    if (evaluators.includes(me) && agreeing.has(me)) {
+    if (agreeing.has(me)) {
       const approval = await approveCharge(charge, keys.secretKey, keys.publicKey)
       // the decision and our approval of it in one batch: a restart in between would never approve
       await say(r, await signed({ kind: 'approve', task: r.task, round: String(round), evaluator: me, approval: toHex(approval.signature) }), [decidedPut(r)])
@@ -927,7 +998,8 @@ export function createTaskRuns(deps: {
     const sigHash = txSigHash(r.decided!.charge)
     const approvals: Approval[] = []
     for (const a of r.approvals.values()) if (await verify(a.evaluator, sigHash, a.signature)) approvals.push(a)
-    const tx = withApprovals(r.decided!.charge, approvals, evaluators.map(fromHex))
+    // ceil(2n/3) of the n relays, each a seated evaluator (its stake is in the charge): what the chain takes
+    const tx = withApprovals(r.decided!.charge, approvals.filter((a) => evaluatorsOf(r).includes(toHex(a.evaluator))), relays.map(fromHex))
     if (tx === undefined) return
     r.submittedAt = now()
     const hash = toHex(txHash(tx))
@@ -947,7 +1019,11 @@ export function createTaskRuns(deps: {
     if (m === null || typeof m !== 'object' || typeof m.task !== 'string' || !HEX64.test(m.task)) throw new HttpError(400, 'malformed task-run message')
     // a message without a round is of the first (as relays stored and sent them before rounds)
     if ((m.round !== undefined && (typeof m.round !== 'string' || !/^\d{1,3}$/.test(m.round))) || roundOf(m) >= MAX_ROUNDS) throw new HttpError(400, `a task-run message names round ${String(m.round)}, not one of 0..${MAX_ROUNDS - 1}`)
-    if (!evaluators.includes(m.evaluator) || m.evaluator === me) return
+    if (m.evaluator === me) return
+    // only a loaded run's selected evaluators are heard (before this relay selected, or from anyone else, the message
+    // is dropped unchecked: an evaluator sends its messages again every RESEND_MS until the charge is mined)
+    const loaded = await (runs.get(m.task) ?? Promise.resolve(undefined)).catch(() => undefined)
+    if (loaded === undefined || !evaluatorsOf(loaded).includes(m.evaluator)) return
     const { sig, sent: _sent, ...body } = m as Signed & { sent?: number }
     if (!(await verify(fromHex(m.evaluator), evalSigHash(body), fromHex(sig)))) throw new HttpError(400, `a ${m.kind} with a bad signature from ${m.evaluator}`, 'RELAY_BAD_SIGNATURE')
     const msg = { ...body, sig } as Signed
@@ -969,6 +1045,8 @@ export function createTaskRuns(deps: {
     // decided charge spends did (a partial reclaim): no charge can be mined
     if (r.selection !== undefined && (committedFee(r.task, fees).length === 0 || !minable)) return 'reclaimed'
     if (r.selection === undefined) return 'joining'
+    // fewer evaluators joined than the committee's minimum: no one evaluates (the client takes the fee back from its reclaim height)
+    if ((r.selection.evaluators ?? []).length === 0) return 'unresolved'
     if (r.mine === undefined) return r.selection.outcome === 'unavailable' ? 'reporting' : 'training'
     if (r.decided === undefined) return r.gaveUp === true ? 'unresolved' : 'evaluating'
     return 'charging'
@@ -1002,10 +1080,13 @@ export function createTaskRuns(deps: {
         if (bytes !== undefined) r.spec = taskFromBytes(bytes)
       }
       replicate(r)
+      await joinAsEvaluator(r, r.tdb, height)
       if (height < r.tdb.height + JOIN_BLOCKS + SELECT_DEPTH) return
       await select(r, fees)
     }
     const sel = r.selection!
+    // only a seated evaluator scores, commits, reveals and approves (a run selected before evaluators were, seats none)
+    if (!evaluatorsOf(r).includes(me)) return
     const conclude = (): Promise<void> => (sel.outcome === 'unavailable' ? concludeUnavailable(r) : evaluate(r))
     if (r.mine === undefined) {
       if (sel.outcome === 'unavailable') {
@@ -1016,7 +1097,6 @@ export function createTaskRuns(deps: {
         const allIn = sel.miners.every((m) => r.models.has(m.key))
         if (!allIn && height < r.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS) return
       }
-      if (!evaluators.includes(me)) return
       await conclude()
     }
     if (r.decided === undefined && r.mine!.round < r.round) {
@@ -1024,9 +1104,29 @@ export function createTaskRuns(deps: {
       await conclude()
     }
     const mine = r.mine!
-    if (mine.revealedAt === undefined && (roundState(r, r.round).commits.size === evaluators.length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
+    if (mine.revealedAt === undefined && (roundState(r, r.round).commits.size === evaluatorsOf(r).length || now() - mine.committedAt > REVEAL_WAIT_MS)) await reveal(r)
     if (mine.revealedAt !== undefined && r.decided === undefined && (await decide(r, fees)) === 'none') await nextRound(r)
     if (r.decided !== undefined && now() - (r.submittedAt ?? 0) > RESEND_MS) await trySubmit(r)
+  }
+
+  /**
+   * JOIN_TASK with one of this relay's evaluator tickets, once the definition block is SELECT_DEPTH
+   * deep (the VRF proof is over its hash) and while JOIN_MARGIN blocks of the window are left (a join
+   * mined after it is not counted), unless a join of ours is on chain or in the mempool.
+   */
+  async function joinAsEvaluator(r: RunState, tdb: NonNullable<RunState['tdb']>, height: number): Promise<void> {
+    const tickets = deps.evaluatorTickets
+    if (tickets === undefined || height < tdb.height + SELECT_DEPTH || height + JOIN_MARGIN > tdb.height + JOIN_BLOCKS) return
+    if (r.joining !== undefined && tickets.pending(r.joining.tx)) return
+    if ((await joinsOf(r, tdb, EVALUATOR_ROLE)).some((j) => j.joined.key === me)) return
+    try {
+      const tx = await tickets.join(r.task, tdb)
+      if (tx !== undefined) r.joining = { tx }
+    } catch (e) {
+      if (!isPouwError(e)) throw e
+      if (r.joinFailed !== e.code) log('evaluator join failed', { task: r.task, code: e.code, detail: e.message })
+      r.joinFailed = e.code
+    }
   }
 
   /** a block on the main chain holds the task's CHARGE_FOR_TASK (Chain's charge index) */
@@ -1044,6 +1144,7 @@ export function createTaskRuns(deps: {
     queuedTick ??= serial(async () => {
       queuedTick = undefined
       if (stopped) return
+      await deps.evaluatorTickets?.keep().catch((e: unknown) => log('evaluator tickets not kept', { error: String(e) }))
       const fees = await chain.taskFees()
       // a run whose stored state does not load is logged and tried again next tick; the others go on
       // (a task this relay holds is loaded when asked about; one whose fee is not committed has nothing to step yet)
@@ -1078,11 +1179,11 @@ export function createTaskRuns(deps: {
       // from this height the client may take back a fee no charge spent (its coins' earliest)
       reclaimFrom: r.tdb === undefined ? null : taskFeeReclaimHeight(r.tdb.height),
       // the stakes that joined in the window: on chain so far while joining, then the ones selection drew from
-      joins: r.selection?.joined ?? (r.tdb === undefined ? [] : (await joinsOf(r, r.tdb)).map((j) => j.joined)),
+      joins: r.selection?.joined ?? (r.tdb === undefined ? [] : (await joinsOf(r, r.tdb, MINER_ROLE)).map((j) => j.joined)),
       selection: r.selection ?? null,
       models: [...r.models.keys()].sort(),
       // the evaluation round this relay is in, and that round's commits and reveals
-      evaluators, round: r.round, commits: [...roundState(r, r.round).commits.keys()].sort(), reveals: [...roundState(r, r.round).reveals.keys()].sort(),
+      evaluators: evaluatorsOf(r), round: r.round, commits: [...roundState(r, r.round).commits.keys()].sort(), reveals: [...roundState(r, r.round).reveals.keys()].sort(),
       approvals: [...r.approvals.keys()].sort(),
       cheats: [...r.cheats.keys()].sort(),
       // an unavailable task's reports held, by the reporting worker's key

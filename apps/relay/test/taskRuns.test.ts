@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import {
-  deriveVrfSecretKey, proveSelection, taskHash, taskToBytes, toHex, txHash, vrfPublicKey, type KeyPair, type OutPoint, type TransferTx,
+  SELECTION_ROLES, deriveVrfSecretKey, proveSelection, taskHash, taskToBytes, toHex, txHash, vrfPublicKey, type KeyPair, type OutPoint, type Role, type TransferTx,
 } from '@pouw/protocol'
 import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, taskFeeReclaimHeight, type ChainEntry, type ChainParams } from '@pouw/ledger'
 import {
@@ -23,6 +23,7 @@ const STAKE = 10_000_000n
 const FEE = COIN
 const [CLIENT, M1, M2] = [keyPair(1), keyPair(2), keyPair(3)]
 const EVALUATORS = [keyPair(11), keyPair(12), keyPair(13)]
+const SILENT = keyPair(14)
 const PARAMS_T: ChainParams = {
   ...PARAMS, networkName: 'pouw-test-task-runs', subsidy: 10n * COIN, evaluators: EVALUATORS.map((k) => k.publicKey),
   tickets: { price: 1_000_000n, maxPerBlock: 50, maturity: 1 },
@@ -49,6 +50,8 @@ interface Net {
   logs: string[]
   tdb: ChainEntry
   extend(n: number, txs?: TransferTx[]): Promise<void>
+  /** stops relay i and starts it again on the same store (a restart) */
+  restart(i: number): Promise<void>
 }
 
 const nets: Net[] = []
@@ -58,34 +61,44 @@ after(async () => { for (const n of nets) for (const r of n.relays) await r.stop
  * A chain where the client paid the task's fee and M1 and M2 joined it with a ticket each, mined up
  * to the selection; three relays' task runs on it, each its own store and evaluator key.
  */
-/** `held`: the relays hold the task's definition and data; `twoTickets`: M1 joins with two tickets (one VRF key) */
-async function setup(opts: { held?: boolean; twoTickets?: boolean } = {}): Promise<Net> {
+/**
+ * `held`: the relays hold the task's definition and data; `twoTickets`: M1 joins with two tickets (one VRF key);
+ * `evaluatorJoins`: how many of the three relays' evaluator tickets join (all)
+ */
+async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoins?: number; silentRelay?: boolean } = {}): Promise<Net> {
   const held = opts.held ?? true
-  const chain = await Chain.open(new MemoryStore(), PARAMS_T)
+  // `silentRelay`: a fourth relay in the federation that runs nothing (it is down): ceil(2 × 4 / 3) = 3 approvals
+  const federation = opts.silentRelay === true ? [...EVALUATORS, SILENT] : EVALUATORS
+  const params: ChainParams = { ...PARAMS_T, ...(opts.silentRelay === true ? { networkName: 'pouw-test-task-runs-4', evaluators: federation.map((k) => k.publicKey) } : {}) }
+  const chain = await Chain.open(new MemoryStore(), params)
   const extend = async (n: number, txs: TransferTx[] = []): Promise<void> => {
     for (let i = 0; i < n; i++) {
       const block = minedOn(chain.tip(), { seed: 9, txs: i === 0 ? txs : [], outputs: [{ amount: PARAMS_T.subsidy, recipient: new Uint8Array(32).fill(9) }] })
       await chain.addBlock(block, { now: NOW })
     }
   }
-  const third = PARAMS_T.subsidy / 3n
-  await chain.addBlock(minedOn(chain.tip(), { outputs: [CLIENT, M1, M2].map((k) => ({ amount: third, recipient: k.publicKey })) }), { now: NOW })
+  const funded = [CLIENT, M1, M2, ...EVALUATORS]
+  const share = PARAMS_T.subsidy / BigInt(funded.length)
+  await chain.addBlock(minedOn(chain.tip(), { outputs: funded.map((k) => ({ amount: share, recipient: k.publicKey })) }), { now: NOW })
   await extend(COINBASE_MATURITY)
-  const ticket = (k: KeyPair, n = 1): Promise<TransferTx> => {
-    const lock = { kind: 'stake' as const, role: 0, preferences: [1], expiry: chain.tip().height + 2_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(k.secretKey)) }
+  const ticket = (k: KeyPair, n = 1, role = 'miner'): Promise<TransferTx> => {
+    const lock = { kind: 'stake' as const, role: SELECTION_ROLES.indexOf(role as Role), preferences: [1], expiry: chain.tip().height + 2_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(k.secretKey)) }
     return new Wallet(k).createTransfer(chain, { outputs: Array.from({ length: n }, () => ({ amount: STAKE, recipient: k.publicKey, lock })) })
   }
   const tickets = [await ticket(M1, opts.twoTickets === true ? 2 : 1), await ticket(M2)]
+  // the three relays' evaluator tickets (a relay buys its own from its verifier rewards: evaluatorTickets.ts)
+  const evaluatorTickets = await Promise.all(EVALUATORS.map((k) => ticket(k, 1, 'evaluator')))
   const revokeBefore = chain.tip().height + 3
-  await extend(1, [...tickets, await new Wallet(CLIENT).payForTask(chain, TASK, FEE, revokeBefore)])
+  await extend(1, [...tickets, ...evaluatorTickets, await new Wallet(CLIENT).payForTask(chain, TASK, FEE, revokeBefore)])
   await extend(revokeBefore - chain.tip().height)
   const tdb = chain.tip()
-  const join = (k: KeyPair, t: TransferTx, index = 0): Promise<TransferTx> => {
+  const join = (k: KeyPair, t: TransferTx, index = 0, role: Role = 'miner'): Promise<TransferTx> => {
     const outpoint: OutPoint = { txHash: txHash(t), index }
-    return new Wallet(k).joinTask(chain, outpoint, TASK, proveSelection(deriveVrfSecretKey(k.secretKey), tdb.hash, 'miner', k.publicKey).pi)
+    return new Wallet(k).joinTask(chain, outpoint, TASK, proveSelection(deriveVrfSecretKey(k.secretKey), tdb.hash, role, k.publicKey).pi)
   }
   await extend(1, [
     await join(M1, tickets[0]!), await join(M2, tickets[1]!), ...(opts.twoTickets === true ? [await join(M1, tickets[0]!, 1)] : []),
+    ...await Promise.all(EVALUATORS.slice(0, opts.evaluatorJoins ?? EVALUATORS.length).map((k, i) => join(k, evaluatorTickets[i]!, 0, 'evaluator'))),
   ])
   await extend(tdb.height + JOIN_BLOCKS + SELECT_DEPTH - chain.tip().height)
 
@@ -101,8 +114,9 @@ async function setup(opts: { held?: boolean; twoTickets?: boolean } = {}): Promi
       if (i !== from) await f(r).catch((e: unknown) => { if (e instanceof HttpError) logs.push(`relay${i} refused from relay${from}: ${e.code} ${e.message}`); else throw e })
     }
   }
-  EVALUATORS.forEach((keys, i) => relays.push(createTaskRuns({
-    store: new MemoryStore(), chain, keys, otherRelays: () => [],
+  const stores = EVALUATORS.map(() => new MemoryStore())
+  const start = (keys: KeyPair, i: number): TaskRuns => createTaskRuns({
+    store: stores[i]!, chain, keys, otherRelays: () => [], relays: federation.map((k) => toHex(k.publicKey)),
     network: { publish: async (topic, data) => { assert.equal(topic, TASK_RUNS_TOPIC); void deliver(i, (r) => r.onMessage(data, `relay${i}`), true) } },
     handOn: (route, body) => {
       if (lose.on) return
@@ -115,8 +129,13 @@ async function setup(opts: { held?: boolean; twoTickets?: boolean } = {}): Promi
     engineFor: (net) => createNodeEngine(net),
     log: (msg, ctx) => logs.push(`relay${i} ${msg} ${JSON.stringify(ctx ?? {})}`),
     now: () => Date.now() + clock.skew,
-  })))
-  const net = { chain, mempool, relays, lose, deaf, clock, logs, tdb, extend }
+  })
+  EVALUATORS.forEach((keys, i) => relays.push(start(keys, i)))
+  const restart = async (i: number): Promise<void> => {
+    await relays[i]!.stop()
+    relays[i] = start(EVALUATORS[i]!, i)
+  }
+  const net = { chain, mempool, relays, lose, deaf, clock, logs, tdb, extend, restart }
   nets.push(net)
   for (const r of relays) await r.tick()
   return net
@@ -163,6 +182,9 @@ async function waitUntil<T>(probe: () => Promise<T | undefined>): Promise<T> {
 }
 
 const paidTo = (charge: TransferTx, k: KeyPair): bigint => charge.outputs.filter((o) => toHex(o.recipient) === toHex(k.publicKey)).reduce((a, o) => a + o.amount, 0n)
+/** the stakes of a run's selection: its miners' joins, or its evaluators' (chosen by ticket) */
+const stakesOf = (list: { key: string; stake: string }[]): bigint => list.reduce((a, j) => a + BigInt(j.stake), 0n)
+const evaluatorStake = (run: Run, k: KeyPair): bigint => BigInt((run.selection.evaluators as { key: string; stake: string }[]).find((e) => e.key === toHex(k.publicKey))!.stake)
 
 describe('task runs: evaluation rounds and equivocation', () => {
   it('a model that reached one relay only: the first round decides nothing, the next, with the models handed on, decides for both miners', { timeout: 120_000 }, async () => {
@@ -192,7 +214,10 @@ describe('task runs: evaluation rounds and equivocation', () => {
     // both miners honest: each stake back whole, and a reward
     for (const [k, n] of [[M1, 2n], [M2, 1n]] as const) assert.ok(paidTo(charge, k) > n * STAKE, `${toHex(k.publicKey).slice(0, 8)} is paid its stakes and a reward`)
     for (const e of EVALUATORS) assert.ok(paidTo(charge, e) > 0n, 'every evaluator agreed, and is paid')
-    const stakes = runs[0]!.selection.joined.reduce((a: bigint, j: { stake: string }) => a + BigInt(j.stake), 0n)
+    // the three relays' evaluator tickets joined and were all seated; their stakes come back through the charge too
+    assert.deepEqual(runs[0]!.selection.evaluators.map((e: { key: string }) => e.key), EVALUATORS.map((k) => toHex(k.publicKey)).sort())
+    const stakes = stakesOf(runs[0]!.selection.joined) + stakesOf(runs[0]!.selection.evaluators)
+    for (const e of EVALUATORS) assert.ok(paidTo(charge, e) > evaluatorStake(runs[0]!, e), 'each evaluator\'s stake comes back with its share')
     const out = charge.outputs.reduce((a, o) => a + o.amount, 0n)
     assert.ok(out > FEE + stakes - 10_000n && out < FEE + stakes, 'the fee and the stakes are paid out, less the charge\'s transaction fee')
   })
@@ -283,8 +308,8 @@ describe('task runs: evaluation rounds and equivocation', () => {
     assert.equal(new Set(runs.map((x) => x.result.charge)).size, 1)
     assert.equal(paidTo(charge, M1), 0n, 'the cheat gets nothing back')
     // the honest miner: its stake back, the cheat's whole stake (supervisors stake nothing), and the miners' 70% of the fee
-    const stakes = runs[0]!.selection.joined.reduce((a: bigint, j: { stake: string }) => a + BigInt(j.stake), 0n)
-    const feeOut = charge.outputs.reduce((a, o) => a + o.amount, 0n) - stakes
+    const stakes = stakesOf(runs[0]!.selection.joined)
+    const feeOut = charge.outputs.reduce((a, o) => a + o.amount, 0n) - stakes - stakesOf(runs[0]!.selection.evaluators)
     assert.ok(FEE - feeOut > 0n && FEE - feeOut < 10_000n, 'the fee is paid out but the charge\'s transaction fee')
     const pool = (feeOut * 7n) / 10n // apportioned to the unit: the pool may get one unit of the remainder
     assert.ok(paidTo(charge, M2) - stakes - pool >= 0n && paidTo(charge, M2) - stakes - pool <= 1n, 'the honest miner gets both stakes and the miners\' pool')
@@ -319,7 +344,7 @@ describe('task runs: evaluation rounds and equivocation', () => {
     const { runs, charge } = await decideAndCharge(net)
     assert.equal(new Set(runs.map((x) => x.result.charge)).size, 1)
     for (const x of runs) assert.deepEqual(x.reports, [toHex(M1.publicKey)])
-    const evaluatorsPaid = EVALUATORS.reduce((a, e) => a + paidTo(charge, e), 0n)
+    const evaluatorsPaid = EVALUATORS.reduce((a, e) => a + paidTo(charge, e) - evaluatorStake(runs[0]!, e), 0n)
     const stakeOf = (k: KeyPair): bigint => BigInt(runs[0]!.selection.joined.find((j: { key: string }) => j.key === toHex(k.publicKey)).stake)
     const toM1 = paidTo(charge, M1) - stakeOf(M1)
     assert.ok(evaluatorsPaid > 0n && evaluatorsPaid <= FEE / 10n, `the evaluators' share, 10% at most: ${evaluatorsPaid}`)
@@ -333,9 +358,10 @@ describe('task runs: evaluation rounds and equivocation', () => {
     await net.extend(net.tdb.height + JOIN_BLOCKS + SELECT_DEPTH + REPORT_BLOCKS - net.chain.tip().height)
     const { charge } = await decideAndCharge(net)
     assert.ok(paidTo(charge, CLIENT) > FEE - 10_000n, 'the fee back, less the charge\'s transaction fee')
-    const joined = (await runOf(net.relays[0]!)).selection.joined as { key: string; stake: string }[]
+    const run = await runOf(net.relays[0]!)
+    const joined = run.selection.joined as { key: string; stake: string }[]
     for (const k of [M1, M2]) assert.equal(paidTo(charge, k), BigInt(joined.find((j) => j.key === toHex(k.publicKey))!.stake), 'its joined stake back, no more')
-    for (const e of EVALUATORS) assert.equal(paidTo(charge, e), 0n)
+    for (const e of EVALUATORS) assert.equal(paidTo(charge, e), evaluatorStake(run, e), 'an evaluator\'s stake back, no share of a refunded fee')
   })
 
   it('a selected miner\'s signed training progress: the latest is kept and handed on, one a second; an outsider\'s, a forged or a malformed one is refused', async () => {
@@ -367,6 +393,66 @@ describe('task runs: evaluation rounds and equivocation', () => {
     assert.equal((await runOf(net.relays[0]!)).progress.length, 1)
   })
 
+  it('with a fourth relay down, the three seated decide only when 3 of the 4 relays agree: a 2-1 split is no decision', { timeout: 120_000 }, async () => {
+    const net = await setup({ silentRelay: true })
+    const { full, lazy } = await trainModels(net.tdb)
+    // relays 0 and 1 hold both models, relay 2 only M1's: two identical conclusions of the three seated, not the 3 of 4
+    // relays a charge needs (deciding on them would make a charge the chain refuses)
+    net.lose.on = true
+    for (const r of net.relays.slice(0, 2)) {
+      await postModel(r, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+      await postModel(r, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+    }
+    await postModel(net.relays[2]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    net.lose.on = false
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    const { runs, charge } = await decideAndCharge(net)
+    assert.ok(net.logs.some((l) => l.includes('evaluation round decided nothing')), 'the first round decided nothing')
+    for (const x of runs) {
+      assert.deepEqual(x.evaluators, EVALUATORS.map((k) => toHex(k.publicKey)).sort())
+      assert.equal(x.round, 1, 'every relay decided in the second round, once the models were handed on')
+    }
+    assert.equal(charge.charge!.approvals.length, 3, 'ceil(2 × 4 / 3) approvals, by the three seated')
+  })
+
+  it('a relay whose evaluator ticket did not join is not seated: it does not evaluate, and the two seated decide and are paid', { timeout: 120_000 }, async () => {
+    const net = await setup({ evaluatorJoins: 2 })
+    const { full, lazy } = await trainModels(net.tdb)
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    const seated = EVALUATORS.slice(0, 2).map((k) => toHex(k.publicKey)).sort()
+    const charge = await waitUntil(async () => {
+      for (const r of net.relays) await r.tick()
+      return net.mempool.all().map((e) => e.tx).find((tx) => tx.type === 'transfer' && tx.charge !== undefined) as TransferTx | undefined
+    })
+    await net.extend(1, [charge])
+    const runs = await Promise.all(net.relays.map(runOf))
+    for (const x of runs) {
+      assert.deepEqual([x.evaluators, x.phase], [seated, 'charged'])
+      assert.deepEqual(x.reveals, seated, 'the relay that is not seated never committed nor revealed')
+    }
+    assert.deepEqual(charge.charge!.approvals.map((a) => toHex(a.evaluator)).sort(), seated, '2 of the 3 relays approve, each with its stake in the charge')
+    for (const e of EVALUATORS.slice(0, 2)) assert.ok(paidTo(charge, e) > evaluatorStake(runs[0]!, e), 'a seated evaluator: its stake back and its share')
+    assert.equal(paidTo(charge, EVALUATORS[2]!) > 0n, true, 'the third relay supervised: its supervisor share')
+    assert.equal(runs[2]!.result, null, 'and decided nothing itself')
+  })
+
+  it('fewer evaluator tickets joined than the committee\'s minimum: no one is seated, no one evaluates, the run is unresolved', { timeout: 120_000 }, async () => {
+    const net = await setup({ evaluatorJoins: 1 })
+    const { full } = await trainModels(net.tdb)
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    for (const r of net.relays) await r.tick()
+    for (const x of await Promise.all(net.relays.map(runOf))) {
+      // the miners were selected as usual; the one evaluator that joined is fewer than the 2 of 3 relays a charge needs
+      assert.equal(x.selection.outcome, 'completed')
+      assert.deepEqual([x.selection.evaluators, x.evaluators, x.phase, x.commits], [[], [], 'unresolved', []])
+    }
+    assert.ok(net.logs.some((l) => l.includes('task evaluators selected') && l.includes('"joined":1')))
+    assert.equal(net.mempool.count, 0, 'no charge')
+  })
+
   it('evaluators that agree in no round leave the task unresolved: no charge, and the client takes its fee back from the reclaim height', { timeout: 120_000 }, async () => {
     const net = await setup()
     const { full, lazy } = await trainModels(net.tdb)
@@ -384,6 +470,14 @@ describe('task runs: evaluation rounds and equivocation', () => {
     for (const x of await Promise.all(net.relays.map(runOf))) {
       assert.deepEqual([x.round, x.result, x.reclaimFrom], [MAX_ROUNDS - 1, null, taskFeeReclaimHeight(net.tdb.height)])
     }
+    // a restarted relay reads that it gave up from its store: still unresolved, no new round, nothing said again
+    await net.restart(0)
+    const said = net.logs.length
+    assert.deepEqual(((({ phase, round }) => [phase, round])(await runOf(net.relays[0]!))), ['unresolved', MAX_ROUNDS - 1], 'before any step')
+    net.clock.skew += ROUND_WAIT_MS + MODEL_SYNC_MS
+    for (const r of net.relays) await r.tick()
+    assert.deepEqual(((({ phase, round }) => [phase, round])(await runOf(net.relays[0]!))), ['unresolved', MAX_ROUNDS - 1])
+    assert.ok(!net.logs.slice(said).some((l) => l.startsWith('relay0') && (l.includes('task evaluated') || l.includes('next round'))), net.logs.slice(said).join('\n'))
     assert.equal(net.mempool.count, 0, 'no charge')
     // the fee is the task's until the reclaim height, then the client's again
     const client = new Wallet(CLIENT)

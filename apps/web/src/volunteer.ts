@@ -24,7 +24,7 @@ import { createTrainingLoop, initialTrainingView, type LoopTrainer, type Trainin
 export type { BackendChoice } from '@pouw/trainer'
 
 /**
- * A block this tab found. `reward`: what its coinbase claims (base units, subsidy and fees);
+ * A block this tab found. `reward`: what its coinbase pays this tab (base units: subsidy and fees, less the verifiers' rewards);
  * `collected`: how many verifiers' approvals of its parent the coinbase carries, which the
  * subsidy share depends on (docs/protocol.md §9.6).
  */

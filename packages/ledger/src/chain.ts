@@ -1,5 +1,5 @@
 import {
-  DIFFICULTY_WINDOW, Reader, Writer, extendWindow, blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, txHash,
+  DIFFICULTY_WINDOW, VERIFIERS_SHARE_BPS, Reader, Writer, extendWindow, blockFromBytes, blockToBytes, bytesEqual, compareBytes, headerHash, isPouwError, toHex, txHash,
   type Block, type OutPoint, type Tx,
 } from '@pouw/protocol'
 import { chainEntryFromBytes, chainEntryToBytes, createChainEntry, type ChainEntry } from './chainEntry.js'
@@ -106,8 +106,11 @@ function chargeOps(op: { kind: 'put'; undo: BlockUndo } | { kind: 'del' }, txs: 
 /** The verifiers (sorted), verifiers per block and nonces per iteration, or 'none'. */
 function verificationRulesKey(params: ChainParams): Uint8Array {
   const v = params.verification
+  // verifiersShareBps: a store made before the coinbase paid the verifiers holds blocks these rules refuse; evaluators: who
+  // may approve a charge
   return new TextEncoder().encode(v === undefined ? 'none' : JSON.stringify({
-    verifiers: v.verifiers.map(toHex).sort(), perBlock: v.perBlock, noncesPerIteration: v.noncesPerIteration,
+    verifiers: v.verifiers.map(toHex).sort(), perBlock: v.perBlock, noncesPerIteration: v.noncesPerIteration, verifiersShareBps: Number(VERIFIERS_SHARE_BPS),
+    evaluators: (params.evaluators ?? []).map(toHex).sort(),
   }))
 }
 

@@ -25,9 +25,10 @@ export interface ChainParams {
   /** blocks a coinbase output waits before it may be spent; COINBASE_MATURITY when absent */
   coinbaseMaturity?: number
   /**
-   * The evaluators' Ed25519 keys: ceil(2n/3) of them approve a CHARGE_FOR_TASK
-   * (utxo.ts approvalChecks). A federation fixed with the network, until
-   * evaluators are chosen by ticket (see docs/economics.md); none: no charge is valid.
+   * The evaluators' federation (Ed25519 keys: the testnet's relays): ceil(2n/3) of them approve a
+   * CHARGE_FOR_TASK, each with the evaluator stake it joined the task with, which the charge
+   * spends (utxo.ts approvalChecks). Which of them evaluate a task is chosen by ticket (the relays'
+   * selection, which the chain does not check yet; see docs/economics.md); none: no charge is valid.
    */
   evaluators?: Uint8Array[]
   /**

@@ -1,13 +1,15 @@
 import {
   MAX_ANCHOR_SUCCESSES, MAX_APPROVALS, MAX_COLLECT_APPROVALS, MAX_OUTPUTS, MAX_PREFERENCES, PUBLIC_KEY_SIZE, Reader, SELECTION_ROLES, SIGNATURE_SIZE, Writer, bytesEqual, fromHex,
-  VRF_PROOF_SIZE, protocolError, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verify,
-  type OutPoint, type OutputLock, type PouwError, type TransferOutput, type TransferTx, type Tx,
+  VRF_PROOF_SIZE, protocolError, roleIndex, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verifierReward, verify,
+  type CoinbaseTx, type OutPoint, type OutputLock, type PouwError, type TransferOutput, type TransferTx, type Tx,
 } from '@pouw/protocol'
 import type { ChainEntry } from './chainEntry.js'
 import { collectRule } from './collect.js'
 import { ledgerError } from './errors.js'
 import { agreementThreshold } from './finalisation.js'
 import { MAX_MONEY, checkTicketPurchases, coinbaseMaturity, taskFeeReclaimHeight, type ChainParams } from './params.js'
+
+const EVALUATOR_ROLE = roleIndex('evaluator')
 
 /**
  * The UTXO set and the consensus rules of transactions (paper 003 §3.2).
@@ -367,7 +369,7 @@ export function planTransfer(
   if (outputs > inputs) {
     throw ledgerError('INSUFFICIENT_INPUTS', `outputs ${outputs} exceed inputs ${inputs}`, { tx: txIndex, inputs: String(inputs), outputs: String(outputs) })
   }
-  if (tx.charge !== undefined) sigChecks.push(...approvalChecks(tx, message, params, txIndex))
+  if (tx.charge !== undefined) sigChecks.push(...approvalChecks(tx, message, spent, params, txIndex))
   return { hash, fee: inputs - outputs, spent, created: createdCoins(tx, hash, height), sigChecks }
 }
 
@@ -388,21 +390,30 @@ function checkChargedCoin(coin: Coin, taskHash: Uint8Array, height: number, key:
 }
 
 /**
- * Rule: a charge is approved by at least agreementThreshold(n) = ceil(2n/3)
- * of the chain's n evaluators (params.evaluators), each signing txSigHash;
- * approvals from keys outside that set are refused (LEDGER_BAD_CHARGE).
- * Returns the signature checks to batch with the others.
+ * Rule: a charge is approved by at least agreementThreshold(n) = ceil(2n/3) of the chain's n
+ * evaluators (params.evaluators, the relays' federation), each signing txSigHash, and each one
+ * whose evaluator ticket joined the task and whose joined stake the charge spends (the relays seat
+ * the evaluators by ticket and the charge returns their stakes: paper 003 §4.4). Approvals by a key
+ * outside the federation, or by a member that staked nothing in the charge, are refused
+ * (LEDGER_BAD_CHARGE). The chain does not yet check which joined evaluators selection seats (the
+ * relays' rule, taskRuns.ts): without the federation bound, anyone holding one evaluator ticket
+ * could approve a charge alone that spends no other evaluator's stake. Returns the signature
+ * checks to batch with the others.
  */
-function approvalChecks(tx: TransferTx, message: Uint8Array, params: ChainParams, txIndex: number): SigCheck[] {
-  const evaluators = new Set((params.evaluators ?? []).map(toHex))
-  if (evaluators.size === 0) throw ledgerError('BAD_CHARGE', 'this chain names no evaluators: no charge can be approved', { tx: txIndex })
+function approvalChecks(tx: TransferTx, message: Uint8Array, spent: readonly [string, Coin][], params: ChainParams, txIndex: number): SigCheck[] {
+  const federation = new Set((params.evaluators ?? []).map(toHex))
+  if (federation.size === 0) throw ledgerError('BAD_CHARGE', 'this chain names no evaluators: no charge can be approved', { tx: txIndex })
+  const staked = new Set<string>()
+  for (const [, coin] of spent) if (coin.lock.kind === 'joined' && coin.lock.role === EVALUATOR_ROLE) staked.add(toHex(coin.recipient))
   const approvals = tx.charge!.approvals
   for (const a of approvals) {
-    if (!evaluators.has(toHex(a.evaluator))) throw ledgerError('BAD_CHARGE', `approval by ${toHex(a.evaluator)}, not one of the chain's evaluators`, { tx: txIndex })
+    const key = toHex(a.evaluator)
+    if (!federation.has(key)) throw ledgerError('BAD_CHARGE', `approval by ${key}, not one of the chain's evaluators`, { tx: txIndex })
+    if (!staked.has(key)) throw ledgerError('BAD_CHARGE', `approval by ${key}, whose evaluator stake for the task the charge does not spend`, { tx: txIndex })
   }
-  const needed = agreementThreshold(evaluators.size)
+  const needed = agreementThreshold(federation.size)
   if (approvals.length < needed) {
-    throw ledgerError('BAD_CHARGE', `${approvals.length} approvals, a charge needs ${needed} of the ${evaluators.size} evaluators`, { tx: txIndex, needed })
+    throw ledgerError('BAD_CHARGE', `${approvals.length} approvals, a charge needs ${needed} of the ${federation.size} evaluators`, { tx: txIndex, needed })
   }
   return approvals.map((a, n) => ({ publicKey: a.evaluator, message, signature: a.signature, tx: txIndex, input: -1, approval: n }))
 }
@@ -441,6 +452,23 @@ export interface ConnectOptions {
 export interface ConnectResult { undo: BlockUndo; fees: bigint }
 
 /**
+ * Rule: outputs 1..k of a coinbase that collects k approvals pay those verifiers, in the collect's
+ * order, verifierReward(subsidy, k) each (protocol coinbaseOutputs builds them); output 0 is the
+ * miner's, and any after them are the miner's to add (LEDGER_BAD_COINBASE).
+ */
+function verifierRewardRule(coinbase: CoinbaseTx, subsidy: bigint): void {
+  const approvals = coinbase.collect?.approvals ?? []
+  const each = verifierReward(subsidy, approvals.length)
+  for (const [n, a] of approvals.entries()) {
+    const o = coinbase.outputs[1 + n]
+    if (o === undefined || !bytesEqual(o.recipient, a.verifier) || o.amount !== each) {
+      throw ledgerError('BAD_COINBASE', `coinbase output ${1 + n} must pay verifier ${toHex(a.verifier)}, whose approval it collects, ${each} (its share of the subsidy ${subsidy})`,
+        { output: 1 + n })
+    }
+  }
+}
+
+/**
  * Connects a block's transactions (coinbase first, checkBlockTxs passed) at
  * `height` to `view`: every transfer by planTransfer, in block order (a
  * transfer may spend an output of an earlier transfer of the same block,
@@ -462,6 +490,7 @@ export async function connectBlock(view: UtxoView, txs: readonly Tx[], height: n
   const spentHere = (key: string): boolean => local.get(key) === null
   if (opts.ticketPrice !== undefined) checkTicketPurchases(txs, params, opts.ticketPrice)
   const { subsidy, sigChecks } = collectRule(coinbase, opts.parent, params)
+  verifierRewardRule(coinbase, subsidy)
   const undo: BlockUndo = { spent: [] }
   const createdHere = new Set<string>()
   let fees = 0n

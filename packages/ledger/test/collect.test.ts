@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   TAGS, compareBytes, computeMerkleRoot, revealFromBytes, revealToBytes,
-  chooseVerifiers, signVerifierApproval, taggedHash, toHex, txHash, type Block, type Collect, type TransferTx, type Tx, type VerifierApproval,
+  chooseVerifiers, coinbaseOutputs, signVerifierApproval, taggedHash, toHex, txHash, verifierReward, type Block, type Collect, type TransferTx, type Tx, type VerifierApproval,
 } from '@pouw/protocol'
 import { CHAIN_KEYS, Chain, MemoryStore, checkBlockSyntax, collectedSubsidy, type ChainEntry, type ChainParams } from '../src/index.js'
 import { NOW, PARAMS, blockOn, keyPair, mineFromPrecursor, pay, recipient, transfer } from './fixtures.js'
@@ -15,11 +15,21 @@ const S = P.subsidy
 /** The nonce precursor of a block found at `seed`: what its verifiers rebuild and reveal. */
 const precursorOf = (seed: number): Uint8Array => taggedHash(TAGS.noncePrecursor, Uint8Array.of(seed))
 
-/** A block on `parent` whose coinbase claims `amount` and carries `collect`, mined from precursorOf(seed). */
+/**
+ * A block on `parent` whose coinbase claims `amount` in all and carries `collect`, mined from
+ * precursorOf(seed): the approving verifiers are paid their reward of the subsidy `collect` proves,
+ * the rest (if any) goes to the miner.
+ */
 function blockWith(parent: ChainEntry, amount: bigint, collect: Collect | undefined, seed: number, params = P, transfers: TransferTx[] = []): Block {
   // the block on genesis pays MINER, whose reward the fees test spends
   const to = parent.height === 0 ? MINER.publicKey : recipient(seed)
-  const coinbase: Tx = { type: 'coinbase', height: parent.height + 1, outputs: [{ amount, recipient: to }], ...(collect === undefined ? {} : { collect }) }
+  const v = params.verification!
+  const k = collect?.approvals.length ?? 0
+  const proven = collectedSubsidy(params.subsidy, k, Math.min(v.perBlock, v.verifiers.length))
+  const each = verifierReward(proven, k)
+  const miner = amount > each * BigInt(k) ? amount - each * BigInt(k) : 0n
+  const outputs = [{ amount: miner, recipient: to }, ...(collect?.approvals ?? []).map((a) => ({ amount: each, recipient: a.verifier }))]
+  const coinbase: Tx = { type: 'coinbase', height: parent.height + 1, outputs, ...(collect === undefined ? {} : { collect }) }
   const txs = [coinbase, ...transfers]
   const b = blockOn(parent, {}, params)
   return mineFromPrecursor({ header: { ...b.header, merkleRoot: computeMerkleRoot(txs) }, txs }, precursorOf(seed))
@@ -84,6 +94,33 @@ describe('COLLECT_VERIFICATIONS: the subsidy in proportion to the parent\'s appr
     await assert.rejects(other.chain.addBlock(blockWith(other.parent, S + 1n, three, 3), { now: NOW }), code('LEDGER_BAD_COINBASE'))
     assert.equal((await other.chain.addBlock(blockWith(other.parent, S, three, 3), { now: NOW })).status, 'extended')
     assert.equal((await other.chain.supply()).coinbases, 2n * S)
+  })
+
+  it('the approving verifiers are paid 10% of the proven subsidy, split equally, in the coinbase\'s outputs 1..k', async () => {
+    const { chain, parent } = await chainWithParent()
+    const p = precursorOf(1)
+    const two: Collect = { block: parent.hash, approvals: [approve(parent.hash, p, 0), approve(parent.hash, p, 2)] }
+    const sixty = (S * 6n) / 10n
+    const each = sixty / 10n / 2n
+    assert.equal(verifierReward(sixty, 2), each)
+    const right = coinbaseOutputs(recipient(2), sixty, 0n, two)
+    assert.deepEqual(right.map((o) => o.amount), [sixty - 2n * each, each, each])
+    const withOutputs = (outputs: typeof right): Block => {
+      const txs: Tx[] = [{ type: 'coinbase', height: parent.height + 1, outputs, collect: two }]
+      return mineFromPrecursor({ header: { ...blockOn(parent, {}, P).header, merkleRoot: computeMerkleRoot(txs) }, txs }, p)
+    }
+    const wrong: [string, typeof right][] = [
+      ['a verifier left out (the miner keeps its reward)', [{ ...right[0]!, amount: sixty - each }, right[1]!]],
+      ['paid to another key', [right[0]!, right[1]!, { ...right[2]!, recipient: VERIFIERS[1]!.publicKey }]],
+      ['in another order', [right[0]!, right[2]!, right[1]!]],
+      ['a unit short', [{ ...right[0]!, amount: right[0]!.amount + 1n }, right[1]!, { ...right[2]!, amount: each - 1n }]],
+    ]
+    for (const [what, outputs] of wrong) await assert.rejects(chain.addBlock(withOutputs(outputs), { now: NOW }), code('LEDGER_BAD_COINBASE'), what)
+    const added = await chain.addBlock(withOutputs(right), { now: NOW })
+    assert.equal(added.status, 'extended')
+    // the verifiers' rewards are coins of theirs, like the miner's (they mature alike)
+    const cb = txHash((await chain.getBlock(added.entry.hashHex))!.txs[0]!)
+    for (const n of [1, 2]) assert.equal((await chain.utxo({ txHash: cb, index: n }))?.amount, each)
   })
 
   it('with transfers, the coinbase claims the collected share plus their fees, not a unit more', async () => {

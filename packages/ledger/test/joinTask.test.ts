@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { TAGS, deriveVrfSecretKey, proveSelection, taggedHash, toHex, txFromBytes, txHash, txToBytes, vrfPublicKey, type OutPoint, type TransferTx } from '@pouw/protocol'
+import {
+  SELECTION_ROLES, TAGS, deriveVrfSecretKey, proveSelection, taggedHash, toHex, txFromBytes, txHash, txToBytes, vrfPublicKey, type KeyPair, type OutPoint, type TransferTx,
+} from '@pouw/protocol'
 import {
   COINBASE_MATURITY, Chain, Mempool, MemoryStore, Wallet, approveCharge, chargeTx, chargeTxFee, outpointKey, signTransfer, withApprovals,
   type ChainEntry, type ChainParams,
@@ -23,6 +25,7 @@ const TASK = taggedHash(TAGS.task, new Uint8Array([7]))
 const OTHER = taggedHash(TAGS.task, new Uint8Array([9]))
 const TDB = taggedHash(TAGS.task, new Uint8Array([8]))
 const STAKE = 100_000n
+const EVALUATOR = SELECTION_ROLES.indexOf('evaluator')
 
 async function extend(chain: Chain, parent: ChainEntry, n: number, txs: TransferTx[] = []): Promise<ChainEntry> {
   for (let i = 0; i < n; i++) {
@@ -33,21 +36,32 @@ async function extend(chain: Chain, parent: ChainEntry, n: number, txs: Transfer
   return parent
 }
 
-/** A chain where A holds two tickets, bought in its tip (height `bought`), expiring at `expiry`. */
-async function setup(expiry = 1_000): Promise<{ chain: Chain; tickets: OutPoint[]; bought: number }> {
+/**
+ * A chain where A holds two miner tickets, and E1 and E2 (the chain's evaluators) one evaluator
+ * ticket each (a member approves a charge only with its joined evaluator stake spent: utxo.ts
+ * approvalChecks), all bought in its tip (height `bought`) and expiring at `expiry`.
+ */
+async function setup(expiry = 1_000): Promise<{ chain: Chain; tickets: OutPoint[]; evaluatorTickets: OutPoint[]; bought: number }> {
   const chain = await Chain.open(new MemoryStore(), PARAMS_J)
   const first = minedOn(chain.tip(), { outputs: [{ amount: PARAMS_J.subsidy, recipient: A.publicKey }] })
   let tip = (await chain.addBlock(first, { now: NOW })).entry
   tip = await extend(chain, tip, COINBASE_MATURITY - 1)
   const stake = { kind: 'stake' as const, role: 0, preferences: [1, 2], expiry, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(A.secretKey)) }
+  const evaluatorStake = (e: KeyPair) => ({ ...stake, role: EVALUATOR, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(e.secretKey)) })
+  // A pays for E1's and E2's tickets too (they have no coins of their own): the tickets are theirs
   const buy = transfer([{ outpoint: { txHash: txHash(first.txs[0]!), index: 0 }, key: A }],
-    [{ amount: STAKE, recipient: A.publicKey, lock: stake }, { amount: STAKE, recipient: A.publicKey, lock: stake }, pay(A, PARAMS_J.subsidy - 2n * STAKE - 100_000n)])
+    [{ amount: STAKE, recipient: A.publicKey, lock: stake }, { amount: STAKE, recipient: A.publicKey, lock: stake },
+      ...[E1, E2].map((e) => ({ amount: STAKE, recipient: e.publicKey, lock: evaluatorStake(e) })), pay(A, PARAMS_J.subsidy - 4n * STAKE - 100_000n)])
   tip = await extend(chain, tip, 1, [buy])
-  return { chain, tickets: [0, 1].map((index) => ({ txHash: txHash(buy), index })), bought: tip.height }
+  return {
+    chain, tickets: [0, 1].map((index) => ({ txHash: txHash(buy), index })), evaluatorTickets: [2, 3].map((index) => ({ txHash: txHash(buy), index })), bought: tip.height,
+  }
 }
 
 /** A's ticket's VRF proof over (TDB || miner) */
 const vrf = (): Uint8Array => proveSelection(deriveVrfSecretKey(A.secretKey), TDB, 'miner', A.publicKey).pi
+/** `e`'s evaluator ticket's VRF proof over (TDB || evaluator) */
+const evaluatorVrf = (e: KeyPair): Uint8Array => proveSelection(deriveVrfSecretKey(e.secretKey), TDB, 'evaluator', e.publicKey).pi
 
 /** `join` with its one output changed, signed again */
 const altered = (join: TransferTx, change: (o: TransferTx['outputs'][number]) => TransferTx['outputs'][number]): Promise<TransferTx> =>
@@ -114,17 +128,26 @@ describe('JOIN_TASK', () => {
     await extend(s.chain, s.chain.tip(), MATURITY)
     const wallet = new Wallet(A)
     const joins = [await wallet.joinTask(s.chain, s.tickets[0]!, TASK, vrf()), await wallet.joinTask(s.chain, s.tickets[1]!, TASK, vrf())]
-    await extend(s.chain, s.chain.tip(), 1, joins)
+    // the evaluators join the task too: the charge spends their joined stakes, without which they cannot approve it
+    const evaluatorJoins = await Promise.all([E1, E2].map((e, i) => new Wallet(e).joinTask(s.chain, s.evaluatorTickets[i]!, TASK, evaluatorVrf(e))))
+    await extend(s.chain, s.chain.tip(), 1, [...joins, ...evaluatorJoins])
     const joined = joins.map((j) => ({ txHash: txHash(j), index: 0 }))
+    const evaluatorsJoined = evaluatorJoins.map((j) => ({ txHash: txHash(j), index: 0 }))
+    const evaluatorsBack = evaluatorJoins.map((j, i) => ({ recipient: [E1, E2][i]!.publicKey, amount: j.outputs[0]!.amount, reason: 'stake-return' as const }))
     const pool = new Mempool(s.chain)
     await assert.rejects(pool.add(transfer([{ outpoint: joined[0]!, key: A }], [pay(A, 50_000n)])), { code: 'LEDGER_LOCKED' })
 
+    // the charge returns A's stake (less its transaction fee) and the evaluators' stakes, which it spends too
     const charge = async (task: Uint8Array, spends: OutPoint[], amount: bigint): Promise<TransferTx> => {
-      const unsigned = chargeTx(spends, task, TDB, [{ recipient: A.publicKey, amount, reason: 'stake-return' }])
+      const unsigned = chargeTx([...spends, ...evaluatorsJoined], task, TDB, [{ recipient: A.publicKey, amount, reason: 'stake-return' }, ...evaluatorsBack])
       return withApprovals(unsigned, await Promise.all([E1, E2].map((e) => approveCharge(unsigned, e.secretKey, e.publicKey))), PARAMS_J.evaluators!)!
     }
-    const back = joins[0]!.outputs[0]!.amount - chargeTxFee(1, 1, 2)
+    const back = joins[0]!.outputs[0]!.amount - chargeTxFee(3, 3, 2)
     await assert.rejects(pool.add(await charge(OTHER, [joined[0]!], back)), { code: 'LEDGER_BAD_CHARGE' })
+    // without the evaluators' joined stakes spent, E1's and E2's approvals count for nothing, though they are the chain's evaluators
+    const alone = chargeTx([joined[0]!], TASK, TDB, [{ recipient: A.publicKey, amount: joins[0]!.outputs[0]!.amount - chargeTxFee(1, 1, 2), reason: 'stake-return' }])
+    const aloneApproved = withApprovals(alone, await Promise.all([E1, E2].map((e) => approveCharge(alone, e.secretKey, e.publicKey))), PARAMS_J.evaluators!)!
+    await assert.rejects(pool.add(aloneApproved), { code: 'LEDGER_BAD_CHARGE', message: /whose evaluator stake for the task the charge does not spend/ })
     const returned = await charge(TASK, [joined[0]!], back)
     await pool.add(returned)
     await extend(s.chain, s.chain.tip(), 1, [returned])

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { TAGS, taggedHash, txFromBytes, txHash, txToBytes, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx } from '@pouw/protocol'
+import {
+  SELECTION_ROLES, TAGS, VRF_PROOF_SIZE, taggedHash, toHex, txFromBytes, txHash, txToBytes, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx,
+} from '@pouw/protocol'
 import {
   COINBASE_MATURITY, MAX_MONEY, approveCharge, chargeSize, chargeTx, chargeTxFee, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock,
-  outpointFromKey, outpointKey, taskFeeReclaimHeight, undoFromBytes, undoToBytes, withApprovals, type Coin,
+  outpointFromKey, outpointKey, taskFeeReclaimHeight, undoFromBytes, undoToBytes, withApprovals, type ChainParams, type Coin,
 } from '../src/index.js'
 import { PARAMS, keyPair, pay, transfer } from './fixtures.js'
 import { Prng } from '../../protocol/test/helpers.js'
@@ -24,11 +26,15 @@ function view(n = 4): Map<string, Coin> {
   return v
 }
 
-async function rejects(v: Map<string, Coin>, txs: Tx[], code: string, height = HEIGHT): Promise<void> {
+async function rejects(v: Map<string, Coin>, txs: Tx[], code: string, height = HEIGHT, message?: RegExp, params: ChainParams = PARAMS): Promise<void> {
   const before = [...v]
-  await assert.rejects(connectBlock(v, txs, height, PARAMS), { code })
+  await assert.rejects(connectBlock(v, txs, height, params), message === undefined ? { code } : { code, message })
   assert.deepEqual([...v], before, 'the view is untouched')
 }
+
+/** A charge refused (LEDGER_BAD_CHARGE) at HEIGHT + 5, its task fee's first chargeable height, for the reason `why`. */
+const refused = (v: Map<string, Coin>, charge: Tx, why: RegExp, params: ChainParams = PARAMS): Promise<void> =>
+  rejects(v, [cb(0n), charge], 'LEDGER_BAD_CHARGE', HEIGHT + 5, why, params)
 
 describe('UTXO rules', () => {
   it('connects a transfer, counts its fee for the coinbase, and undo restores the view exactly', async () => {
@@ -153,26 +159,44 @@ describe('UTXO rules', () => {
     await rejects(v, [cb(0n), transfer([{ outpoint: fee, key: B }], [pay(B, 890n)])], 'LEDGER_BAD_SIGNATURE', reclaim)
   })
 
-  it('CHARGE_FOR_TASK: ceil(2n/3) of the chain\'s evaluators approve the split of a committed task fee', async () => {
+  it('CHARGE_FOR_TASK: ceil(2F/3) of the chain\'s F evaluators approve the split of a committed task fee, each with its evaluator stake spent', async () => {
     const [E1, E2, E3, X] = [keyPair(11), keyPair(12), keyPair(13), keyPair(14)]
-    const params = { ...PARAMS, evaluators: [E1.publicKey, E2.publicKey, E3.publicKey] }
+    const evaluators = [E1, E2, E3].map((e) => e.publicKey)
+    const params = { ...PARAMS, evaluators }
     const task = taggedHash(TAGS.task, new Uint8Array([2]))
     const other = taggedHash(TAGS.task, new Uint8Array([3]))
     const result = taggedHash(TAGS.task, new Uint8Array([4]))
     const lock = (t: Uint8Array) => ({ kind: 'task-fee' as const, taskHash: t, revokeBefore: HEIGHT + 5 })
-    const pay1 = transfer([{ outpoint: fund(0), key: A }], [{ amount: 900n, recipient: A.publicKey, lock: lock(task) }, { amount: 50n, recipient: A.publicKey, lock: lock(other) }])
+    const pay1 = transfer([{ outpoint: fund(0), key: A }, { outpoint: fund(2), key: A }],
+      [{ amount: 1_900n, recipient: A.publicKey, lock: lock(task) }, { amount: 50n, recipient: A.publicKey, lock: lock(other) }])
     const v = view()
+    // the stakes that joined the task: E1, E2, E3 and the outsider X as evaluators, E3 also as a miner
+    const joined = (role: (typeof SELECTION_ROLES)[number], t = task) => ({
+      kind: 'joined' as const, taskHash: t, role: SELECTION_ROLES.indexOf(role), preferences: [], expiry: HEIGHT + 20,
+      vrfPublicKey: new Uint8Array(32).fill(3), purchaseHeight: HEIGHT - 20, pi: new Uint8Array(VRF_PROOF_SIZE),
+    })
+    const STAKE = 500n
+    const stakes = [E1, E2, E3].map((_, i) => fund(10 + i))
+    for (const [i, e] of [E1, E2, E3].entries()) v.set(outpointKey(stakes[i]!), coin(STAKE, e, { lock: joined('evaluator'), height: HEIGHT - 10 }))
+    const minerStake = fund(13)
+    v.set(outpointKey(minerStake), coin(STAKE, E3, { lock: joined('miner'), height: HEIGHT - 10 }))
+    const otherStake = fund(14)
+    v.set(outpointKey(otherStake), coin(STAKE, X, { lock: joined('evaluator', other), height: HEIGHT - 10 }))
+    const xStake = fund(15)
+    v.set(outpointKey(xStake), coin(STAKE, X, { lock: joined('evaluator'), height: HEIGHT - 10 }))
+    const returns = (...owners: typeof E1[]) => owners.map((e) => ({ recipient: e.publicKey, amount: STAKE, reason: 'stake-return' as const }))
     await connectBlock(v, [cb(0n), pay1], HEIGHT, params)
     const fee = { txHash: txHash(pay1), index: 0 }
-    const txFee = chargeTxFee(1, 2, 3)
-    const unsigned = chargeTx([fee], task, result, [{ recipient: B.publicKey, amount: 100n, reason: 'miner-reward' }, { recipient: C.publicKey, amount: 900n - 100n - txFee, reason: 'evaluator-reward' }])
+    const txFee = chargeTxFee(4, 5, 3)
+    const split = (fees: bigint = txFee) => [{ recipient: B.publicKey, amount: 100n, reason: 'miner-reward' as const }, { recipient: C.publicKey, amount: 1_900n - 100n - fees, reason: 'evaluator-reward' as const }]
+    const unsigned = chargeTx([fee, ...stakes], task, result, [...split(), ...returns(E1, E2, E3)])
     const approvals = await Promise.all([E1, E2, E3, X].map((e) => approveCharge(unsigned, e.secretKey, e.publicKey)))
-    assert.equal(withApprovals(unsigned, approvals.slice(0, 1), params.evaluators), undefined, 'one of three is not enough')
-    const charge = withApprovals(unsigned, approvals, params.evaluators)!
+    assert.equal(withApprovals(unsigned, approvals.slice(0, 1), evaluators), undefined, 'one of three is not enough')
+    const charge = withApprovals(unsigned, approvals, evaluators)!
     assert.equal(charge.charge!.approvals.length, 2, 'two of three suffice and the outsider is dropped')
     assert.deepEqual(txFromBytes(txToBytes(charge)), charge, 'a charge round-trips')
     assert.ok(txToBytes(charge).length <= txFee, 'the fee covers its size at one unit per byte')
-    assert.equal(chargeSize(1, 2, 2), txToBytes(charge).length, 'chargeSize is the encoded size exactly')
+    assert.equal(chargeSize(4, 5, 2), txToBytes(charge).length, 'chargeSize is the encoded size exactly')
 
     // a fee its client did not take back may still be charged past its reclaim height: the first mined stands
     await connectBlock(new Map(v), [cb(0n), charge], taskFeeReclaimHeight(HEIGHT + 5) + 1, params)
@@ -180,23 +204,53 @@ describe('UTXO rules', () => {
     const { fees } = await connectBlock(at, [cb(0n), charge], HEIGHT + 5, params)
     assert.equal(fees, txFee)
     assert.equal(at.has(outpointKey(fee)), false, 'the fee is spent')
+    for (const s of stakes) assert.equal(at.has(outpointKey(s)), false, 'the evaluators\' stakes are spent')
     assert.equal(at.get(outpointKey({ txHash: txHash(charge), index: 0 }))!.amount, 100n)
-    await rejects(v, [cb(0n), charge], 'LEDGER_LOCKED', HEIGHT + 4)
-    await assert.rejects(connectBlock(new Map(v), [cb(0n), charge], HEIGHT + 5, PARAMS), { code: 'LEDGER_BAD_CHARGE' }, 'a chain without evaluators')
-    const withOutsider = { ...charge, charge: { ...charge.charge!, approvals: [approvals[0]!, approvals[3]!] } }
-    await rejects(v, [cb(0n), withOutsider], 'LEDGER_BAD_CHARGE', HEIGHT + 5)
+    await rejects(v, [cb(0n), charge], 'LEDGER_LOCKED', HEIGHT + 4, undefined, params)
+    await refused(v, charge, /this chain names no evaluators/)
     const one = { ...charge, charge: { ...charge.charge!, approvals: [approvals[0]!] } }
-    await rejects(v, [cb(0n), one], 'LEDGER_BAD_CHARGE', HEIGHT + 5)
+    await refused(v, one, /1 approvals, a charge needs 2 of the 3 evaluators/, params)
     const forged = { ...charge, charge: { ...charge.charge!, approvals: [approvals[0]!, { ...approvals[1]!, signature: approvals[2]!.signature }] } }
-    await assert.rejects(connectBlock(new Map(v), [cb(0n), forged], HEIGHT + 5, params), { code: 'LEDGER_BAD_SIGNATURE' })
-    const changed = { ...charge, outputs: [charge.outputs[1]!, charge.outputs[0]!] }
+    await rejects(v, [cb(0n), forged], 'LEDGER_BAD_SIGNATURE', HEIGHT + 5, undefined, params)
+    const changed = { ...charge, outputs: [charge.outputs[1]!, charge.outputs[0]!, ...charge.outputs.slice(2)] }
     await assert.rejects(connectBlock(new Map(v), [cb(0n), changed], HEIGHT + 5, params), { code: 'LEDGER_BAD_SIGNATURE' }, 'approvals cover the outputs')
-    const wrongTask = chargeTx([{ txHash: txHash(pay1), index: 1 }], task, result, [{ recipient: B.publicKey, amount: 10n, reason: 'miner-reward' }])
-    const wrong = withApprovals(wrongTask, await Promise.all([E1, E2].map((e) => approveCharge(wrongTask, e.secretKey, e.publicKey))), params.evaluators)!
-    await assert.rejects(connectBlock(new Map(v), [cb(0n), wrong], HEIGHT + 5, params), { code: 'LEDGER_BAD_CHARGE' }, 'another task\'s fee')
-    const plain = chargeTx([fund(1)], task, result, [{ recipient: B.publicKey, amount: 10n, reason: 'miner-reward' }])
-    const plainApproved = withApprovals(plain, await Promise.all([E1, E2].map((e) => approveCharge(plain, e.secretKey, e.publicKey))), params.evaluators)!
-    await assert.rejects(connectBlock(new Map(v), [cb(0n), plainApproved], HEIGHT + 5, params), { code: 'LEDGER_BAD_CHARGE' }, 'evaluators cannot spend a plain coin')
+
+    // an outsider is refused even with its own evaluator stake for the task spent by the charge
+    const notFederation = (key: Uint8Array) => new RegExp(`approval by ${toHex(key)}, not one of the chain's evaluators`)
+    const notSpent = (key: Uint8Array) => new RegExp(`approval by ${toHex(key)}, whose evaluator stake for the task the charge does not spend`)
+    const withX = chargeTx([fee, ...stakes, xStake], task, result, [...split(chargeTxFee(5, 6, 3)), ...returns(E1, E2, E3, X)])
+    const [w1, , , wx] = await Promise.all([E1, E2, E3, X].map((e) => approveCharge(withX, e.secretKey, e.publicKey)))
+    await refused(v, { ...withX, charge: { ...withX.charge!, approvals: [w1!, wx!] } }, notFederation(X.publicKey), params)
+    // a member of the federation approves only with its evaluator stake spent: no stake, no approval, however many approve
+    const bare = chargeTx([fee], task, result, split(chargeTxFee(1, 2, 3)))
+    const bareApproved = withApprovals(bare, await Promise.all([E1, E2, E3].map((e) => approveCharge(bare, e.secretKey, e.publicKey))), evaluators)!
+    await refused(v, bareApproved, /whose evaluator stake for the task the charge does not spend/, params)
+    // E3's miner-role stake is no evaluator stake: spending it does not let E3 approve
+    const withMiner = chargeTx([fee, stakes[0]!, stakes[1]!, minerStake], task, result, [...split(), ...returns(E1, E2, E3)])
+    const [m1, m2, m3] = await Promise.all([E1, E2, E3].map((e) => approveCharge(withMiner, e.secretKey, e.publicKey)))
+    await refused(v, { ...withMiner, charge: { ...withMiner.charge!, approvals: [m1!, m3!] } }, notSpent(E3.publicKey), params)
+    // valid: E1 and E2 are 2 of the federation's 3, each with its evaluator stake spent. The threshold counts the
+    // federation, not the stakes the charge spends, so leaving E3's evaluator stake out shrinks nothing: it stays
+    // locked to the task until its expiry, still E3's
+    await connectBlock(new Map(v), [cb(0n), { ...withMiner, charge: { ...withMiner.charge!, approvals: [m1!, m2!] } }], HEIGHT + 5, params)
+
+    // THE ATTACK the federation bound stops: X holds one evaluator ticket that joined the task and approves, alone, a
+    // charge that spends the fee, a miner's stake and only its own evaluator stake (paying itself the fee)
+    const attack = chargeTx([fee, minerStake, xStake], task, result, [{ recipient: X.publicKey, amount: 2_900n - chargeTxFee(3, 1, 1), reason: 'evaluator-reward' }])
+    const selfApproved = { ...attack, charge: { ...attack.charge!, approvals: [await approveCharge(attack, X.secretKey, X.publicKey)] } }
+    await refused(v, selfApproved, notFederation(X.publicKey), params)
+    // nor can one member of the federation: E1 alone, spending only its own evaluator stake, is 1 of the 2 needed
+    const alone = chargeTx([fee, stakes[0]!, minerStake], task, result, [{ recipient: E1.publicKey, amount: 2_900n - chargeTxFee(3, 1, 1), reason: 'evaluator-reward' }])
+    const aloneApproved = { ...alone, charge: { ...alone.charge!, approvals: [await approveCharge(alone, E1.secretKey, E1.publicKey)] } }
+    await refused(v, aloneApproved, /1 approvals, a charge needs 2 of the 3 evaluators/, params)
+
+    const approved = async (tx: typeof unsigned) => withApprovals(tx, await Promise.all([E1, E2].map((e) => approveCharge(tx, e.secretKey, e.publicKey))), evaluators)!
+    const wrongTask = chargeTx([{ txHash: txHash(pay1), index: 1 }, ...stakes], task, result, [{ recipient: B.publicKey, amount: 10n, reason: 'miner-reward' }, ...returns(E1, E2, E3)])
+    await refused(v, await approved(wrongTask), /neither that task's fee nor a stake that joined it/, params)
+    const otherEvaluator = chargeTx([fee, ...stakes, otherStake], task, result, [...split(), ...returns(E1, E2, E3, X)])
+    await refused(v, await approved(otherEvaluator), /neither that task's fee nor a stake that joined it/, params)
+    const plain = chargeTx([fund(1), ...stakes], task, result, [{ recipient: B.publicKey, amount: 10n, reason: 'miner-reward' }, ...returns(E1, E2, E3)])
+    await refused(v, await approved(plain), /neither that task's fee nor a stake that joined it/, params)
     const signedInput = { ...charge, inputs: [{ ...charge.inputs[0]!, signature: new Uint8Array(64).fill(1) }] }
     assert.throws(() => checkTx(signedInput), { code: 'LEDGER_BAD_CHARGE' })
     const relock = { ...charge, outputs: [{ ...charge.outputs[0]!, lock: lock(task) }] }

@@ -26,6 +26,8 @@ import { VRF_OUTPUT_SIZE, vrfProofToHash, vrfProve, vrfVerify } from './vrf.js'
  */
 
 export const SELECTION_ROLES = ['miner', 'supervisor', 'evaluator', 'verifier'] as const
+/** a role's index in SELECTION_ROLES: the byte a ticket's stake lock carries */
+export const roleIndex = (role: (typeof SELECTION_ROLES)[number]): number => SELECTION_ROLES.indexOf(role)
 export type Role = (typeof SELECTION_ROLES)[number]
 
 /** The role byte appended to the block hash in the VRF input. */

@@ -176,6 +176,33 @@ export function historyAnchorFromBytes(bytes: Uint8Array): HistoryAnchor {
  * the supervisors' latest MESSAGE_HISTORY record.
  */
 export interface CoinbaseTx { type: 'coinbase'; height: number; outputs: TxOutput[]; collect?: Collect; history?: HistoryAnchor }
+
+/**
+ * The verifiers' part of the subsidy a coinbase claims, in basis points (paper 003 §5.1: "supervisors,
+ * verifiers and evaluators would get paid from the block's reward"): 10%, split equally among the
+ * verifiers whose approvals the coinbase collects.
+ */
+export const VERIFIERS_SHARE_BPS = 1_000n
+
+/** What each of `approvals` verifiers is paid out of `subsidy`: VERIFIERS_SHARE_BPS of it, split equally, rounded down. */
+export function verifierReward(subsidy: bigint, approvals: number): bigint {
+  if (subsidy < 0n || !Number.isSafeInteger(approvals) || approvals < 0) throw new Error(`internal: verifier reward of ${subsidy} for ${approvals} approvals`)
+  return approvals === 0 ? 0n : (subsidy * VERIFIERS_SHARE_BPS) / 10_000n / BigInt(approvals)
+}
+
+/**
+ * A coinbase's outputs (the rule is ledger utxo.ts connectBlock's): the block's miner first, paid the
+ * subsidy and the fees less the verifiers' rewards, then one output per approval the coinbase
+ * collects, in the collect's order, paying that verifier verifierReward(subsidy, approvals).
+ */
+export function coinbaseOutputs(miner: Uint8Array, subsidy: bigint, fees: bigint, collect?: Collect): TxOutput[] {
+  const approvals = collect?.approvals ?? []
+  const each = verifierReward(subsidy, approvals.length)
+  return [
+    { amount: subsidy + fees - each * BigInt(approvals.length), recipient: miner },
+    ...approvals.map((a) => ({ amount: each, recipient: a.verifier })),
+  ]
+}
 /** One evaluator's Ed25519 signature over the charge's txSigHash. */
 export interface Approval { evaluator: Uint8Array; signature: Uint8Array }
 

@@ -1,6 +1,6 @@
 import {
   BlockHeader, BLOCK_VERSION, BlockSubmission, ItRes, KeyPair, MessageMap, TAGS, TaskSpec, ZERO_HASH,
-  applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, computeMerkleRoot,
+  applyMessageMap, assertValidMessageMap, blockToBytes, bytesEqual, canonicalPeerUpdates, coinbaseOutputs, computeMerkleRoot,
   evidenceToBytes, float32Bytes, headerHash, itResFromBytes, itResHash, mapEntry, merkleRoot, noncesPerIteration,
   parameterCount, peerUpdatesHash, signItResToBytes, submissionToBytes, taggedHashAsync, toHex,
   verifyItResSignature, zeroNonceHash, Tx, TransferTx, extendWindow, historyAnchorFromBytes, isTransfer, revealFromBytes, fromHex, txFromBytes, type BlockTiming, type CoinbaseTx, type Collect, type HistoryAnchor,
@@ -90,7 +90,7 @@ export interface IterationResult {
   block?: {
     hash: Uint8Array; height: number; submission: Uint8Array
     parent: Uint8Array; next: { nextBits: number; window?: BlockTiming[] } | null
-    /** what its coinbase claims (subsidy and fees) and how many approvals of its parent it collects */
+    /** what its coinbase pays the miner (subsidy and fees, less the approving verifiers' rewards) and how many approvals of its parent it collects */
     reward: bigint; collected: number
   }
   timings: { gradientMs: number; totalMs: number }
@@ -326,9 +326,9 @@ export class Miner {
 
   private commit(time: number): Commitment | null {
     if (this.tip === null) return null
-    const amount = this.tip.subsidy + (this.tip.fees ?? 0n)
+    const outputs = coinbaseOutputs(this.opts.payTo ?? this.keys.publicKey, this.tip.subsidy, this.tip.fees ?? 0n, this.tip.collect)
     const coinbase: Tx = {
-      type: 'coinbase', height: this.tip.height + 1, outputs: [{ amount, recipient: this.opts.payTo ?? this.keys.publicKey }],
+      type: 'coinbase', height: this.tip.height + 1, outputs,
       ...(this.tip.collect !== undefined ? { collect: this.tip.collect } : {}),
       ...(this.tip.history !== undefined ? { history: this.tip.history } : {}),
     }
@@ -373,7 +373,7 @@ export class Miner {
     const cb = txs[0] as CoinbaseTx
     return {
       hash, height, submission: submissionToBytes(submission), parent: tip.hash, next: after === null ? null : { nextBits: after.nextBits, window: after.window },
-      reward: cb.outputs.reduce((a, o) => a + o.amount, 0n), collected: cb.collect?.approvals.length ?? 0,
+      reward: cb.outputs[0]!.amount, collected: cb.collect?.approvals.length ?? 0,
     }
   }
 

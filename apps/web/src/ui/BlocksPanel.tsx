@@ -25,7 +25,7 @@ export function BlocksPanel({ blocks }: BlocksPanelProps) {
               <th>hash</th>
               <th className="num">iter</th>
               <th className="num">height</th>
-              <th className="num" title="what the coinbase claims: the subsidy share its parent's collected approvals prove, plus fees">reward</th>
+              <th className="num" title="what the coinbase pays this tab: the subsidy share its parent's collected approvals prove, plus fees, less the approving verifiers' 10%">reward</th>
               <th>verdict</th>
             </tr>
           </thead>

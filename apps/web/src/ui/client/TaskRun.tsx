@@ -107,7 +107,9 @@ export function TaskRun({ task, spec, dataset, client }: { task: string; spec: T
         ) : null}
         <li data-done={String(sel !== null && run.models.length >= sel.miners.length)}>Final models: {run.models.length} of {sel?.miners.length ?? '—'}</li>
         <li data-done={String(result !== null)}>
-          Evaluators: {run.commits.length} of {n} committed, {run.reveals.length} revealed, {run.approvals.length} approved the charge
+          {sel !== null && n === 0
+            ? 'Evaluators: too few relays joined the task with an evaluator ticket; no one evaluates it, and the fee is yours again from its reclaim height'
+            : `Evaluators: ${run.commits.length} of ${n} committed, ${run.reveals.length} revealed, ${run.approvals.length} approved the charge`}
         </li>
         <li data-done={String(run.charged)}>
           {result === null ? 'Charge: after the evaluators agree'
