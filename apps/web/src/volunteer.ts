@@ -50,6 +50,8 @@ export interface VolunteerView {
   lossCurve: { iteration: number; loss: number; accuracy: number }[]
   lossAvg: number | null
   accuracyAvg: number | null
+  /** the mean loss of this session's first AVG_WINDOW iterations, kept once known: where training started from */
+  lossFirst: number | null
   blocks: { found: number; accepted: number; rejected: number; recent: BlockRecord[] }
   /** the tip this tab mines on, and the compact bits a block on it must meet */
   chain: { height: number; tipHash: string; nextBits: number } | null
@@ -105,6 +107,10 @@ const EPOCH_POLL_MS = 3000
 const DELIVERY_SYNC_MS = 5000
 
 /** The supervisors' HTTP addresses: this page's relay, and every relay it knows that announced one. */
+function mean(xs: number[]): number {
+  return xs.reduce((s, x) => s + x, 0) / xs.length
+}
+
 function supervisorUrls(s: RelayStatus, network: PubSubNetwork | null): string[] {
   const urls = [new URL('/', location.href).href, ...(s.relays ?? []).map((r) => r.url), ...(network?.relays() ?? []).map((r) => r.url)]
   return [...new Set(urls.filter((u): u is string => typeof u === 'string' && u !== ''))]
@@ -114,7 +120,7 @@ const INITIAL_TASK: TaskView = { ...initialTrainingView(), epochs: null, fragmen
 
 const INITIAL_VIEW: VolunteerView = {
   status: 'connecting', backend: null, relay: { connected: false, peerId: null, addr: null }, p2p: { peerId: null, connections: [] }, minerId: null, fault: null,
-  iterations: 0, itersPerSec: 0, samplesPerSec: 0, batchIndex: null, lossCurve: [], lossAvg: null, accuracyAvg: null,
+  iterations: 0, itersPerSec: 0, samplesPerSec: 0, batchIndex: null, lossCurve: [], lossAvg: null, accuracyAvg: null, lossFirst: null,
   blocks: { found: 0, accepted: 0, rejected: 0, recent: [] }, chain: null, blockSeconds: null, task: INITIAL_TASK, error: null,
 }
 
@@ -387,10 +393,13 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
       setView((v) => {
         const lossCurve = v.lossCurve.concat(curve).slice(-CURVE_MAX)
         const recent = lossCurve.slice(-AVG_WINDOW)
+        // the curve keeps CURVE_MAX > AVG_WINDOW points, so its first AVG_WINDOW are still the session's first
+        const lossFirst = v.lossFirst ?? (lossCurve.length >= AVG_WINDOW ? mean(lossCurve.slice(0, AVG_WINDOW).map((x) => x.loss)) : null)
         return {
           ...v, lossCurve, iterations: p.iterations, batchIndex: p.batchIndex, itersPerSec, samplesPerSec: itersPerSec * batch,
-          lossAvg: recent.reduce((s, x) => s + x.loss, 0) / recent.length,
-          accuracyAvg: recent.reduce((s, x) => s + x.accuracy, 0) / recent.length,
+          lossAvg: mean(recent.map((x) => x.loss)),
+          accuracyAvg: mean(recent.map((x) => x.accuracy)),
+          lossFirst,
         }
       })
     }, 250)

@@ -13,6 +13,7 @@ export function TrainingPanel({ view }: TrainingPanelProps) {
     <Panel title="Training" className="panel-training">
       <div className="stats">
         <Stat label="Loss (avg 20)" testId="loss-avg" value={formatFixed(view.lossAvg, 4)} />
+        <Stat label="Loss (first 20)" testId="loss-first" value={formatFixed(view.lossFirst, 4)} />
         <Stat label="Accuracy (avg 20)" testId="accuracy-avg" value={formatFixed(view.accuracyAvg, 4)} />
         <Stat label="Iterations" testId="iterations" value={formatInt(view.iterations)} />
         <Stat label="Iterations / s" testId="iters-per-sec" value={formatFixed(view.itersPerSec, 2)} />
