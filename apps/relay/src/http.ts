@@ -106,6 +106,16 @@ export function postToRelay(base: string, route: string, body: Uint8Array): Prom
   return fetch(new URL(route, base), { method: 'POST', body: body as BodyInit, signal: AbortSignal.timeout(30_000) })
 }
 
+/** the `code` and `error` of a refusal's JSON body (createHttpServer's), as far as it has them; never throws */
+async function refusalOf(res: Response): Promise<{ code?: string; error?: string }> {
+  try {
+    const body = (await res.json()) as { code?: unknown; error?: unknown }
+    return { ...(typeof body.code === 'string' ? { code: body.code } : {}), ...(typeof body.error === 'string' ? { error: body.error.slice(0, 200) } : {}) }
+  } catch {
+    return {}
+  }
+}
+
 /**
  * When a hand-on that failed (no answer, or a 5xx: the relay is down, restarting or stopping) is
  * tried again, after the first attempt: about 9 minutes in all. A final model handed on to one
@@ -114,8 +124,11 @@ export function postToRelay(base: string, route: string, body: Uint8Array): Prom
 export const HAND_ON_RETRY_MS: readonly number[] = [2_000, 5_000, 15_000, 30_000, 60_000, 120_000, 300_000]
 
 export interface HandOnOptions {
-  /** refusals not worth a log line (a 409 'already closed', say) */
-  quiet?: readonly number[]
+  /**
+   * refusals not worth a log line: an HTTP status (a 409 'already closed', say) or the error code a refusal names
+   * (LEDGER_MEMPOOL_DUPLICATE: the relay already holds it)
+   */
+  quiet?: readonly (number | string)[]
   /** delays before each further attempt after a failure (default HAND_ON_RETRY_MS) */
   retryMs?: readonly number[]
   /** false once the caller stopped: no further attempt starts */
@@ -130,6 +143,7 @@ export function handOnToRelays(
   bases: readonly string[], route: string, body: Uint8Array, log: (msg: string, ctx?: Record<string, unknown>) => void, opts: HandOnOptions = {},
 ): void {
   const retryMs = opts.retryMs ?? HAND_ON_RETRY_MS
+  const quiet = opts.quiet ?? []
   const attempt = (base: string, n: number): void => {
     if (opts.active?.() === false) return
     const again = (why: Record<string, unknown>): void => {
@@ -138,8 +152,12 @@ export function handOnToRelays(
     }
     void postToRelay(base, route, body).then(
       (res) => {
-        if (res.status >= 500) again({ status: res.status })
-        else if (!res.ok && !(opts.quiet ?? []).includes(res.status)) log('not handed on', { route, relay: base, status: res.status })
+        if (res.status >= 500) return again({ status: res.status })
+        if (res.ok || quiet.includes(res.status)) return
+        // a refusal: logged with the code and reason its JSON body names, unless that code is a quiet one
+        void refusalOf(res).then(({ code, error }) => {
+          if (code === undefined || !quiet.includes(code)) log('not handed on', { route, relay: base, status: res.status, ...(code !== undefined ? { code } : {}), ...(error !== undefined ? { error } : {}) })
+        })
       },
       (e: unknown) => again({ error: String(e) }),
     )

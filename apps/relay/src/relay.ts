@@ -9,7 +9,7 @@ import {
   type Block, type HistoryAnchor, type TaskSpec, type Verdict,
 } from '@pouw/protocol'
 import {
-  COINBASE_MATURITY, Chain, LEDGER_INVALID_BLOCK_CODES, LevelStore, anchorRule, coinbaseMaturity, difficultyToBits, timingOf,
+  COINBASE_MATURITY, Chain, LEDGER_ERRORS, LEDGER_INVALID_BLOCK_CODES, LevelStore, anchorRule, coinbaseMaturity, difficultyToBits, timingOf,
   type ChainParams, type IterateOptions, type KeyValueStore, type VerificationParams,
 } from '@pouw/ledger'
 import {
@@ -265,8 +265,8 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
   const evaluatorTickets = createEvaluatorTickets({
     chain, keys: verifierKeys, submit: ledger.submit, log,
     pendingSpend: (o) => ledger.mempool.isSpent(o), inMempool: (hash) => ledger.mempool.has(hash), mempoolTxs: () => ledger.mempool.all().map((e) => e.tx),
-    // (a relay that holds it already answers 400 LEDGER_MEMPOOL_DUPLICATE; one that still refuses it is asked again later)
-    resend: (tx) => handOnToRelays(otherRelays(), '/api/tx', txToBytes(tx), log, { quiet: [400], retryMs: [] }),
+    // (a relay that holds it already answers 400 LEDGER_MEMPOOL_DUPLICATE, not logged; any other refusal is logged with its code, and asked again later)
+    resend: (tx) => handOnToRelays(otherRelays(), '/api/tx', txToBytes(tx), log, { quiet: [LEDGER_ERRORS.MEMPOOL_DUPLICATE], retryMs: [] }),
   })
   const taskRuns = createTaskRuns({
     store, chain, network, keys: verifierKeys, log, otherRelays, loadSpec: clientTasks.loadSpec, loadFragment: clientTasks.loadFragment, replicate: clientTasks.replicate, submit: ledger.submit,

@@ -4,12 +4,19 @@ import { createServer, type Server } from 'node:http'
 import { describe, it } from 'node:test'
 import { handOnToRelays } from '../src/http.js'
 
-/** A relay stand-in on 127.0.0.1 answering each POST with the next status of `statuses` (the last one thereafter). */
-async function stubRelay(statuses: number[]): Promise<{ base: string; hits: () => number; close: () => Promise<void> }> {
+/**
+ * A relay stand-in on 127.0.0.1 answering each POST with the next status of `statuses` (the last one thereafter),
+ * and with `body` as JSON when given (a refusal's { error, code }, as createHttpServer sends)
+ */
+async function stubRelay(statuses: number[], body?: Record<string, string>): Promise<{ base: string; hits: () => number; close: () => Promise<void> }> {
   let hits = 0
   const server: Server = createServer((req, res) => {
     req.resume()
-    req.on('end', () => { res.writeHead(statuses[Math.min(hits++, statuses.length - 1)]!).end() })
+    req.on('end', () => {
+      const status = statuses[Math.min(hits++, statuses.length - 1)]!
+      if (body === undefined) res.writeHead(status).end()
+      else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+    })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const addr = server.address()
@@ -33,6 +40,17 @@ describe('handOnToRelays', () => {
     assert.deepEqual([down.hits(), refusing.hits()], [3, 1])
     assert.deepEqual(logs, ['not handed on'], 'the refusal is logged; the hand-on that got through is not')
     await Promise.all([down.close(), refusing.close()])
+  })
+
+  it('logs a refusal with the code and reason it names, unless that code is a quiet one', async () => {
+    const immature = await stubRelay([400], { error: 'coinbase not mature', code: 'LEDGER_IMMATURE_COINBASE' })
+    const holding = await stubRelay([400], { error: 'already in the mempool', code: 'LEDGER_MEMPOOL_DUPLICATE' })
+    const logs: Record<string, unknown>[] = []
+    handOnToRelays([immature.base, holding.base], 'api/tx', Uint8Array.of(1), (_msg, ctx) => logs.push(ctx ?? {}), { quiet: ['LEDGER_MEMPOOL_DUPLICATE'], retryMs: [] })
+    await until('both relays asked', () => immature.hits() === 1 && holding.hits() === 1)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.deepEqual(logs, [{ route: 'api/tx', relay: immature.base, status: 400, code: 'LEDGER_IMMATURE_COINBASE', error: 'coinbase not mature' }])
+    await Promise.all([immature.close(), holding.close()])
   })
 
   it('gives up after the last delay with a log line, and starts no attempt once the caller stopped', async () => {
