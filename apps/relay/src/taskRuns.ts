@@ -122,6 +122,12 @@ export const MODEL_SYNC_MS = 10_000
 /** evaluation rounds at most; an evaluation that none of them decides leaves the fee with the task (logged) */
 export const MAX_ROUNDS = 8
 /**
+ * settled runs (no fee of theirs committed on chain any more: charged or taken back) kept in memory, the most
+ * recently asked about; the others are dropped after a tick and read back from the store when asked about again
+ * (a run holds every miner's final model: a relay that kept them all would grow without bound)
+ */
+export const SETTLED_RUNS_KEPT = 16
+/**
  * the testnet's tickets: live one block after purchase, at least 0.01 coin; the price adjusts every 144 blocks
  * (the paper's window) toward a pool of 256 tickets (the paper's 40,960 is for a network of many volunteers), up to 100 coins
  */
@@ -224,6 +230,8 @@ interface RunState {
   /** this evaluator's own signed messages, sent again until the charge is mined (gossip loses some) */
   said: Signed[]
   saidAt: number
+  /** when it was last asked for (runOf): a settled run beyond SETTLED_RUNS_KEPT leaves memory least recent first */
+  usedAt: number
 }
 
 /** Evaluator messages on TASK_RUNS_TOPIC, as JSON with hex fields (the round in decimal), signed by the evaluator. */
@@ -287,6 +295,8 @@ export interface TaskRuns {
   tick(): Promise<void>
   /** stops the timer and waits for the step under way */
   stop(): Promise<void>
+  /** how many task runs this relay holds in memory (GET /api/status `taskRunsLoaded`) */
+  loaded(): number
 }
 
 export function createTaskRuns(deps: {
@@ -314,6 +324,8 @@ export function createTaskRuns(deps: {
   handOn?: (route: string, body: Uint8Array, once?: boolean) => void
   log: (msg: string, ctx?: Record<string, unknown>) => void
   now?: () => number
+  /** settled runs kept in memory (default SETTLED_RUNS_KEPT) */
+  settledRunsKept?: number
 }): TaskRuns {
   const { store, chain, network, keys, log } = deps
   const now = deps.now ?? Date.now
@@ -345,7 +357,25 @@ export function createTaskRuns(deps: {
       runs.set(task, r)
       void r.then((loaded) => { if (loaded === undefined && runs.get(task) === r) runs.delete(task) }, () => runs.delete(task))
     }
-    return r
+    return r.then((loaded) => {
+      if (loaded !== undefined) loaded.usedAt = now()
+      return loaded
+    })
+  }
+
+  /**
+   * Drops from memory the settled runs beyond the most recently used `settledRunsKept`: a run with no fee committed
+   * on chain any more (charged, or taken back) has nothing left to step, and everything it says is in the store
+   * (loadRun reads it back; a reorg that takes its charge away commits its fee again, and the tick loads it again).
+   */
+  async function evictSettled(fees: TaskFees): Promise<void> {
+    const settled: RunState[] = []
+    for (const [task, loaded] of runs) {
+      const r = await loaded.catch(() => undefined)
+      if (r !== undefined && committedFee(task, fees).length === 0) settled.push(r)
+    }
+    settled.sort((a, b) => b.usedAt - a.usedAt)
+    for (const r of settled.slice(deps.settledRunsKept ?? SETTLED_RUNS_KEPT)) runs.delete(r.task)
   }
 
   /**
@@ -358,7 +388,7 @@ export function createTaskRuns(deps: {
     if (bytes === undefined && (await store.get(KEYS.tdb(task))) === undefined && committedFee(task, await chain.taskFees()).length === 0) return undefined
     const spec = bytes === undefined ? undefined : taskFromBytes(bytes)
     const r: RunState = {
-      task, spec, reports: new Map(), progress: new Map(), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), inTime: { scored: new Set(), reporters: new Set() }, approvals: new Map(), said: [], saidAt: 0,
+      task, spec, reports: new Map(), progress: new Map(), models: new Map(), late: new Map(), cheats: new Map(), round: 0, scoreFrom: 0, rounds: new Map(), inTime: { scored: new Set(), reporters: new Set() }, approvals: new Map(), said: [], saidAt: 0, usedAt: now(),
     }
     if (spec !== undefined) {
       for await (const [, v] of store.iterate(KEYS.models(task))) {
@@ -1161,6 +1191,7 @@ export function createTaskRuns(deps: {
           log('task run step failed', { task: r.task, error: isPouwError(e) ? `${e.code}: ${e.message}` : String(e) })
         }
       }
+      await evictSettled(fees)
     }).catch((e: unknown) => { if (!stopped) log('task runs tick failed', { error: String(e) }) })
     return queuedTick
   }
@@ -1260,5 +1291,6 @@ export function createTaskRuns(deps: {
       clearInterval(timer)
       await queue // the step under way finishes before the store closes
     },
+    loaded: () => runs.size,
   }
 }

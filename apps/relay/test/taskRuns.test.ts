@@ -63,9 +63,9 @@ after(async () => { for (const n of nets) for (const r of n.relays) await r.stop
  */
 /**
  * `held`: the relays hold the task's definition and data; `twoTickets`: M1 joins with two tickets (one VRF key);
- * `evaluatorJoins`: how many of the three relays' evaluator tickets join (all)
+ * `evaluatorJoins`: how many of the three relays' evaluator tickets join (all); `settledRunsKept`: the relays' (SETTLED_RUNS_KEPT)
  */
-async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoins?: number; silentRelay?: boolean } = {}): Promise<Net> {
+async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoins?: number; silentRelay?: boolean; settledRunsKept?: number } = {}): Promise<Net> {
   const held = opts.held ?? true
   // `silentRelay`: a fourth relay in the federation that runs nothing (it is down): ceil(2 × 4 / 3) = 3 approvals
   const federation = opts.silentRelay === true ? [...EVALUATORS, SILENT] : EVALUATORS
@@ -129,6 +129,7 @@ async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoin
     engineFor: (net) => createNodeEngine(net),
     log: (msg, ctx) => logs.push(`relay${i} ${msg} ${JSON.stringify(ctx ?? {})}`),
     now: () => Date.now() + clock.skew,
+    ...(opts.settledRunsKept !== undefined ? { settledRunsKept: opts.settledRunsKept } : {}),
   })
   EVALUATORS.forEach((keys, i) => relays.push(start(keys, i)))
   const restart = async (i: number): Promise<void> => {
@@ -220,6 +221,28 @@ describe('task runs: evaluation rounds and equivocation', () => {
     for (const e of EVALUATORS) assert.ok(paidTo(charge, e) > evaluatorStake(runs[0]!, e), 'each evaluator\'s stake comes back with its share')
     const out = charge.outputs.reduce((a, o) => a + o.amount, 0n)
     assert.ok(out > FEE + stakes - 10_000n && out < FEE + stakes, 'the fee and the stakes are paid out, less the charge\'s transaction fee')
+  })
+
+  it('a charged run leaves memory after the next tick, and is read back whole from the store when asked about', { timeout: 120_000 }, async () => {
+    const net = await setup({ settledRunsKept: 0 })
+    const { full, lazy } = await trainModels(net.tdb)
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    for (const r of net.relays) assert.equal(r.loaded(), 1, 'a run whose fee is committed stays in memory')
+    const { runs } = await decideAndCharge(net)
+    for (const [i, r] of net.relays.entries()) {
+      await r.tick()
+      assert.equal(r.loaded(), 0, `relay ${i} dropped the charged run`)
+      // all but `result.submitted`: the charge this relay handed to the mempool since it started (a restart forgets it too)
+      const stored = (x: Run): Run => ({ ...x, result: { ...x.result, submitted: undefined } })
+      const again = await runOf(r)
+      assert.deepEqual([again.phase, again.models.length, typeof again.chargeTx, again.result.bestMiner], ['charged', 2, 'string', toHex(M1.publicKey)])
+      assert.deepEqual(stored(again), stored(runs[i]!), `relay ${i} reads the run back as it was: phase, models, evaluation, result, the mined charge`)
+      assert.equal(r.loaded(), 1, 'asked about, it is held again until the next tick')
+      await r.tick()
+      assert.equal(r.loaded(), 0)
+    }
   })
 
   it('an evaluator cut off while the others decided moves on alone, and decides their round once it hears them again', { timeout: 120_000 }, async () => {
