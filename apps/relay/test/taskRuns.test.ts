@@ -63,9 +63,10 @@ after(async () => { for (const n of nets) for (const r of n.relays) await r.stop
  */
 /**
  * `held`: the relays hold the task's definition and data; `twoTickets`: M1 joins with two tickets (one VRF key);
- * `evaluatorJoins`: how many of the three relays' evaluator tickets join (all); `settledRunsKept`: the relays' (SETTLED_RUNS_KEPT)
+ * `evaluatorJoins`: how many of the three relays' evaluator tickets join (all); `settledRunsKept`: the relays' (SETTLED_RUNS_KEPT);
+ * `splitFee`: the client pays the fee as two coins of half each, in one transaction
  */
-async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoins?: number; silentRelay?: boolean; settledRunsKept?: number } = {}): Promise<Net> {
+async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoins?: number; silentRelay?: boolean; settledRunsKept?: number; splitFee?: boolean } = {}): Promise<Net> {
   const held = opts.held ?? true
   // `silentRelay`: a fourth relay in the federation that runs nothing (it is down): ceil(2 × 4 / 3) = 3 approvals
   const federation = opts.silentRelay === true ? [...EVALUATORS, SILENT] : EVALUATORS
@@ -89,7 +90,11 @@ async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoin
   // the three relays' evaluator tickets (a relay buys its own from its verifier rewards: evaluatorTickets.ts)
   const evaluatorTickets = await Promise.all(EVALUATORS.map((k) => ticket(k, 1, 'evaluator')))
   const revokeBefore = chain.tip().height + 3
-  await extend(1, [...tickets, ...evaluatorTickets, await new Wallet(CLIENT).payForTask(chain, TASK, FEE, revokeBefore)])
+  const feeLock = { kind: 'task-fee' as const, taskHash: TASK, revokeBefore }
+  const pay = opts.splitFee === true
+    ? new Wallet(CLIENT).createTransfer(chain, { outputs: [FEE / 2n, FEE / 2n].map((amount) => ({ amount, recipient: CLIENT.publicKey, lock: feeLock })) })
+    : new Wallet(CLIENT).payForTask(chain, TASK, FEE, revokeBefore)
+  await extend(1, [...tickets, ...evaluatorTickets, await pay])
   await extend(revokeBefore - chain.tip().height)
   const tdb = chain.tip()
   const join = (k: KeyPair, t: TransferTx, index = 0, role: Role = 'miner'): Promise<TransferTx> => {
@@ -414,6 +419,38 @@ describe('task runs: evaluation rounds and equivocation', () => {
     assert.deepEqual(await post(net.relays[0]!, await progress(M1, 5)), { status: 'accepted' })
     assert.equal((await runOf(net.relays[0]!)).progress[0].batch, 5)
     assert.equal((await runOf(net.relays[0]!)).progress.length, 1)
+  })
+
+  it('a decided charge one of whose fee coins the client took back can no longer be mined: the run is reclaimed, with a fee coin still committed', { timeout: 120_000 }, async () => {
+    const net = await setup({ splitFee: true })
+    const { full, lazy } = await trainModels(net.tdb)
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    // the evaluators decide and approve a charge that spends both fee coins; no block takes it up to the reclaim height
+    const charge = await waitUntil(async () => {
+      for (const r of net.relays) await r.tick()
+      const runs = await Promise.all(net.relays.map(runOf))
+      const tx = net.mempool.all().map((e) => e.tx).find((t) => t.type === 'transfer' && t.charge !== undefined) as TransferTx | undefined
+      return tx !== undefined && runs.every((x) => x.result !== null) ? tx : undefined
+    })
+    const feeCoins = (await net.chain.coinsOf(CLIENT.publicKey)).filter((c) => c.coin.lock.kind === 'task-fee')
+    assert.equal(feeCoins.length, 2)
+    for (const c of feeCoins) assert.ok(charge.inputs.some((i) => i.prevout.index === c.outpoint.index && toHex(i.prevout.txHash) === toHex(c.outpoint.txHash)), 'the charge spends both fee coins')
+    await net.extend(taskFeeReclaimHeight(net.tdb.height) - 1 - net.chain.tip().height)
+    for (const x of await Promise.all(net.relays.map(runOf))) assert.equal(x.phase, 'charging')
+    // the client takes one half back: the other stays committed to the task, but the decided charge lost an input
+    const client = new Wallet(CLIENT)
+    await net.extend(1, [await client.revokeTask(net.chain, feeCoins[0]!.outpoint)])
+    for (const r of net.relays) await r.tick()
+    for (const x of await Promise.all(net.relays.map(runOf))) {
+      assert.equal(x.phase, 'reclaimed', 'no charge can be mined any more')
+      assert.equal(x.charged, false)
+    }
+    assert.ok((await net.chain.taskFees()).get(toHex(TASK))!.some((c) => c.coin.lock.kind === 'task-fee'), 'the other half is still the task\'s')
+    // and the client takes that one back too
+    await net.extend(1, [await client.revokeTask(net.chain, feeCoins[1]!.outpoint)])
+    assert.equal((await net.chain.coinsOf(CLIENT.publicKey)).some((c) => c.coin.lock.kind === 'task-fee'), false)
   })
 
   it('with a fourth relay down, the three seated decide only when 3 of the 4 relays agree: a 2-1 split is no decision', { timeout: 120_000 }, async () => {
