@@ -176,6 +176,14 @@ async function trainModels(tdb: ChainEntry): Promise<{ full: Float32Array; lazy:
   return { full, lazy }
 }
 
+/** both miners train (trainModels) and post their models to relay 0, which hands them on; then the training window closes */
+async function trainAndPost(net: Net): Promise<void> {
+  const { full, lazy } = await trainModels(net.tdb)
+  await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
+  await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
+  await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+}
+
 /** polls `probe` every 100 ms until it gives a value (bounded: 30 s) */
 async function waitUntil<T>(probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + 30_000
@@ -230,10 +238,7 @@ describe('task runs: evaluation rounds and equivocation', () => {
 
   it('a charged run leaves memory after the next tick, and is read back whole from the store when asked about', { timeout: 120_000 }, async () => {
     const net = await setup({ settledRunsKept: 0 })
-    const { full, lazy } = await trainModels(net.tdb)
-    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
-    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
-    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    await trainAndPost(net)
     for (const r of net.relays) assert.equal(r.loaded(), 1, 'a run whose fee is committed stays in memory')
     const { runs } = await decideAndCharge(net)
     for (const [i, r] of net.relays.entries()) {
@@ -423,10 +428,7 @@ describe('task runs: evaluation rounds and equivocation', () => {
 
   it('a decided charge one of whose fee coins the client took back can no longer be mined: the run is reclaimed, with a fee coin still committed', { timeout: 120_000 }, async () => {
     const net = await setup({ splitFee: true })
-    const { full, lazy } = await trainModels(net.tdb)
-    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
-    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
-    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    await trainAndPost(net)
     // the evaluators decide and approve a charge that spends both fee coins; no block takes it up to the reclaim height
     const charge = await waitUntil(async () => {
       for (const r of net.relays) await r.tick()
@@ -477,10 +479,7 @@ describe('task runs: evaluation rounds and equivocation', () => {
 
   it('a relay whose evaluator ticket did not join is not seated: it does not evaluate, and the two seated decide and are paid', { timeout: 120_000 }, async () => {
     const net = await setup({ evaluatorJoins: 2 })
-    const { full, lazy } = await trainModels(net.tdb)
-    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M1, full)))
-    await postModel(net.relays[0]!, finalModelToBytes(await signFinalModel(TASK, M2, lazy)))
-    await net.extend(net.tdb.height + JOIN_BLOCKS + TRAIN_BLOCKS - net.chain.tip().height)
+    await trainAndPost(net)
     const seated = EVALUATORS.slice(0, 2).map((k) => toHex(k.publicKey)).sort()
     const charge = await waitUntil(async () => {
       for (const r of net.relays) await r.tick()
