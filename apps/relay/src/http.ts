@@ -136,8 +136,9 @@ export interface HandOnOptions {
 }
 
 /**
- * Hands `body` to `route` on every relay in `bases`, without waiting: a refusal (other than the
- * statuses in `quiet`) is logged; a failure is tried again (retryMs), then logged. Never throws.
+ * Hands `body` to `route` on every relay in `bases`, without waiting: a refusal (other than one whose
+ * status or error code is in `quiet`) is logged with its code and reason; a failure is tried again
+ * (retryMs), then logged. Never throws.
  */
 export function handOnToRelays(
   bases: readonly string[], route: string, body: Uint8Array, log: (msg: string, ctx?: Record<string, unknown>) => void, opts: HandOnOptions = {},
@@ -152,8 +153,11 @@ export function handOnToRelays(
     }
     void postToRelay(base, route, body).then(
       (res) => {
-        if (res.status >= 500) return again({ status: res.status })
-        if (res.ok || quiet.includes(res.status)) return
+        if (res.ok || res.status >= 500 || quiet.includes(res.status)) {
+          void res.body?.cancel().catch(() => {}) // unread: the connection is let go now, not at garbage collection
+          if (res.status >= 500) again({ status: res.status })
+          return
+        }
         // a refusal: logged with the code and reason its JSON body names, unless that code is a quiet one
         void refusalOf(res).then(({ code, error }) => {
           if (code === undefined || !quiet.includes(code)) log('not handed on', { route, relay: base, status: res.status, ...(code !== undefined ? { code } : {}), ...(error !== undefined ? { error } : {}) })

@@ -940,7 +940,7 @@ export async function createRelay(opts: RelayOptions, deps: { engine?: GradientE
           // this relay's evaluator tickets not yet joined to a task (it joins every committed task with one)
           evaluatorTickets: await evaluatorTickets.count(),
           // the client task runs held in memory: every one with a fee committed on chain, and the settled ones last asked about
-          taskRunsLoaded: taskRuns.loaded(),
+          taskRunsLoaded: taskRuns.loaded().length,
           mempool: { count: ledger.mempool.count, bytes: ledger.mempool.totalBytes, ...ledger.stats },
           // the built-in task's description is constant: encoded once, not on every poll
           task: taskStatus ??= {

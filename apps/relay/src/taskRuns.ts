@@ -122,8 +122,8 @@ export const MODEL_SYNC_MS = 10_000
 /** evaluation rounds at most; an evaluation that none of them decides leaves the fee with the task (logged) */
 export const MAX_ROUNDS = 8
 /**
- * settled runs (no fee of theirs committed on chain any more: charged or taken back) kept in memory, the most
- * recently asked about; the others are dropped after a tick and read back from the store when asked about again
+ * settled runs (no fee of theirs committed on chain: charged, taken back, or not committed yet) kept in memory after
+ * a tick, the most recently asked about; the others are dropped and read back from the store when asked about again
  * (a run holds every miner's final model: a relay that kept them all would grow without bound)
  */
 export const SETTLED_RUNS_KEPT = 16
@@ -295,8 +295,8 @@ export interface TaskRuns {
   tick(): Promise<void>
   /** stops the timer and waits for the step under way */
   stop(): Promise<void>
-  /** how many task runs this relay holds in memory (GET /api/status `taskRunsLoaded`) */
-  loaded(): number
+  /** the task runs this relay holds in memory, by task hash (GET /api/status `taskRunsLoaded` counts them) */
+  loaded(): string[]
 }
 
 export function createTaskRuns(deps: {
@@ -326,6 +326,8 @@ export function createTaskRuns(deps: {
   now?: () => number
   /** settled runs kept in memory (default SETTLED_RUNS_KEPT) */
   settledRunsKept?: number
+  /** how often the timer ticks, ms (default 2000; 0: no timer, the caller ticks) */
+  tickMs?: number
 }): TaskRuns {
   const { store, chain, network, keys, log } = deps
   const now = deps.now ?? Date.now
@@ -365,8 +367,8 @@ export function createTaskRuns(deps: {
 
   /**
    * Drops from memory the settled runs beyond the most recently used `settledRunsKept`: a run with no fee committed
-   * on chain any more (charged, or taken back) has nothing left to step, and everything it says is in the store
-   * (loadRun reads it back; a reorg that takes its charge away commits its fee again, and the tick loads it again).
+   * on chain (charged, taken back, or a definition not paid for yet) has nothing to step, and everything it says is in
+   * the store (loadRun reads it back; a reorg that takes its charge away commits its fee again, and the tick loads it again).
    */
   async function evictSettled(fees: TaskFees): Promise<void> {
     const settled: RunState[] = []
@@ -1196,8 +1198,9 @@ export function createTaskRuns(deps: {
     return queuedTick
   }
 
-  const timer = setInterval(() => { void tick() }, 2_000)
-  timer.unref()
+  const tickMs = deps.tickMs ?? 2_000
+  const timer = tickMs > 0 ? setInterval(() => { void tick() }, tickMs) : undefined
+  timer?.unref()
 
   async function status(task: string): Promise<Record<string, unknown>> {
     const r = await runOf(task)
@@ -1291,6 +1294,6 @@ export function createTaskRuns(deps: {
       clearInterval(timer)
       await queue // the step under way finishes before the store closes
     },
-    loaded: () => runs.size,
+    loaded: () => [...runs.keys()].sort(),
   }
 }

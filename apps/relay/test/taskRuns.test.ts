@@ -36,6 +36,9 @@ const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 4]! >= 1
 const dataset = { count, features: 4, images, labels }
 const { spec, fragments } = createClientTask(dataset, { taskId: new Uint8Array(16).fill(7), hidden: parseLayers('8'), epochs: 3, classes: 4 })
 const TASK = taskHash(spec)
+/** a second task every relay holds the definition of, that no one paid for */
+const unpaid = createClientTask(dataset, { taskId: new Uint8Array(16).fill(8), hidden: parseLayers('8'), epochs: 3, classes: 4 }).spec
+const UNPAID = taskHash(unpaid)
 
 interface Net {
   chain: Chain
@@ -64,9 +67,9 @@ after(async () => { for (const n of nets) for (const r of n.relays) await r.stop
 /**
  * `held`: the relays hold the task's definition and data; `twoTickets`: M1 joins with two tickets (one VRF key);
  * `evaluatorJoins`: how many of the three relays' evaluator tickets join (all); `settledRunsKept`: the relays' (SETTLED_RUNS_KEPT);
- * `splitFee`: the client pays the fee as two coins of half each, in one transaction
+ * `splitFee`: the client pays the fee as two coins of half each, in one transaction; `noTimer`: the relays tick only when the test says
  */
-async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoins?: number; silentRelay?: boolean; settledRunsKept?: number; splitFee?: boolean } = {}): Promise<Net> {
+async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoins?: number; silentRelay?: boolean; settledRunsKept?: number; splitFee?: boolean; noTimer?: boolean } = {}): Promise<Net> {
   const held = opts.held ?? true
   // `silentRelay`: a fourth relay in the federation that runs nothing (it is down): ceil(2 × 4 / 3) = 3 approvals
   const federation = opts.silentRelay === true ? [...EVALUATORS, SILENT] : EVALUATORS
@@ -128,13 +131,14 @@ async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoin
       const url = new URL(route, 'http://relay/')
       void deliver(i, (r) => r.post[url.pathname]!(url, body))
     },
-    loadSpec: async (task) => (held && task === toHex(TASK) ? taskToBytes(spec) : undefined),
+    loadSpec: async (task) => (held && task === toHex(TASK) ? taskToBytes(spec) : task === toHex(UNPAID) ? taskToBytes(unpaid) : undefined),
     loadFragment: async (task, n) => (held && task === toHex(TASK) ? fragments[n] : undefined),
     submit: (tx) => mempool.add(tx),
     engineFor: (net) => createNodeEngine(net),
     log: (msg, ctx) => logs.push(`relay${i} ${msg} ${JSON.stringify(ctx ?? {})}`),
     now: () => Date.now() + clock.skew,
     ...(opts.settledRunsKept !== undefined ? { settledRunsKept: opts.settledRunsKept } : {}),
+    ...(opts.noTimer === true ? { tickMs: 0 } : {}),
   })
   EVALUATORS.forEach((keys, i) => relays.push(start(keys, i)))
   const restart = async (i: number): Promise<void> => {
@@ -236,22 +240,31 @@ describe('task runs: evaluation rounds and equivocation', () => {
     assert.ok(out > FEE + stakes - 10_000n && out < FEE + stakes, 'the fee and the stakes are paid out, less the charge\'s transaction fee')
   })
 
-  it('a charged run leaves memory after the next tick, and is read back whole from the store when asked about', { timeout: 120_000 }, async () => {
-    const net = await setup({ settledRunsKept: 0 })
+  it('a settled run beyond the one kept leaves memory after a tick, least recently asked about first, and is read back whole from the store', { timeout: 120_000 }, async () => {
+    const net = await setup({ settledRunsKept: 1, noTimer: true })
+    const [task, other] = [toHex(TASK), toHex(UNPAID)]
+    const askOther = (r: TaskRuns): Promise<unknown> => r.get['/api/task/run']!(new URL(`http://relay/api/task/run?hash=${other}`))
     await trainAndPost(net)
-    for (const r of net.relays) assert.equal(r.loaded(), 1, 'a run whose fee is committed stays in memory')
-    const { runs } = await decideAndCharge(net)
-    for (const [i, r] of net.relays.entries()) {
+    for (const r of net.relays) {
+      await askOther(r) // a definition no one paid for: settled, the most recently asked about
       await r.tick()
-      assert.equal(r.loaded(), 0, `relay ${i} dropped the charged run`)
-      // all but `result.submitted`: the charge this relay handed to the mempool since it started (a restart forgets it too)
-      const stored = (x: Run): Run => ({ ...x, result: { ...x.result, submitted: undefined } })
+      assert.deepEqual(r.loaded(), [task, other].sort(), 'a run whose fee is committed stays, beside the one settled run kept')
+    }
+    const { runs } = await decideAndCharge(net)
+    // all but `result.submitted`: the charge this relay handed to the mempool since it started (a restart forgets it too)
+    const stored = (x: Run): Run => ({ ...x, result: { ...x.result, submitted: undefined } })
+    for (const [i, r] of net.relays.entries()) {
+      net.clock.skew += 1_000
+      await askOther(r)
+      await r.tick()
+      assert.deepEqual(r.loaded(), [other], `relay ${i} dropped the charged run, asked about before the other`)
+      net.clock.skew += 1_000
       const again = await runOf(r)
       assert.deepEqual([again.phase, again.models.length, typeof again.chargeTx, again.result.bestMiner], ['charged', 2, 'string', toHex(M1.publicKey)])
       assert.deepEqual(stored(again), stored(runs[i]!), `relay ${i} reads the run back as it was: phase, models, evaluation, result, the mined charge`)
-      assert.equal(r.loaded(), 1, 'asked about, it is held again until the next tick')
+      assert.deepEqual(r.loaded(), [task, other].sort(), 'asked about, it is held again')
       await r.tick()
-      assert.equal(r.loaded(), 0)
+      assert.deepEqual(r.loaded(), [task], 'and the other, now the less recent, leaves')
     }
   })
 

@@ -106,11 +106,11 @@ const EPOCH_POLL_MS = 3000
 /** how often the tab checks that every supervisor recorded its IT_RES (ItResDelivery) */
 const DELIVERY_SYNC_MS = 5000
 
-/** The supervisors' HTTP addresses: this page's relay, and every relay it knows that announced one. */
 function mean(xs: number[]): number {
   return xs.reduce((s, x) => s + x, 0) / xs.length
 }
 
+/** The supervisors' HTTP addresses: this page's relay, and every relay it knows that announced one. */
 function supervisorUrls(s: RelayStatus, network: PubSubNetwork | null): string[] {
   const urls = [new URL('/', location.href).href, ...(s.relays ?? []).map((r) => r.url), ...(network?.relays() ?? []).map((r) => r.url)]
   return [...new Set(urls.filter((u): u is string => typeof u === 'string' && u !== ''))]
@@ -391,10 +391,11 @@ export function useVolunteer(payTo: string | null = null): { view: VolunteerView
       const curve = p.curve
       p.curve = []
       setView((v) => {
-        const lossCurve = v.lossCurve.concat(curve).slice(-CURVE_MAX)
+        const whole = v.lossCurve.concat(curve)
+        // known once the session's first AVG_WINDOW points are in, before the curve drops its oldest
+        const lossFirst = v.lossFirst ?? (whole.length >= AVG_WINDOW ? mean(whole.slice(0, AVG_WINDOW).map((x) => x.loss)) : null)
+        const lossCurve = whole.slice(-CURVE_MAX)
         const recent = lossCurve.slice(-AVG_WINDOW)
-        // the curve keeps CURVE_MAX > AVG_WINDOW points, so its first AVG_WINDOW are still the session's first
-        const lossFirst = v.lossFirst ?? (lossCurve.length >= AVG_WINDOW ? mean(lossCurve.slice(0, AVG_WINDOW).map((x) => x.loss)) : null)
         return {
           ...v, lossCurve, iterations: p.iterations, batchIndex: p.batchIndex, itersPerSec, samplesPerSec: itersPerSec * batch,
           lossAvg: mean(recent.map((x) => x.loss)),
