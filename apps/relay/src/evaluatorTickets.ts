@@ -93,10 +93,10 @@ export function createEvaluatorTickets(deps: {
     log(msg, ctx)
   }
 
-  /** this wallet's unjoined evaluator stakes */
-  async function tickets(): Promise<{ outpoint: OutPoint; coin: Coin & { lock: { kind: 'stake' } } }[]> {
-    return (await chain.coinsOf(keys.publicKey)).filter((c): c is { outpoint: OutPoint; coin: Coin & { lock: { kind: 'stake' } } } =>
-      c.coin.lock.kind === 'stake' && c.coin.lock.role === EVALUATOR_ROLE)
+  type Ticket = { outpoint: OutPoint; coin: Coin & { lock: { kind: 'stake' } } }
+  /** this wallet's unjoined evaluator stakes among `coins` (default: read them) */
+  async function tickets(coins?: { outpoint: OutPoint; coin: Coin }[]): Promise<Ticket[]> {
+    return (coins ?? await chain.coinsOf(keys.publicKey)).filter((c): c is Ticket => c.coin.lock.kind === 'stake' && c.coin.lock.role === EVALUATOR_ROLE)
   }
 
   async function keep(): Promise<void> {
@@ -105,13 +105,13 @@ export function createEvaluatorTickets(deps: {
     // one purchase at a time: the next once it is mined (or the mempool dropped it)
     if (buying !== undefined && deps.inMempool(buying)) return
     buying = undefined
-    const ready = (await tickets()).filter((t) => t.coin.lock.expiry > height + TASK_BLOCKS + JOIN_BLOCKS)
+    const coins = await chain.coinsOf(keys.publicKey)
+    const ready = (await tickets(coins)).filter((t) => t.coin.lock.expiry > height + TASK_BLOCKS + JOIN_BLOCKS)
     if (ready.length >= TICKETS_KEPT) return
     const price = chain.ticketPrice() ?? TICKET_PARAMS.minPrice
     // coins spendable a block before this relay's next block would need (rewards mature, locks run out): a relay a block
     // behind takes the purchase too
-    const young = new Set((await chain.coinsOf(keys.publicKey))
-      .filter((c) => spendRuleBroken(c.coin, height, chain.params, '') !== undefined).map((c) => outpointKey(c.outpoint)))
+    const young = new Set(coins.filter((c) => spendRuleBroken(c.coin, height, chain.params, '') !== undefined).map((c) => outpointKey(c.outpoint)))
     try {
       const tx = await wallet.buyTickets(chain, price, {
         role: EVALUATOR_ROLE, preferences: TASK_PREFERENCES, expiry: height + 1 + TICKET_BLOCKS, vrfPublicKey: vrfKey,

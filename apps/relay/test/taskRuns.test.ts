@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import {
-  SELECTION_ROLES, deriveVrfSecretKey, proveSelection, taskHash, taskToBytes, toHex, txHash, vrfPublicKey, type KeyPair, type OutPoint, type Role, type TransferTx,
+  deriveVrfSecretKey, roleIndex, proveSelection, taskHash, taskToBytes, toHex, txHash, vrfPublicKey, type KeyPair, type OutPoint, type Role, type TransferTx,
 } from '@pouw/protocol'
 import { COINBASE_MATURITY, Chain, MemoryStore, Mempool, Wallet, taskFeeReclaimHeight, type ChainEntry, type ChainParams } from '@pouw/ledger'
 import {
@@ -85,8 +85,8 @@ async function setup(opts: { held?: boolean; twoTickets?: boolean; evaluatorJoin
   const share = PARAMS_T.subsidy / BigInt(funded.length)
   await chain.addBlock(minedOn(chain.tip(), { outputs: funded.map((k) => ({ amount: share, recipient: k.publicKey })) }), { now: NOW })
   await extend(COINBASE_MATURITY)
-  const ticket = (k: KeyPair, n = 1, role = 'miner'): Promise<TransferTx> => {
-    const lock = { kind: 'stake' as const, role: SELECTION_ROLES.indexOf(role as Role), preferences: [1], expiry: chain.tip().height + 2_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(k.secretKey)) }
+  const ticket = (k: KeyPair, n = 1, role: Role = 'miner'): Promise<TransferTx> => {
+    const lock = { kind: 'stake' as const, role: roleIndex(role), preferences: [1], expiry: chain.tip().height + 2_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(k.secretKey)) }
     return new Wallet(k).createTransfer(chain, { outputs: Array.from({ length: n }, () => ({ amount: STAKE, recipient: k.publicKey, lock })) })
   }
   const tickets = [await ticket(M1, opts.twoTickets === true ? 2 : 1), await ticket(M2)]

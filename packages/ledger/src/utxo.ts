@@ -1,6 +1,6 @@
 import {
   MAX_ANCHOR_SUCCESSES, MAX_APPROVALS, MAX_COLLECT_APPROVALS, MAX_OUTPUTS, MAX_PREFERENCES, PUBLIC_KEY_SIZE, Reader, SELECTION_ROLES, SIGNATURE_SIZE, Writer, bytesEqual, fromHex,
-  VRF_PROOF_SIZE, protocolError, roleIndex, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verifierReward, verify,
+  VRF_PROOF_SIZE, protocolError, roleIndex, toHex, transferOutputFromBytes, transferOutputToBytes, txHash, txSigHash, verifierOutputs, verify,
   type CoinbaseTx, type OutPoint, type OutputLock, type PouwError, type TransferOutput, type TransferTx, type Tx,
 } from '@pouw/protocol'
 import type { ChainEntry } from './chainEntry.js'
@@ -457,12 +457,10 @@ export interface ConnectResult { undo: BlockUndo; fees: bigint }
  * miner's, and any after them are the miner's to add (LEDGER_BAD_COINBASE).
  */
 function verifierRewardRule(coinbase: CoinbaseTx, subsidy: bigint): void {
-  const approvals = coinbase.collect?.approvals ?? []
-  const each = verifierReward(subsidy, approvals.length)
-  for (const [n, a] of approvals.entries()) {
+  for (const [n, want] of verifierOutputs(subsidy, coinbase.collect).entries()) {
     const o = coinbase.outputs[1 + n]
-    if (o === undefined || !bytesEqual(o.recipient, a.verifier) || o.amount !== each) {
-      throw ledgerError('BAD_COINBASE', `coinbase output ${1 + n} must pay verifier ${toHex(a.verifier)}, whose approval it collects, ${each} (its share of the subsidy ${subsidy})`,
+    if (o === undefined || !bytesEqual(o.recipient, want.recipient) || o.amount !== want.amount) {
+      throw ledgerError('BAD_COINBASE', `coinbase output ${1 + n} must pay verifier ${toHex(want.recipient)}, whose approval it collects, ${want.amount} (its share of the subsidy ${subsidy})`,
         { output: 1 + n })
     }
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { SELECTION_ROLES, TAGS, deriveVrfSecretKey, proveSelection, taggedHash, toHex, txHash, vrfPublicKey, type KeyPair } from '@pouw/protocol'
+import { TAGS, roleIndex, deriveVrfSecretKey, proveSelection, taggedHash, toHex, txHash, vrfPublicKey, type KeyPair } from '@pouw/protocol'
 import {
   CHAIN_KEYS, COINBASE_MATURITY, Chain, MemoryStore, Wallet, approveCharge, chargeTx, chargeTxFee, withApprovals, type ChainEntry, type ChainParams,
 } from '../src/index.js'
@@ -20,7 +20,7 @@ const TDB = taggedHash(TAGS.task, new Uint8Array([9]))
 /** each evaluator's ticket: a member of the chain's evaluators approves a charge only with its evaluator stake that joined the task spent */
 const STAKE = 10_000n
 const evaluatorStake = (e: KeyPair) => ({
-  kind: 'stake' as const, role: SELECTION_ROLES.indexOf('evaluator'), preferences: [], expiry: 1_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(e.secretKey)),
+  kind: 'stake' as const, role: roleIndex('evaluator'), preferences: [], expiry: 1_000, vrfPublicKey: vrfPublicKey(deriveVrfSecretKey(e.secretKey)),
 })
 
 async function extend(chain: Chain, parent: ChainEntry, n: number, seed = 9): Promise<ChainEntry> {

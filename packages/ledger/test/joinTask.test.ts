@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  SELECTION_ROLES, TAGS, deriveVrfSecretKey, proveSelection, taggedHash, toHex, txFromBytes, txHash, txToBytes, vrfPublicKey, type KeyPair, type OutPoint, type TransferTx,
+  TAGS, deriveVrfSecretKey, roleIndex, proveSelection, taggedHash, toHex, txFromBytes, txHash, txToBytes, vrfPublicKey, type KeyPair, type OutPoint, type TransferTx,
 } from '@pouw/protocol'
 import {
   COINBASE_MATURITY, Chain, Mempool, MemoryStore, Wallet, approveCharge, chargeTx, chargeTxFee, outpointKey, signTransfer, withApprovals,
@@ -25,7 +25,7 @@ const TASK = taggedHash(TAGS.task, new Uint8Array([7]))
 const OTHER = taggedHash(TAGS.task, new Uint8Array([9]))
 const TDB = taggedHash(TAGS.task, new Uint8Array([8]))
 const STAKE = 100_000n
-const EVALUATOR = SELECTION_ROLES.indexOf('evaluator')
+const EVALUATOR = roleIndex('evaluator')
 
 async function extend(chain: Chain, parent: ChainEntry, n: number, txs: TransferTx[] = []): Promise<ChainEntry> {
   for (let i = 0; i < n; i++) {

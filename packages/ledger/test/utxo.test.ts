@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  SELECTION_ROLES, TAGS, VRF_PROOF_SIZE, taggedHash, toHex, txFromBytes, txHash, txToBytes, verify, verifyReference, type CoinbaseTx, type OutPoint, type Tx,
+  TAGS, VRF_PROOF_SIZE, roleIndex, taggedHash, toHex, txFromBytes, txHash, txToBytes, verify, verifyReference, type CoinbaseTx, type OutPoint, type Role, type Tx,
 } from '@pouw/protocol'
 import {
   COINBASE_MATURITY, MAX_MONEY, approveCharge, chargeSize, chargeTx, chargeTxFee, checkTx, coinFromBytes, coinToBytes, connectBlock, disconnectBlock,
@@ -171,8 +171,8 @@ describe('UTXO rules', () => {
       [{ amount: 1_900n, recipient: A.publicKey, lock: lock(task) }, { amount: 50n, recipient: A.publicKey, lock: lock(other) }])
     const v = view()
     // the stakes that joined the task: E1, E2, E3 and the outsider X as evaluators, E3 also as a miner
-    const joined = (role: (typeof SELECTION_ROLES)[number], t = task) => ({
-      kind: 'joined' as const, taskHash: t, role: SELECTION_ROLES.indexOf(role), preferences: [], expiry: HEIGHT + 20,
+    const joined = (role: Role, t = task) => ({
+      kind: 'joined' as const, taskHash: t, role: roleIndex(role), preferences: [], expiry: HEIGHT + 20,
       vrfPublicKey: new Uint8Array(32).fill(3), purchaseHeight: HEIGHT - 20, pi: new Uint8Array(VRF_PROOF_SIZE),
     })
     const STAKE = 500n

@@ -196,12 +196,15 @@ export function verifierReward(subsidy: bigint, approvals: number): bigint {
  * collects, in the collect's order, paying that verifier verifierReward(subsidy, approvals).
  */
 export function coinbaseOutputs(miner: Uint8Array, subsidy: bigint, fees: bigint, collect?: Collect): TxOutput[] {
+  const verifiers = verifierOutputs(subsidy, collect)
+  return [{ amount: verifiers.reduce((left, o) => left - o.amount, subsidy + fees), recipient: miner }, ...verifiers]
+}
+
+/** A coinbase's outputs 1..k: one per approval its collect carries, in order, paying that verifier verifierReward(subsidy, k). */
+export function verifierOutputs(subsidy: bigint, collect?: Collect): TxOutput[] {
   const approvals = collect?.approvals ?? []
   const each = verifierReward(subsidy, approvals.length)
-  return [
-    { amount: subsidy + fees - each * BigInt(approvals.length), recipient: miner },
-    ...approvals.map((a) => ({ amount: each, recipient: a.verifier })),
-  ]
+  return approvals.map((a) => ({ amount: each, recipient: a.verifier }))
 }
 /** One evaluator's Ed25519 signature over the charge's txSigHash. */
 export interface Approval { evaluator: Uint8Array; signature: Uint8Array }
